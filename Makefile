@@ -1,0 +1,37 @@
+# The two commands a newcomer runs: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+DEMO_USERS ?= 50000
+DEMO_DAYS ?= 365
+export JINGYUN_HOME ?= $(CURDIR)/.jingyun
+
+.PHONY: demo test bench lint sysdeps clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+# Debian packages the suites need: a JRE for Spark in local mode.
+sysdeps:
+	@command -v java >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/jingyun demo --users $(DEMO_USERS) --days $(DEMO_DAYS)
+
+test: $(VENV)/.installed sysdeps
+	$(PY) -m pytest -q -p no:cacheprovider
+	$(MAKE) lint
+
+bench: $(VENV)/.installed sysdeps
+	$(PY) -m bench.run
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) .jingyun .pytest_cache .mypy_cache .ruff_cache

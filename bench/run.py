@@ -1,0 +1,52 @@
+"""Run every benchmark module (``bench/bench_*.py``) and write their tables.
+
+Each module exposes ``run(quick: bool) -> list[dict]``: rows of one table, each
+a measurement next to the reference measured in the same run on this machine.
+``python -m bench.run [--quick] [NAME ...]``; results go to ``bench/results/NAME.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def markdown(rows: list[dict[str, object]]) -> str:
+    if not rows:
+        return "(no rows)\n"
+    headers = list(rows[0])
+    for row in rows[1:]:
+        headers += [k for k in row if k not in headers]
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    for row in rows:
+        lines.append("| " + " | ".join(str(row.get(h, "")) for h in headers) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes (for CI smoke runs)")
+    parser.add_argument("names", nargs="*", help="benchmark names, e.g. ingest (default: all)")
+    args = parser.parse_args(argv)
+    here = Path(__file__).parent
+    names = args.names or sorted(m.name[6:] for m in pkgutil.iter_modules([str(here)]) if m.name.startswith("bench_"))
+    RESULTS.mkdir(exist_ok=True)
+    for name in names:
+        module = importlib.import_module(f"bench.bench_{name}")
+        started = time.perf_counter()
+        rows = module.run(quick=args.quick)
+        table = markdown(rows)
+        header = f"# {name}\n\n{(module.__doc__ or '').strip()}\n\nRun {time.strftime('%Y-%m-%d %H:%M')} ({time.perf_counter() - started:.0f} s, quick={args.quick}).\n\n"
+        (RESULTS / f"{name}.md").write_text(header + table, encoding="utf-8")
+        sys.stdout.write(f"\n## {name}\n{table}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,3 @@
+"""Jingyun (精运): the refined-operations platform."""
+
+__version__ = "0.1.0"

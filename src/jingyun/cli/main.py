@@ -1,0 +1,86 @@
+"""The ``jingyun`` command: a thin layer over the library.
+
+Library errors (:class:`JingyunError`) become a one-line message on stderr and
+exit status 2; anything unexpected becomes one line and exit status 3 (set
+``JINGYUN_DEBUG=1`` for the traceback). Never a traceback by default.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from jingyun import __version__
+from jingyun.errors import JingyunError
+
+app = typer.Typer(
+    name="jingyun",
+    help="Jingyun (精运): refined-operations platform. 精细化运营平台。",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Jingyun (精运): refined-operations platform. 精细化运营平台。"""
+
+
+@app.command()
+def version() -> None:
+    """Print the version. 显示版本。"""
+    typer.echo(__version__)
+
+
+_registered = False
+
+
+def _register() -> None:
+    """Every module in ``jingyun.cli`` with a ``register(app)`` adds its commands."""
+    global _registered
+    if _registered:
+        return
+    import importlib
+    import pkgutil
+
+    import jingyun.cli as package
+
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if info.name in ("main", "output"):
+            continue
+        module = importlib.import_module(f"jingyun.cli.{info.name}")
+        register = getattr(module, "register", None)
+        if callable(register):
+            register(app)
+    _registered = True
+
+
+def main(argv: list[str] | None = None) -> int:
+    _register()
+    try:
+        app(args=argv, standalone_mode=False)
+    except JingyunError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except Exception as exc:  # the edge: one line, never a traceback
+        show = getattr(exc, "show", None)
+        if callable(show) and hasattr(exc, "exit_code"):  # a usage error from the CLI parser
+            show()
+            return int(exc.exit_code)
+        if os.environ.get("JINGYUN_DEBUG"):
+            raise
+        typer.echo(f"internal error: {type(exc).__name__}: {exc} (set JINGYUN_DEBUG=1 for details)", err=True)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

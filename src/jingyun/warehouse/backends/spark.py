@@ -1,0 +1,45 @@
+"""Spark backend: portable queries, transpiled by sqlglot, over the Parquet lake.
+
+Each canonical table in the lake (``jingyun export-lake``) becomes a temporary
+view. The session runs in UTC like the DuckDB one, so timestamps agree.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from jingyun.errors import JingyunError
+from jingyun.warehouse.portable import to_spark
+
+
+class SparkBackend:
+    name = "spark"
+
+    def __init__(self, lake: Path, master: str = "local[2]"):
+        try:
+            from pyspark.sql import SparkSession
+        except ImportError:  # pragma: no cover - depends on the install
+            raise JingyunError("no_spark", "pyspark is not installed: pip install 'jingyun[spark]'", "engine") from None
+        if not lake.exists():
+            raise JingyunError("no_lake", f"no Parquet lake at {lake}; run `jingyun export-lake` first", "lake")
+        self.spark: Any = (
+            SparkSession.builder.master(master)
+            .appName("jingyun")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "4")
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .getOrCreate()
+        )
+        for table_dir in sorted(p for p in lake.iterdir() if p.is_dir()):
+            self.spark.read.parquet(str(table_dir)).createOrReplaceTempView(table_dir.name)
+
+    def run(self, sql: str) -> pa.Table:
+        result: pa.Table = self.spark.sql(to_spark(sql)).toArrow()
+        return result
+
+    def stop(self) -> None:
+        self.spark.stop()

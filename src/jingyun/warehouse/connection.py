@@ -1,0 +1,128 @@
+"""The warehouse: a DuckDB file under ``JINGYUN_HOME``.
+
+DuckDB allows one writer per file, so writes go through one process at a time
+(``jingyun ingest`` or the service); readers may open it read-only. Sessions
+always run in UTC: timestamps are stored as UTC ``TIMESTAMP`` values and
+analyses convert to the workspace time zone explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from jingyun.config import Settings, load_settings
+from jingyun.errors import JingyunError
+from jingyun.schema.tables import TABLES, Table
+
+INTERNAL_DDL = (
+    "CREATE SEQUENCE IF NOT EXISTS _quarantine_seq START 1",
+    """CREATE TABLE IF NOT EXISTS _quarantine (
+        qid BIGINT DEFAULT nextval('_quarantine_seq'),
+        tbl VARCHAR NOT NULL,
+        source VARCHAR,
+        line BIGINT,
+        reason VARCHAR NOT NULL,
+        field VARCHAR,
+        raw VARCHAR,
+        status VARCHAR DEFAULT 'open',
+        received_at TIMESTAMP DEFAULT (now() AT TIME ZONE 'UTC'),
+        replayed_at TIMESTAMP
+    )""",
+    """CREATE TABLE IF NOT EXISTS identities (
+        id_type VARCHAR NOT NULL,
+        id_value VARCHAR NOT NULL,
+        person_id VARCHAR NOT NULL,
+        updated_at TIMESTAMP
+    )""",
+    """CREATE TABLE IF NOT EXISTS _ingest_log (
+        tbl VARCHAR, source VARCHAR, received BIGINT, stored BIGINT, duplicates BIGINT,
+        quarantined BIGINT, started_at TIMESTAMP, finished_at TIMESTAMP
+    )""",
+)
+
+
+def table_ddl(table: Table) -> str:
+    cols = ",\n  ".join(f'"{c.name}" {c.sql_type}' for c in table.columns)
+    return f"CREATE TABLE IF NOT EXISTS {table.name} (\n  {cols}\n)"
+
+
+class Warehouse:
+    """A connection to the warehouse with the canonical tables in place."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, settings: Settings, read_only: bool = False):
+        self.con = con
+        self.settings = settings
+        self.read_only = read_only
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"SET memory_limit = '{settings.memory_limit}'")
+        con.execute("SET preserve_insertion_order = false")
+        if not read_only:
+            self.ensure_tables()
+
+    @classmethod
+    def open(
+        cls, settings: Settings | None = None, *, read_only: bool = False, memory: bool = False
+    ) -> Warehouse:
+        settings = settings or load_settings()
+        if memory:
+            return cls(duckdb.connect(":memory:"), settings)
+        path = settings.warehouse_path
+        if read_only and not path.exists():
+            raise JingyunError(
+                "no_warehouse", f"no warehouse at {path}; ingest data or run `jingyun demo` first", "home"
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+        except duckdb.IOException as exc:
+            raise JingyunError("warehouse_busy", f"cannot open {path}: {exc}", "home", status=503) from None
+        return cls(con, settings, read_only=read_only)
+
+    def ensure_tables(self) -> None:
+        for table in TABLES.values():
+            self.con.execute(table_ddl(table))
+        for ddl in INTERNAL_DDL:
+            self.con.execute(ddl)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- queries ---------------------------------------------------------
+    def rows(self, sql: str, params: Sequence[Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, params or []).fetchall()
+
+    def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        row = self.con.execute(sql, params or []).fetchone()
+        return None if row is None else row[0]
+
+    def arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        return self.con.execute(sql, params or []).to_arrow_table()
+
+    def count(self, table: str) -> int:
+        return int(self.scalar(f"SELECT count(*) FROM {table}"))
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+
+def open_warehouse(home: str | Path | None = None, *, read_only: bool = False) -> Warehouse:
+    return Warehouse.open(load_settings(home), read_only=read_only)
