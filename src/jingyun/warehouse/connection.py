@@ -30,6 +30,7 @@ INTERNAL_DDL = (
         reason VARCHAR NOT NULL,
         field VARCHAR,
         raw VARCHAR,
+        mapping VARCHAR,
         status VARCHAR DEFAULT 'open',
         received_at TIMESTAMP DEFAULT (now() AT TIME ZONE 'UTC'),
         replayed_at TIMESTAMP

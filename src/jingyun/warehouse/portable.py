@@ -10,6 +10,8 @@ tree and rejects nodes outside the subset. Time zones: write local time as
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlglot
 from sqlglot import exp
 
@@ -37,7 +39,7 @@ class NotPortable(JingyunError):
         super().__init__("not_portable", message, "sql")
 
 
-def parse(sql: str) -> exp.Expression:
+def parse(sql: str) -> Any:
     try:
         tree = sqlglot.parse_one(sql, read="duckdb")
     except sqlglot.errors.ParseError as exc:

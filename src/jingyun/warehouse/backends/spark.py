@@ -32,8 +32,10 @@ class SparkBackend:
             .config("spark.ui.enabled", "false")
             .config("spark.sql.shuffle.partitions", "4")
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .config("spark.ui.showConsoleProgress", "false")
             .getOrCreate()
         )
+        self.spark.sparkContext.setLogLevel("ERROR")
         for table_dir in sorted(p for p in lake.iterdir() if p.is_dir()):
             self.spark.read.parquet(str(table_dir)).createOrReplaceTempView(table_dir.name)
 

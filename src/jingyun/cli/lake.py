@@ -1,0 +1,71 @@
+"""``jingyun export-lake DIR`` and ``jingyun query SQL [--engine spark]``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from jingyun.cli.output import print_json, print_table
+from jingyun.config import load_settings
+from jingyun.errors import JingyunError
+from jingyun.warehouse import Warehouse
+from jingyun.warehouse.lake import export_lake
+
+
+def export_lake_cmd(
+    directory: Annotated[Path, typer.Argument(help="Target folder / 目标目录")],
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing lake")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Write the warehouse as a date-partitioned Parquet lake. 导出为按日期分区的Parquet数据湖。
+
+    Example: jingyun export-lake /data/lake --overwrite
+    """
+    with Warehouse.open(load_settings(), read_only=True) as wh:
+        tables = export_lake(wh, directory, overwrite=overwrite)
+    if as_json:
+        print_json([t.__dict__ for t in tables])
+    else:
+        print_table("lake", ["table", "rows", "partitioned by dt", "path"],
+                    [[t.table, t.rows, "yes" if t.partitioned else "", t.path] for t in tables])
+
+
+def query(
+    sql: Annotated[str, typer.Argument(help="A query in the portable SQL subset / 可移植SQL")],
+    engine: Annotated[str | None, typer.Option(help="duckdb | spark (default: the JINGYUN_ENGINE setting)")] = None,
+    lake: Annotated[Path | None, typer.Option(help="Parquet lake for spark (default: $JINGYUN_HOME/lake)")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Run a portable query on DuckDB or Spark (the same text on both). 在DuckDB或Spark上运行查询。
+
+    Example: jingyun query "SELECT platform, count(*) AS n FROM events GROUP BY platform" --engine spark
+    """
+    settings = load_settings()
+    chosen = engine or settings.engine
+    if chosen == "duckdb":
+        from jingyun.warehouse.backends.duckdb import DuckDBBackend
+
+        with Warehouse.open(settings, read_only=True) as wh:
+            result = DuckDBBackend(wh).run(sql)
+    elif chosen == "spark":
+        from jingyun.warehouse.backends.spark import SparkBackend
+
+        backend = SparkBackend(lake or settings.lake_path)
+        try:
+            result = backend.run(sql)
+        finally:
+            backend.stop()
+    else:
+        raise JingyunError("bad_engine", "engine must be duckdb or spark", "engine")
+    rows = result.to_pylist()
+    if as_json:
+        print_json({"engine": chosen, "columns": result.column_names, "rows": rows})
+    else:
+        print_table(f"{chosen}", result.column_names, [list(r.values()) for r in rows])
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export-lake")(export_lake_cmd)
+    app.command("query")(query)

@@ -1,0 +1,103 @@
+"""Identity mapping: anonymous ids and phone/email merges → one ``person_id``.
+
+- A user's person is itself, unless it shares a phone (else an email) with an
+  earlier user: then it joins that user's person (stored users first, then by
+  registration time and id). Merges are rows ``('user_id', id, person)`` in
+  ``identities``; users without a row are their own person.
+- An event carrying both an anonymous id and a user id links the anonymous id
+  to that user's person (first link wins); events seen earlier with only the
+  anonymous id (person ``anon:<id>``) are re-pointed.
+
+Every function works on the chunk staged in ``_insert`` (the rows about to be
+stored) inside the chunk's transaction.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+FACT_TABLES = ("events", "orders", "touches", "feedback")
+
+
+def link_anonymous(con: duckdb.DuckDBPyConnection) -> int:
+    """Record new anonymous → person links from the events being stored."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _new_links AS
+        SELECT s.anonymous_id AS id_value, arg_min(coalesce(iu.person_id, s.user_id), s._line) AS person_id
+        FROM _insert s
+        LEFT JOIN identities iu ON iu.id_type = 'user_id' AND iu.id_value = s.user_id
+        WHERE s.anonymous_id IS NOT NULL AND s.user_id IS NOT NULL
+          AND s.anonymous_id NOT IN (SELECT id_value FROM identities WHERE id_type = 'anonymous_id')
+        GROUP BY s.anonymous_id
+        """
+    )
+    n = con.execute("SELECT count(*) FROM _new_links").fetchall()[0][0]
+    if n:
+        con.execute(
+            "INSERT INTO identities SELECT 'anonymous_id', id_value, person_id, now() AT TIME ZONE 'UTC' FROM _new_links"
+        )
+        con.execute(
+            """UPDATE events SET person_id = l.person_id FROM _new_links l
+               WHERE events.user_id IS NULL AND events.anonymous_id = l.id_value"""
+        )
+    return int(n)
+
+
+def merge_users(con: duckdb.DuckDBPyConnection) -> int:
+    """Person ids for the users being stored, merging by phone then email."""
+    con.execute(
+        """
+        CREATE OR REPLACE TEMP TABLE _people AS
+        WITH cand AS (
+            SELECT user_id, user_id AS person_id, phone, email, registered_at, 1 AS fresh, _line FROM _insert
+            UNION ALL
+            SELECT u.user_id, u.person_id, u.phone, u.email, u.registered_at, 0, 0 FROM users u
+            WHERE u.phone IN (SELECT phone FROM _insert WHERE phone IS NOT NULL)
+               OR u.email IN (SELECT email FROM _insert WHERE email IS NOT NULL)
+        ),
+        by_phone AS (
+            SELECT phone, arg_min(person_id, (fresh, registered_at, _line, user_id)) AS person_id
+            FROM cand WHERE phone IS NOT NULL GROUP BY phone
+        ),
+        by_email AS (
+            SELECT email, arg_min(person_id, (fresh, registered_at, _line, user_id)) AS person_id
+            FROM cand WHERE email IS NOT NULL GROUP BY email
+        )
+        SELECT i.user_id, coalesce(p.person_id, e.person_id, i.user_id) AS person_id
+        FROM _insert i
+        LEFT JOIN by_phone p ON p.phone = i.phone
+        LEFT JOIN by_email e ON e.email = i.email
+        """
+    )
+    con.execute("UPDATE _insert SET person_id = p.person_id FROM _people p WHERE _insert.user_id = p.user_id")
+    merged = con.execute("SELECT count(*) FROM _people WHERE person_id <> user_id").fetchall()[0][0]
+    if merged:
+        con.execute(
+            """INSERT INTO identities SELECT 'user_id', user_id, person_id, now() AT TIME ZONE 'UTC'
+               FROM _people WHERE person_id <> user_id"""
+        )
+        for table in FACT_TABLES:
+            con.execute(
+                f"""UPDATE {table} SET person_id = p.person_id FROM _people p
+                    WHERE {table}.user_id = p.user_id AND p.person_id <> p.user_id"""
+            )
+    return int(merged)
+
+
+def flag_test_users(con: duckdb.DuckDBPyConnection) -> None:
+    """Facts stored before their user was known to be a test account get flagged now."""
+    for table in FACT_TABLES:
+        con.execute(
+            f"""UPDATE {table} SET is_test = TRUE
+                WHERE NOT is_test AND user_id IN (SELECT user_id FROM _insert WHERE is_test)"""
+        )
+
+
+def person_sql(table: str) -> tuple[str, str]:
+    """(join clauses, person expression) that resolve a staged fact row's person."""
+    joins = "LEFT JOIN identities iu ON iu.id_type = 'user_id' AND iu.id_value = s.user_id"
+    if table == "events":
+        joins += " LEFT JOIN identities ia ON ia.id_type = 'anonymous_id' AND ia.id_value = s.anonymous_id"
+        return joins, "coalesce(iu.person_id, s.user_id, ia.person_id, 'anon:' || s.anonymous_id)"
+    return joins, "coalesce(iu.person_id, s.user_id)"

@@ -1,0 +1,302 @@
+"""The ingestion pipeline: parse → validate → normalise → test-account filter →
+dedup exactly once → identity mapping → load, one atomic transaction per chunk.
+
+Nothing is lost: every record read is stored, counted as an exact duplicate of
+a stored record, or quarantined with its reason and raw payload — so
+``received = stored + duplicates + quarantined`` for every chunk and file.
+
+Dedup is by the table's key, within the chunk and against what is stored. A
+record whose key is already taken by a *different* payload (a "synthetic"
+duplicate) is never merged: it is quarantined as ``conflicting_duplicate`` so
+someone can look. Crash safety: a chunk commits with its quarantine rows and
+identity links or not at all; re-running a file after a crash finds the
+committed chunks' records as duplicates and quarantine rows already present.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pyarrow as pa
+
+from jingyun.errors import JingyunError
+from jingyun.ingest import identity
+from jingyun.ingest.mapping import Mapping, load_mapping
+from jingyun.ingest.readers import BadRecord, Chunk, detect_format, read_chunks
+from jingyun.ingest.report import IngestReport
+from jingyun.ingest.validate import SourceShape, StagingBuilder, q
+from jingyun.schema.tables import Table, get_table
+from jingyun.schema.tracking import load_plan
+from jingyun.warehouse.connection import Warehouse
+
+Progress = Callable[[int, int], None]  # (records done, bytes done)
+
+
+def _key_join(table: Table, left: str, right: str) -> str:
+    return " AND ".join(f"{left}.{q(k)} IS NOT DISTINCT FROM {right}.{q(k)}" for k in table.key)
+
+
+def _shape(wh: Warehouse, fmt: str) -> SourceShape:
+    if fmt == "ndjson":
+        return SourceShape(fmt, {})
+    rel = wh.con.sql("SELECT * FROM _chunk LIMIT 0")
+    return SourceShape(fmt, {name: str(kind) for name, kind in zip(rel.columns, rel.types, strict=True)})
+
+
+class ChunkLoader:
+    """Loads chunks of one source into one table."""
+
+    def __init__(self, wh: Warehouse, table: Table, mapping: Mapping, source: str, fmt: str):
+        self.wh = wh
+        self.table = table
+        self.mapping = mapping
+        self.source = source
+        self.fmt = fmt
+        self.plan = load_plan(wh.settings.tracking_plan_path) if table.name == "events" else None
+        self._sql: str | None = None
+        self._shape: SourceShape | None = None
+        self.mapping_json = json.dumps(mapping.to_dict(), ensure_ascii=False) if mapping.rules or mapping.constants or mapping.timezone else None
+
+    def staging_sql(self, shape: SourceShape) -> str:
+        if self._sql is None or shape != self._shape:
+            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            builder = StagingBuilder(self.table, shape, self.mapping, self.wh.settings, self.plan, now, self.source)
+            self._sql, self._shape = builder.sql(), shape
+        return self._sql
+
+    def load(self, chunk: Chunk) -> IngestReport:
+        report = IngestReport(self.table.name, received=chunk.received)
+        con = self.wh.con
+        table, t = self.table, self.table.name
+        con.register("_chunk", chunk.table)
+        try:
+            with self.wh.transaction():
+                self._quarantine_unreadable(chunk.bad, report)
+                if chunk.table.num_rows:
+                    self._load_rows(report)
+                con.execute(
+                    "INSERT INTO _ingest_log VALUES (?, ?, ?, ?, ?, ?, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')",
+                    [t, self.source, report.received, report.stored, report.duplicates, report.quarantined],
+                )
+        finally:
+            con.unregister("_chunk")
+            for temp in ("_staged", "_outcome", "_insert"):
+                con.execute(f"DROP TABLE IF EXISTS {temp}")
+        if not report.reconciles:  # a bug, never a user error: refuse to hide it
+            raise AssertionError(f"ingest counts do not reconcile for {t}: {report.to_dict()}")
+        _ = table
+        return report
+
+    def _quarantine_unreadable(self, bad: list[BadRecord], report: IngestReport) -> None:
+        if not bad:
+            return
+        rows = pa.table(
+            {
+                "line": pa.array([b.line for b in bad], pa.int64()),
+                "reason": pa.array([b.reason for b in bad], pa.string()),
+                "field": pa.array([b.field for b in bad], pa.string()),
+                "raw": pa.array([b.raw for b in bad], pa.string()),
+            }
+        )
+        self.wh.con.register("_bad", rows)
+        try:
+            self._insert_quarantine("SELECT line, reason, field, raw FROM _bad")
+        finally:
+            self.wh.con.unregister("_bad")
+        report.quarantined += len(bad)
+        report.reasons.update(b.reason for b in bad)
+
+    def _insert_quarantine(self, select_sql: str) -> None:
+        """Quarantine rows not already quarantined for this source and line (re-runs)."""
+        self.wh.con.execute(
+            f"""INSERT INTO _quarantine (tbl, source, line, reason, field, raw, mapping)
+                SELECT ?, ?, b.line, b.reason, b.field, b.raw, ? FROM ({select_sql}) b
+                WHERE NOT EXISTS (SELECT 1 FROM _quarantine x WHERE x.tbl = ? AND x.source = ? AND x.line = b.line
+                                  AND x.status = 'open')""",
+            [self.table.name, self.source, self.mapping_json, self.table.name, self.source],
+        )
+
+    def _load_rows(self, report: IngestReport) -> None:
+        con, table = self.wh.con, self.table
+        shape = _shape(self.wh, self.fmt)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS {self.staging_sql(shape)}")
+        keys = ", ".join(q(k) for k in table.key)
+        stored_hash = "hash(" + ", ".join(f"s.{q(c.name)}" for c in table.source_columns) + ")"
+        con.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE _outcome AS
+            WITH v AS (SELECT _line, {keys}, _hash FROM _staged WHERE _reason IS NULL),
+            dk AS (SELECT {keys} FROM v GROUP BY ALL HAVING count(*) > 1),
+            dr AS (
+                SELECT v._line, v._hash,
+                       row_number() OVER (PARTITION BY {", ".join("v." + q(k) for k in table.key)} ORDER BY v._line) AS rn,
+                       first_value(v._hash) OVER (PARTITION BY {", ".join("v." + q(k) for k in table.key)} ORDER BY v._line) AS fh
+                FROM v JOIN dk ON {_key_join(table, "v", "dk")}
+            ),
+            inbatch AS (
+                SELECT _line, CASE WHEN _hash = fh THEN 'duplicate' ELSE 'conflict' END AS outcome FROM dr WHERE rn > 1
+            ),
+            stored AS (
+                SELECT v._line, CASE WHEN v._hash = {stored_hash} THEN 'duplicate' ELSE 'conflict' END AS outcome
+                FROM v JOIN {table.name} s ON {_key_join(table, "v", "s")}
+                WHERE v._line NOT IN (SELECT _line FROM inbatch)
+            )
+            SELECT * FROM inbatch UNION ALL SELECT * FROM stored
+            """
+        )
+        # quarantine: invalid rows and conflicting duplicates, with their raw payload
+        conflict_reason = "conflicting_duplicate:" + "+".join(table.key)
+        source_cols = [n for n in shape.types if n != "_line"]
+        if source_cols:
+            packed = ", ".join(f"{q(n)} := c.{q(n)}" for n in source_cols)
+            raw = f"coalesce(r._rawjson, CAST(to_json(struct_pack({packed})) AS VARCHAR))"
+        else:
+            raw = "r._rawjson"
+        rejected = f"""
+            SELECT r._line AS line, split_part(r.why, ':', 1) AS reason,
+                   NULLIF(split_part(r.why, ':', 2), '') AS field, {raw} AS raw
+            FROM (SELECT s._line, s._rawjson, coalesce(s._reason, '{conflict_reason}') AS why
+                  FROM _staged s LEFT JOIN _outcome o ON o._line = s._line
+                  WHERE s._reason IS NOT NULL OR o.outcome = 'conflict') r
+            LEFT JOIN _chunk c ON c._line = r._line
+        """
+        self._insert_quarantine(rejected)
+        counts = con.execute(
+            f"""SELECT coalesce(s._reason, CASE o.outcome WHEN 'conflict' THEN '{conflict_reason}' ELSE 'duplicate' END) AS why, count(*)
+                FROM _staged s LEFT JOIN _outcome o ON o._line = s._line
+                WHERE s._reason IS NOT NULL OR o.outcome IS NOT NULL GROUP BY 1"""
+        ).fetchall()
+        for why, n in counts:
+            if why == "duplicate":
+                report.duplicates += n
+            else:
+                report.quarantined += n
+                report.reasons[why] += n
+        self._store(report)
+
+    def _store(self, report: IngestReport) -> None:
+        con, table = self.wh.con, self.table
+        names = table.column_names
+        source_cols = [c.name for c in table.source_columns]
+        select = [f"s.{q(n)}" for n in source_cols]
+        joins = ""
+        if "person_id" in names:
+            if table.name == "users":
+                select.append("s.user_id AS person_id")
+            else:
+                person_joins, person = identity.person_sql(table.name)
+                joins += " " + person_joins
+                select.append(f"{person} AS person_id")
+        if "is_test" in names and table.name != "users":
+            joins += " LEFT JOIN (SELECT DISTINCT user_id FROM users WHERE is_test) tu ON tu.user_id = s.user_id"
+            select.append("(s._test_rule OR tu.user_id IS NOT NULL) AS is_test")
+        if table.name == "users":
+            select = [sel if sel != "s.\"is_test\"" else "s._test_rule AS is_test" for sel in select]
+        if "tracking_issue" in names:
+            select.append("s._tracking AS tracking_issue")
+        select += [f"{_lit(self.source)} AS _source", "now() AT TIME ZONE 'UTC' AS _ingested_at"]
+        out_names = [*source_cols]
+        if "person_id" in names:
+            out_names.append("person_id")
+        if "is_test" in names and table.name != "users":
+            out_names.append("is_test")
+        if "tracking_issue" in names:
+            out_names.append("tracking_issue")
+        out_names += ["_source", "_ingested_at"]
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _insert AS SELECT s._line, {", ".join(select)}
+                FROM _staged s {joins}
+                WHERE s._reason IS NULL AND s._line NOT IN (SELECT _line FROM _outcome)"""
+        )
+        if table.name == "events":
+            identity.link_anonymous(con)
+            # rows of this chunk that only carry an anonymous id may have just been linked
+            con.execute(
+                """UPDATE _insert SET person_id = l.person_id FROM identities l
+                   WHERE _insert.user_id IS NULL AND l.id_type = 'anonymous_id' AND l.id_value = _insert.anonymous_id"""
+            )
+        if table.name == "users":
+            identity.merge_users(con)
+            identity.flag_test_users(con)
+        cols = ", ".join(q(n) for n in out_names)
+        con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _insert")
+        report.stored += int(con.execute("SELECT count(*) FROM _insert").fetchall()[0][0])
+        if "tracking_issue" in names:
+            for issue, n in con.execute(
+                "SELECT tracking_issue, count(*) FROM _insert WHERE tracking_issue IS NOT NULL GROUP BY 1"
+            ).fetchall():
+                report.tracking_issues[issue] += n
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def ingest_file(
+    wh: Warehouse,
+    table: str,
+    paths: Path | str | Iterable[Path | str],
+    *,
+    fmt: str | None = None,
+    mapping: Path | Mapping | None = None,
+    source: str | None = None,
+    progress: bool | Progress = False,
+) -> IngestReport:
+    """Ingest files into a canonical table; returns the reconciled report."""
+    if wh.read_only:
+        raise JingyunError("read_only", "the warehouse is open read-only", "home")
+    spec = get_table(table)
+    files = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
+    if not files:
+        raise JingyunError("no_file", "give at least one file to ingest", "file")
+    loaded_mapping = mapping if isinstance(mapping, Mapping) else load_mapping(mapping)
+    loaded_mapping.check_against(spec)
+    total = IngestReport(spec.name)
+    for path in files:
+        started = time.perf_counter()
+        file_format = detect_format(path, fmt)
+        loader = ChunkLoader(wh, spec, loaded_mapping, source or str(path.resolve()), file_format)
+        report = IngestReport(spec.name, files=[str(path)])
+        bar = _progress_bar(path, progress)
+        try:
+            for chunk in read_chunks(path, file_format, wh.settings.chunk_rows):
+                report.add(loader.load(chunk))
+                if bar:
+                    bar(report.received, chunk.bytes_read)
+        finally:
+            if bar:
+                bar(-1, 0)  # done
+        report.seconds = time.perf_counter() - started
+        total.add(report)
+    return total
+
+
+def ingest_rows(wh: Warehouse, table: str, rows: pa.Table, *, source: str) -> IngestReport:
+    """Ingest an in-memory Arrow table (the API and replay use this)."""
+    spec = get_table(table)
+    loader = ChunkLoader(wh, spec, Mapping(), source, "parquet")
+    if "_line" not in rows.column_names:
+        rows = rows.add_column(0, "_line", pa.array(range(1, rows.num_rows + 1), pa.int64()))
+    return loader.load(Chunk(rows))
+
+
+def ingest_json_lines(wh: Warehouse, table: str, lines: list[tuple[int, str]], *, source: str) -> IngestReport:
+    """Ingest JSON texts, each with its line number (replay of NDJSON payloads)."""
+    spec = get_table(table)
+    loader = ChunkLoader(wh, spec, Mapping(), source, "ndjson")
+    chunk = pa.table({"_line": pa.array([n for n, _ in lines], pa.int64()), "_json": pa.array([t for _, t in lines], pa.string())})
+    return loader.load(Chunk(chunk))
+
+
+def _progress_bar(path: Path, progress: bool | Progress) -> Progress | None:
+    if callable(progress):
+        return progress
+    if not progress:
+        return None
+    from jingyun.ingest.progress import file_progress
+
+    return file_progress(path)

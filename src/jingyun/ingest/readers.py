@@ -1,0 +1,257 @@
+"""Readers: a source file as a stream of bounded chunks.
+
+Every reader yields :class:`Chunk` objects of at most ``chunk_rows`` records, so
+memory stays bounded whatever the file size. Records the reader itself cannot
+read (malformed JSON, a CSV row with the wrong number of fields, invalid UTF-8)
+are not dropped: they come back in ``Chunk.bad`` with their line number and raw
+text, and go to the quarantine.
+
+- NDJSON chunks carry one column ``_json`` (the line as text); JSON parsing and
+  validation happen in DuckDB, vectorised.
+- CSV chunks carry the source columns as text (read as binary first, so one bad
+  byte cannot fail a whole block).
+- Parquet chunks carry the source columns with their own types.
+
+Every chunk has ``_line``: the 1-based line (NDJSON, CSV) or row (Parquet)
+number in the file, used in the quarantine and to keep "first occurrence wins"
+deterministic.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from jingyun.errors import JingyunError
+
+Format = Literal["ndjson", "csv", "parquet"]
+BLOCK_BYTES = 32 << 20
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    line: int
+    reason: str
+    raw: str
+    field: str | None = None
+
+
+@dataclass
+class Chunk:
+    table: pa.Table
+    bad: list[BadRecord] = field(default_factory=list)
+    bytes_read: int = 0
+
+    @property
+    def received(self) -> int:
+        return self.table.num_rows + len(self.bad)
+
+
+def detect_format(path: Path, fmt: str | None = None) -> Format:
+    if fmt:
+        value = fmt.lower().replace("jsonl", "ndjson").replace("json", "ndjson").replace("ndndjson", "ndjson")
+        if value not in ("ndjson", "csv", "parquet"):
+            raise JingyunError("bad_format", f"unknown format {fmt!r}; use csv, parquet or ndjson", "format")
+        return value  # type: ignore[return-value]
+    suffixes = [s.lower() for s in path.suffixes]
+    if ".parquet" in suffixes or ".pq" in suffixes:
+        return "parquet"
+    if ".csv" in suffixes or ".tsv" in suffixes:
+        return "csv"
+    if {".ndjson", ".jsonl", ".json"} & set(suffixes):
+        return "ndjson"
+    raise JingyunError(
+        "bad_format", f"cannot tell the format of {path.name}; pass --format csv|parquet|ndjson", "format"
+    )
+
+
+def read_chunks(path: Path, fmt: Format, chunk_rows: int) -> Iterator[Chunk]:
+    if not path.exists():
+        raise JingyunError("no_file", f"no such file: {path}", "file")
+    if fmt == "ndjson":
+        yield from _ndjson_chunks(path, chunk_rows)
+    elif fmt == "csv":
+        yield from _csv_chunks(path, chunk_rows)
+    else:
+        yield from _parquet_chunks(path, chunk_rows)
+
+
+# -- NDJSON -------------------------------------------------------------------
+def _lines_fast(block: bytes) -> pa.Array | None:
+    """Split a block into lines in Arrow; None when it is not valid UTF-8."""
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    parts = pc.split_pattern(pa.array([text], pa.large_string()), "\n")
+    return parts.flatten()
+
+
+def _ndjson_table(lines: pa.Array, first_line: int) -> tuple[pa.Table, int]:
+    n = len(lines)
+    numbers = pa.array(range(first_line, first_line + n), pa.int64())
+    stripped = pc.utf8_trim_whitespace(lines)
+    keep = pc.greater(pc.utf8_length(stripped), 0)  # blank lines are not records
+    table = pa.table({"_line": numbers, "_json": lines.cast(pa.string()) if lines.type != pa.string() else lines})
+    return table.filter(keep), n
+
+
+def _ndjson_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
+    next_line = 1
+    pending: list[pa.Table] = []
+    pending_rows = 0
+    pending_bad: list[BadRecord] = []
+    pending_bytes = 0
+    with path.open("rb") as fh:
+        carry = b""
+        while True:
+            data = fh.read(BLOCK_BYTES)
+            if not data and not carry:
+                break
+            block = carry + data
+            if data:
+                cut = block.rfind(b"\n")
+                if cut < 0:  # a single line longer than the block: keep reading
+                    carry = block
+                    continue
+                carry, block = block[cut + 1 :], block[:cut]
+            else:
+                carry = b""
+            pending_bytes += len(block) + 1
+            lines = _lines_fast(block)
+            if lines is None:
+                table, count, bad = _ndjson_slow(block, next_line)
+                pending_bad.extend(bad)
+            else:
+                table, count = _ndjson_table(lines, next_line)
+            next_line += count
+            pending.append(table)
+            pending_rows += table.num_rows
+            if pending_rows >= chunk_rows:
+                merged = pa.concat_tables(pending)
+                for start in range(0, merged.num_rows - chunk_rows + 1, chunk_rows):
+                    yield Chunk(merged.slice(start, chunk_rows), pending_bad, pending_bytes)
+                    pending_bad, pending_bytes = [], 0
+                rest = merged.num_rows % chunk_rows
+                pending = [merged.slice(merged.num_rows - rest, rest)] if rest else []
+                pending_rows = rest
+    if pending_rows or pending_bad:
+        table = pa.concat_tables(pending) if pending else pa.table({"_line": pa.array([], pa.int64()), "_json": pa.array([], pa.string())})
+        yield Chunk(table, pending_bad, pending_bytes)
+
+
+def _ndjson_slow(block: bytes, first_line: int) -> tuple[pa.Table, int, list[BadRecord]]:
+    """Line by line, only for a block that holds invalid UTF-8."""
+    numbers: list[int] = []
+    texts: list[str] = []
+    bad: list[BadRecord] = []
+    raw_lines = block.split(b"\n")
+    for offset, raw in enumerate(raw_lines):
+        if not raw.strip():
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(BadRecord(first_line + offset, "invalid_utf8", raw.decode("utf-8", "backslashreplace")))
+            continue
+        numbers.append(first_line + offset)
+        texts.append(text)
+    table = pa.table({"_line": pa.array(numbers, pa.int64()), "_json": pa.array(texts, pa.string())})
+    return table, len(raw_lines), bad
+
+
+# -- CSV ----------------------------------------------------------------------
+def _csv_header(path: Path) -> list[str]:
+    with path.open("rb") as fh:
+        first = fh.readline().decode("utf-8-sig", "replace")
+    header = next(csv.reader(io.StringIO(first)), [])
+    if not header or not any(h.strip() for h in header):
+        raise JingyunError("bad_file", f"{path.name}: the CSV has no header row", "file")
+    return [h.strip() for h in header]
+
+
+def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
+    header = _csv_header(path)
+    if len(set(header)) != len(header):
+        raise JingyunError("bad_file", f"{path.name}: duplicate column names in the CSV header", "file")
+    bad: list[BadRecord] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        line = int(row.number) if row.number is not None and row.number >= 0 else -1
+        bad.append(BadRecord(line, "malformed_csv_row", row.text, None))
+        return "skip"
+
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES, column_names=header, skip_rows=1),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={h: pa.binary() for h in header}, strings_can_be_null=False, quoted_strings_can_be_null=False
+        ),
+    )
+    next_record = 2  # line 1 is the header
+    for batch in reader:
+        for start in range(0, max(batch.num_rows, 1), chunk_rows):
+            part = batch.slice(start, chunk_rows)
+            if part.num_rows == 0 and not bad:
+                continue
+            numbers = pa.array(range(next_record, next_record + part.num_rows), pa.int64())
+            next_record += part.num_rows
+            table, utf8_bad = _decode_binary_columns(pa.Table.from_batches([part]), numbers)
+            chunk_bad = bad + utf8_bad
+            bad = []
+            yield Chunk(table, chunk_bad)
+    if bad:
+        empty = pa.table({"_line": pa.array([], pa.int64()), **{h: pa.array([], pa.string()) for h in header}})
+        yield Chunk(empty, bad)
+
+
+def _decode_binary_columns(table: pa.Table, numbers: pa.Array) -> tuple[pa.Table, list[BadRecord]]:
+    """binary → string; rows holding invalid UTF-8 are pulled out, not dropped."""
+    bad_rows: set[int] = set()
+    for name in table.column_names:
+        column = table[name]
+        try:
+            column.cast(pa.string())
+        except pa.ArrowInvalid:
+            for index, value in enumerate(column.to_pylist()):
+                if value is not None:
+                    try:
+                        value.decode("utf-8")
+                    except UnicodeDecodeError:
+                        bad_rows.add(index)
+    bad: list[BadRecord] = []
+    if bad_rows:
+        rows = table.to_pylist()
+        for index in sorted(bad_rows):
+            raw = ",".join((v or b"").decode("utf-8", "backslashreplace") for v in rows[index].values())
+            bad.append(BadRecord(int(numbers[index].as_py()), "invalid_utf8", raw))
+        mask = pa.array([i not in bad_rows for i in range(table.num_rows)])
+        table, numbers = table.filter(mask), numbers.filter(mask)
+    columns = {"_line": numbers}
+    for name in table.column_names:
+        columns[name] = table[name].cast(pa.string())
+    return pa.table(columns), bad
+
+
+# -- Parquet ------------------------------------------------------------------
+def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise JingyunError("bad_file", f"{path.name}: not a readable Parquet file ({exc})", "file") from None
+    next_row = 1
+    for batch in parquet.iter_batches(batch_size=chunk_rows):
+        numbers = pa.array(range(next_row, next_row + batch.num_rows), pa.int64())
+        next_row += batch.num_rows
+        table = pa.Table.from_batches([batch])
+        yield Chunk(table.add_column(0, "_line", numbers))

@@ -1,0 +1,412 @@
+"""Vectorised validation and normalisation: one SQL statement per chunk.
+
+:func:`staging_sql` turns a raw chunk (registered in DuckDB as ``_chunk``) into
+typed canonical columns plus ``_reason`` — NULL for a valid record, else
+``code:field`` naming the first rule it breaks. No Python loop per row: the
+rules are CASE expressions DuckDB evaluates over the whole chunk.
+
+Rules, in order: unreadable record (malformed JSON, not an object, over the
+size limit) → per column: field too large, missing required, placeholder id
+("null", "undefined", "guest"…), wrong type, unknown enum, negative amount,
+timestamp unparseable or out of range → table rules (an event needs a user_id
+or an anonymous_id) → tracking plan (when ``tracking_mode = quarantine``).
+
+Normalisation: timestamps to UTC (epoch seconds/milliseconds, ISO 8601 with
+offsets, naive values in the source's or workspace's time zone); phones to
+``+86…``; emails lower-cased; enum synonyms (男 → male, 小程序 → miniprogram);
+money to DECIMAL(18,2) in CNY (a ``currency`` column converts by ``fx_rates``).
+Unknown source columns and values that cannot be normalised (an odd phone)
+land in the JSON extras column, never dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from jingyun.config import Settings
+from jingyun.ingest.mapping import ColumnRule, Mapping
+from jingyun.schema.tables import Column, Table
+from jingyun.schema.tracking import TrackingPlan
+
+PLACEHOLDERS = ("null", "undefined", "none", "nil", "nan", "guest", "n/a", "na", "unknown", "-", "anonymous", "(null)")
+
+ENUM_SYNONYMS: dict[str, dict[str, str]] = {
+    "platform": {
+        "ios": "app", "android": "app", "mobile_app": "app", "h5": "web", "pc": "web", "browser": "web",
+        "mini_program": "miniprogram", "miniapp": "miniprogram", "mp": "miniprogram", "wechat_mp": "miniprogram",
+        "小程序": "miniprogram", "门店": "pos", "store": "pos", "offline": "pos",
+    },
+    "gender": {"m": "male", "f": "female", "男": "male", "女": "female", "1": "male", "2": "female", "0": "unknown", "未知": "unknown", "u": "unknown"},
+    "status": {"canceled": "cancelled", "complete": "completed", "done": "completed", "refund": "refunded", "return": "returned"},
+    "payment_method": {"wechatpay": "wechat", "wxpay": "wechat", "微信": "wechat", "支付宝": "alipay", "ali": "alipay", "credit_card": "card", "debit_card": "card", "银联": "unionpay", "现金": "cash"},
+    "method": {"wechatpay": "wechat", "wxpay": "wechat", "微信": "wechat", "支付宝": "alipay", "ali": "alipay", "credit_card": "card", "debit_card": "card", "银联": "unionpay", "现金": "cash"},
+    "source": {"app_store": "app-store", "appstore": "app-store", "customer_service": "cs", "客服": "cs", "问卷": "survey", "评价": "review"},
+}
+
+NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE")
+
+
+def q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _in_list(values: tuple[str, ...] | list[str]) -> str:
+    return "(" + ", ".join(lit(v) for v in values) + ")"
+
+
+@dataclass(frozen=True)
+class SourceShape:
+    """What the chunk looks like: its format and its columns' DuckDB types."""
+
+    fmt: str  # ndjson | csv | parquet
+    types: dict[str, str]  # column → DuckDB type name (not for ndjson)
+
+
+@dataclass
+class _Col:
+    column: Column
+    raw: str  # SQL for the raw source value (any type)
+    raw_type: str  # DuckDB type of raw
+    rule: ColumnRule | None
+
+
+class StagingBuilder:
+    def __init__(self, table: Table, shape: SourceShape, mapping: Mapping, settings: Settings, plan: TrackingPlan | None, now: dt.datetime, source: str):
+        self.table = table
+        self.shape = shape
+        self.mapping = mapping
+        self.settings = settings
+        self.plan = plan
+        self.now = now
+        self.source = source
+        self.tz = mapping.timezone or settings.timezone
+
+    # -- the raw layer ----------------------------------------------------
+    def _source_name(self, column: Column) -> str | None:
+        rule = self.mapping.rule_for_target(column.name)
+        if rule:
+            return rule.source
+        return column.name
+
+    def raw_layer(self) -> tuple[str, list[_Col]]:
+        """SELECT over _chunk giving one raw value per canonical column + extras."""
+        cols: list[_Col] = []
+        selects = ["_line"]
+        known_sources: list[str] = []
+        for column in self.table.source_columns:
+            source = self._source_name(column)
+            rule = self.mapping.rule_for_target(column.name)
+            known_sources.append(source or column.name)
+            cols.append(_Col(column, "", "VARCHAR", rule))
+        if self.shape.fmt == "ndjson":
+            paths = [c.column.name for c in cols if c.column.kind != "json"]
+            path_list = "[" + ", ".join(lit("$." + _json_path_key(self._source_name(c.column) or c.column.name)) for c in cols if c.column.kind != "json") + "]"
+            inner = (
+                "SELECT _line, _json, CASE WHEN json_valid(_json) THEN json_type(_json) = 'OBJECT' ELSE FALSE END AS _ok FROM _chunk"
+            )
+            parsed = f"SELECT _line, _json, _ok, CASE WHEN _ok THEN json_extract_string(_json, {path_list}) END AS _v FROM ({inner})"
+            for c in cols:
+                name = self._source_name(c.column) or c.column.name
+                if c.column.kind == "json":
+                    c.raw = f"CASE WHEN _ok THEN CAST(json_extract(_json, {lit('$.' + _json_path_key(name))}) AS VARCHAR) END"
+                else:
+                    c.raw = f"_v[{paths.index(c.column.name) + 1}]"
+                c.raw = self._constant_fallback(c)
+                selects.append(f"{c.raw} AS {q('r_' + c.column.name)}")
+            known = _in_list(known_sources + list(self.mapping.rules))
+            extras = (
+                f"CASE WHEN _ok AND len(list_filter(json_keys(_json), lambda k: k NOT IN {known})) > 0 THEN "
+                f"to_json(map_from_entries(list_filter(map_entries(json_transform(_json, '\"MAP(VARCHAR, JSON)\"')), lambda e: e.key NOT IN {known}))) END"
+            )
+            selects.append(f"CAST({extras} AS VARCHAR) AS _extras")
+            max_bytes = self.settings.max_field_bytes
+            selects.append(
+                f"CASE WHEN strlen(_json) > {max_bytes} THEN 'record_too_large' WHEN NOT json_valid(_json) THEN 'malformed_json' "
+                f"WHEN NOT _ok THEN 'not_an_object' END AS _pre"
+            )
+            selects.append("_json AS _rawjson")
+            return f"SELECT {', '.join(selects)} FROM ({parsed})", cols
+        present = self.shape.types
+        for c in cols:
+            name = self._source_name(c.column) or c.column.name
+            if name in present:
+                c.raw, c.raw_type = q(name), present[name]
+            else:
+                c.raw, c.raw_type = "NULL", "VARCHAR"
+            c.raw = self._constant_fallback(c)
+            selects.append(f"{c.raw} AS {q('r_' + c.column.name)}")
+        used = set(known_sources) | set(self.mapping.rules)
+        extra_cols = [n for n in present if n != "_line" and n not in used]
+        if extra_cols:
+            pack = ", ".join(f"{q(n)} := {q(n)}" for n in extra_cols)
+            selects.append(f"CAST(json_object_drop_nulls(to_json(struct_pack({pack}))) AS VARCHAR) AS _extras")
+        else:
+            selects.append("CAST(NULL AS VARCHAR) AS _extras")
+        selects.append("CAST(NULL AS VARCHAR) AS _pre")
+        selects.append("CAST(NULL AS VARCHAR) AS _rawjson")
+        return f"SELECT {', '.join(selects)} FROM _chunk", cols
+
+    def _constant_fallback(self, c: _Col) -> str:
+        if c.column.name in self.mapping.constants:
+            const = lit(self.mapping.constants[c.column.name])
+            if c.raw == "NULL":
+                c.raw_type = "VARCHAR"
+                return const
+            return f"coalesce(CAST({c.raw} AS VARCHAR), {const})" if c.raw_type == "VARCHAR" else c.raw
+        return c.raw
+
+    # -- typed values and rules ---------------------------------------------
+    def _text(self, raw: str) -> str:
+        return f"NULLIF(trim(CAST({raw} AS VARCHAR)), '')"
+
+    def _json_text(self, raw: str) -> str:
+        return f"NULLIF(NULLIF(trim(CAST({raw} AS VARCHAR)), ''), 'null')"
+
+    def _local_to_utc(self, naive: str, tz: str) -> str:
+        return f"(({naive}) AT TIME ZONE {lit(tz)}) AT TIME ZONE 'UTC'"
+
+    def typed(self, c: _Col) -> str:
+        kind, r, t = c.column.kind, q("r_" + c.column.name), c.raw_type.upper()
+        s = self._text(r)
+        rule = c.rule
+        if rule and rule.values:
+            cases = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in rule.values.items())
+            s = f"coalesce(CASE {s} {cases} END, {s})"
+        if kind in ("id", "text"):
+            return s
+        if kind == "ts":
+            tz = (rule.timezone if rule and rule.timezone else None) or self.tz
+            if t.startswith("TIMESTAMP WITH TIME ZONE") or t == "TIMESTAMPTZ":
+                return f"CAST({r} AT TIME ZONE 'UTC' AS TIMESTAMP)"
+            if t.startswith("TIMESTAMP"):
+                return self._local_to_utc(f"CAST({r} AS TIMESTAMP)", tz)
+            if t == "DATE":
+                return self._local_to_utc(f"CAST({r} AS TIMESTAMP)", tz)
+            if t in NUMERIC_TYPES:
+                return _epoch(f"CAST({r} AS DOUBLE)")
+            if rule and rule.format:
+                return self._local_to_utc(f"try_strptime({s}, {lit(rule.format)})", tz)
+            d = f"TRY_CAST({s} AS DOUBLE)"
+            offset = r"'[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)$'"
+            return (
+                f"CASE WHEN {s} IS NULL THEN NULL "
+                f"WHEN {d} IS NOT NULL THEN CASE WHEN isfinite({d}) THEN {_epoch(d)} END "
+                f"WHEN regexp_matches({s}, {offset}) THEN CAST(TRY_CAST({s} AS TIMESTAMPTZ) AT TIME ZONE 'UTC' AS TIMESTAMP) "
+                f"ELSE {self._local_to_utc(f'TRY_CAST({s} AS TIMESTAMP)', tz)} END"
+            )
+        if kind == "date":
+            if t == "DATE":
+                return r
+            if t.startswith("TIMESTAMP"):
+                return f"CAST({r} AS DATE)"
+            return f"TRY_CAST(replace({s}, '/', '-') AS DATE)"
+        if kind == "money":
+            scale = rule.scale if rule and rule.scale is not None else None
+            if t in NUMERIC_TYPES or t.startswith("DECIMAL"):
+                num = f"CAST({r} AS DOUBLE)" if scale is not None else f"{r}"
+            else:
+                cleaned = f"regexp_replace({s}, '[,¥￥\\s]|^RMB|^CNY', '', 'g')"
+                num = f"TRY_CAST({cleaned} AS DOUBLE)" if scale is not None else f"TRY_CAST({cleaned} AS DECIMAL(18,2))"
+            if scale is not None:
+                num = f"round(({num}) * {scale!r}, 2)"
+            fx = self._fx_factor()
+            if fx:
+                num = f"(({num}) * {fx})"
+            return f"TRY_CAST({num} AS DECIMAL(18,2))"
+        if kind == "number":
+            if t in NUMERIC_TYPES or t.startswith("DECIMAL"):
+                return f"CAST({r} AS DOUBLE)"
+            return f"CASE WHEN isfinite(TRY_CAST({s} AS DOUBLE)) THEN TRY_CAST({s} AS DOUBLE) END"
+        if kind == "int":
+            if t in NUMERIC_TYPES or t.startswith("DECIMAL"):
+                return f"TRY_CAST({r} AS BIGINT)"
+            return f"TRY_CAST({s} AS BIGINT)"
+        if kind == "enum":
+            lowered = f"lower({s})"
+            synonyms = ENUM_SYNONYMS.get(c.column.name, {})
+            if synonyms:
+                cases = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in synonyms.items())
+                return f"coalesce(CASE {lowered} {cases} END, {lowered})"
+            return lowered
+        if kind == "bool":
+            if t == "BOOLEAN":
+                return r
+            if t in NUMERIC_TYPES:
+                return f"({r} <> 0)"
+            return (
+                f"CASE WHEN lower({s}) IN ('true','t','1','yes','y','是') THEN TRUE "
+                f"WHEN lower({s}) IN ('false','f','0','no','n','否') THEN FALSE END"
+            )
+        if kind == "json":
+            if t.startswith(("STRUCT", "MAP")):
+                return f"CAST(to_json({r}) AS VARCHAR)"
+            s = self._json_text(r)
+            return f"CASE WHEN json_valid({s}) THEN CASE WHEN json_type({s}) = 'OBJECT' THEN {s} END END"
+        if kind == "phone":
+            digits = f"regexp_replace({s}, '[^0-9]', '', 'g')"
+            national = (
+                f"CASE WHEN starts_with({digits}, '0086') THEN substr({digits}, 5) "
+                f"WHEN starts_with({digits}, '86') AND length({digits}) = 13 THEN substr({digits}, 3) ELSE {digits} END"
+            )
+            return (
+                f"CASE WHEN regexp_full_match({national}, '1[3-9][0-9]{{9}}') THEN '+86' || {national} "
+                f"WHEN starts_with({s}, '+') AND NOT starts_with({s}, '+86') AND length({digits}) BETWEEN 8 AND 15 THEN '+' || {digits} END"
+            )
+        if kind == "email":
+            return f"CASE WHEN regexp_full_match(lower({s}), '[^@\\s]+@[^@\\s]+\\.[^@\\s]+') THEN lower({s}) END"
+        raise AssertionError(kind)
+
+    def _fx_factor(self) -> str | None:
+        if "currency" not in self.shape.types and self.shape.fmt != "ndjson":
+            return None
+        cur = "upper(trim(CAST(json_extract_string(_extras, '$.currency') AS VARCHAR)))"
+        cases = " ".join(f"WHEN {lit(k)} THEN {v!r}" for k, v in self.settings.fx_rates.items())
+        return f"(CASE WHEN _extras IS NULL OR json_extract_string(_extras, '$.currency') IS NULL THEN 1.0 ELSE (CASE {cur} {cases} END) END)"
+
+    def rules(self, c: _Col) -> list[tuple[str, str]]:
+        """(condition, reason) pairs for one column, in order."""
+        col = c.column
+        r, v = q("r_" + col.name), q(col.name)
+        s = self._text(r)
+        out: list[tuple[str, str]] = []
+        if c.raw_type.upper() == "VARCHAR" or self.shape.fmt != "parquet":
+            out.append((f"strlen(CAST({r} AS VARCHAR)) > {self.settings.max_field_bytes}", f"field_too_large:{col.name}"))
+        is_blank = f"{s} IS NULL"
+        if col.kind == "id":
+            placeholder = f"lower({s}) IN {_in_list(PLACEHOLDERS)}"
+            if col.required:
+                out.append((is_blank, f"missing_required:{col.name}"))
+                out.append((placeholder, f"placeholder_id:{col.name}"))
+            return out
+        if col.required:
+            out.append((is_blank, f"missing_required:{col.name}"))
+        bad_type = f"{s} IS NOT NULL AND {v} IS NULL"
+        if col.kind == "ts":
+            out.append((bad_type, f"bad_timestamp:{col.name}"))
+            low = lit(self.settings.min_timestamp)
+            high = lit((self.now + dt.timedelta(hours=self.settings.max_future_hours)).strftime("%Y-%m-%d %H:%M:%S"))
+            out.append((f"{v} < CAST({low} AS TIMESTAMP) OR {v} > CAST({high} AS TIMESTAMP)", f"timestamp_out_of_range:{col.name}"))
+        elif col.kind == "date":
+            out.append((bad_type, f"bad_date:{col.name}"))
+            tomorrow = lit((self.now + dt.timedelta(days=2)).date().isoformat())
+            out.append((f"{v} < DATE '1900-01-01' OR {v} > CAST({tomorrow} AS DATE)", f"date_out_of_range:{col.name}"))
+        elif col.kind == "money":
+            fx = self._fx_factor()
+            if fx:
+                out.append((f"{s} IS NOT NULL AND {fx} IS NULL", "unknown_currency:currency"))
+            out.append((bad_type, f"wrong_type:{col.name}"))
+            out.append((f"{v} < 0", f"negative_amount:{col.name}"))
+        elif col.kind in ("number", "int"):
+            out.append((bad_type, f"wrong_type:{col.name}"))
+            out.append((f"{v} < 0", f"negative_value:{col.name}"))
+        elif col.kind == "enum":
+            out.append((f"{v} IS NOT NULL AND {v} NOT IN {_in_list(col.enum)}", f"unknown_enum:{col.name}"))
+        elif col.kind == "bool":
+            out.append((bad_type, f"wrong_type:{col.name}"))
+        elif col.kind == "json":
+            out.append((f"{self._json_text(r)} IS NOT NULL AND {v} IS NULL", f"wrong_type:{col.name}"))
+        return out
+
+    def table_rules(self) -> list[tuple[str, str]]:
+        if self.table.name != "events":
+            return []
+        user_raw = self._text(q("r_user_id"))
+        return [
+            (
+                'user_id IS NULL AND anonymous_id IS NULL AND '
+                f"lower({user_raw}) IN {_in_list(PLACEHOLDERS)}",
+                "placeholder_id:user_id",
+            ),
+            ("user_id IS NULL AND anonymous_id IS NULL", "missing_identity:user_id"),
+        ]
+
+    def test_rule(self) -> str:
+        s = self.settings
+        parts = [f"starts_with(coalesce(user_id, ''), {lit(p)})" for p in s.test_user_prefixes]
+        if self.table.name == "users":
+            parts += [f"ends_with(coalesce(email, ''), {lit('@' + d)})" for d in s.test_email_domains]
+            if s.test_phones:
+                parts.append(f"phone IN {_in_list(list(s.test_phones))}")
+            parts.append("coalesce(is_test, FALSE)")
+        return "(" + " OR ".join(parts or ["FALSE"]) + ")"
+
+    # -- the whole statement --------------------------------------------------
+    def sql(self) -> str:
+        raw_sql, cols = self.raw_layer()
+        typed_cols = []
+        fixes = []
+        for c in cols:
+            expr = self.typed(c)
+            if c.column.kind == "id":
+                s = self._text(q("r_" + c.column.name))
+                expr = f"CASE WHEN lower({s}) IN {_in_list(PLACEHOLDERS)} THEN NULL ELSE {expr} END"
+            typed_cols.append(f"{expr} AS {q(c.column.name)}")
+            if c.column.kind in ("phone", "email"):
+                s = self._text(q("r_" + c.column.name))
+                fixes.append((f"{c.column.name}_raw", f"CASE WHEN ({expr}) IS NULL THEN {s} END"))
+        extras_col = self.table.extras_column
+        typed_sql = f"SELECT _line, _extras, _pre, _rawjson, {', '.join(q('r_' + c.column.name) for c in cols)}, {', '.join(typed_cols)} FROM ({raw_sql})"
+        conditions: list[tuple[str, str]] = []
+        for c in cols:
+            conditions += self.rules(c)
+        conditions += self.table_rules()
+        # merge extras (unknown source columns, unnormalisable values) into the JSON column
+        outer: list[str] = ["_line", "_pre", "_rawjson"]
+        for c in cols:
+            name = c.column.name
+            if name == extras_col:
+                patches = ["_extras"] + [
+                    f"CASE WHEN {expr} IS NOT NULL THEN json_object({lit(key)}, {expr}) END" for key, expr in fixes
+                ]
+                # blank → {}; invalid → NULL (the wrong_type rule fires); valid → merged with the patches
+                merged = f"CASE WHEN {self._json_text(q('r_' + name))} IS NULL THEN '{{}}' ELSE {q(name)} END"
+                for patch in patches:
+                    merged = f"CASE WHEN {patch} IS NULL OR ({merged}) IS NULL THEN {merged} ELSE CAST(json_merge_patch({merged}, {patch}) AS VARCHAR) END"
+                outer.append(f"{merged} AS {q(name)}")
+            else:
+                outer.append(q(name))
+        outer += [q("r_" + c.column.name) for c in cols]
+        reason = "CASE WHEN _pre IS NOT NULL THEN _pre " + " ".join(f"WHEN {cond} THEN {lit(why)}" for cond, why in conditions) + " END"
+        source_cols = [c.column.name for c in cols]
+        final = [*source_cols, "_line", "_rawjson"]
+        tracking = "NULL"
+        if self.table.name == "events" and self.plan is not None and self.settings.tracking_mode != "off":
+            tracking = self.plan.issue_sql(q("event"), q("properties"))
+        reason_expr = reason
+        if tracking != "NULL" and self.settings.tracking_mode == "quarantine":
+            reason_expr = f"coalesce({reason}, 'tracking_' || ({tracking}))"
+        select_final = ", ".join(q(n) for n in final)
+        hash_expr = "hash(" + ", ".join(q(n) for n in source_cols) + ")"
+        test_expr = self.test_rule() if self.table.user_column or self.table.name == "users" else "FALSE"
+        return (
+            f"SELECT {select_final}, _reason, "
+            f"CASE WHEN _reason IS NULL THEN {hash_expr} END AS _hash, "
+            f"CASE WHEN _reason IS NULL THEN {tracking if self.settings.tracking_mode == 'flag' else 'NULL'} END AS _tracking, "
+            f"{test_expr} AS _test_rule "
+            f"FROM (SELECT *, {reason_expr} AS _reason FROM (SELECT {', '.join(outer)} FROM ({typed_sql})))"
+        )
+
+
+def _json_path_key(name: str) -> str:
+    if name.replace("_", "").isalnum() and name.isascii():
+        return name
+    return '"' + name.replace('"', '\\"') + '"'
+
+
+def _epoch(d: str) -> str:
+    """Epoch seconds or milliseconds (by magnitude) → UTC TIMESTAMP."""
+    return (
+        f"CASE WHEN abs({d}) >= 100000000000 THEN make_timestamp(CAST(({d}) * 1000 AS BIGINT)) "
+        f"ELSE make_timestamp(CAST(({d}) * 1000000 AS BIGINT)) END"
+    )

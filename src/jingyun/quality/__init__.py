@@ -1,0 +1,1 @@
+"""Data quality: reconciliation checks on the warehouse."""

@@ -1,0 +1,47 @@
+"""Export the warehouse as a Parquet lake: one folder per table, facts
+partitioned by local date (``dt=YYYY-MM-DD`` in the workspace time zone)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from jingyun.errors import JingyunError
+from jingyun.schema.tables import TABLES
+from jingyun.warehouse.connection import Warehouse
+
+
+@dataclass(frozen=True)
+class LakeTable:
+    table: str
+    rows: int
+    partitioned: bool
+    path: str
+
+
+def export_lake(wh: Warehouse, target: Path, *, overwrite: bool = False) -> list[LakeTable]:
+    target = target.expanduser()
+    if target.exists() and any(target.iterdir()) and not overwrite:
+        raise JingyunError("exists", f"{target} is not empty; pass --overwrite to replace it", "dir")
+    target.mkdir(parents=True, exist_ok=True)
+    tz = wh.settings.timezone.replace("'", "")
+    out = []
+    for table in TABLES.values():
+        folder = target / table.name
+        rows = wh.count(table.name)
+        if folder.exists():
+            import shutil
+
+            shutil.rmtree(folder)
+        partitioned = bool(table.ts_column) and rows > 0
+        if partitioned:
+            local = f"CAST((\"{table.ts_column}\" AT TIME ZONE 'UTC') AT TIME ZONE '{tz}' AS DATE)"
+            wh.con.execute(
+                f"COPY (SELECT *, strftime(coalesce({local}, DATE '1970-01-01'), '%Y-%m-%d') AS dt FROM {table.name}) "
+                f"TO '{folder}' (FORMAT parquet, PARTITION_BY (dt), OVERWRITE_OR_IGNORE)"
+            )
+        else:
+            folder.mkdir(parents=True)
+            wh.con.execute(f"COPY (SELECT * FROM {table.name}) TO '{folder / 'data.parquet'}' (FORMAT parquet)")
+        out.append(LakeTable(table.name, rows, partitioned, str(folder)))
+    return out
