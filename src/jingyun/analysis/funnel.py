@@ -1,0 +1,485 @@
+"""Funnels (漏斗分析): ordered steps within a conversion window.
+
+Default semantics equal ClickHouse ``windowFunnel(window)``: a chain starts at
+any occurrence of step 1 inside [from, to] (local dates); each later step must
+occur at or after the previous step's time (equal timestamps allowed) and at
+most ``window`` seconds after the chain's first step (inclusive); a person
+reaches step k if any chain does. As in ClickHouse, one event that matches two
+steps (``view, view``) fills both.
+
+The SQL follows ClickHouse's greedy scan, expressed with window functions: per
+person, rows (event, step it matches) ordered by (ts, step); ``a_i`` is the
+running maximum of the starts of chains that reached step i. A step-(i+1) row
+extends the latest such chain when ``a_i >= ts - window``. Keeping the latest
+start is optimal (later starts leave more of the window), so the running max
+equals "any chain reaches step i". One window pass per step, no self-joins.
+
+``strict``: the steps must be consecutive among the person's funnel events
+(events matching a step or an exclusion); any chain of consecutive events
+counts. (ClickHouse's ``strict_order`` instead stops scanning a person at the
+first interruption.) ``any``: steps 1..k all occur, in any order, within one
+window that starts at one of them inside [from, to].
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from jingyun.analysis.common import (
+    Dimension,
+    Step,
+    as_step,
+    check_range,
+    check_timezone,
+    local_date,
+    parse_date,
+    parse_duration,
+    quote,
+    ratio,
+    rows,
+    ts_literal,
+    utc_start,
+)
+from jingyun.errors import JingyunError
+from jingyun.warehouse.backends import Backend
+
+Mode = Literal["default", "strict", "any"]
+Period = Literal["day", "week"]
+MAX_STEPS = 20
+# Time-to-convert buckets (upper bounds in seconds, exclusive); the last is open.
+TTC_EDGES: tuple[tuple[str, int], ...] = (
+    ("<1m", 60), ("1-5m", 300), ("5-15m", 900), ("15-60m", 3600), ("1-4h", 14400),
+    ("4-24h", 86400), ("1-3d", 259200), ("3-7d", 604800),
+)
+
+
+@dataclass(frozen=True)
+class FunnelParams:
+    """A funnel definition. Build with :meth:`create` to parse loose input."""
+
+    steps: tuple[Step, ...]
+    window: int = 86400
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    mode: Mode = "default"
+    exclusions: tuple[Step, ...] = ()
+    by: Dimension | None = None
+    period: Period = "day"
+    timezone: str = "Asia/Shanghai"
+    include_test: bool = False
+
+    def __post_init__(self) -> None:
+        if len(self.steps) < 2:
+            raise JingyunError("bad_funnel", "a funnel needs at least 2 steps", "steps")
+        if len(self.steps) > MAX_STEPS:
+            raise JingyunError("bad_funnel", f"a funnel has at most {MAX_STEPS} steps, got {len(self.steps)}", "steps")
+        for i, step in enumerate(self.steps):
+            step.validate(f"steps[{i}]")
+        for i, step in enumerate(self.exclusions):
+            step.validate(f"exclusions[{i}]")
+        if not isinstance(self.window, int) or self.window <= 0:
+            raise JingyunError("bad_window", f"window must be > 0 seconds, got {self.window!r}", "window")
+        if self.mode not in ("default", "strict", "any"):
+            raise JingyunError("bad_mode", f"mode must be default, strict or any, got {self.mode!r}", "mode")
+        if self.mode == "any" and self.exclusions:
+            raise JingyunError("bad_mode", "exclusion steps need an order; use mode default or strict", "exclusions")
+        if self.period not in ("day", "week"):
+            raise JingyunError("bad_period", f"period must be day or week, got {self.period!r}", "period")
+        check_range(self.date_from, self.date_to)
+        check_timezone(self.timezone)
+
+    @classmethod
+    def create(
+        cls,
+        steps: list[Step | str] | tuple[Step | str, ...],
+        window: str | int = "24h",
+        date_from: str | dt.date | None = None,
+        date_to: str | dt.date | None = None,
+        mode: str = "default",
+        exclusions: list[Step | str] | tuple[Step | str, ...] = (),
+        by: str | Dimension | None = None,
+        period: str = "day",
+        timezone: str = "Asia/Shanghai",
+        include_test: bool = False,
+    ) -> FunnelParams:
+        return cls(
+            steps=tuple(as_step(s) for s in steps),
+            window=parse_duration(window, "window"),
+            date_from=parse_date(date_from, "from"),
+            date_to=parse_date(date_to, "to"),
+            mode=mode,  # type: ignore[arg-type]
+            exclusions=tuple(as_step(s) for s in exclusions),
+            by=Dimension.parse(by) if isinstance(by, str) else by,
+            period=period,  # type: ignore[arg-type]
+            timezone=timezone,
+            include_test=include_test,
+        )
+
+    def previous(self) -> FunnelParams | None:
+        """The period of equal length just before this one (needs both dates)."""
+        if self.date_from is None or self.date_to is None:
+            return None
+        days = (self.date_to - self.date_from).days + 1
+        return dataclasses.replace(
+            self, date_from=self.date_from - dt.timedelta(days=days), date_to=self.date_from - dt.timedelta(days=1)
+        )
+
+
+# -- SQL ------------------------------------------------------------------------------------------
+def _bounds(p: FunnelParams) -> tuple[str | None, str | None, str | None]:
+    """UTC bounds, computed once in Python: chain starts in [lo, hi); any step before hi + window."""
+    lo = ts_literal(utc_start(p.date_from, p.timezone)) if p.date_from else None
+    hi_dt = utc_start(p.date_to + dt.timedelta(days=1), p.timezone) if p.date_to else None
+    hi = ts_literal(hi_dt) if hi_dt else None
+    reach = ts_literal(hi_dt + dt.timedelta(seconds=p.window)) if hi_dt else None
+    return lo, hi, reach
+
+
+def _start_range(p: FunnelParams, column: str = "ts") -> str:
+    lo, hi, _ = _bounds(p)
+    parts = [f"{column} >= {lo}" if lo else "", f"{column} < {hi}" if hi else ""]
+    return " AND ".join(x for x in parts if x) or "TRUE"
+
+
+def _events_cte(p: FunnelParams) -> str:
+    lo, _, reach = _bounds(p)
+    names = sorted({s.event for s in (*p.steps, *p.exclusions)})
+    where = [f"event IN ({', '.join(quote(n) for n in names)})", "person_id IS NOT NULL"]
+    if not p.include_test:
+        where.append("NOT coalesce(is_test, FALSE)")
+    if lo:
+        where.append(f"ts >= {lo}")
+    if reach:
+        where.append(f"ts <= {reach}")
+    bv = p.by.event_sql() if p.by else "CAST(NULL AS VARCHAR)"
+    return (
+        f"SELECT person_id, ts, event_id, event, properties, {bv} AS bv FROM events WHERE " + " AND ".join(where)
+    )
+
+
+_ORDER = "PARTITION BY person_id ORDER BY ts, step ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+
+
+def _default_ctes(p: FunnelParams) -> list[tuple[str, str]]:
+    n = len(p.steps)
+    arms = [f"SELECT person_id, ts, 1 AS step, bv FROM ev WHERE {p.steps[0].sql()} AND {_start_range(p)}"]
+    arms += [f"SELECT person_id, ts, {i + 1} AS step, bv FROM ev WHERE {s.sql()}" for i, s in enumerate(p.steps[1:], 1)]
+    arms += [f"SELECT person_id, ts, 0 AS step, bv FROM ev WHERE {s.sql()}" for s in p.exclusions]
+    ctes = [("ev", _events_cte(p)), ("s", "\n  UNION ALL ".join(arms))]
+    excl = f", max(CASE WHEN step = 0 THEN ts END) OVER ({_ORDER}) AS x" if p.exclusions else ", 0 AS x"
+    ctes.append(("c1", f"SELECT person_id, ts, step, max(CASE WHEN step = 1 THEN ts END) OVER ({_ORDER}) AS a1{excl} FROM s"))
+    # Persons at level 1, with their first start and its breakdown value (smallest value on ties).
+    ctes.append(("f", "SELECT person_id, min(ts) AS f1 FROM s WHERE step = 1 GROUP BY person_id"))
+    ctes.append((
+        "r1",
+        "SELECT f.person_id, 1 AS lv, f.f1, min(s.bv) AS bv, CAST(NULL AS BIGINT) AS ttc FROM f "
+        "JOIN s ON s.person_id = f.person_id AND s.ts = f.f1 AND s.step = 1 GROUP BY f.person_id, f.f1"
+        if p.by else "SELECT person_id, 1 AS lv, f1, CAST(NULL AS VARCHAR) AS bv, CAST(NULL AS BIGINT) AS ttc FROM f",
+    ))
+    reached = ["SELECT * FROM r1"]
+    for i in range(2, n + 1):
+        # A step-i row extends the latest chain at step i-1 if it is within the window of that chain's start
+        # (and, with exclusions, the chain started after the last exclusion event). Rows of earlier steps are
+        # no longer needed: the running max a_{i-1} already sits on every later row.
+        ok = f"step = {i} AND a{i - 1} >= ts - INTERVAL '{p.window}' SECOND"
+        if p.exclusions:
+            ok += f" AND (x IS NULL OR a{i - 1} > x)"
+        b = f"CASE WHEN {ok} THEN a{i - 1} END"
+        if i < n:
+            ctes.append((f"c{i}", f"SELECT person_id, ts, step, x, a{i - 1}, max({b}) OVER ({_ORDER}) AS a{i} "
+                                  f"FROM c{i - 1} WHERE step >= {i}"))
+            reached.append(f"SELECT person_id, {i} AS lv, CAST(NULL AS TIMESTAMP) AS f1, CAST(NULL AS VARCHAR) AS bv, "
+                           f"CAST(NULL AS BIGINT) AS ttc FROM c{i} WHERE step = {i} AND a{i} IS NOT NULL")
+        else:
+            ttc = f"date_diff('second', a{i - 1}, ts)"
+            reached.append(f"SELECT person_id, {i} AS lv, CAST(NULL AS TIMESTAMP) AS f1, CAST(NULL AS VARCHAR) AS bv, "
+                           f"{ttc} AS ttc FROM c{i - 1} WHERE {ok}")
+    ctes.append((
+        "pu",
+        "SELECT person_id, max(lv) AS level, min(f1) AS f1, min(bv) AS bv, min(ttc) AS ttc FROM (\n  "
+        + "\n  UNION ALL ".join(reached) + ") r GROUP BY person_id",
+    ))
+    return ctes
+
+
+def _strict_ctes(p: FunnelParams) -> list[tuple[str, str]]:
+    n = len(p.steps)
+    flags = ", ".join(f"CASE WHEN {s.sql()} THEN 1 ELSE 0 END AS m{i + 1}" for i, s in enumerate(p.steps))
+    # Ties at one instant are ordered by the lowest step the event matches, the order that lets it convert.
+    order_key = "CASE " + " ".join(f"WHEN {s.sql()} THEN {i + 1}" for i, s in enumerate(p.steps)) + " ELSE 0 END"
+    seq = (
+        f"SELECT person_id, ts, event_id, bv, {flags}, {order_key} AS k, "
+        f"CASE WHEN {p.steps[0].sql()} AND {_start_range(p)} THEN 1 ELSE 0 END AS ok1 FROM ev"
+    )
+    w = "OVER (PARTITION BY person_id ORDER BY ts, k, event_id)"
+    reach: list[str] = []
+    for L in range(2, n + 1):
+        # Reaching step L at this row: the L-1 rows before it matched steps 1..L-1, in order, with the
+        # first one a valid start inside the window.
+        conds = [f"lag(ok1, {L - 1}) {w} = 1"]
+        conds += [f"lag(m{i}, {L - i}) {w} = 1" for i in range(2, L)]
+        conds += [f"m{L} = 1", f"lag(ts, {L - 1}) {w} >= ts - INTERVAL '{p.window}' SECOND"]
+        reach.append(" AND ".join(conds))
+    cols = ", ".join(f"CASE WHEN {c} THEN 1 ELSE 0 END AS r{L}" for L, c in enumerate(reach, 2))
+    ttc = f"CASE WHEN {reach[-1]} THEN date_diff('second', lag(ts, {n - 1}) {w}, ts) END AS ttc"
+    first = ", min(CASE WHEN ok1 = 1 THEN ts END) OVER (PARTITION BY person_id) AS f1" if p.by else ""
+    lagged = f"SELECT person_id, ts, bv, ok1{first}, ok1 AS r1, {cols}, {ttc} FROM seq"
+    level = "CASE " + " ".join(f"WHEN max(r{i}) = 1 THEN {i}" for i in range(n, 0, -1)) + " ELSE 0 END"
+    bsel = "min(CASE WHEN ok1 = 1 AND ts = f1 THEN bv END)" if p.by else "CAST(NULL AS VARCHAR)"
+    pu = (
+        f"SELECT person_id, {level} AS level, min(CASE WHEN ok1 = 1 THEN ts END) AS f1, {bsel} AS bv, "
+        "min(ttc) AS ttc FROM lg GROUP BY person_id"
+    )
+    return [("ev", _events_cte(p)), ("seq", seq), ("lg", lagged), ("pu", pu)]
+
+
+def _any_ctes(p: FunnelParams) -> list[tuple[str, str]]:
+    n = len(p.steps)
+    flags = ", ".join(f"CASE WHEN {s.sql()} THEN 1 ELSE 0 END AS m{i + 1}" for i, s in enumerate(p.steps))
+    low = "CASE " + " ".join(f"WHEN {s.sql()} THEN {i + 1}" for i, s in enumerate(p.steps)) + " ELSE 0 END"
+    seq = (
+        f"SELECT person_id, ts, bv, {flags}, {low} AS low, "
+        f"CASE WHEN {_start_range(p)} THEN 1 ELSE 0 END AS inr FROM ev"
+    )
+    # Every funnel event is a candidate start; h_i says whether step i occurs in [ts, ts + window].
+    frame = f"OVER (PARTITION BY person_id ORDER BY ts RANGE BETWEEN CURRENT ROW AND INTERVAL '{p.window}' SECOND FOLLOWING)"
+    hs = ", ".join(f"max(m{i}) {frame} AS h{i}" for i in range(1, n + 1))
+    win = f"SELECT person_id, ts, bv, low, inr, {hs} FROM seq"
+    # A start reaches k when steps 1..k are all in its window and the start itself is one of them.
+    lv = "CASE " + " ".join(
+        f"WHEN inr = 1 AND low BETWEEN 1 AND {k} AND " + " AND ".join(f"h{i} = 1" for i in range(1, k + 1)) + f" THEN {k}"
+        for k in range(n, 0, -1)
+    ) + " ELSE 0 END"
+    first = ", min(CASE WHEN lv >= 1 THEN ts END) OVER (PARTITION BY person_id) AS f1" if p.by else ""
+    starts = f"SELECT person_id, ts, bv, lv{first} FROM (SELECT person_id, ts, bv, {lv} AS lv FROM hw) z"
+    bsel = "min(CASE WHEN lv >= 1 AND ts = f1 THEN bv END)" if p.by else "CAST(NULL AS VARCHAR)"
+    pu = (
+        f"SELECT person_id, max(lv) AS level, min(CASE WHEN lv >= 1 THEN ts END) AS f1, {bsel} AS bv, "
+        "CAST(NULL AS BIGINT) AS ttc FROM st GROUP BY person_id"
+    )
+    return [("ev", _events_cte(p)), ("seq", seq), ("hw", win), ("st", starts), ("pu", pu)]
+
+
+def _person_ctes(p: FunnelParams) -> list[tuple[str, str]]:
+    """CTEs ending in ``pu``: one row per person with level (steps reached), f1 (first start), bv, ttc."""
+    ctes = {"default": _default_ctes, "strict": _strict_ctes, "any": _any_ctes}[p.mode](p)
+    if p.by is not None and p.by.kind == "user":
+        ctes.append(("ud", p.by.user_cte()))
+        ctes.append((
+            "pb",
+            "SELECT pu.person_id, pu.level, pu.f1, ud.bvalue AS bv, pu.ttc FROM pu LEFT JOIN ud ON ud.person_id = pu.person_id",
+        ))
+    else:
+        ctes.append(("pb", "SELECT person_id, level, f1, bv, ttc FROM pu"))
+    return ctes
+
+
+def _with(ctes: list[tuple[str, str]], body: str) -> str:
+    return "WITH " + ",\n".join(f"{name} AS (\n  {sql}\n)" for name, sql in ctes) + "\n" + body
+
+
+def build_funnel_sql(p: FunnelParams) -> str:
+    """Users per (breakdown value, entry period, level reached): the counts everything else derives from."""
+    period = local_date("f1", p.timezone)
+    if p.period == "week":
+        period = f"CAST(date_trunc('week', {period}) AS DATE)"
+    body = (
+        f"SELECT bv AS bvalue, {period} AS period, level, count(*) AS users FROM pb WHERE level >= 1 "
+        f"GROUP BY bv, {period}, level ORDER BY bvalue, period, level"
+    )
+    return _with(_person_ctes(p), body)
+
+
+def build_ttc_sql(p: FunnelParams) -> str:
+    """Time to convert (first step to last) of converted persons: shortest completing chain each."""
+    buckets, lower = [], 0
+    for i, (_, upper) in enumerate(TTC_EDGES):
+        buckets.append(f"sum(CASE WHEN ttc >= {lower} AND ttc < {upper} THEN 1 ELSE 0 END) AS b{i}")
+        lower = upper
+    buckets.append(f"sum(CASE WHEN ttc >= {lower} THEN 1 ELSE 0 END) AS b{len(TTC_EDGES)}")
+    body = (
+        f"SELECT count(ttc) AS users, median(ttc) AS median_s, avg(ttc) AS mean_s, {', '.join(buckets)} "
+        f"FROM pb WHERE level = {len(p.steps)} AND ttc IS NOT NULL"
+    )
+    return _with(_person_ctes(p), body)
+
+
+def build_dropped_sql(p: FunnelParams, step: int) -> str:
+    """Persons who reached step ``step - 1`` (1-based) but not ``step``."""
+    if not 2 <= step <= len(p.steps):
+        raise JingyunError("bad_step", f"step must be between 2 and {len(p.steps)}, got {step}", "step")
+    return _with(_person_ctes(p), f"SELECT person_id FROM pb WHERE level = {step - 1} ORDER BY person_id")
+
+
+# -- results --------------------------------------------------------------------------------------
+@dataclass
+class FunnelStep:
+    name: str
+    users: int
+    conversion: float  # users / users at step 1
+    step_conversion: float  # users / users at the previous step (1.0 for step 1)
+    drop_off: int  # users at the previous step who did not reach this one (0 for step 1)
+
+
+@dataclass
+class BreakdownGroup:
+    value: str
+    steps: list[FunnelStep]
+
+
+@dataclass
+class TrendPoint:
+    period: str  # first day of the period, local date, in which persons first entered the funnel
+    users: list[int]
+    conversion: list[float]
+
+
+@dataclass
+class TtcBucket:
+    label: str
+    users: int
+
+
+@dataclass
+class TimeToConvert:
+    users: int
+    median_seconds: float | None
+    mean_seconds: float | None
+    buckets: list[TtcBucket]
+
+
+@dataclass
+class PreviousPeriod:
+    date_from: str
+    date_to: str
+    steps: list[FunnelStep]
+
+
+@dataclass
+class Bottleneck:
+    """The weakest step (lowest step conversion) and the step that moved most vs the previous period."""
+
+    largest_loss: dict[str, Any]
+    largest_change: dict[str, Any] | None
+
+
+@dataclass
+class FunnelResult:
+    mode: str
+    window_seconds: int
+    date_from: str | None
+    date_to: str | None
+    steps: list[FunnelStep]
+    bottleneck: Bottleneck
+    breakdown: list[BreakdownGroup] = field(default_factory=list)
+    breakdown_by: str | None = None
+    trend: list[TrendPoint] = field(default_factory=list)
+    time_to_convert: TimeToConvert | None = None
+    previous: PreviousPeriod | None = None
+    sql: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _steps(names: list[str], reached: list[int]) -> list[FunnelStep]:
+    out = []
+    for i, (name, users) in enumerate(zip(names, reached, strict=True)):
+        prev = reached[i - 1] if i else users
+        out.append(FunnelStep(
+            name=name, users=users, conversion=ratio(users, reached[0]),
+            step_conversion=ratio(users, prev) if i else 1.0, drop_off=prev - users,
+        ))
+    return out
+
+
+def _reached(levels: dict[int, int], n: int) -> list[int]:
+    """Persons at each step from persons per highest level reached (reaching k means reaching 1..k)."""
+    return [sum(c for lv, c in levels.items() if lv >= k) for k in range(1, n + 1)]
+
+
+def _bottleneck(steps: list[FunnelStep], previous: list[FunnelStep] | None) -> Bottleneck:
+    later = steps[1:]
+    worst = min(later, key=lambda s: (s.step_conversion, -s.drop_off))
+    loss = {"step": worst.name, "index": steps.index(worst) + 1, "step_conversion": worst.step_conversion,
+            "drop_off": worst.drop_off}
+    change = None
+    if previous is not None and previous[0].users:
+        deltas = [(round(cur.step_conversion - old.step_conversion, 6), i, cur, old)
+                  for i, (cur, old) in enumerate(zip(steps, previous, strict=True)) if i]
+        delta, i, cur, old = max(deltas, key=lambda d: (abs(d[0]), -d[1]))
+        change = {"step": cur.name, "index": i + 1, "step_conversion": cur.step_conversion,
+                  "previous_step_conversion": old.step_conversion, "change": delta}
+    return Bottleneck(largest_loss=loss, largest_change=change)
+
+
+def check_steps_exist(backend: Backend, p: FunnelParams) -> None:
+    names = sorted({s.event for s in p.steps})
+    found = {r["event"] for r in rows(backend, f"SELECT DISTINCT event FROM events WHERE event IN "
+                                               f"({', '.join(quote(n) for n in names)})")}
+    for i, step in enumerate(p.steps):
+        if step.event not in found:
+            raise JingyunError("unknown_step", f"no events named {step.event!r} in the warehouse", f"steps[{i}]")
+
+
+def run_funnel(backend: Backend, p: FunnelParams, *, compare: bool = True, ttc: bool = True,
+               validate_steps: bool = True) -> FunnelResult:
+    """Run a funnel: counts per step, breakdown, trend, time to convert, previous period, bottleneck."""
+    if validate_steps:
+        check_steps_exist(backend, p)
+    n, names = len(p.steps), [s.event for s in p.steps]
+    sql = build_funnel_sql(p)
+    counts = rows(backend, sql)
+    ran = [sql]
+    total: dict[int, int] = {}
+    by_value: dict[str, dict[int, int]] = {}
+    by_period: dict[str, dict[int, int]] = {}
+    for r in counts:
+        lv, users = int(r["level"]), int(r["users"])
+        total[lv] = total.get(lv, 0) + users
+        bucket = by_value.setdefault("(none)" if r["bvalue"] is None else str(r["bvalue"]), {})
+        bucket[lv] = bucket.get(lv, 0) + users
+        per = by_period.setdefault(str(r["period"]), {})
+        per[lv] = per.get(lv, 0) + users
+    steps = _steps(names, _reached(total, n))
+    breakdown = [BreakdownGroup(v, _steps(names, _reached(lvs, n))) for v, lvs in sorted(by_value.items())] if p.by else []
+    trend = []
+    for period, plv in sorted(by_period.items()):
+        reached = _reached(plv, n)
+        trend.append(TrendPoint(period, reached, [ratio(x, reached[0]) for x in reached]))
+    time_to_convert = None
+    if ttc and p.mode != "any":
+        tsql = build_ttc_sql(p)
+        t = rows(backend, tsql)[0]
+        ran.append(tsql)
+        labels = [label for label, _ in TTC_EDGES] + [f">={TTC_EDGES[-1][0].split('-')[-1]}"]
+        time_to_convert = TimeToConvert(
+            users=int(t["users"] or 0),
+            median_seconds=None if t["median_s"] is None else float(t["median_s"]),
+            mean_seconds=None if t["mean_s"] is None else round(float(t["mean_s"]), 3),
+            buckets=[TtcBucket(lb, int(t[f"b{i}"] or 0)) for i, lb in enumerate(labels)],
+        )
+    previous = None
+    prev_p = p.previous() if compare else None
+    if prev_p is not None:
+        psql = build_funnel_sql(dataclasses.replace(prev_p, by=None))
+        plevels: dict[int, int] = {}
+        for r in rows(backend, psql):
+            plevels[int(r["level"])] = plevels.get(int(r["level"]), 0) + int(r["users"])
+        ran.append(psql)
+        previous = PreviousPeriod(str(prev_p.date_from), str(prev_p.date_to), _steps(names, _reached(plevels, n)))
+    return FunnelResult(
+        mode=p.mode, window_seconds=p.window,
+        date_from=str(p.date_from) if p.date_from else None, date_to=str(p.date_to) if p.date_to else None,
+        steps=steps, bottleneck=_bottleneck(steps, previous.steps if previous else None),
+        breakdown=breakdown, breakdown_by=p.by.label if p.by else None, trend=trend,
+        time_to_convert=time_to_convert, previous=previous, sql=ran,
+    )
+
+
+def dropped_users(backend: Backend, p: FunnelParams, step: int) -> list[str]:
+    """Person ids who reached step ``step - 1`` but not ``step`` (1-based), e.g. to save as a segment."""
+    return [str(r["person_id"]) for r in rows(backend, build_dropped_sql(p, step))]
