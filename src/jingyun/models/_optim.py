@@ -21,9 +21,12 @@ from jingyun.errors import JingyunError
 
 FloatArray = NDArray[np.float64]
 
-# exp(±18.4) = 1e∓8 … 1e8 (parameters are fitted on rescaled data, so the
-# true values sit near 1; anything this far out is a runaway, not an estimate).
+# Parameters are fitted on rescaled data (time or money scaled to ~1), so real
+# estimates sit within a few orders of magnitude of 1. The search box is
+# 1e-8 … 1e8; a solution beyond 1e-6 … 1e6 is a runaway (e.g. r, α → ∞ together
+# when the data show no heterogeneity at all), not an estimate.
 LOG_BOUND = 18.4
+LOG_IDENTIFIED = 13.8
 
 
 @dataclass(frozen=True)
@@ -67,11 +70,11 @@ def minimise(
             "non-finite frequency/recency/T/monetary values",
             names[0],
         )
-    at_bound = [n for n, v in zip(names, x, strict=True) if abs(v) > LOG_BOUND - 1e-3]
+    at_bound = [n for n, v in zip(names, x, strict=True) if abs(v) > LOG_IDENTIFIED]
     if at_bound:
         raise JingyunError(
             "clv_not_identified",
-            f"{model}: parameter(s) {', '.join(at_bound)} ran to the edge of the search range; the data "
+            f"{model}: parameter(s) {', '.join(at_bound)} ran off towards 0 or infinity; the data "
             "cannot identify the model (too few customers or repeat purchases, or a degenerate pattern). "
             "Use a longer calibration period or more customers",
             at_bound[0],

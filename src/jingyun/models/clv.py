@@ -136,7 +136,8 @@ class RFM:
 
 def load_rfm(wh: Warehouse, params: ClvParams) -> RFM:
     params.validate()
-    table = wh.arrow(rfm_query(params, wh.settings.timezone))
+    # con.sql(...).to_arrow_table() avoids the extra copy of the DB-API path
+    table = wh.con.sql(rfm_query(params, wh.settings.timezone)).to_arrow_table()
     unit = params.unit_days
 
     def col(name: str) -> FloatArray:
@@ -298,10 +299,12 @@ MODEL_SCORES_DDL = """CREATE TABLE IF NOT EXISTS model_scores (
 
 def last_order_day(wh: Warehouse) -> dt.date:
     tz = _sql_str(wh.settings.timezone)
-    day = wh.scalar(
+    # rows() fetches everything: a half-read result (fetchone) blocks the next
+    # statement on the same DuckDB 2.0 connection.
+    day = wh.rows(
         f"SELECT MAX(CAST((ts AT TIME ZONE 'UTC') AT TIME ZONE {tz} AS DATE)) FROM orders "
         "WHERE COALESCE(status, '') <> 'cancelled' AND NOT COALESCE(is_test, FALSE)"
-    )
+    )[0][0]
     if day is None:
         raise JingyunError("clv_no_customers", "the orders table has no usable orders", "orders")
     return day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day))
