@@ -1,0 +1,81 @@
+"""The CLI edge: exact JSON, one-line errors with non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jingyun.cli.main import main
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_ingest_json_report_shape(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "e.ndjson"
+    path.write_text(
+        '{"event_id":"e1","user_id":"u1","event":"pay","ts":"2026-10-01T10:00:00Z"}\n'
+        '{"event_id":"e1","user_id":"u1","event":"pay","ts":"2026-10-01T10:00:00Z"}\n'
+        '{"event_id":"e2","user_id":"u1","event":"pay","ts":"nope"}\n', encoding="utf-8")
+    code, out, _ = run(["ingest", "events", str(path), "--json"], capsys)
+    assert code == 0
+    report = json.loads(out)
+    assert {k: report[k] for k in ("table", "received", "stored", "duplicates", "quarantined", "reasons")} == {
+        "table": "events", "received": 3, "stored": 1, "duplicates": 1, "quarantined": 1,
+        "reasons": {"bad_timestamp:ts": 1},
+    }
+    code, out, _ = run(["quarantine", "list", "--json"], capsys)
+    page = json.loads(out)
+    assert page["total"] == 1 and page["rows"][0]["reason"] == "bad_timestamp" and page["rows"][0]["field"] == "ts"
+    qid = page["rows"][0]["qid"]
+    assert run(["quarantine", "fix", str(qid), "--set", "ts=2026-10-02T10:00:00Z"], capsys)[0] == 0
+    code, out, _ = run(["quarantine", "replay", "--json"], capsys)
+    assert json.loads(out)["stored"] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["ingest", "nosuchtable", "x.csv"], "unknown table 'nosuchtable'"),
+        (["ingest", "events", "/no/such/file.ndjson"], "no such file"),
+        (["ingest", "events", "file.xyz"], "cannot tell the format"),
+        (["quarantine", "show", "999"], "no quarantined record 999"),
+        (["schema", "show", "nope"], "unknown table"),
+        (["check", "nope"], "no warehouse"),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(home: Path, capsys: pytest.CaptureFixture[str], args: list[str], needle: str) -> None:
+    code, out, err = run(args, capsys)
+    assert code == 2
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_bad_mapping_names_the_field(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "m.yaml").write_text("columns:\n  a: no_such_column\n", encoding="utf-8")
+    (tmp_path / "u.csv").write_text("a\n1\n", encoding="utf-8")
+    code, _, err = run(["ingest", "users", str(tmp_path / "u.csv"), "--mapping", str(tmp_path / "m.yaml")], capsys)
+    assert code == 2 and "[columns.a]" in err
+
+
+def test_schema_show_has_every_column_in_both_languages(capsys: pytest.CaptureFixture[str]) -> None:
+    from jingyun.schema.tables import TABLES
+
+    code, out, _ = run(["schema", "show", "--json"], capsys)
+    rows = json.loads(out)
+    assert len(rows) == sum(len(t.columns) for t in TABLES.values())
+    assert all(r["zh"] and r["en"] and r["meaning_zh"] and r["meaning_en"] for r in rows)
+    assert {r["classification"] for r in rows if r["column"] in ("phone", "email", "address")} == {"sensitive"}
+
+
+def test_console_script_runs_without_traceback(home: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "jingyun.cli.main", "ingest", "events", "nothing.csv"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: no_file")
