@@ -52,7 +52,7 @@ def test_ingest_json_report_shape(home: Path, tmp_path: Path, capsys: pytest.Cap
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(home: Path, capsys: pytest.CaptureFixture[str], args: list[str], needle: str) -> None:
-    code, out, err = run(args, capsys)
+    code, _out, err = run(args, capsys)
     assert code == 2
     assert needle in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -68,7 +68,7 @@ def test_bad_mapping_names_the_field(home: Path, tmp_path: Path, capsys: pytest.
 def test_schema_show_has_every_column_in_both_languages(capsys: pytest.CaptureFixture[str]) -> None:
     from jingyun.schema.tables import TABLES
 
-    code, out, _ = run(["schema", "show", "--json"], capsys)
+    _code, out, _ = run(["schema", "show", "--json"], capsys)
     rows = json.loads(out)
     assert len(rows) == sum(len(t.columns) for t in TABLES.values())
     assert all(r["zh"] and r["en"] and r["meaning_zh"] and r["meaning_en"] for r in rows)

@@ -25,7 +25,7 @@ def _make_file(path: Path) -> tuple[int, int]:
     with path.open("w", encoding="utf-8") as fh:
         for i in range(N):
             if i % 97 == 0:
-                fh.write('{"event_id": "bad%d", "event": "x", "ts": "never"}\n' % i)
+                fh.write(f'{{"event_id": "bad{i}", "event": "x", "ts": "never"}}\n')
                 invalid += 1
                 continue
             eid = f"e{i - 1}" if i % 10 == 0 and (i - 1) % 97 != 0 else f"e{i}"

@@ -36,12 +36,12 @@ def _write(path: Path, records: list[object]) -> None:
     path.write_text("\n".join(r if isinstance(r, str) else json.dumps(r) for r in records) + "\n", encoding="utf-8")
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(first=rows, second=rows)
 def test_counts_reconcile_and_reingest_stores_nothing(first: list[object], second: list[object]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp)
-        wh = Warehouse.open(load_settings(home))
+        wh = Warehouse.open(load_settings(home), memory=True)
         a, b = home / "a.ndjson", home / "b.ndjson"
         _write(a, first)
         _write(b, second)

@@ -46,7 +46,7 @@ def lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Warehouse, 
     src = home / "e.ndjson"
     # around local midnight: 15:59:59Z is 23:59:59 in Shanghai, 16:00:00Z is the next day
     src.write_text("\n".join(
-        '{"event_id":"e%d","user_id":"u%d","event":"%s","ts":"%s","platform":"app"}' % (i, i % 3, ev, ts)
+        f'{{"event_id":"e{i}","user_id":"u{i % 3}","event":"{ev}","ts":"{ts}","platform":"app"}}'
         for i, (ev, ts) in enumerate([
             ("view_product", "2026-10-01T15:59:59Z"), ("view_product", "2026-10-01T16:00:00Z"),
             ("pay", "2026-10-02T01:00:00Z"), ("view_product", "2026-10-03T12:00:00+08:00"),

@@ -105,8 +105,9 @@ class Warehouse:
         return self.con.execute(sql, params or []).fetchall()
 
     def scalar(self, sql: str, params: Sequence[Any] | None = None) -> Any:
-        row = self.con.execute(sql, params or []).fetchone()
-        return None if row is None else row[0]
+        # fetchall, not fetchone: DuckDB 2 refuses new work while a result is unfinished
+        rows = self.con.execute(sql, params or []).fetchall()
+        return rows[0][0] if rows else None
 
     def arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         return self.con.execute(sql, params or []).to_arrow_table()
