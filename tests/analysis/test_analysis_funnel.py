@@ -113,7 +113,7 @@ def test_property_filters(backend, events):
 
 
 def test_breakdowns_by_platform_and_user_column(wh, backend, events):
-    from conftest import insert_users
+    from analysis_rows import insert_users
 
     events([
         ("a", "view", "2024-01-10 00:00:00", "web"), ("a", "view", "2024-01-10 00:05:00", "app"), ("a", "pay", "2024-01-10 00:06:00", "app"),
