@@ -119,7 +119,7 @@ def generate_events(
     # 3. Browsing and window-shopping by everyone while active (dropouts go quiet).
     lo = np.maximum(users.reg_ms, start)
     span_days = np.maximum(alive_until - lo, 0) / DAY_MS
-    n_browse = rng.poisson(span_days * np.where(users.customer, 0.03, 0.02))
+    n_browse = rng.poisson(span_days * np.where(users.customer, 0.02, 0.012))
     idx = np.repeat(np.arange(users.n), n_browse)
     t = lo[idx] + (rng.random(len(idx)) * (alive_until[idx] - lo[idx])).astype(np.int64)
     day = cal.day_of_ts(t)
@@ -142,14 +142,14 @@ def generate_events(
         (EV["share"], (rng.random(m) < 0.05).astype(np.int64)),
     ])
     # Window-shopping that never pays: top-down through the first three steps.
-    n_intent = rng.poisson(span_days * 0.012)
+    n_intent = rng.poisson(span_days * 0.006)
     idx = np.repeat(np.arange(users.n), n_intent)
     t = lo[idx] + (rng.random(len(idx)) * np.maximum(alive_until[idx] - lo[idx], 0)).astype(np.int64)
-    depth = 1 + (rng.random(len(idx)) < f.view_to_cart) * (1 + (rng.random(len(idx)) < f.cart_to_checkout))
+    reach = 1 + (rng.random(len(idx)) < f.view_to_cart) * (1 + (rng.random(len(idx)) < f.cart_to_checkout))
     plat = online_platform(users, idx, rng)
     prods = rng.integers(0, n_products, len(idx))
     for d in (1, 2, 3):
-        sel = depth == d
+        sel = reach == d
         b.funnel_prefix(_sessions(idx[sel], plat[sel], t[sel], prods[sel]), d)
 
     # 4. Store purchases: one POS pay event per store order.

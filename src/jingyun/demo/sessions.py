@@ -69,7 +69,7 @@ def expand(
     """Events for sessions from slots ``(event code, count per session)``."""
     n = len(sessions.user)
     sess_parts, slot_parts, k_parts, code_parts = [], [], [], []
-    for j, (code, counts) in enumerate(slots):
+    for j, (slot_code, counts) in enumerate(slots):
         counts = np.asarray(counts, dtype=np.int64)
         idx = np.repeat(np.arange(n), counts)
         starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
@@ -77,7 +77,7 @@ def expand(
         sess_parts.append(idx)
         slot_parts.append(np.full(len(idx), j))
         k_parts.append(k)
-        code_parts.append(np.full(len(idx), code, dtype=np.int8))
+        code_parts.append(np.full(len(idx), slot_code, dtype=np.int8))
     sess = np.concatenate(sess_parts)
     slot = np.concatenate(slot_parts)
     kk = np.concatenate(k_parts)

@@ -177,8 +177,9 @@ class Writer:
             path = self.path("events", name)
             if i == faults.POS_FILE:
                 sql = (
+                    # CSV carries text only: the amount (a number in the tracking plan) stays on the order.
                     f"SELECT {base.format(anon='', ts=_naive('ev.ts'))}, {self.order_id('o')} AS order_id, "
-                    f"o.amount AS amount, 'S' || lpad(CAST(o.store AS VARCHAR), 3, '0') AS store_id "
+                    f"'S' || lpad(CAST(o.store AS VARCHAR), 3, '0') AS store_id "
                     f"{joins} WHERE ev.file = {i} ORDER BY ev.rn"
                 )
                 self.copy(sql, path, "csv")
