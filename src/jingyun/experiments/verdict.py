@@ -80,15 +80,23 @@ def verdict_text(metrics: Sequence[MetricResult], srm: SrmResult, alpha: float) 
                 elif sign < 0:
                     recommendation = "rollback"
     guard_bad = False
+    no_data: list[MetricResult] = []
     for m in guard:
+        if any(r.message and math.isnan(r.se_abs) for r in m.variations) or not m.variations:
+            no_data.append(m)
+            continue
         for r in m.variations:
             if _p(r) < alpha and r.uplift_abs != 0:
                 guard_bad = True
                 en_parts.append(f"guardrail {m.label_en} moved for {r.variation} ({_pct(r.uplift_rel)} ± {_pct(_half(r))})")
                 zh_parts.append(f"护栏指标{m.label_zh}在 {r.variation} 中有显著变化({_pct(r.uplift_rel)} ± {_pct(_half(r))})")
-    if guard and not guard_bad:
-        en_parts.append("guardrail " + ", ".join(m.label_en for m in guard) + " unchanged")
-        zh_parts.append("护栏指标" + "、".join(m.label_zh for m in guard) + "无显著变化")
+    quiet = [m for m in guard if m not in no_data]
+    if quiet and not guard_bad:
+        en_parts.append("guardrail " + ", ".join(m.label_en for m in quiet) + " unchanged")
+        zh_parts.append("护栏指标" + "、".join(m.label_zh for m in quiet) + "无显著变化")
+    if no_data:
+        en_parts.append("guardrail " + ", ".join(m.label_en for m in no_data) + " has no data yet")
+        zh_parts.append("护栏指标" + "、".join(m.label_zh for m in no_data) + "暂无数据")
     if guard_bad and recommendation == "ship":
         # a winning primary metric does not outweigh a broken guardrail: a person decides
         recommendation = "keep_running"

@@ -170,7 +170,7 @@ class DayAggregate:
 
 
 def fetch_aggregates(wh: Warehouse, sql: str) -> list[DayAggregate]:
-    table = wh.arrow(sql)
+    table = wh.con.sql(sql).to_arrow_table()
     out = []
     for row in table.to_pylist():
         variation, day, n = row.pop("variation"), row.pop("day"), row.pop("n")
