@@ -150,6 +150,8 @@ def _driver(d: DemoData) -> dict[str, Any]:
             conv.setdefault(ch, {})[label] = round(float(np.isin(np.flatnonzero(cohort), buyers).sum()) / n, 4) if n else None
     change = {k: round(v.get("period", 0) - v.get("previous", 0), 2) for k, v in segs.items()}
     out["change"] = round(out["period"]["gmv"] - out["previous"]["gmv"], 2)
+    # A short period (a couple of months) is still filling its customer base, so GMV may grow anyway.
+    out["gmv_falls"] = out["change"] < 0
     out["contributions"] = dict(sorted(change.items(), key=lambda kv: kv[1]))
     out["largest_negative_segment"] = min(change, key=lambda k: change[k])
     out["new_user_conversion"] = conv
