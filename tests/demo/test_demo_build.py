@@ -69,6 +69,13 @@ def test_warehouse_holds_what_the_truth_says(built: tuple[Settings, object]) -> 
         )
         expected = sorted(truth["faults"]["mismatched_payments"] + [f"SO-UNKNOWN-{truth['params']['seed']}"])
         assert [r[0] for r in odd] == expected
+        # The truth's order list names the stored orders, and the induced ones are counted.
+        import pyarrow.parquet as pq
+
+        kinds = pq.read_table(Path(result.truth_path).parent / "truth" / "orders.parquet")  # type: ignore[attr-defined]
+        wh.con.register("truth_orders", kinds)
+        assert wh.scalar("SELECT count(*) FROM truth_orders t JOIN orders o USING (order_id, user_id)") == kinds.num_rows
+        assert kinds.column("kind").to_pylist().count("induced") == truth["counts"]["orders_induced_by_experiment"]
         # The planted A/B numbers are what the stored events say.
         arms = wh.rows(
             """WITH x AS (SELECT person_id, properties->>'variation' AS v, min(ts) AS t FROM events

@@ -253,6 +253,15 @@ def write_truth(d: DemoData, truth: dict[str, Any], demo_dir: Path) -> Path:
         "churned": ch.dropped,
         "churned_at": pa.array(ch.drop_ms, pa.int64(), mask=~ch.dropped).cast(pa.timestamp("ms", tz="UTC")),
     }), tdir / "users.parquet", compression="zstd")
+    # Which orders are BG/NBD births, repeats, or induced by the A/B treatment (not part of the process).
+    det = d.detail
+    day = d.cal.day_of_ts(det.orders.ts_ms)  # local calendar day, as in the written order ids
+    ymd = {int(x): d.cal.date(int(x)).strftime("%Y%m%d") for x in np.unique(day)}
+    pq.write_table(pa.table({
+        "order_id": [f"SO{ymd[int(x)]}{i:08d}" for i, x in enumerate(day)],
+        "user_id": pa.array(list(u.user_id[det.orders.user]), pa.string()),
+        "kind": pa.array(np.array(["first", "repeat", "induced"], dtype=object)[det.orders.kind], pa.string()),
+    }), tdir / "orders.parquet", compression="zstd")
     fb = d.feedback
     order = np.argsort(fb.ts_ms, kind="stable")
     pq.write_table(pa.table({
