@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 
 from jingyun.errors import JingyunError
@@ -57,15 +58,15 @@ class ChunkLoader:
         self.source = source
         self.fmt = fmt
         self.plan = load_plan(wh.settings.tracking_plan_path) if table.name == "events" else None
-        self._sql: str | None = None
+        self._sql: list[str] | None = None
         self._shape: SourceShape | None = None
         self.mapping_json = json.dumps(mapping.to_dict(), ensure_ascii=False) if mapping.rules or mapping.constants or mapping.timezone else None
 
-    def staging_sql(self, shape: SourceShape) -> str:
+    def staging_statements(self, shape: SourceShape) -> list[str]:
         if self._sql is None or shape != self._shape:
             now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
             builder = StagingBuilder(self.table, shape, self.mapping, self.wh.settings, self.plan, now, self.source)
-            self._sql, self._shape = builder.sql(), shape
+            self._sql, self._shape = builder.statements(), shape
         return self._sql
 
     def load(self, chunk: Chunk) -> IngestReport:
@@ -84,8 +85,7 @@ class ChunkLoader:
                 )
         finally:
             con.unregister("_chunk")
-            for temp in ("_staged", "_outcome", "_insert"):
-                con.execute(f"DROP TABLE IF EXISTS {temp}")
+            _drop_temps(con)
         if not report.reconciles:  # a bug, never a user error: refuse to hide it
             raise AssertionError(f"ingest counts do not reconcile for {t}: {report.to_dict()}")
         _ = table
@@ -123,7 +123,10 @@ class ChunkLoader:
     def _load_rows(self, report: IngestReport) -> None:
         con, table = self.wh.con, self.table
         shape = _shape(self.wh, self.fmt)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS {self.staging_sql(shape)}")
+        for statement in self.staging_statements(shape):
+            con.execute(statement)
+        for temp in ("_raw", "_typed", "_merged"):
+            con.execute(f"DROP TABLE IF EXISTS {temp}")
         keys = ", ".join(q(k) for k in table.key)
         stored_hash = "hash(" + ", ".join(f"s.{q(c.name)}" for c in table.source_columns) + ")"
         con.execute(
@@ -207,29 +210,36 @@ class ChunkLoader:
         if "tracking_issue" in names:
             out_names.append("tracking_issue")
         out_names += ["_source", "_ingested_at"]
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _insert AS SELECT s._line, {", ".join(select)}
-                FROM _staged s {joins}
-                WHERE s._reason IS NULL AND s._line NOT IN (SELECT _line FROM _outcome)"""
-        )
-        if table.name == "events":
-            identity.link_anonymous(con)
-            # rows of this chunk that only carry an anonymous id may have just been linked
-            con.execute(
-                """UPDATE _insert SET person_id = l.person_id FROM identities l
-                   WHERE _insert.user_id IS NULL AND l.id_type = 'anonymous_id' AND l.id_value = _insert.anonymous_id"""
-            )
+        keep = "s._reason IS NULL AND s._line NOT IN (SELECT _line FROM _outcome)"
+        cols = ", ".join(q(n) for n in out_names)
         if table.name == "users":
+            # users need a materialised step: their person ids are merged before storing
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _insert AS SELECT s._line, {', '.join(select)} FROM _staged s {joins} WHERE {keep}")
             identity.merge_users(con)
             identity.flag_test_users(con)
-        cols = ", ".join(q(n) for n in out_names)
-        con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _insert")
-        report.stored += int(con.execute("SELECT count(*) FROM _insert").fetchall()[0][0])
+            con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _insert")
+        else:
+            if table.name == "events":
+                # links first, so this chunk's anonymous-only rows resolve in the insert's join
+                con.execute(f"CREATE OR REPLACE TEMP VIEW _insert AS SELECT s._line, s.user_id, s.anonymous_id FROM _staged s WHERE {keep}")
+                identity.link_anonymous(con)
+                con.execute("DROP VIEW _insert")
+            con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {', '.join(select)} FROM _staged s {joins} WHERE {keep}")
+        report.stored += int(con.execute(f"SELECT count(*) FROM _staged s WHERE {keep}").fetchall()[0][0])
         if "tracking_issue" in names:
             for issue, n in con.execute(
-                "SELECT tracking_issue, count(*) FROM _insert WHERE tracking_issue IS NOT NULL GROUP BY 1"
+                f"SELECT s._tracking, count(*) FROM _staged s WHERE {keep} AND s._tracking IS NOT NULL GROUP BY 1"
             ).fetchall():
                 report.tracking_issues[issue] += n
+
+
+def _drop_temps(con: duckdb.DuckDBPyConnection) -> None:
+    for temp in ("_staged", "_outcome", "_insert", "_raw", "_typed", "_merged"):
+        for kind in ("TABLE", "VIEW"):
+            try:
+                con.execute(f"DROP {kind} IF EXISTS {temp}")
+            except duckdb.CatalogException:  # the name is the other kind of object
+                continue
 
 
 def _lit(value: str) -> str:

@@ -91,6 +91,7 @@ class StagingBuilder:
         self.now = now
         self.source = source
         self.tz = mapping.timezone or settings.timezone
+        self._raw_types: dict[str, str] = {}
 
     # -- the raw layer ----------------------------------------------------
     def _source_name(self, column: Column) -> str | None:
@@ -123,7 +124,7 @@ class StagingBuilder:
                 else:
                     c.raw = f"_v[{paths.index(c.column.name) + 1}]"
                 c.raw = self._constant_fallback(c)
-                selects.append(f"{c.raw} AS {q('r_' + c.column.name)}")
+                selects.append(f"NULLIF(trim({c.raw}), '') AS {q('r_' + c.column.name)}")
             known = _in_list(known_sources + list(self.mapping.rules))
             extras = (
                 f"CASE WHEN _ok AND len(list_filter(json_keys(_json), lambda k: k NOT IN {known})) > 0 THEN "
@@ -145,12 +146,15 @@ class StagingBuilder:
             else:
                 c.raw, c.raw_type = "NULL", "VARCHAR"
             c.raw = self._constant_fallback(c)
-            selects.append(f"{c.raw} AS {q('r_' + c.column.name)}")
+            value = f"NULLIF(trim({c.raw}), '')" if c.raw_type == "VARCHAR" else c.raw
+            selects.append(f"{value} AS {q('r_' + c.column.name)}")
         used = set(known_sources) | set(self.mapping.rules)
         extra_cols = [n for n in present if n != "_line" and n not in used]
         if extra_cols:
-            pack = ", ".join(f"{q(n)} := {q(n)}" for n in extra_cols)
-            selects.append(f"CAST(json_object_drop_nulls(to_json(struct_pack({pack}))) AS VARCHAR) AS _extras")
+            # unknown columns → one JSON object, leaving out empty values (CSV has no NULL)
+            entries = ", ".join(f"struct_pack(k := {lit(n)}, v := to_json({q(n)}))" for n in extra_cols)
+            kept = f"list_filter([{entries}], lambda e: e.v IS NOT NULL AND CAST(e.v AS VARCHAR) NOT IN ('null', '\"\"'))"
+            selects.append(f"CASE WHEN len({kept}) > 0 THEN CAST(to_json(map_from_entries({kept})) AS VARCHAR) END AS _extras")
         else:
             selects.append("CAST(NULL AS VARCHAR) AS _extras")
         selects.append("CAST(NULL AS VARCHAR) AS _pre")
@@ -168,10 +172,13 @@ class StagingBuilder:
 
     # -- typed values and rules ---------------------------------------------
     def _text(self, raw: str) -> str:
+        # VARCHAR raws are trimmed (NULL when blank) in the raw layer already
+        if raw.startswith('"r_') and self._raw_types.get(raw[3:-1], "VARCHAR") == "VARCHAR":
+            return raw
         return f"NULLIF(trim(CAST({raw} AS VARCHAR)), '')"
 
     def _json_text(self, raw: str) -> str:
-        return f"NULLIF(NULLIF(trim(CAST({raw} AS VARCHAR)), ''), 'null')"
+        return f"NULLIF({self._text(raw)}, 'null')"
 
     def _local_to_utc(self, naive: str, tz: str) -> str:
         return f"(({naive}) AT TIME ZONE {lit(tz)}) AT TIME ZONE 'UTC'"
@@ -341,9 +348,12 @@ class StagingBuilder:
             parts.append("coalesce(is_test, FALSE)")
         return "(" + " OR ".join(parts or ["FALSE"]) + ")"
 
-    # -- the whole statement --------------------------------------------------
-    def sql(self) -> str:
+    # -- the statements -------------------------------------------------------
+    def statements(self) -> list[str]:
+        """Three materialised steps (_raw → _typed → _staged), so no expression is
+        computed twice: DuckDB would otherwise inline each layer into the next."""
         raw_sql, cols = self.raw_layer()
+        self._raw_types = {c.column.name: c.raw_type.upper() for c in cols}
         typed_cols = []
         fixes = []
         for c in cols:
@@ -354,9 +364,18 @@ class StagingBuilder:
             typed_cols.append(f"{expr} AS {q(c.column.name)}")
             if c.column.kind in ("phone", "email"):
                 s = self._text(q("r_" + c.column.name))
-                fixes.append((f"{c.column.name}_raw", f"CASE WHEN ({expr}) IS NULL THEN {s} END"))
+                fixes.append((f"{c.column.name}_raw", f"CASE WHEN {q(c.column.name)} IS NULL THEN {s} END"))
         extras_col = self.table.extras_column
-        typed_sql = f"SELECT _line, _extras, _pre, _rawjson, {', '.join(q('r_' + c.column.name) for c in cols)}, {', '.join(typed_cols)} FROM ({raw_sql})"
+        # the merge layer is only needed when something can be merged into the JSON column
+        merged_needed = extras_col is not None and (self.shape.fmt == "ndjson" or bool(fixes) or self._has_extra_columns(cols))
+        if extras_col is not None and not merged_needed:
+            blank = self._json_text(q("r_" + extras_col))  # blank JSON column → {}
+            typed_cols = [
+                f"CASE WHEN {blank} IS NULL THEN '{{}}' ELSE {t.removesuffix(' AS ' + q(extras_col))} END AS {q(extras_col)}"
+                if t.endswith(" AS " + q(extras_col)) else t
+                for t in typed_cols
+            ]
+        typed_sql = f"SELECT _line, _extras, _pre, _rawjson, {', '.join(q('r_' + c.column.name) for c in cols)}, {', '.join(typed_cols)} FROM _raw"
         conditions: list[tuple[str, str]] = []
         for c in cols:
             conditions += self.rules(c)
@@ -389,13 +408,30 @@ class StagingBuilder:
         select_final = ", ".join(q(n) for n in final)
         hash_expr = "hash(" + ", ".join(q(n) for n in source_cols) + ")"
         test_expr = self.test_rule() if self.table.user_column or self.table.name == "users" else "FALSE"
-        return (
+
+        staged = (
             f"SELECT {select_final}, _reason, "
             f"CASE WHEN _reason IS NULL THEN {hash_expr} END AS _hash, "
             f"CASE WHEN _reason IS NULL THEN {tracking if self.settings.tracking_mode == 'flag' else 'NULL'} END AS _tracking, "
             f"{test_expr} AS _test_rule "
-            f"FROM (SELECT *, {reason_expr} AS _reason FROM (SELECT {', '.join(outer)} FROM ({typed_sql})))"
+            f"FROM (SELECT *, {reason_expr} AS _reason FROM {'_merged' if merged_needed else '_typed'})"
         )
+        out = [
+            f"CREATE OR REPLACE TEMP TABLE _raw AS {raw_sql}",
+            f"CREATE OR REPLACE TEMP TABLE _typed AS {typed_sql}",
+        ]
+        if merged_needed:
+            out.append(f"CREATE OR REPLACE TEMP TABLE _merged AS SELECT {', '.join(outer)} FROM _typed")
+        out.append(f"CREATE OR REPLACE TEMP TABLE _staged AS {staged}")
+        return out
+
+    def _has_extra_columns(self, cols: list[_Col]) -> bool:
+        used = {self._source_name(c.column) for c in cols} | set(self.mapping.rules)
+        return any(n != "_line" and n not in used for n in self.shape.types)
+
+    def sql(self) -> str:
+        """The steps as one statement (for reading and tests); the pipeline runs :meth:`statements`."""
+        return ";\n".join(self.statements())
 
 
 def _json_path_key(name: str) -> str:

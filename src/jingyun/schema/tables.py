@@ -26,7 +26,7 @@ SQL_TYPES: dict[str, str] = {
     "number": "DOUBLE",
     "int": "BIGINT",
     "enum": "VARCHAR",
-    "json": "JSON",
+    "json": "VARCHAR",  # JSON text; stored as VARCHAR so loads skip a re-parse (validated at ingest)
     "text": "VARCHAR",
     "bool": "BOOLEAN",
     "phone": "VARCHAR",

@@ -1,0 +1,125 @@
+"""Ingestion throughput and peak memory: the pipeline vs DuckDB's own loader.
+
+A file of N events (Parquet and NDJSON) goes into a warehouse that already holds
+N events; the pipeline validates, dedups against what is stored, maps identities
+and quarantines (1% of the rows are invalid, 1% duplicates). The reference is
+DuckDB alone loading the same file into a table with explicit types (no
+validation, no dedup). Each run is a fresh subprocess, so peak RSS is its own.
+Targets on the 2-core machine: ≥ 1,000,000 events/s from Parquet, ≥ 400,000
+events/s from NDJSON, peak memory < 2 GiB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+EVENT_SQL = """
+SELECT
+  CASE WHEN i % 100 = 7 THEN 'e' || (i - 1) ELSE 'e' || i END AS event_id,
+  CASE WHEN i % 100 = 13 THEN 'undefined' ELSE 'u' || (i % 200000) END AS user_id,
+  CASE WHEN i % 5 = 0 THEN 'a' || (i % 300000) END AS anonymous_id,
+  ['view_product', 'add_to_cart', 'checkout', 'pay', 'search'][1 + i % 5] AS event,
+  TIMESTAMPTZ '2026-01-01 00:00:00+08' + to_seconds(i % 25000000) AS ts,
+  CASE WHEN i % 100 = 21 THEN 'tv' ELSE ['app', 'web', 'miniprogram', 'pos'][1 + i % 4] END AS platform,
+  's' || (i // 7) AS session_id,
+  '{{"product_id":"p' || (i % 5000) || '","price":' || (i % 997) || '.5}}' AS properties
+FROM range({start}, {stop}) t(i)
+"""
+
+
+def _make_files(folder: Path, n: int) -> dict[str, Path]:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    files = {"parquet": folder / "events.parquet", "ndjson": folder / "events.ndjson", "seed": folder / "seed.parquet"}
+    con.execute(f"COPY ({EVENT_SQL.format(start=n, stop=2 * n)}) TO '{files['parquet']}' (FORMAT parquet)")
+    con.execute(
+        f"COPY (SELECT event_id, user_id, anonymous_id, event, strftime(ts AT TIME ZONE 'Asia/Shanghai', '%Y-%m-%dT%H:%M:%S+08:00') AS ts, "
+        f"platform, session_id, CAST(properties AS JSON) AS properties FROM ({EVENT_SQL.format(start=n, stop=2 * n)})) "
+        f"TO '{files['ndjson']}' (FORMAT json)"
+    )
+    con.execute(f"COPY ({EVENT_SQL.format(start=0, stop=n)}) TO '{files['seed']}' (FORMAT parquet)")
+    return files
+
+
+def _seed_warehouse(home: Path, seed: Path) -> None:
+    """The warehouse already holds N events (loaded through the pipeline, not timed)."""
+    from jingyun.config import load_settings
+    from jingyun.ingest import ingest_file
+    from jingyun.warehouse import Warehouse
+
+    with Warehouse.open(load_settings(home)) as wh:
+        ingest_file(wh, "events", seed)
+
+
+def child(kind: str, home: str, path: str) -> dict[str, Any]:
+    started = time.perf_counter()
+    if kind == "pipeline":
+        from jingyun.config import load_settings
+        from jingyun.ingest import ingest_file
+        from jingyun.warehouse import Warehouse
+
+        with Warehouse.open(load_settings(home)) as wh:
+            report = ingest_file(wh, "events", Path(path))
+        out = {"received": report.received, "stored": report.stored, "duplicates": report.duplicates,
+               "quarantined": report.quarantined}
+    else:
+        import duckdb
+
+        con = duckdb.connect(str(Path(home) / "ref.duckdb"))
+        con.execute("SET TimeZone = 'UTC'")
+        cols = ("event_id VARCHAR, user_id VARCHAR, anonymous_id VARCHAR, event VARCHAR, ts TIMESTAMPTZ, "
+                "platform VARCHAR, session_id VARCHAR, properties VARCHAR")
+        con.execute(f"CREATE OR REPLACE TABLE ref ({cols})")
+        if path.endswith(".parquet"):
+            con.execute(f"INSERT INTO ref SELECT * FROM read_parquet('{path}')")
+        else:
+            types = "{" + ", ".join(f"'{c.split()[0]}': '{c.split()[1]}'" for c in cols.split(", ")) + "}"
+            con.execute(f"INSERT INTO ref SELECT * FROM read_json('{path}', format='newline_delimited', columns={types})")
+        out = {"received": con.execute("SELECT count(*) FROM ref").fetchall()[0][0]}
+        con.close()
+    out["seconds"] = time.perf_counter() - started
+    out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def _run_child(kind: str, home: Path, path: Path) -> dict[str, Any]:
+    code = f"import json, bench.bench_ingest as b; print(json.dumps(b.child({kind!r}, {str(home)!r}, {str(path)!r})))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parent.parent)
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def run(quick: bool) -> list[dict[str, Any]]:
+    n = 200_000 if quick else int(os.environ.get("BENCH_EVENTS", 5_000_000))
+    rows = []
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
+        folder = Path(tmp)
+        files = _make_files(folder, n)
+        for fmt in ("parquet", "ndjson"):
+            ref = _run_child("duckdb", folder, files[fmt])
+            home = folder / f"home_{fmt}"
+            home.mkdir()
+            _seed_warehouse(home, files["seed"])
+            res = _run_child("pipeline", home, files[fmt])
+            target = 1_000_000 if fmt == "parquet" else 400_000
+            eps = res["received"] / res["seconds"]
+            rows.append({
+                "format": fmt, "events": n, "already stored": n,
+                "pipeline s": round(res["seconds"], 2), "pipeline events/s": f"{eps:,.0f}",
+                "peak MB": round(res["peak_mb"]), "stored": res["stored"], "duplicates": res["duplicates"],
+                "quarantined": res["quarantined"],
+                "DuckDB-only load s": round(ref["seconds"], 2), "DuckDB-only peak MB": round(ref["peak_mb"]),
+                "target events/s": f"{target:,}", "meets target": "yes" if eps >= target and res["peak_mb"] < 2048 else "NO",
+            })
+    return rows
