@@ -15,9 +15,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-# Debian packages the suites need: a JRE for Spark in local mode.
+# Debian packages the suites need: a JRE for Spark in local mode, PostgreSQL
+# server binaries for the metadata-store tests.
 sysdeps:
 	@command -v java >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/jingyun demo --users $(DEMO_USERS) --days $(DEMO_DAYS)
