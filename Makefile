@@ -22,7 +22,7 @@ sysdeps:
 	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/jingyun demo --users $(DEMO_USERS) --days $(DEMO_DAYS)
+	$(VENV)/bin/jingyun demo --users $(DEMO_USERS) --days $(DEMO_DAYS) --replace
 
 test: $(VENV)/.installed sysdeps
 	$(PY) -m pytest -q -p no:cacheprovider
