@@ -66,7 +66,7 @@ def _correction(value: str) -> Correction:
 
 
 def _pct(x: float | None) -> str:
-    return "" if x is None or not math.isfinite(x) else f"{x * 100:+.2f}%"
+    return "" if x is None or not math.isfinite(x) else f"{x * 100:+.1f}%"
 
 
 def _effect_row(r: EffectResult, metric: str = "") -> list[str]:
@@ -80,7 +80,7 @@ def _effect_row(r: EffectResult, metric: str = "") -> list[str]:
     ]
 
 
-_HEAD = ["variation 组", "control 对照", "treatment 实验", "uplift 相对提升", "CI 置信区间", "p", "p adj 校正", "P(win) 胜率"]
+_HEAD = ["arm 组", "ctl 对照", "trt 实验", "lift 提升", "CI 区间", "p", "p adj", "win 胜率"]
 
 
 def _variation_json(r: EffectResult) -> dict[str, Any]:
@@ -194,8 +194,8 @@ def assign_cmd(
 def _print_result(res: ExperimentResult) -> None:
     counts = ", ".join(f"{k}: {v}" for k, v in res.counts.items())
     typer.echo(f"users 用户: {counts}; SRM p = {res.srm.p_value:.3g}{' ALARM 告警' if res.srm.alarm else ''}")
-    rows = [_effect_row(r, f"{m.metric} ({m.role})") for m in res.metrics for r in m.variations]
-    print_table(f"experiment 实验 {res.experiment}", ["metric 指标", *_HEAD], rows)
+    rows = [_effect_row(r, f"{m.metric} ({m.role[0].upper()})") for m in res.metrics for r in m.variations]
+    print_table(f"experiment 实验 {res.experiment} (P primary 主 / S secondary 次 / G guardrail 护栏)", ["metric 指标", *_HEAD], rows)
     typer.echo(res.verdict.en)
     typer.echo(res.verdict.zh)
 

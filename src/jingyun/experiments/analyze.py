@@ -84,7 +84,7 @@ def compare_arms(
 
 
 def correct(results: Sequence[Sequence[EffectResult]], method: Correction) -> list[list[EffectResult]]:
-    """Adjust p-values across every (metric, variation) comparison together."""
+    """Adjust p-values across every (metric, variation) comparison given, together."""
     flat = [r.p_value for group in results for r in group]
     adjusted = iter(adjust_pvalues(flat, method))
     return [[replace(r, p_value_adjusted=next(adjusted)) for r in group] for group in results]
@@ -179,7 +179,14 @@ def analyze_experiment(wh: Warehouse, exp: Experiment, options: AnalysisOptions 
         use_cuped = options.cuped and m.kind != "ratio"
         arms = {n: statistic(totals[n], m, cuped=use_cuped) for n in names if n in totals}
         groups.append(compare_arms(arms, exp.control, options) if exp.control in arms else [])
-    groups = correct(groups, options.correction)
+    # Three families, each corrected on its own: the primary metric across variations,
+    # secondaries across variations × metrics, guardrails likewise. Pooling all of them
+    # would let a long list of secondary metrics erase a real primary effect.
+    for family in ("primary", "secondary", "guardrail"):
+        idx = [i for i, (_, role) in enumerate(roles) if role == family]
+        fixed = correct([groups[i] for i in idx], options.correction)
+        for i, g in zip(idx, fixed, strict=True):
+            groups[i] = g
     metrics = tuple(
         MetricResult(m.name, role, m.kind, m.label_en, m.label_zh, options.cuped and m.kind != "ratio", tuple(g))
         for m, (_, role), g in zip(defs, roles, groups, strict=True)
