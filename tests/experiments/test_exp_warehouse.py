@@ -73,6 +73,8 @@ def test_planted_lift_inside_interval_and_cuped_narrower(wh: Warehouse, planted_
     assert p.ci_rel[0] < 0.15 < p.ci_rel[1]
     assert q.ci_rel[0] < 0.15 < q.ci_rel[1]
     assert q.se_abs < p.se_abs
+    # the primary metric is its own correction family: secondaries and guardrails do not dilute it
+    assert q.p_value_adjusted == q.p_value
     assert "raises conversion" in cuped.verdict.en and "提升" in cuped.verdict.zh
     assert cuped.verdict.recommendation == "ship"
     assert "refund" in cuped.verdict.en  # the guardrail is reported (no refund data here)
