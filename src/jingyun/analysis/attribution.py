@@ -148,8 +148,10 @@ def time_range(column: str, date_from: dt.date | None, date_to: dt.date | None, 
     return " AND ".join(parts)
 
 
-def _ctes(p: AttributionParams) -> list[tuple[str, str]]:
-    if p.conversion == "order":
+def _ctes(p: AttributionParams, conv_sql: str | None = None) -> list[tuple[str, str]]:
+    if conv_sql is not None:  # another analysis defines the conversions (channels: first orders)
+        conv = conv_sql
+    elif p.conversion == "order":
         statuses = ", ".join(quote(s) for s in NOT_CONVERSION)
         conv = (f"SELECT order_id AS conv_id, person_id, ts AS cts, CAST(amount AS DOUBLE) AS value FROM orders "
                 f"WHERE person_id IS NOT NULL AND {not_test(p.include_test)} "
@@ -175,7 +177,7 @@ def _with(ctes: list[tuple[str, str]], body: str) -> str:
     return "WITH " + ",\n".join(f"{name} AS (\n  {sql}\n)" for name, sql in ctes) + "\n" + body
 
 
-def build_rule_sql(p: AttributionParams) -> str:
+def build_rule_sql(p: AttributionParams, conv_sql: str | None = None) -> str:
     """Credits per channel for every rule-based model at once (columns ``<model>_conv`` and ``<model>_rev``),
     plus the untouched conversions as channel ``(none)``."""
     f, m, last = p.position_weights
@@ -193,7 +195,7 @@ def build_rule_sql(p: AttributionParams) -> str:
     }
     wcols = ", ".join(f"{w} AS w_{name}" for name, w in weights.items())
     ctes = [
-        *_ctes(p),
+        *_ctes(p, conv_sql),
         ("cw", f"SELECT conv_id, value, channel, rn, n, exp(-{math.log(2)!r} * (age - min_age) / {half_life!r}) AS dw "
                "FROM ct"),
         ("w", f"SELECT conv_id, value, channel, {wcols} FROM cw"),
@@ -208,18 +210,18 @@ def build_rule_sql(p: AttributionParams) -> str:
     return _with(ctes, body)
 
 
-def build_totals_sql(p: AttributionParams) -> str:
+def build_totals_sql(p: AttributionParams, conv_sql: str | None = None) -> str:
     """Conversions and revenue in range, and how many of them had a touch."""
     body = ("SELECT count(*) AS conversions, sum(value) AS revenue, "
             "sum(CASE WHEN conv_id IN (SELECT conv_id FROM ct) THEN 1 ELSE 0 END) AS touched, "
             "sum(CASE WHEN conv_id IN (SELECT conv_id FROM ct) THEN value ELSE 0 END) AS touched_revenue FROM conv")
-    return _with(_ctes(p), body)
+    return _with(_ctes(p, conv_sql), body)
 
 
-def build_transitions_sql(p: AttributionParams) -> str:
+def build_transitions_sql(p: AttributionParams, conv_sql: str | None = None) -> str:
     """Transition counts (src, dst, n) of the converting and non-converting touch paths."""
     ctes = [
-        *_ctes(p),
+        *_ctes(p, conv_sql),
         # Touches in range that lie on no conversion's path: one non-converting path per person.
         ("used", "SELECT DISTINCT person_id, ts, channel, camp FROM ct"),
         ("free", "SELECT t.person_id, t.ts, t.channel, t.camp FROM t WHERE "
@@ -326,18 +328,23 @@ def run_attribution(backend: Backend, p: AttributionParams) -> AttributionResult
     return run_models(backend, p, (p.model,))[p.model]
 
 
-def run_models(backend: Backend, p: AttributionParams, models: tuple[str, ...] = MODELS) -> dict[str, AttributionResult]:
-    """Several models over the same conversions (one query for all rule-based models)."""
+def run_models(backend: Backend, p: AttributionParams, models: tuple[str, ...] = MODELS,
+               conv_sql: str | None = None) -> dict[str, AttributionResult]:
+    """Several models over the same conversions (one query for all rule-based models).
+
+    ``conv_sql`` replaces the conversions: a portable query with columns
+    ``conv_id, person_id, cts, value`` (used by the channel report).
+    """
     for m in models:
         if m not in MODELS:
             raise JingyunError("bad_model", f"unknown model {m!r}; use one of {', '.join(MODELS)}", "model")
-    tsql = build_totals_sql(p)
+    tsql = build_totals_sql(p, conv_sql)
     totals = rows(backend, tsql)[0]
     out: dict[str, AttributionResult] = {}
     rule = [m for m in models if m in RULE_MODELS]
     none: tuple[float, float] = (0.0, 0.0)
     if rule or "markov" in models:
-        rsql = build_rule_sql(p)
+        rsql = build_rule_sql(p, conv_sql)
         got = rows(backend, rsql)
         for r in got:
             if r["channel"] == NONE_CHANNEL:
@@ -346,7 +353,7 @@ def run_models(backend: Backend, p: AttributionParams, models: tuple[str, ...] =
             credit = {str(r["channel"]): (float(r[f"{m}_conv"] or 0), float(r[f"{m}_rev"] or 0)) for r in got}
             out[m] = _result(p, m, credit, totals, None, [tsql, rsql])
     if "markov" in models:
-        msql = build_transitions_sql(p)
+        msql = build_transitions_sql(p, conv_sql)
         counts = {(str(r["src"]), str(r["dst"])): float(r["n"]) for r in rows(backend, msql)}
         effects = removal_effects(counts)
         total_re = sum(effects.values())
@@ -357,5 +364,5 @@ def run_models(backend: Backend, p: AttributionParams, models: tuple[str, ...] =
             credit[ch] = (touched * share, touched_rev * share)
         # Any touched conversion makes RE > 0 for the channels on its path, so the shares sum to 1.
         credit[NONE_CHANNEL] = none
-        out["markov"] = _result(p, "markov", credit, totals, effects, [tsql, build_rule_sql(p), msql])
+        out["markov"] = _result(p, "markov", credit, totals, effects, [tsql, rsql, msql])
     return {m: out[m] for m in models}
