@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -27,9 +29,11 @@ from jingyun.warehouse import Warehouse
 
 CDNOW = BGNBDParams(r=0.243, alpha=4.414, a=0.793, b=2.426)
 CDNOW_GG = GammaGammaParams(p=6.25, q=3.74, gamma=15.44)
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
-def _timed(fn, *args, **kwargs):  # type: ignore[no-untyped-def]
+def _timed(fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> tuple[R, float]:
     started = time.perf_counter()
     out = fn(*args, **kwargs)
     return out, time.perf_counter() - started
