@@ -1,0 +1,484 @@
+"""The audience builder (人群圈选): a JSON rule tree compiled to ONE portable query.
+
+Rule nodes (JSON)::
+
+    {"and": [node, ...]}      every child holds; an empty list holds for everyone
+    {"or":  [node, ...]}      some child holds; an empty list holds for no one
+    {"not": node}
+    {"attr": "province", "op": "eq", "value": "浙江省"}             user attribute
+    {"tag": "price_sensitive", "op": "eq", "value": true}           tag value (user_tags)
+    {"event": "view_product", "within_days": 30,
+     "where": [{"prop": "category", "op": "eq", "value": "服饰"}],
+     "count": {"op": "gte", "value": 2}}                            windowed event count
+    {"orders": "sum_amount", "within_days": 90, "op": "gte", "value": 500}
+    {"segment": "high_value"}                                       saved segment membership
+
+Every leaf becomes ``person_id IN (SELECT person_id ...)`` (a semi-join) or, when
+the condition also holds for people with no matching rows at all (``count < 2``,
+``sum_amount <= 100``), ``person_id NOT IN (... rows where it fails)`` — so "no
+events" is counted as zero without a join that multiplies rows. Saved segments
+are inlined (with cycle detection), so a rule stays one query that is always
+fresh. Conditions are two-valued: a missing attribute never satisfies ``eq`` and
+always satisfies ``not eq``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from jingyun.errors import JingyunError
+from jingyun.segments.common import KEY, NOT_TEST, VALID_ORDER, as_naive_utc, date_literal, quote, ts_literal
+from jingyun.warehouse import portable
+
+ValueType = Literal["string", "number", "bool", "timestamp", "date"]
+OPS = ("eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "between", "is_set", "is_not_set", "contains")
+_CMP = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_ORDERED = ("gt", "gte", "lt", "lte", "between")
+
+# User attributes: the users table's columns, and two derived ones computed against as_of.
+ATTRIBUTES: dict[str, ValueType] = {
+    "user_id": "string", "channel": "string", "gender": "string", "province": "string", "city": "string",
+    "member_level": "string", "registered_at": "timestamp", "birth_date": "date",
+    "age": "number", "days_since_registration": "number",
+}
+ORDER_METRICS: dict[str, str] = {
+    "count": "count(*)", "sum_amount": "sum(amount)", "avg_amount": "avg(amount)",
+    "max_amount": "max(amount)", "days_since_last": "", "coupon_orders": "count(coupon_id)",
+}
+# Metrics whose value for a person without any order is 0 (so "< x" must include them).
+_ZERO_AT_NONE = {"count", "sum_amount", "coupon_orders"}
+
+
+@dataclass(frozen=True)
+class Cond:
+    op: str
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class Node:
+    kind: Literal["and", "or", "not", "attr", "tag", "event", "orders", "segment"]
+    path: str
+    children: tuple[Node, ...] = ()
+    name: str = ""  # attribute, tag, event, order metric or segment name
+    cond: Cond | None = None
+    within_days: int | None = None
+    where: tuple[tuple[str, Cond], ...] = ()
+    value_type: ValueType = "string"
+
+
+@dataclass
+class RuleContext:
+    """What validation needs to know: tag types, and how to load saved segments."""
+
+    tag_types: Mapping[str, ValueType] = field(default_factory=dict)
+    segment_rule: Callable[[str], dict[str, Any] | None] = lambda _name: None
+    as_of: dt.datetime | None = None
+    _stack: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CompiledAudience:
+    sql: str  # one query returning person_id, one row per person
+    as_of: dt.datetime
+    conditions: int  # leaves, segments inlined
+
+
+def _err(path: str, message: str) -> JingyunError:
+    return JingyunError("bad_rule", message, path)
+
+
+def parse(rule: Any, ctx: RuleContext | None = None, path: str = "rule") -> Node:
+    """Validate a rule tree; errors name the bad node, e.g. ``rule.and[2].op``."""
+    ctx = ctx or RuleContext()
+    if not isinstance(rule, dict):
+        raise _err(path, f"a rule node must be a JSON object, got {type(rule).__name__}")
+    heads = [k for k in ("and", "or", "not", "attr", "tag", "event", "orders", "segment") if k in rule]
+    if len(heads) != 1:
+        raise _err(path, "a rule node needs exactly one of and, or, not, attr, tag, event, orders, segment"
+                   + (f" (found {', '.join(heads)})" if heads else f" (found keys {sorted(rule)})"))
+    head = heads[0]
+    if head in ("and", "or"):
+        _only(rule, {head}, path)
+        items = rule[head]
+        if not isinstance(items, list):
+            raise _err(f"{path}.{head}", f"{head} needs a list of rule nodes")
+        return Node(head, path, tuple(parse(c, ctx, f"{path}.{head}[{i}]") for i, c in enumerate(items)))
+    if head == "not":
+        _only(rule, {"not"}, path)
+        return Node("not", path, (parse(rule["not"], ctx, f"{path}.not"),))
+    if head == "attr":
+        return _parse_attr(rule, path)
+    if head == "tag":
+        return _parse_tag(rule, ctx, path)
+    if head == "event":
+        return _parse_event(rule, path)
+    if head == "orders":
+        return _parse_orders(rule, path)
+    return _parse_segment(rule, ctx, path)
+
+
+def _only(rule: dict[str, Any], allowed: set[str], path: str) -> None:
+    extra = sorted(set(rule) - allowed)
+    if extra:
+        raise _err(f"{path}.{extra[0]}", f"unknown key {extra[0]!r}; allowed here: {', '.join(sorted(allowed))}")
+
+
+def _cond(raw: dict[str, Any], vtype: ValueType, path: str) -> Cond:
+    op = raw.get("op", "eq")
+    if op not in OPS:
+        raise _err(f"{path}.op", f"unknown operator {op!r}; use one of {', '.join(OPS)}")
+    value = raw.get("value")
+    if op in ("is_set", "is_not_set"):
+        return Cond(op)
+    if op in ("in", "not_in"):
+        if not isinstance(value, list) or not value:
+            raise _err(f"{path}.value", f"operator {op} needs a non-empty list")
+        return Cond(op, tuple(_typed(v, vtype, f"{path}.value[{i}]") for i, v in enumerate(value)))
+    if op == "between":
+        if not isinstance(value, list) or len(value) != 2:
+            raise _err(f"{path}.value", "operator between needs [low, high]")
+        if vtype in ("string", "bool"):
+            raise _err(f"{path}.op", f"operator between does not apply to a {vtype} value")
+        return Cond(op, (_typed(value[0], vtype, f"{path}.value[0]"), _typed(value[1], vtype, f"{path}.value[1]")))
+    if op in _ORDERED and vtype in ("string", "bool"):
+        raise _err(f"{path}.op", f"operator {op} does not apply to a {vtype} value; use eq, neq, in or contains")
+    if op == "contains" and vtype != "string":
+        raise _err(f"{path}.op", f"operator contains needs a text value, this field is {vtype}")
+    if value is None:
+        raise _err(f"{path}.value", f"operator {op} needs a value")
+    return Cond(op, _typed(value, vtype, f"{path}.value"))
+
+
+def _typed(value: Any, vtype: ValueType, path: str) -> Any:
+    if vtype == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _err(path, f"type mismatch: expected a number, got {value!r}")
+        return value
+    if vtype == "bool":
+        if not isinstance(value, bool):
+            raise _err(path, f"type mismatch: expected true or false, got {value!r}")
+        return value
+    if vtype in ("timestamp", "date"):
+        if not isinstance(value, str):
+            raise _err(path, f"type mismatch: expected an ISO date/time text, got {value!r}")
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise _err(path, f"type mismatch: cannot read {value!r} as YYYY-MM-DD[THH:MM:SS]") from None
+        return parsed.date() if vtype == "date" else parsed
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise _err(path, f"type mismatch: expected text, got {value!r}")
+    return str(value)
+
+
+def _parse_attr(rule: dict[str, Any], path: str) -> Node:
+    _only(rule, {"attr", "op", "value"}, path)
+    name = rule["attr"]
+    if name not in ATTRIBUTES:
+        raise _err(f"{path}.attr", f"unknown field {name!r}; user attributes are {', '.join(ATTRIBUTES)}")
+    vtype = ATTRIBUTES[name]
+    return Node("attr", path, name=name, cond=_cond(rule, vtype, path), value_type=vtype)
+
+
+def _parse_tag(rule: dict[str, Any], ctx: RuleContext, path: str) -> Node:
+    _only(rule, {"tag", "op", "value"}, path)
+    name = rule["tag"]
+    if name not in ctx.tag_types:
+        raise _err(f"{path}.tag", f"unknown tag {name!r}; list tags with `jingyun tags list`")
+    vtype = ctx.tag_types[name]
+    return Node("tag", path, name=name, cond=_cond(rule, vtype, path), value_type=vtype)
+
+
+def _window(rule: dict[str, Any], path: str) -> int | None:
+    days = rule.get("within_days")
+    if days is None:
+        return None
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise _err(f"{path}.within_days", f"within_days must be a whole number of days >= 1, got {days!r}")
+    return days
+
+
+def _parse_event(rule: dict[str, Any], path: str) -> Node:
+    _only(rule, {"event", "within_days", "where", "count"}, path)
+    name = rule["event"]
+    if not isinstance(name, str) or not name.strip() or "'" in name or len(name) > 128:
+        raise _err(f"{path}.event", f"event name {name!r} must be non-empty text without quotes")
+    where: list[tuple[str, Cond]] = []
+    raw_where = rule.get("where", [])
+    if not isinstance(raw_where, list):
+        raise _err(f"{path}.where", "where needs a list of property filters")
+    for i, flt in enumerate(raw_where):
+        fpath = f"{path}.where[{i}]"
+        if not isinstance(flt, dict):
+            raise _err(fpath, "a property filter is an object {prop, op, value}")
+        _only(flt, {"prop", "op", "value"}, fpath)
+        prop = flt.get("prop")
+        if not isinstance(prop, str) or not KEY.match(prop):
+            raise _err(f"{fpath}.prop", f"property key {prop!r} must be letters, digits or _")
+        value = flt.get("value")
+        vtype: ValueType = "number" if isinstance(value, int | float) and not isinstance(value, bool) else "string"
+        if flt.get("op") == "between" or (isinstance(value, list) and value and isinstance(value[0], int | float)):
+            vtype = "number"
+        where.append((prop, _cond(flt, vtype, fpath)))
+    count = rule.get("count", {"op": "gte", "value": 1})
+    if not isinstance(count, dict):
+        raise _err(f"{path}.count", "count is an object {op, value}")
+    _only(count, {"op", "value"}, f"{path}.count")
+    cond = _cond(count, "number", f"{path}.count")
+    if cond.op in ("is_set", "is_not_set", "contains"):
+        raise _err(f"{path}.count.op", f"operator {cond.op} does not apply to a count")
+    return Node("event", path, name=name, cond=cond, within_days=_window(rule, path), where=tuple(where),
+                value_type="number")
+
+
+def _parse_orders(rule: dict[str, Any], path: str) -> Node:
+    _only(rule, {"orders", "within_days", "op", "value"}, path)
+    metric = rule["orders"]
+    if metric not in ORDER_METRICS:
+        raise _err(f"{path}.orders", f"unknown order aggregate {metric!r}; use {', '.join(ORDER_METRICS)}")
+    cond = _cond(rule, "number", path)
+    if cond.op in ("is_set", "is_not_set", "contains", "in", "not_in"):
+        raise _err(f"{path}.op", f"operator {cond.op} does not apply to an order aggregate")
+    return Node("orders", path, name=metric, cond=cond, within_days=_window(rule, path), value_type="number")
+
+
+def _parse_segment(rule: dict[str, Any], ctx: RuleContext, path: str) -> Node:
+    _only(rule, {"segment"}, path)
+    name = rule["segment"]
+    if name in ctx._stack:
+        raise _err(f"{path}.segment", f"segment {name!r} refers to itself ({' → '.join([*ctx._stack, name])})")
+    inner = ctx.segment_rule(str(name))
+    if inner is None:
+        raise _err(f"{path}.segment", f"unknown segment {name!r}; list saved segments with `jingyun segment list`")
+    sub = RuleContext(ctx.tag_types, ctx.segment_rule, ctx.as_of, (*ctx._stack, str(name)))
+    return Node("segment", path, (parse(inner, sub, f"segment[{name}]"),), name=str(name))
+
+
+# -- compilation ------------------------------------------------------------------
+
+
+def compile_rule(rule: Any, ctx: RuleContext | None = None) -> CompiledAudience:
+    """Validate and compile to one portable query (``SELECT person_id ...``); runs nothing."""
+    ctx = ctx or RuleContext()
+    node = parse(rule, ctx)
+    as_of = as_naive_utc(ctx.as_of)
+    predicate = _sql(node, as_of)
+    sql = (
+        "SELECT u.person_id FROM (SELECT DISTINCT person_id FROM users "
+        f"WHERE person_id IS NOT NULL AND {NOT_TEST}) u WHERE {predicate}"
+    )
+    portable.check(sql)
+    return CompiledAudience(sql, as_of, _leaves(node))
+
+
+def universe_sql() -> str:
+    return f"SELECT DISTINCT person_id FROM users WHERE person_id IS NOT NULL AND {NOT_TEST}"
+
+
+def _leaves(node: Node) -> int:
+    if node.kind in ("and", "or", "not", "segment"):
+        return sum(_leaves(c) for c in node.children)
+    return 1
+
+
+def _sql(node: Node, as_of: dt.datetime) -> str:
+    if node.kind == "and":
+        return "(" + " AND ".join(_sql(c, as_of) for c in node.children) + ")" if node.children else "TRUE"
+    if node.kind == "or":
+        return "(" + " OR ".join(_sql(c, as_of) for c in node.children) + ")" if node.children else "FALSE"
+    if node.kind == "not":
+        return f"NOT {_sql(node.children[0], as_of)}"
+    if node.kind == "segment":
+        return _sql(node.children[0], as_of)
+    if node.kind == "attr":
+        return _attr_sql(node, as_of)
+    if node.kind == "tag":
+        return _tag_sql(node)
+    if node.kind == "event":
+        return _event_sql(node, as_of)
+    return _orders_sql(node, as_of)
+
+
+def _semi(sub: str, negate: bool = False) -> str:
+    return f"(u.person_id {'NOT IN' if negate else 'IN'} ({sub}))"
+
+
+def _lit(value: Any, vtype: ValueType) -> str:
+    if vtype == "timestamp":
+        return ts_literal(value)
+    if vtype == "date":
+        return date_literal(value)
+    return quote(value)
+
+
+def _compare(expr: str, cond: Cond, vtype: ValueType) -> str:
+    """A predicate that is TRUE only where it holds (NULL never matches)."""
+    op, v = cond.op, cond.value
+    if op == "is_set":
+        return f"{expr} IS NOT NULL"
+    if op == "is_not_set":
+        return f"{expr} IS NULL"
+    if op in ("in", "not_in"):
+        items = ", ".join(_lit(x, vtype) for x in v)
+        return f"{expr} {'NOT IN' if op == 'not_in' else 'IN'} ({items})"
+    if op == "between":
+        return f"{expr} BETWEEN {_lit(v[0], vtype)} AND {_lit(v[1], vtype)}"
+    if op == "contains":
+        return f"{expr} LIKE {quote('%' + str(v).replace('%', '').replace('_', '') + '%')}"
+    return f"{expr} {_CMP[op]} {_lit(v, vtype)}"
+
+
+# Negative operators are compiled as "not (the positive condition)" so a person
+# without the value (NULL, no tag) satisfies them, the way marketers read them.
+_NEGATIVE = {"neq": "eq", "not_in": "in", "is_not_set": "is_set"}
+
+
+def _attr_sql(node: Node, as_of: dt.datetime) -> str:
+    cond = node.cond
+    assert cond is not None
+    negate = cond.op in _NEGATIVE
+    pos = Cond(_NEGATIVE[cond.op], cond.value) if negate else cond
+    if node.name in ("age", "days_since_registration"):
+        where = _derived(node.name, pos, as_of)
+    else:
+        where = _compare(node.name, pos, node.value_type)
+    return _semi(f"SELECT person_id FROM users WHERE person_id IS NOT NULL AND {where}", negate)
+
+
+def _derived(name: str, cond: Cond, as_of: dt.datetime) -> str:
+    """Age and account age as bounds on the stored date, computed here (portable, index-friendly)."""
+    if cond.op == "is_set":
+        return "birth_date IS NOT NULL" if name == "age" else "registered_at IS NOT NULL"
+    values = cond.value if isinstance(cond.value, tuple) else (cond.value,)
+    if cond.op == "in":
+        return "(" + " OR ".join(_derived(name, Cond("eq", v), as_of) for v in values) + ")"
+    if cond.op == "between":
+        lo, hi = values
+        return f"({_derived(name, Cond('gte', lo), as_of)} AND {_derived(name, Cond('lte', hi), as_of)})"
+    n = int(cond.value)
+    # value >= n  <=>  stamp <= cut(n); gt n <=> >= n+1; lte n <=> not >= n+1; lt n <=> not >= n.
+    ge = {"gte": n, "gt": n + 1, "eq": n}.get(cond.op)
+    lt = {"lt": n, "lte": n + 1, "eq": n + 1}.get(cond.op)
+    parts = []
+    col = "birth_date" if name == "age" else "registered_at"
+    for bound, op in ((ge, "<="), (lt, ">")):
+        if bound is None:
+            continue
+        if name == "age":
+            parts.append(f"birth_date {op} {date_literal(_years_before(as_of.date(), bound))}")
+        else:
+            parts.append(f"registered_at {op} {ts_literal(as_of - dt.timedelta(days=bound))}")
+    return "(" + " AND ".join(parts) + f" AND {col} IS NOT NULL)"
+
+
+def _years_before(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February in a non-leap year: birthdays count from 28 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def _tag_sql(node: Node) -> str:
+    cond = node.cond
+    assert cond is not None
+    negate = cond.op in _NEGATIVE
+    pos = Cond(_NEGATIVE[cond.op], cond.value) if negate else cond
+    vtype = node.value_type
+    if pos.op == "is_set":
+        where = "value IS NOT NULL"
+    elif vtype == "number":
+        where = _compare("CAST(value AS DOUBLE)", pos, "number")
+    elif vtype == "bool":
+        vals = pos.value if isinstance(pos.value, tuple) else (pos.value,)
+        where = "value IN (" + ", ".join(quote("true" if v else "false") for v in vals) + ")"
+    elif vtype in ("timestamp", "date"):
+        where = _compare(f"CAST(value AS {'TIMESTAMP' if vtype == 'timestamp' else 'DATE'})", pos, vtype)
+    else:
+        where = _compare("value", pos, "string")
+    return _semi(f"SELECT person_id FROM user_tags WHERE tag = {quote(node.name)} AND {where}", negate)
+
+
+def _holds_at_zero(cond: Cond) -> bool:
+    v = cond.value
+    if cond.op == "between":
+        return bool(v[0] <= 0 <= v[1])
+    if cond.op in ("in", "not_in"):
+        return (0 in v) == (cond.op == "in")
+    return {"eq": v == 0, "neq": v != 0, "gt": v < 0, "gte": v <= 0, "lt": v > 0, "lte": v >= 0}[cond.op]
+
+
+def _window_sql(days: int | None, as_of: dt.datetime) -> str:
+    if days is None:
+        return f"ts < {ts_literal(as_of)}"
+    return f"ts >= {ts_literal(as_of - dt.timedelta(days=days))} AND ts < {ts_literal(as_of)}"
+
+
+def _prop_sql(key: str, cond: Cond) -> str:
+    text = f"json_extract_string(properties, '$.{key}')"
+    num = any(isinstance(v, int | float) and not isinstance(v, bool)
+              for v in (cond.value if isinstance(cond.value, tuple) else (cond.value,)))
+    expr = f"CAST({text} AS DOUBLE)" if num else text
+    if cond.op in _NEGATIVE:
+        return f"NOT COALESCE({_compare(expr, Cond(_NEGATIVE[cond.op], cond.value), 'number' if num else 'string')}, FALSE)"
+    return _compare(expr, cond, "number" if num else "string")
+
+
+def _grouped(base: str, agg: str, cond: Cond, zero_ok: bool) -> str:
+    """Persons whose aggregate satisfies ``cond``; with zero_ok, persons without rows too."""
+    if not zero_ok:
+        return _semi(f"{base} GROUP BY person_id HAVING {_compare(agg, cond, 'number')}")
+    return _semi(f"{base} GROUP BY person_id HAVING NOT ({_compare(agg, cond, 'number')})", negate=True)
+
+
+def _event_sql(node: Node, as_of: dt.datetime) -> str:
+    cond = node.cond
+    assert cond is not None
+    where = [f"event = {quote(node.name)}", "person_id IS NOT NULL", NOT_TEST, _window_sql(node.within_days, as_of)]
+    where += [_prop_sql(k, c) for k, c in node.where]
+    base = "SELECT person_id FROM events WHERE " + " AND ".join(where)
+    if cond.op == "gte" and cond.value == 1:  # "did it at least once": a plain semi-join
+        return _semi(base)
+    return _grouped(base, "count(*)", cond, _holds_at_zero(cond))
+
+
+def _orders_sql(node: Node, as_of: dt.datetime) -> str:
+    cond = node.cond
+    assert cond is not None
+    base = (f"SELECT person_id FROM orders WHERE person_id IS NOT NULL AND {VALID_ORDER} AND "
+            + _window_sql(node.within_days, as_of))
+    if node.name == "days_since_last":
+        # whole days since the last order >= n  <=>  last order at or before as_of - n days
+        return _semi(f"{base} GROUP BY person_id HAVING {_days_since(cond, as_of)}")
+    zero_ok = node.name in _ZERO_AT_NONE and _holds_at_zero(cond)
+    return _grouped(base, ORDER_METRICS[node.name], cond, zero_ok)
+
+
+def _days_since(cond: Cond, as_of: dt.datetime) -> str:
+    """``floor((as_of - max(ts)) / 1 day) <op> n`` as bounds on max(ts)."""
+
+    def at_least(days: float) -> str:  # whole days since >= days
+        return f"max(ts) <= {ts_literal(as_of - dt.timedelta(days=days))}"
+
+    def below(days: float) -> str:  # whole days since < days
+        return f"max(ts) > {ts_literal(as_of - dt.timedelta(days=days))}"
+
+    op, v = cond.op, cond.value
+    if op == "between":
+        return f"{at_least(v[0])} AND {below(v[1] + 1)}"
+    if op == "in":
+        return "(" + " OR ".join(f"({at_least(x)} AND {below(x + 1)})" for x in v) + ")"
+    parts = {
+        "eq": f"{at_least(v)} AND {below(v + 1)}" if op == "eq" else "",
+        "gte": at_least(v) if op == "gte" else "",
+        "gt": at_least(v + 1) if op == "gt" else "",
+        "lt": below(v) if op == "lt" else "",
+        "lte": below(v + 1) if op == "lte" else "",
+        "neq": f"NOT ({at_least(v)} AND {below(v + 1)})" if op == "neq" else "",
+    }
+    if op not in parts:
+        raise JingyunError("bad_rule", f"operator {op} does not apply to days_since_last", "op")
+    return parts[op]

@@ -1,0 +1,107 @@
+"""What the segment modules share: literals, windows, the warehouse tables they own.
+
+Every value that reaches SQL passes through :func:`quote` or :func:`ts_literal`;
+identifiers are checked against a pattern. Windows ("in the last 30 days") are
+turned into naive-UTC timestamp bounds in Python once, so the SQL stays in the
+portable subset and means the same on DuckDB and Spark.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from jingyun.errors import JingyunError
+from jingyun.warehouse import Warehouse
+
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+# Orders that count as purchases everywhere in segments (RFM, lifecycle, audiences):
+# cancelled, refunded and returned orders bought nothing; test accounts are excluded.
+VALID_ORDER = (
+    "COALESCE(status, 'paid') NOT IN ('cancelled', 'refunded', 'returned') AND NOT COALESCE(is_test, FALSE)"
+)
+NOT_TEST = "NOT COALESCE(is_test, FALSE)"
+
+USER_TAGS_DDL = """CREATE TABLE IF NOT EXISTS user_tags (
+  person_id VARCHAR NOT NULL,
+  tag VARCHAR NOT NULL,
+  value VARCHAR,
+  computed_at TIMESTAMP
+)"""
+
+MODEL_SCORES_DDL = """CREATE TABLE IF NOT EXISTS model_scores (
+  person_id VARCHAR NOT NULL,
+  model VARCHAR NOT NULL,
+  score_name VARCHAR NOT NULL,
+  value DOUBLE,
+  scored_at TIMESTAMP
+)"""
+
+
+def quote(value: Any) -> str:
+    """A SQL literal: strings single-quoted with quotes doubled, numbers as written."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def ts_literal(value: dt.datetime) -> str:
+    return f"TIMESTAMP '{value.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+
+
+def date_literal(value: dt.date) -> str:
+    return f"DATE '{value.isoformat()}'"
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+
+
+def as_naive_utc(value: dt.datetime | str | None) -> dt.datetime:
+    """The reference instant of a computation ("now" unless a test or a replay fixes it)."""
+    if value is None:
+        return now_utc()
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise JingyunError("bad_date", f"cannot read time {value!r}; write YYYY-MM-DDTHH:MM:SS", "as_of") from None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def check_name(name: str, field: str) -> str:
+    if not isinstance(name, str) or not NAME.match(name):
+        raise JingyunError(
+            "bad_name", f"{name!r} is not a valid name: use lower-case letters, digits and _, starting with a letter",
+            field,
+        )
+    return name
+
+
+def ensure_segment_tables(wh: Warehouse) -> None:
+    """``user_tags`` belongs to segments; ``model_scores`` is created empty when no model ran yet."""
+    if wh.read_only:
+        return
+    wh.con.execute(USER_TAGS_DDL)
+    wh.con.execute(MODEL_SCORES_DDL)
+
+
+def table_exists(wh: Warehouse, name: str) -> bool:
+    rows = wh.rows("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name])
+    return bool(rows and rows[0][0])
+
+
+def last_data_time(wh: Warehouse) -> dt.datetime | None:
+    """The latest fact in events/orders: a replayable "now" for the demo and tests."""
+    value = wh.scalar(
+        f"SELECT max(t) FROM (SELECT max(ts) AS t FROM events WHERE {NOT_TEST} "
+        f"UNION ALL SELECT max(ts) AS t FROM orders WHERE {NOT_TEST}) x"
+    )
+    return value if isinstance(value, dt.datetime) else None

@@ -1,0 +1,214 @@
+"""Need-based groups (需求分群): price-, quality- and service-sensitive users.
+
+The warehouse counts, per person, how often each behaviour had the chance to
+happen and how often it did (SQL). Python then fits, per need, a two-class
+latent-class model by EM: every person is sensitive or not; each class has its
+own rate for every signal (naive Bayes across signals, binomial within). No
+planted value is used — the rates are estimated from the data, and shown as the
+rule that defines the group.
+
+The rule: a person is in the group when the posterior probability of the
+sensitive class is >= ``threshold`` (default 0.8), out of it when <= 1 - threshold,
+and ``undecided`` in between — too little behaviour to tell (for example one order).
+Automation targets only the decided; the coverage says how many that is.
+
+Signals (successes / chances):
+  price:   coupon orders / valid orders; coupon_claim events / home visits; price complaints / feedback
+  quality: premium order lines / lines; returned orders / orders; quality complaints / feedback
+  service: contact_service events / home visits; service complaints / feedback
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from jingyun.errors import JingyunError
+from jingyun.segments.common import NOT_TEST, VALID_ORDER
+from jingyun.warehouse import Warehouse, portable
+
+# Feedback keywords per complaint topic (the demo's Chinese texts; praise is excluded).
+PRICE_WORDS = ("贵", "便宜", "优惠券", "活动力度", "性价比一般")
+QUALITY_WORDS = ("坏了", "瑕疵", "做工", "质量太差", "描述不符", "质量一般", "色差")
+SERVICE_WORDS = ("客服回复", "客服态度", "踢皮球", "客服敷衍", "没人理")
+
+
+@dataclass(frozen=True)
+class Signal:
+    name: str
+    zh: str
+    hits: str  # column of the counts query
+    chances: str
+
+
+NEEDS: dict[str, tuple[str, str, tuple[Signal, ...]]] = {
+    "price_sensitive": ("价格敏感", "Price-sensitive", (
+        Signal("coupon_order_share", "用券订单占比", "coupon_orders", "orders"),
+        Signal("coupon_claim_rate", "领券次数/访问", "coupon_claims", "visits"),
+        Signal("price_complaint_share", "价格类反馈占比", "price_fb", "feedback"),
+    )),
+    "quality_sensitive": ("品质敏感", "Quality-sensitive", (
+        Signal("premium_line_share", "高端商品行占比", "premium_lines", "lines"),
+        Signal("return_share", "退货订单占比", "returns", "all_orders"),
+        Signal("quality_complaint_share", "质量类反馈占比", "quality_fb", "feedback"),
+    )),
+    "service_sensitive": ("服务敏感", "Service-sensitive", (
+        Signal("service_contact_rate", "联系客服次数/访问", "contacts", "visits"),
+        Signal("service_complaint_share", "客服类反馈占比", "service_fb", "feedback"),
+    )),
+}
+COLUMNS = ("orders", "coupon_orders", "all_orders", "returns", "lines", "premium_lines",
+           "visits", "coupon_claims", "contacts", "feedback", "price_fb", "quality_fb", "service_fb")
+
+
+def _like_any(words: tuple[str, ...]) -> str:
+    return "(" + " OR ".join(f"text LIKE '%{w}%'" for w in words) + ")"
+
+
+def counts_query() -> str:
+    """Per person: chances and hits of every signal (one portable query)."""
+    return (
+        "WITH o AS (SELECT person_id, "
+        f"count(*) FILTER (WHERE {VALID_ORDER}) AS orders, "
+        f"count(*) FILTER (WHERE {VALID_ORDER} AND (coupon_id IS NOT NULL OR discount > 0)) AS coupon_orders, "
+        "count(*) FILTER (WHERE COALESCE(status, '') <> 'cancelled') AS all_orders, "
+        "count(*) FILTER (WHERE status IN ('returned', 'refunded')) AS returns "
+        f"FROM orders WHERE person_id IS NOT NULL AND {NOT_TEST} GROUP BY person_id), "
+        "li AS (SELECT o.person_id, count(*) AS lines, "
+        "count(*) FILTER (WHERE json_extract_string(p.attributes, '$.premium') = 'true') AS premium_lines "
+        "FROM order_items i JOIN orders o ON o.order_id = i.order_id "
+        "LEFT JOIN products p ON p.product_id = i.product_id "
+        f"WHERE o.person_id IS NOT NULL AND NOT COALESCE(o.is_test, FALSE) GROUP BY o.person_id), "
+        # Visits are sessions without a product view: the browsing visits in which people claim
+        # coupons or look for help (shopping sessions would dilute both rates).
+        "ss AS (SELECT person_id, session_id, "
+        "max(CASE WHEN event = 'view_product' THEN 1 ELSE 0 END) AS shop, "
+        "max(CASE WHEN event = 'exp_exposure' THEN 1 ELSE 0 END) AS exposure, "
+        "sum(CASE WHEN event = 'coupon_claim' THEN 1 ELSE 0 END) AS claims, "
+        "sum(CASE WHEN event = 'contact_service' THEN 1 ELSE 0 END) AS contacts FROM events "
+        f"WHERE person_id IS NOT NULL AND session_id IS NOT NULL AND {NOT_TEST} GROUP BY person_id, session_id), "
+        "ev AS (SELECT person_id, count(*) AS visits, sum(claims) AS coupon_claims, sum(contacts) AS contacts "
+        "FROM ss WHERE shop = 0 AND exposure = 0 GROUP BY person_id), "
+        "fb AS (SELECT person_id, count(*) AS feedback, "
+        f"count(*) FILTER (WHERE {_like_any(PRICE_WORDS)}) AS price_fb, "
+        f"count(*) FILTER (WHERE {_like_any(QUALITY_WORDS)}) AS quality_fb, "
+        f"count(*) FILTER (WHERE {_like_any(SERVICE_WORDS)}) AS service_fb "
+        f"FROM feedback WHERE person_id IS NOT NULL AND {NOT_TEST} GROUP BY person_id), "
+        f"people AS (SELECT DISTINCT person_id FROM users WHERE person_id IS NOT NULL AND {NOT_TEST}) "
+        "SELECT p.person_id, "
+        + ", ".join(f"COALESCE({src}.{c}, 0) AS {c}" for src, cols in (
+            ("o", COLUMNS[0:4]), ("li", COLUMNS[4:6]), ("ev", COLUMNS[6:9]), ("fb", COLUMNS[9:13]))
+            for c in cols)
+        + " FROM people p LEFT JOIN o ON o.person_id = p.person_id LEFT JOIN li ON li.person_id = p.person_id "
+        "LEFT JOIN ev ON ev.person_id = p.person_id LEFT JOIN fb ON fb.person_id = p.person_id "
+        "ORDER BY p.person_id"
+    )
+
+
+@dataclass(frozen=True)
+class SignalFit:
+    name: str
+    zh: str
+    rate_in_group: float
+    rate_outside: float
+
+
+@dataclass(frozen=True)
+class NeedGroup:
+    key: str
+    zh: str
+    en: str
+    rule: str
+    prior: float  # estimated share of sensitive people
+    signals: list[SignalFit]
+    members: int
+    non_members: int
+    undecided: int
+    iterations: int
+
+
+@dataclass(frozen=True)
+class NeedsResult:
+    threshold: float
+    persons: int
+    groups: list[NeedGroup]
+    query: str
+    # person_id -> need -> posterior (only kept when asked for)
+    posteriors: dict[str, dict[str, float]] = field(default_factory=dict)
+    labels: dict[str, dict[str, bool | None]] = field(default_factory=dict)  # None: undecided
+
+    def label(self, person_id: str, need: str) -> bool | None:
+        return self.labels[person_id][need]
+
+
+def fit_latent_class(hits: np.ndarray, chances: np.ndarray, iters: int = 500, tol: float = 1e-8
+                     ) -> tuple[np.ndarray, np.ndarray, float, np.ndarray, np.ndarray, int]:
+    """EM for a two-class naive-Bayes binomial mixture.
+
+    Returns (posterior, log Bayes factor of the person's own behaviour, prior, rate1, rate0, iterations).
+
+    Class 1 is the class with the higher rate on the first signal (fixes label switching).
+    """
+    k = np.minimum(hits, chances).astype(float)
+    n = chances.astype(float)
+    overall = (k.sum(axis=0) + 0.5) / (n.sum(axis=0) + 1.0)
+    p1, p0, prior = np.clip(overall * 2.0, 1e-4, 0.95), np.clip(overall * 0.5, 1e-4, 0.9), 0.3
+    post = np.full(len(k), prior)
+    it = 0
+    for it in range(1, iters + 1):
+        ll1 = (k * np.log(p1) + (n - k) * np.log1p(-p1)).sum(axis=1)
+        ll0 = (k * np.log(p0) + (n - k) * np.log1p(-p0)).sum(axis=1)
+        logit = np.log(prior) - np.log1p(-prior) + ll1 - ll0
+        new_post = 1.0 / (1.0 + np.exp(-np.clip(logit, -50, 50)))
+        # Light Beta(0.5, 0.5)-style smoothing keeps rates off 0 and 1 when a signal is rare.
+        p1 = np.clip(((new_post[:, None] * k).sum(0) + 0.5) / ((new_post[:, None] * n).sum(0) + 1.0), 1e-6, 1 - 1e-6)
+        p0 = np.clip((((1 - new_post)[:, None] * k).sum(0) + 0.5) / (((1 - new_post)[:, None] * n).sum(0) + 1.0),
+                     1e-6, 1 - 1e-6)
+        prior = float(np.clip(new_post.mean(), 1e-3, 1 - 1e-3))
+        done = np.max(np.abs(new_post - post)) < tol
+        post = new_post
+        if done:
+            break
+    if p1[0] < p0[0]:
+        post, p1, p0, prior = 1 - post, p0, p1, 1 - prior
+    log_bf = (k * (np.log(p1) - np.log(p0)) + (n - k) * (np.log1p(-p1) - np.log1p(-p0))).sum(axis=1)
+    return post, log_bf, prior, p1, p0, it
+
+
+def compute_needs(wh: Warehouse, *, threshold: float = 0.8, keep_posteriors: bool = False) -> NeedsResult:
+    if not 0.5 < threshold < 1:
+        raise JingyunError("bad_param", "threshold must be in (0.5, 1)", "threshold")
+    sql = portable.check(counts_query())
+    table = wh.con.sql(sql).to_arrow_table()
+    ids = [str(x) for x in table.column("person_id").to_pylist()]
+    cols = {c: np.asarray(table.column(c).to_numpy(zero_copy_only=False), dtype=float) for c in COLUMNS}
+    groups: list[NeedGroup] = []
+    posts: dict[str, np.ndarray] = {}
+    labels: dict[str, np.ndarray] = {}
+    for key, (zh, en, signals) in NEEDS.items():
+        hits = np.column_stack([cols[s.hits] for s in signals])
+        chances = np.column_stack([cols[s.chances] for s in signals])
+        post, log_bf, prior, p1, p0, it = fit_latent_class(hits, chances)
+        # Decided only when the person's own behaviour carries the odds (Bayes factor) as well as
+        # the posterior: the prior alone never labels anyone.
+        need_odds = float(np.log(threshold / (1 - threshold)))
+        label = np.where((post >= threshold) & (log_bf >= need_odds), 1,
+                         np.where((post <= 1 - threshold) & (log_bf <= -need_odds), 0, -1))
+        posts[key] = post
+        labels[key] = label
+        fits = [SignalFit(s.name, s.zh, round(float(a), 6), round(float(b), 6)) for s, a, b in zip(signals, p1, p0,
+                                                                                                  strict=True)]
+        rule = (f"member: P({key} | " + ", ".join(s.name for s in signals)
+                + f") >= {threshold} and the behaviour's Bayes factor >= {threshold / (1 - threshold):.0f}; "
+                f"non-member: P <= {1 - threshold:.2f} and Bayes factor <= 1/{threshold / (1 - threshold):.0f}; "
+                "else undecided (two-class binomial mixture fitted by EM)")
+        groups.append(NeedGroup(key, zh, en, rule, round(prior, 6), fits, int((label == 1).sum()),
+                                int((label == 0).sum()), int((label == -1).sum()), it))
+    out: dict[str, dict[str, float]] = {}
+    lab: dict[str, dict[str, bool | None]] = {}
+    if keep_posteriors:
+        for i, pid in enumerate(ids):
+            out[pid] = {k: float(v[i]) for k, v in posts.items()}
+            lab[pid] = {k: (None if v[i] < 0 else bool(v[i])) for k, v in labels.items()}
+    return NeedsResult(threshold, len(ids), groups, sql, out, lab)
