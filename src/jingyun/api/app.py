@@ -1,0 +1,149 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+The process opens the metadata store and holds the one DuckDB write
+connection (see :mod:`jingyun.api.writer`). Two pure-ASGI middlewares run
+before routing: request ids (``X-Request-ID`` echoed when it is a sane token,
+generated otherwise) and the body-size cap (413 before a byte is parsed,
+whether or not ``Content-Length`` is sent).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from jingyun import __version__
+from jingyun.api import errors
+from jingyun.api.deps import ServiceState
+from jingyun.api.ratelimit import RateLimiter
+from jingyun.config import Settings
+from jingyun.security.audit import Auditor
+from jingyun.security.config import ServiceSettings, load_service_settings
+from jingyun.store import Store, open_store
+
+MAX_BODY = 1_048_576 + 64 * 1024  # 1 MB of records plus the envelope
+_RID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+class RequestIdMiddleware:
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        rid = given if _RID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                message["headers"] = [*headers, (b"x-request-id", rid.encode())]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
+class BodyLimitMiddleware:
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY):
+        self.app = app
+        self.limit = limit
+
+    async def _too_large(self, send: Send) -> None:
+        body = json.dumps({"error": {"code": "too_large", "message": f"request body over {self.limit} bytes; "
+                                     "split it into batches of at most 1,000 records and 1 MB", "field": None}}).encode()
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await self._too_large(send)
+            return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await self._too_large(send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def create_app(settings: Settings, service: ServiceSettings | None = None, store: Store | None = None,
+               *, warehouse_memory: bool = False) -> FastAPI:
+    """The service for one workspace. Opens the store (migrated) and the warehouse writer now."""
+    from jingyun.api.writer import IngestWriter
+    from jingyun.warehouse import Warehouse
+
+    service = service or load_service_settings(settings)
+    store = store or open_store(settings)
+    wh = Warehouse.open(settings, memory=warehouse_memory)
+    state = ServiceState(
+        settings=settings, service=service, store=store, auditor=Auditor(store, service, settings.timezone),
+        writer=IngestWriter(wh), ingest_limiter=RateLimiter(service.ingest_rate, service.ingest_rate * 2),
+        login_limiter=RateLimiter(service.login_rate_per_minute / 60.0, service.login_rate_per_minute),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        close_state(state)
+
+    app = FastAPI(
+        title="Jingyun API 精运接口", version=__version__, lifespan=lifespan,
+        description="Ingestion, analyses, profiles and administration. 数据接入、分析、用户画像与管理。",
+        responses=errors.ERROR_RESPONSES,
+    )
+    app.state.jingyun = state
+    errors.install(app)
+    from jingyun.api.routers import all_routers
+
+    for router in all_routers():
+        app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+def close_state(state: ServiceState) -> None:
+    state.writer.close()
+    state.writer.wh.close()
+    state.store.close()
+
+
+def app_state(app: Any) -> ServiceState:
+    return app.state.jingyun

@@ -1,0 +1,1 @@
+"""Security: authentication, the permission matrix, de-identification, field encryption, audit."""
