@@ -73,18 +73,29 @@ class ChunkLoader:
         report = IngestReport(self.table.name, received=chunk.received)
         con = self.wh.con
         table, t = self.table, self.table.name
-        con.register("_chunk", chunk.table)
+        if chunk.parquet is not None:
+            path, first, end = chunk.parquet
+            con.execute(
+                f"""CREATE OR REPLACE TEMP VIEW _chunk AS SELECT file_row_number + 1 AS _line, * EXCLUDE (file_row_number)
+                    FROM read_parquet({_lit(path)}, file_row_number = true)
+                    WHERE file_row_number >= {int(first)} AND file_row_number < {int(end)}"""
+            )
+        elif chunk.table is not None:
+            con.register("_chunk", chunk.table)
         try:
             with self.wh.transaction():
                 self._quarantine_unreadable(chunk.bad, report)
-                if chunk.table.num_rows:
+                if chunk.rows:
                     self._load_rows(report)
                 con.execute(
                     "INSERT INTO _ingest_log VALUES (?, ?, ?, ?, ?, ?, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')",
                     [t, self.source, report.received, report.stored, report.duplicates, report.quarantined],
                 )
         finally:
-            con.unregister("_chunk")
+            if chunk.parquet is not None:
+                con.execute("DROP VIEW IF EXISTS _chunk")
+            elif chunk.table is not None:
+                con.unregister("_chunk")
             _drop_temps(con)
         if not report.reconciles:  # a bug, never a user error: refuse to hide it
             raise AssertionError(f"ingest counts do not reconcile for {t}: {report.to_dict()}")

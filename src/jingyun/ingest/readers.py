@@ -47,13 +47,22 @@ class BadRecord:
 
 @dataclass
 class Chunk:
-    table: pa.Table
+    """Records to load: an Arrow table, or (Parquet) a slice DuckDB reads natively."""
+
+    table: pa.Table | None = None
     bad: list[BadRecord] = field(default_factory=list)
     bytes_read: int = 0
+    parquet: tuple[str, int, int] | None = None  # (path, first row, end row), 0-based, end exclusive
+
+    @property
+    def rows(self) -> int:
+        if self.parquet is not None:
+            return self.parquet[2] - self.parquet[1]
+        return 0 if self.table is None else self.table.num_rows
 
     @property
     def received(self) -> int:
-        return self.table.num_rows + len(self.bad)
+        return self.rows + len(self.bad)
 
 
 def detect_format(path: Path, fmt: str | None = None) -> Format:
@@ -245,13 +254,11 @@ def _decode_binary_columns(table: pa.Table, numbers: pa.Array) -> tuple[pa.Table
 
 # -- Parquet ------------------------------------------------------------------
 def _parquet_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
+    """Slices of the file that DuckDB reads itself (its Parquet reader skips row
+    groups outside the slice), so no Arrow conversion sits in the way."""
     try:
-        parquet = pq.ParquetFile(path)
+        total = pq.ParquetFile(path).metadata.num_rows
     except (pa.ArrowInvalid, OSError) as exc:
         raise JingyunError("bad_file", f"{path.name}: not a readable Parquet file ({exc})", "file") from None
-    next_row = 1
-    for batch in parquet.iter_batches(batch_size=chunk_rows):
-        numbers = pa.array(range(next_row, next_row + batch.num_rows), pa.int64())
-        next_row += batch.num_rows
-        table = pa.Table.from_batches([batch])
-        yield Chunk(table.add_column(0, "_line", numbers))
+    for start in range(0, total, chunk_rows):
+        yield Chunk(parquet=(str(path.resolve()), start, min(start + chunk_rows, total)))

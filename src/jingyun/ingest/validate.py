@@ -30,6 +30,12 @@ from jingyun.schema.tables import Column, Table
 from jingyun.schema.tracking import TrackingPlan
 
 PLACEHOLDERS = ("null", "undefined", "none", "nil", "nan", "guest", "n/a", "na", "unknown", "-", "anonymous", "(null)")
+# matched as exact strings in the usual spellings: lower() would copy every id of every row
+_PLACEHOLDER_SPELLINGS = tuple(sorted({v for p in PLACEHOLDERS for v in (p, p.upper(), p.capitalize(), p.title())}))
+
+
+def is_placeholder(text_sql: str) -> str:
+    return f"{text_sql} IN {_in_list(_PLACEHOLDER_SPELLINGS)}"
 
 ENUM_SYNONYMS: dict[str, dict[str, str]] = {
     "platform": {
@@ -124,7 +130,7 @@ class StagingBuilder:
                 else:
                     c.raw = f"_v[{paths.index(c.column.name) + 1}]"
                 c.raw = self._constant_fallback(c)
-                selects.append(f"NULLIF(trim({c.raw}), '') AS {q('r_' + c.column.name)}")
+                selects.append(f"{_clean(c.raw)} AS {q('r_' + c.column.name)}")
             known = _in_list(known_sources + list(self.mapping.rules))
             extras = (
                 f"CASE WHEN _ok AND len(list_filter(json_keys(_json), lambda k: k NOT IN {known})) > 0 THEN "
@@ -146,7 +152,7 @@ class StagingBuilder:
             else:
                 c.raw, c.raw_type = "NULL", "VARCHAR"
             c.raw = self._constant_fallback(c)
-            value = f"NULLIF(trim({c.raw}), '')" if c.raw_type == "VARCHAR" else c.raw
+            value = _clean(c.raw) if c.raw_type == "VARCHAR" else c.raw
             selects.append(f"{value} AS {q('r_' + c.column.name)}")
         used = set(known_sources) | set(self.mapping.rules)
         extra_cols = [n for n in present if n != "_line" and n not in used]
@@ -195,7 +201,7 @@ class StagingBuilder:
         if kind == "ts":
             tz = (rule.timezone if rule and rule.timezone else None) or self.tz
             if t.startswith("TIMESTAMP WITH TIME ZONE") or t == "TIMESTAMPTZ":
-                return f"CAST({r} AT TIME ZONE 'UTC' AS TIMESTAMP)"
+                return f"make_timestamp(epoch_us({r}))"  # an instant → naive UTC, by arithmetic
             if t.startswith("TIMESTAMP"):
                 return self._local_to_utc(f"CAST({r} AS TIMESTAMP)", tz)
             if t == "DATE":
@@ -242,10 +248,11 @@ class StagingBuilder:
         if kind == "enum":
             lowered = f"lower({s})"
             synonyms = ENUM_SYNONYMS.get(c.column.name, {})
+            slow = lowered
             if synonyms:
                 cases = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in synonyms.items())
-                return f"coalesce(CASE {lowered} {cases} END, {lowered})"
-            return lowered
+                slow = f"coalesce(CASE {lowered} {cases} END, {lowered})"
+            return f"CASE WHEN {s} IN {_in_list(c.column.enum)} THEN {s} ELSE {slow} END"  # canonical values skip lower()
         if kind == "bool":
             if t == "BOOLEAN":
                 return r
@@ -259,7 +266,8 @@ class StagingBuilder:
             if t.startswith(("STRUCT", "MAP")):
                 return f"CAST(to_json({r}) AS VARCHAR)"
             s = self._json_text(r)
-            return f"CASE WHEN json_valid({s}) THEN CASE WHEN json_type({s}) = 'OBJECT' THEN {s} END END"
+            # trimmed text that starts with { and parses is an object: one parse per row
+            return f"CASE WHEN starts_with({s}, '{{') THEN CASE WHEN json_valid({s}) THEN {s} END END"
         if kind == "phone":
             digits = f"regexp_replace({s}, '[^0-9]', '', 'g')"
             national = (
@@ -289,16 +297,18 @@ class StagingBuilder:
         out: list[tuple[str, str]] = []
         if c.raw_type.upper() == "VARCHAR" or self.shape.fmt != "parquet":
             out.append((f"strlen(CAST({r} AS VARCHAR)) > {self.settings.max_field_bytes}", f"field_too_large:{col.name}"))
-        is_blank = f"{s} IS NULL"
+        # a typed source value (Parquet) is blank only when NULL: no cast to text needed
+        typed_raw = self._raw_types.get(col.name, "VARCHAR") != "VARCHAR"
+        is_blank = f"{r} IS NULL" if typed_raw else f"{s} IS NULL"
         if col.kind == "id":
-            placeholder = f"lower({s}) IN {_in_list(PLACEHOLDERS)}"
+            placeholder = is_placeholder(s)
             if col.required:
                 out.append((is_blank, f"missing_required:{col.name}"))
                 out.append((placeholder, f"placeholder_id:{col.name}"))
             return out
         if col.required:
             out.append((is_blank, f"missing_required:{col.name}"))
-        bad_type = f"{s} IS NOT NULL AND {v} IS NULL"
+        bad_type = f"NOT ({is_blank}) AND {v} IS NULL"
         if col.kind == "ts":
             out.append((bad_type, f"bad_timestamp:{col.name}"))
             low = lit(self.settings.min_timestamp)
@@ -311,7 +321,7 @@ class StagingBuilder:
         elif col.kind == "money":
             fx = self._fx_factor()
             if fx:
-                out.append((f"{s} IS NOT NULL AND {fx} IS NULL", "unknown_currency:currency"))
+                out.append((f"NOT ({is_blank}) AND {fx} IS NULL", "unknown_currency:currency"))
             out.append((bad_type, f"wrong_type:{col.name}"))
             out.append((f"{v} < 0", f"negative_amount:{col.name}"))
         elif col.kind in ("number", "int"):
@@ -331,8 +341,7 @@ class StagingBuilder:
         user_raw = self._text(q("r_user_id"))
         return [
             (
-                'user_id IS NULL AND anonymous_id IS NULL AND '
-                f"lower({user_raw}) IN {_in_list(PLACEHOLDERS)}",
+                "user_id IS NULL AND anonymous_id IS NULL AND " + is_placeholder(user_raw),
                 "placeholder_id:user_id",
             ),
             ("user_id IS NULL AND anonymous_id IS NULL", "missing_identity:user_id"),
@@ -360,7 +369,7 @@ class StagingBuilder:
             expr = self.typed(c)
             if c.column.kind == "id":
                 s = self._text(q("r_" + c.column.name))
-                expr = f"CASE WHEN lower({s}) IN {_in_list(PLACEHOLDERS)} THEN NULL ELSE {expr} END"
+                expr = f"CASE WHEN {is_placeholder(s)} THEN NULL ELSE {expr} END"
             typed_cols.append(f"{expr} AS {q(c.column.name)}")
             if c.column.kind in ("phone", "email"):
                 s = self._text(q("r_" + c.column.name))
@@ -432,6 +441,15 @@ class StagingBuilder:
     def sql(self) -> str:
         """The steps as one statement (for reading and tests); the pipeline runs :meth:`statements`."""
         return ";\n".join(self.statements())
+
+
+def _clean(raw: str) -> str:
+    """Trimmed text, NULL when blank. Only values with an edge space are trimmed:
+    trim() copies every string, and almost no value needs it."""
+    return (
+        f"CASE WHEN {raw} = '' THEN NULL WHEN starts_with({raw}, ' ') OR ends_with({raw}, ' ') "
+        f"THEN NULLIF(trim({raw}), '') ELSE {raw} END"
+    )
 
 
 def _json_path_key(name: str) -> str:

@@ -63,6 +63,7 @@ class Warehouse:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"SET memory_limit = '{settings.memory_limit}'")
         con.execute("SET preserve_insertion_order = false")
+        con.execute("SET enable_progress_bar = false")  # our own progress bars speak for long work
         if not read_only:
             self.ensure_tables()
 
