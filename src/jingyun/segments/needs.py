@@ -156,7 +156,7 @@ def fit_latent_class(hits: np.ndarray, chances: np.ndarray, iters: int = 500, to
     p1, p0, prior = np.clip(overall * 2.0, 1e-4, 0.95), np.clip(overall * 0.5, 1e-4, 0.9), 0.3
     post = np.full(len(k), prior)
     it = 0
-    for it in range(1, iters + 1):
+    for it in range(1, iters + 1):  # noqa: B007 - the count is reported
         ll1 = (k * np.log(p1) + (n - k) * np.log1p(-p1)).sum(axis=1)
         ll0 = (k * np.log(p0) + (n - k) * np.log1p(-p0)).sum(axis=1)
         logit = np.log(prior) - np.log1p(-prior) + ll1 - ll0
