@@ -16,10 +16,12 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Debian packages the suites need: a JRE for Spark in local mode, PostgreSQL
-# server binaries for the metadata-store tests.
+# server binaries for the metadata-store tests, Chromium (+ CJK fonts) for the
+# console's browser tests.
 sysdeps:
 	@command -v java >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
 	@command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/jingyun demo --users $(DEMO_USERS) --days $(DEMO_DAYS) --replace
