@@ -1,0 +1,314 @@
+"""Saved segments (已保存人群): create with a size estimate, refresh, export, compare.
+
+Membership of saved segments lives in the warehouse table ``segment_members``;
+every change is appended to ``segment_changes`` as an entry or exit event that
+automation can trigger on.
+
+Freshness: a full refresh recomputes everyone (scheduled; status, duration,
+timeout and retries recorded, and a run can never stay "running" past its
+deadline). Segments that automation uses are also refreshed incrementally:
+only persons touched by rows ingested since the last run (``_ingested_at``) are
+re-evaluated — seconds instead of a rebuild. A windowed rule ("in the last 30
+days") can also change for people who did nothing; the scheduled full refresh
+catches those.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from jingyun.errors import JingyunError
+from jingyun.segments import audience
+from jingyun.segments.common import now_utc, quote, ts_literal
+from jingyun.segments.rfm import resolve_as_of
+from jingyun.segments.store import RunRecord, SavedSegment, SegmentStore
+from jingyun.segments.tags import tag_types
+from jingyun.warehouse import Warehouse
+
+MEMBERS_DDL = (
+    "CREATE TABLE IF NOT EXISTS segment_members (segment VARCHAR NOT NULL, person_id VARCHAR NOT NULL, "
+    "since TIMESTAMP)",
+    "CREATE TABLE IF NOT EXISTS segment_changes (segment VARCHAR NOT NULL, person_id VARCHAR NOT NULL, "
+    "change VARCHAR NOT NULL, changed_at TIMESTAMP NOT NULL, run_id VARCHAR)",
+)
+PERSONAL_ROLES = ("admin", "manager")
+
+
+@dataclass(frozen=True)
+class SizeEstimate:
+    size: int
+    universe: int
+    share: float
+    sql: str
+    as_of: dt.datetime
+    seconds: float
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    segment: str
+    kind: str
+    status: str
+    members: int
+    entries: int
+    exits: int
+    evaluated: int  # persons re-evaluated (everyone for a full refresh)
+    seconds: float
+    run_id: str
+
+
+def context(wh: Warehouse, store: SegmentStore, as_of: Any = None) -> audience.RuleContext:
+    segs = store.segments()
+    return audience.RuleContext(
+        tag_types(wh.settings), lambda name: segs[name].rule if name in segs else None,
+        resolve_as_of(wh, as_of),
+    )
+
+
+def estimate(wh: Warehouse, rule: dict[str, Any], *, as_of: Any = None) -> SizeEstimate:
+    """Validate, compile and count a rule (nothing is saved)."""
+    store = SegmentStore(wh.settings)
+    compiled = audience.compile_rule(rule, context(wh, store, as_of))
+    t0 = time.perf_counter()
+    size = int(wh.scalar(f"SELECT count(*) FROM ({compiled.sql}) s") or 0)
+    universe = int(wh.scalar(f"SELECT count(*) FROM ({audience.universe_sql()}) u") or 0)
+    share = size / universe if universe else 0.0
+    warning = None
+    if size == 0:
+        warning = "the rule matches no one"
+    elif share > 0.8:
+        warning = "the rule matches more than 80% of users: too coarse to target"
+    elif share < 0.05:
+        warning = "the rule matches less than 5% of users: check it is not too fine"
+    return SizeEstimate(size, universe, round(share, 6), compiled.sql, compiled.as_of,
+                        round(time.perf_counter() - t0, 4), warning)
+
+
+def create(wh: Warehouse, seg: SavedSegment, *, replace_existing: bool = False) -> tuple[SavedSegment, SizeEstimate]:
+    """Validate and estimate first; only a valid rule is saved (never half-saved)."""
+    if seg.playbook is not None:
+        from jingyun.segments.playbooks import get_playbook
+
+        get_playbook(seg.playbook)
+    size = estimate(wh, seg.rule)
+    saved = SegmentStore(wh.settings).save_segment(seg, replace=replace_existing)
+    return saved, size
+
+
+def ensure_member_tables(wh: Warehouse) -> None:
+    for ddl in MEMBERS_DDL:
+        wh.con.execute(ddl)
+
+
+def members(wh: Warehouse, name: str) -> list[str]:
+    ensure_member_tables(wh)
+    return [str(r[0]) for r in wh.rows("SELECT person_id FROM segment_members WHERE segment = ? ORDER BY 1", [name])]
+
+
+def _apply(wh: Warehouse, name: str, new_sql: str, scope_sql: str | None, run_id: str, at: dt.datetime
+           ) -> tuple[int, int, int]:
+    """Replace membership (within scope) by ``new_sql`` and log entries/exits, in one transaction."""
+    scope = f" AND person_id IN ({scope_sql})" if scope_sql else ""
+    seg = quote(name)
+    with wh.transaction() as con:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _seg_new AS SELECT DISTINCT person_id FROM ({new_sql}) n")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _seg_old AS SELECT person_id FROM segment_members "
+                    f"WHERE segment = {seg}{scope}")
+        entries = con.execute("SELECT count(*) FROM _seg_new WHERE person_id NOT IN (SELECT person_id FROM _seg_old)"
+                              ).fetchall()[0][0]
+        exits = con.execute("SELECT count(*) FROM _seg_old WHERE person_id NOT IN (SELECT person_id FROM _seg_new)"
+                            ).fetchall()[0][0]
+        stamp = ts_literal(at)
+        con.execute(f"INSERT INTO segment_changes SELECT {seg}, person_id, 'entry', {stamp}, '{run_id}' FROM _seg_new "
+                    "WHERE person_id NOT IN (SELECT person_id FROM _seg_old)")
+        con.execute(f"INSERT INTO segment_changes SELECT {seg}, person_id, 'exit', {stamp}, '{run_id}' FROM _seg_old "
+                    "WHERE person_id NOT IN (SELECT person_id FROM _seg_new)")
+        con.execute(f"DELETE FROM segment_members WHERE segment = {seg} AND person_id IN (SELECT person_id FROM "
+                    "_seg_old) AND person_id NOT IN (SELECT person_id FROM _seg_new)")
+        con.execute(f"INSERT INTO segment_members SELECT {seg}, person_id, {stamp} FROM _seg_new "
+                    "WHERE person_id NOT IN (SELECT person_id FROM _seg_old)")
+        con.execute("DROP TABLE _seg_new")
+        con.execute("DROP TABLE _seg_old")
+    total = int(wh.scalar("SELECT count(*) FROM segment_members WHERE segment = ?", [name]) or 0)
+    return int(entries), int(exits), total
+
+
+def _watermark_sql() -> str:
+    return "SELECT max(t) FROM (SELECT max(_ingested_at) AS t FROM events UNION ALL SELECT max(_ingested_at) FROM orders) x"
+
+
+def refresh(
+    wh: Warehouse, name: str, *, kind: Literal["full", "incremental"] = "full", timeout_s: float = 600.0,
+    retries: int = 1, as_of: Any = None,
+) -> RefreshResult:
+    """Recompute one saved segment; the run record always ends ok, failed or timeout."""
+    store = SegmentStore(wh.settings)
+    seg = store.get_segment(name)
+    ensure_member_tables(wh)
+    state_key = f"watermark:{name}"
+    watermark = store.state().get(state_key)
+    if kind == "incremental" and watermark is None:
+        kind = "full"  # the first run has nothing to be incremental against
+    started = now_utc()
+    run = RunRecord(uuid.uuid4().hex[:12], kind, name, "running", started.isoformat(),
+                    (started + dt.timedelta(seconds=timeout_s)).isoformat())
+    store.put_run(run)
+    last_error = ""
+    for attempt in range(1, retries + 2):
+        t0 = time.perf_counter()
+        timer = threading.Timer(timeout_s, wh.con.interrupt)
+        timer.start()
+        try:
+            new_mark = wh.scalar(_watermark_sql())
+            compiled = audience.compile_rule(seg.rule, context(wh, store, as_of))
+            scope = None
+            if kind == "incremental":
+                mark = ts_literal(dt.datetime.fromisoformat(watermark))
+                scope = (f"SELECT person_id FROM events WHERE _ingested_at > {mark} AND person_id IS NOT NULL "
+                         f"UNION SELECT person_id FROM orders WHERE _ingested_at > {mark} AND person_id IS NOT NULL")
+            new_sql = compiled.sql if scope is None else f"SELECT person_id FROM ({compiled.sql}) c WHERE person_id IN ({scope})"
+            evaluated = (int(wh.scalar(f"SELECT count(*) FROM ({scope}) s") or 0) if scope
+                         else int(wh.scalar(f"SELECT count(*) FROM ({audience.universe_sql()}) u") or 0))
+            entries, exits, total = _apply(wh, name, new_sql, scope, run.run_id, compiled.as_of)
+            timer.cancel()
+            secs = round(time.perf_counter() - t0, 4)
+            if new_mark is not None:
+                store.put_state(state_key, new_mark.isoformat())
+            store.put_run(replace(run, status="ok", finished_at=now_utc().isoformat(), seconds=secs,
+                                  attempts=attempt, rows=total, extra={"entries": entries, "exits": exits}))
+            return RefreshResult(name, kind, "ok", total, entries, exits, evaluated, secs, run.run_id)
+        except Exception as exc:  # recorded, retried, then raised as a visible error
+            timer.cancel()
+            timed_out = time.perf_counter() - t0 >= timeout_s or "interrupt" in str(exc).lower()
+            last_error = f"{type(exc).__name__}: {exc}"
+            if timed_out or attempt > retries:
+                status = "timeout" if timed_out else "failed"
+                store.put_run(replace(run, status=status, finished_at=now_utc().isoformat(),
+                                      seconds=round(time.perf_counter() - t0, 4), attempts=attempt, error=last_error))
+                if isinstance(exc, JingyunError):
+                    raise
+                raise JingyunError(f"refresh_{status}", f"refresh of {name} {status} after {attempt} attempt(s): "
+                                   f"{last_error}", "segment") from None
+    raise JingyunError("refresh_failed", last_error, "segment")  # pragma: no cover
+
+
+def run_status(store: SegmentStore) -> list[RunRecord]:
+    """Runs, with any ``running`` one past its deadline shown as ``timeout`` (never stuck)."""
+    now = now_utc()
+    out = []
+    for r in store.runs():
+        if r.status == "running" and dt.datetime.fromisoformat(r.deadline_at) < now:
+            r = replace(r, status="timeout", error="no result before the deadline (process died?)")
+        out.append(r)
+    return out
+
+
+@dataclass(frozen=True)
+class SegmentDiff:
+    a: str
+    b: str
+    size_a: int
+    size_b: int
+    both: int
+    only_a: int
+    only_b: int
+    jaccard: float
+
+
+def diff(wh: Warehouse, a: str, b: str, *, as_of: Any = None) -> SegmentDiff:
+    store = SegmentStore(wh.settings)
+    ctx = context(wh, store, as_of)
+    qa = audience.compile_rule(store.get_segment(a).rule, ctx).sql
+    qb = audience.compile_rule(store.get_segment(b).rule, ctx).sql
+    row = wh.rows(
+        f"SELECT count(*) FILTER (WHERE x.person_id IS NOT NULL), count(*) FILTER (WHERE y.person_id IS NOT NULL), "
+        "count(*) FILTER (WHERE x.person_id IS NOT NULL AND y.person_id IS NOT NULL) "
+        f"FROM ({qa}) x FULL OUTER JOIN ({qb}) y ON x.person_id = y.person_id"
+    )[0]
+    sa, sb, both = int(row[0]), int(row[1]), int(row[2])
+    union = sa + sb - both
+    return SegmentDiff(a, b, sa, sb, both, sa - both, sb - both, round(both / union, 6) if union else 0.0)
+
+
+# -- export ----------------------------------------------------------------------------
+
+EXPORT_COLUMNS = ("person_id", "user_id", "name", "phone", "email", "gender", "birth_date", "province", "city",
+                  "address", "member_level", "channel")
+
+
+def _salt(store: SegmentStore) -> str:
+    path = store.root / ".salt"
+    if not path.exists():
+        store.root.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(16), encoding="utf-8")
+        path.chmod(0o600)
+    return path.read_text(encoding="utf-8").strip()
+
+
+def hash_value(value: str | None, salt: str) -> str | None:
+    if value is None or value == "":
+        return None
+    return hashlib.sha256((salt + value).encode("utf-8")).hexdigest()
+
+
+def age_band(birth: dt.date | None, today: dt.date) -> str | None:
+    if birth is None:
+        return None
+    age = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+    lo = (age // 5) * 5
+    return f"{lo}-{lo + 5}"
+
+
+def export(wh: Warehouse, name: str, path: Path, *, role: str = "analyst", personal: bool = False,
+           as_of: Any = None) -> int:
+    """Write members with attributes to CSV or .xlsx; de-identified unless the role may see personal data."""
+    if personal and role not in PERSONAL_ROLES:
+        raise JingyunError("forbidden", f"role {role!r} may not export personal data; ask an admin or manager",
+                           "role", status=403)
+    store = SegmentStore(wh.settings)
+    compiled = audience.compile_rule(store.get_segment(name).rule, context(wh, store, as_of))
+    cols = ", ".join(f"u.{c}" for c in EXPORT_COLUMNS[1:])
+    rows = wh.rows(
+        f"SELECT s.person_id, {cols} FROM ({compiled.sql}) s LEFT JOIN (SELECT *, ROW_NUMBER() OVER "
+        "(PARTITION BY person_id ORDER BY registered_at, user_id) AS rn FROM users) u "
+        "ON u.person_id = s.person_id AND u.rn = 1 ORDER BY s.person_id"
+    )
+    headers: list[str] = list(EXPORT_COLUMNS)
+    out_rows: list[list[Any]] = [list(r) for r in rows]
+    if not personal:
+        salt = _salt(store)
+        today = compiled.as_of.date()
+        # De-identification (DESIGN §7): phone/email → salted SHA-256, names dropped,
+        # address → province, birth date → 5-year age band.
+        headers = ["person_id", "user_id", "phone_sha256", "email_sha256", "gender", "age_band", "province",
+                   "city", "member_level", "channel"]
+        out_rows = [[r[0], r[1], hash_value(r[3], salt), hash_value(r[4], salt), r[5], age_band(r[6], today),
+                     r[7], r[8], r[10], r[11]] for r in rows]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".xlsx":
+        from openpyxl import Workbook
+
+        wb = Workbook(write_only=True)
+        ws = wb.create_sheet(name[:31])
+        ws.append(headers)
+        for r in out_rows:
+            ws.append([v.isoformat() if isinstance(v, dt.date) else v for v in r])
+        wb.save(path)
+    elif path.suffix.lower() == ".csv":
+        with path.open("w", encoding="utf-8-sig", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(headers)
+            w.writerows(out_rows)
+    else:
+        raise JingyunError("bad_path", "export to a .csv or .xlsx file", "path")
+    return len(out_rows)
