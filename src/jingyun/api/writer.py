@@ -16,6 +16,7 @@ of each key that this commit stored is ``accepted`` and every other one a
 from __future__ import annotations
 
 import datetime as dt
+import json
 import queue
 import threading
 import uuid
@@ -23,7 +24,9 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from jingyun.ingest import ingest_json_lines
+import pyarrow as pa
+
+from jingyun.ingest import ingest_json_lines, ingest_rows
 from jingyun.schema.tables import get_table
 from jingyun.warehouse import Warehouse
 
@@ -51,6 +54,34 @@ class Job:
     pre_rejected: dict[int, tuple[str, str | None]]  # index -> (reason, field), e.g. record too large
     origin: str = ""
     future: Future[list[Outcome]] = field(default_factory=Future)
+
+
+# Tables sent as Arrow string columns instead of JSON lines: the NDJSON reader of
+# jingyun.ingest fails on orders (Binder Error: "_extras" not found), the Parquet/Arrow path works.
+ARROW_TABLES = frozenset({"orders"})
+
+
+def _as_arrow(group: list[Job], offsets: list[int]) -> pa.Table:
+    """Records as string columns (nested values as JSON text); the pipeline types and validates them."""
+    names: dict[str, None] = {}
+    picked: list[tuple[int, dict[str, Any]]] = []
+    for job, offset in zip(group, offsets, strict=True):
+        for i, item in enumerate(job.items):
+            if i not in job.pre_rejected and isinstance(item, dict):
+                picked.append((offset + i + 1, item))
+                names.update(dict.fromkeys(str(k) for k in item))
+
+    def text(v: Any) -> str | None:
+        if v is None:
+            return None
+        if isinstance(v, dict | list | bool):
+            return json.dumps(v, ensure_ascii=False)
+        return str(v)
+
+    columns = {"_line": pa.array([n for n, _ in picked], pa.int64())}
+    for name in names:
+        columns[name] = pa.array([text(item.get(name)) for _, item in picked], pa.string())
+    return pa.table(columns)
 
 
 class IngestWriter:
@@ -125,7 +156,9 @@ class IngestWriter:
                 lines.append((len(lines) + 1, "" if i in job.pre_rejected else text))
         started = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=5)
         sent = [ln for ln in lines if ln[1]]
-        if sent:
+        if sent and table.name in ARROW_TABLES:
+            ingest_rows(self.wh, table.name, _as_arrow(group, offsets), source=source)
+        elif sent:
             ingest_json_lines(self.wh, table.name, sent, source=source)
         self._quarantine_pre_rejected(group, offsets, source, table.name)
         con = self.wh.con

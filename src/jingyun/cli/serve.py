@@ -1,0 +1,30 @@
+"""``jingyun serve``: the REST API on uvicorn. 启动服务。"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from jingyun.config import load_settings
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on. 监听地址")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port. 端口")] = 8000,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level. 日志级别")] = "warning",
+) -> None:
+    """Run the API (one process: it holds the warehouse writer). 启动接口服务(单进程,持有仓库写连接)。
+
+    Example: jingyun serve --host 127.0.0.1 --port 8000
+    """
+    import uvicorn
+
+    from jingyun.api import create_app
+
+    app = create_app(load_settings())
+    uvicorn.run(app, host=host, port=port, log_level=log_level, workers=1, access_log=False)
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="serve")(serve)
