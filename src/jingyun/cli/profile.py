@@ -1,0 +1,42 @@
+"""``jingyun profile USER_ID``: the 360° profile. 用户360画像。"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from jingyun.cli.output import print_json, print_table
+from jingyun.cli.segment import AsOfOpt, JsonOpt
+from jingyun.config import load_settings
+from jingyun.segments.profile import build_profile
+from jingyun.warehouse import Warehouse
+
+
+def profile(
+    user_id: Annotated[str, typer.Argument(help="User or person id. 用户ID。")],
+    role: Annotated[str, typer.Option("--role", help="Viewer role; admin/manager see personal data. 查看角色。")] = "analyst",
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Everything known about one user, masked per role. 单个用户的全景画像(按角色脱敏)。
+
+    Example: jingyun profile u0000002 --json
+    """
+    with Warehouse.open(load_settings()) as wh:
+        p = build_profile(wh, user_id, role=role, as_of=as_of)
+    if as_json:
+        print_json(p)
+        return
+    print_table(f"Profile 画像 {p.person_id} ({'masked 已脱敏' if p.masked else 'personal 明文'})", ["field", "value"],
+                [[k, v] for k, v in p.attributes.items()]
+                + [["lifecycle 生命周期", p.lifecycle.get("stage")], ["rfm", p.rfm and p.rfm["group"]],
+                   ["segments 人群", ", ".join(p.segments)], ["scores 模型分", p.scores or ""]])
+    print_table("Tags 标签", ["tag", "value"], sorted(p.tags.items()))
+    print_table("Recent orders 最近订单", ["order", "ts", "amount", "status"],
+                [[o["order_id"], o["ts"], o["amount"], o["status"]] for o in p.orders])
+    print_table("Playbooks 推荐策略", ["for", "action 动作"], [[x["for"], x["action_zh"]] for x in p.playbooks])
+
+
+def register(app: typer.Typer) -> None:
+    app.command("profile")(profile)
