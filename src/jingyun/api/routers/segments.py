@@ -95,9 +95,11 @@ def create_segment(body: SegmentIn, request: Request, state: StateDep,
         ses.add(seg)
         ses.flush()
         ses.refresh(seg)
-        state.auditor.log(actor=principal.name, role=principal.role, action="segment_change", target=f"segment:{seg.id}",
-                          detail={"op": "create"}, request_id=request_id(request))
-        return _out(seg)
+        out = _out(seg)
+    # audit after the unit of work: SQLite allows one writer at a time
+    state.auditor.log(actor=principal.name, role=principal.role, action="segment_change", target=f"segment:{out.id}",
+                      detail={"op": "create"}, request_id=request_id(request))
+    return out
 
 
 @router.get("/segments/{segment_id}", summary="One segment", response_model=SegmentOut)
@@ -116,9 +118,10 @@ def approve_segment(segment_id: SegmentId, request: Request, state: StateDep,
         assert seg is not None
         seg.status, seg.approved_by = "approved", principal.name
         ses.flush()
-        state.auditor.log(actor=principal.name, role=principal.role, action="segment_change", target=f"segment:{seg.id}",
-                          detail={"op": "approve"}, request_id=request_id(request))
-        return _out(seg)
+        out = _out(seg)
+    state.auditor.log(actor=principal.name, role=principal.role, action="segment_change", target=f"segment:{out.id}",
+                      detail={"op": "approve"}, request_id=request_id(request))
+    return out
 
 
 @router.delete("/segments/{segment_id}", summary="Delete a segment (admin)", status_code=204)
