@@ -1,0 +1,19 @@
+"""The ingestion benchmark runs (small size) and its counts are the planted ones."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.slow
+def test_ingest_bench_quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bench.bench_ingest as bench
+
+    monkeypatch.setenv("BENCH_EVENTS", "20000")
+    rows = bench.run(quick=False)
+    assert [r["format"] for r in rows] == ["parquet", "ndjson"]
+    for row in rows:
+        n = row["events"]
+        # 1% exact duplicates, 1% placeholder user ids, 1% unknown platform — the same in both formats
+        assert (row["stored"], row["duplicates"], row["quarantined"]) == (n * 97 // 100, n // 100, n * 2 // 100)
+        assert row["peak MB"] > 0 and row["DuckDB-only load s"] > 0
