@@ -3,7 +3,7 @@
 Generated events (seeded): a 4-step funnel (24 h window) with a platform
 breakdown, and a 30-day retention matrix (cohort = first view, return = pay).
 Each figure is measured in its own subprocess (median of 3 warm runs; peak RSS
-of that process, interpreter and libraries included). chdb reads the same
+of that process from /proc VmHWM, interpreter and libraries included). chdb reads the same
 events from Parquet. pandas runs on a slice of the people (at most 300k
 events) and its time is scaled linearly to the full size — said in the row.
 """
@@ -146,11 +146,11 @@ def _pandas(parquet: str, what: str) -> tuple[float, Any]:
 
 
 def _child(engine: str, what: str, home: str, parquet: str) -> None:
-    import resource
-
     seconds, result = {"jingyun": lambda: _jingyun(home, what), "chdb": lambda: _chdb(parquet, what),
                        "pandas": lambda: _pandas(parquet, what)}[engine]()
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM belongs to this process image (ru_maxrss would carry the parent's peak across exec).
+    status = Path("/proc/self/status").read_text().splitlines()
+    peak_mb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
     print(json.dumps({"seconds": seconds, "peak_mb": peak_mb, "result": result}))
 
 

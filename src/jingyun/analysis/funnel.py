@@ -12,7 +12,7 @@ person, rows (event, step it matches) ordered by (ts, step); ``a_i`` is the
 running maximum of the starts of chains that reached step i. A step-(i+1) row
 extends the latest such chain when ``a_i >= ts - window``. Keeping the latest
 start is optimal (later starts leave more of the window), so the running max
-equals "any chain reaches step i". One window pass per step, no self-joins.
+equals "any chain reaches step i". One window pass per step, each over two steps' rows only, no self-joins.
 
 ``strict``: the steps must be consecutive among the person's funnel events
 (events matching a step or an exclusion); any chain of consecutive events
@@ -163,15 +163,45 @@ def _events_cte(p: FunnelParams) -> str:
 _ORDER = "PARTITION BY person_id ORDER BY ts, step ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
 
 
+def _step_rows(p: FunnelParams) -> str:
+    """One row per (event, step it matches); exclusions are step 0; step 1 only inside [from, to]."""
+    start = f"{p.steps[0].sql()} AND {_start_range(p)}"
+    conds = [start, *(s.sql() for s in p.steps[1:])]
+    names = [s.event for s in (*p.steps, *p.exclusions)]
+    if len(set(names)) == len(names):
+        # Distinct event names: an event matches at most one step, so one pass with CASE suffices.
+        case = "CASE " + " ".join(f"WHEN {c} THEN {i}" for i, c in enumerate(conds, 1))
+        case += "".join(f" WHEN {e.sql()} THEN 0" for e in p.exclusions) + " END"
+        # The events subquery is inlined: a CTE would be materialized (DuckDB) for nothing.
+        return (f"SELECT person_id, ts, step, bv FROM (SELECT person_id, ts, {case} AS step, bv FROM ({_events_cte(p)}) ev) z "
+                "WHERE step IS NOT NULL")
+    arms = [f"SELECT person_id, ts, {i} AS step, bv FROM ev WHERE {c}" for i, c in enumerate(conds, 1)]
+    arms += [f"SELECT person_id, ts, 0 AS step, bv FROM ev WHERE {e.sql()}" for e in p.exclusions]
+    return "\n  UNION ALL ".join(arms)
+
+
 def _default_ctes(p: FunnelParams) -> list[tuple[str, str]]:
     n = len(p.steps)
-    arms = [f"SELECT person_id, ts, 1 AS step, bv FROM ev WHERE {p.steps[0].sql()} AND {_start_range(p)}"]
-    arms += [f"SELECT person_id, ts, {i + 1} AS step, bv FROM ev WHERE {s.sql()}" for i, s in enumerate(p.steps[1:], 1)]
-    arms += [f"SELECT person_id, ts, 0 AS step, bv FROM ev WHERE {s.sql()}" for s in p.exclusions]
-    ctes = [("ev", _events_cte(p)), ("s", "\n  UNION ALL ".join(arms))]
-    excl = f", max(CASE WHEN step = 0 THEN ts END) OVER ({_ORDER}) AS x" if p.exclusions else ", 0 AS x"
-    ctes.append(("c1", f"SELECT person_id, ts, step, max(CASE WHEN step = 1 THEN ts END) OVER ({_ORDER}) AS a1{excl} FROM s"))
-    # Persons at level 1, with their first start and its breakdown value (smallest value on ties).
+    rows = _step_rows(p)
+    ctes = [("s", rows)] if " FROM ev " not in rows else [("ev", _events_cte(p)), ("s", rows)]
+    # Level by level, each window sees only two steps: the rows that reached step i (with their chain start b)
+    # and the raw step-(i+1) rows (plus exclusions). The running max of b is the latest chain start at step i.
+    excl_rows = " OR step = 0" if p.exclusions else ""
+    excl = f", max(CASE WHEN step = 0 THEN ts END) OVER ({_ORDER}) AS x" if p.exclusions else ""
+    x_ok = " AND (x IS NULL OR a > x)" if p.exclusions else ""
+    for i in range(1, n):
+        if i == 1:
+            src = f"SELECT person_id, ts, step, CASE WHEN step = 1 THEN ts END AS b FROM s WHERE step <= 2{excl_rows}"
+        else:
+            src = (f"SELECT person_id, ts, {i} AS step, b FROM q{i}\n  UNION ALL SELECT person_id, ts, step, "
+                   f"CAST(NULL AS TIMESTAMP) AS b FROM s WHERE step = {i + 1}{excl_rows}")
+        ctes.append((f"c{i}", f"SELECT person_id, ts, step, max(b) OVER ({_ORDER}) AS a{excl} FROM ({src}) u"))
+        # A step-(i+1) row extends the latest chain at step i when it is within the window of that chain's start
+        # (and, with exclusions, the chain started after the last exclusion event).
+        ctes.append((
+            f"q{i + 1}",
+            f"SELECT person_id, ts, a AS b FROM c{i} WHERE step = {i + 1} AND a >= ts - INTERVAL '{p.window}' SECOND{x_ok}",
+        ))
     ctes.append(("f", "SELECT person_id, min(ts) AS f1 FROM s WHERE step = 1 GROUP BY person_id"))
     ctes.append((
         "r1",
@@ -181,22 +211,9 @@ def _default_ctes(p: FunnelParams) -> list[tuple[str, str]]:
     ))
     reached = ["SELECT * FROM r1"]
     for i in range(2, n + 1):
-        # A step-i row extends the latest chain at step i-1 if it is within the window of that chain's start
-        # (and, with exclusions, the chain started after the last exclusion event). Rows of earlier steps are
-        # no longer needed: the running max a_{i-1} already sits on every later row.
-        ok = f"step = {i} AND a{i - 1} >= ts - INTERVAL '{p.window}' SECOND"
-        if p.exclusions:
-            ok += f" AND (x IS NULL OR a{i - 1} > x)"
-        b = f"CASE WHEN {ok} THEN a{i - 1} END"
-        if i < n:
-            ctes.append((f"c{i}", f"SELECT person_id, ts, step, x, a{i - 1}, max({b}) OVER ({_ORDER}) AS a{i} "
-                                  f"FROM c{i - 1} WHERE step >= {i}"))
-            reached.append(f"SELECT person_id, {i} AS lv, CAST(NULL AS TIMESTAMP) AS f1, CAST(NULL AS VARCHAR) AS bv, "
-                           f"CAST(NULL AS BIGINT) AS ttc FROM c{i} WHERE step = {i} AND a{i} IS NOT NULL")
-        else:
-            ttc = f"date_diff('second', a{i - 1}, ts)"
-            reached.append(f"SELECT person_id, {i} AS lv, CAST(NULL AS TIMESTAMP) AS f1, CAST(NULL AS VARCHAR) AS bv, "
-                           f"{ttc} AS ttc FROM c{i - 1} WHERE {ok}")
+        ttc = "date_diff('second', b, ts)" if i == n else "CAST(NULL AS BIGINT)"
+        reached.append(f"SELECT person_id, {i} AS lv, CAST(NULL AS TIMESTAMP) AS f1, CAST(NULL AS VARCHAR) AS bv, "
+                       f"{ttc} AS ttc FROM q{i}")
     ctes.append((
         "pu",
         "SELECT person_id, max(lv) AS level, min(f1) AS f1, min(bv) AS bv, min(ttc) AS ttc FROM (\n  "

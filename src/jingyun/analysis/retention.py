@@ -157,11 +157,13 @@ def _cohort_ctes(p: RetentionParams) -> list[tuple[str, str]]:
     else:
         occ = f"SELECT person_id, ts, {bv} AS bv FROM ({_revenue_orders(p)}) o WHERE {_range(p, 'ts')}"
     first = "SELECT person_id, min(ts) AS ts0 FROM occ WHERE person_id IS NOT NULL GROUP BY person_id"
-    # The breakdown value is the one on the first cohort occurrence (smallest on ties).
-    cohort = (
-        f"SELECT f.person_id, {_period_start(local_date('f.ts0', p.timezone), p.period)} AS cohort, "
-        "min(o.bv) AS bv FROM f JOIN occ o ON o.person_id = f.person_id AND o.ts = f.ts0 GROUP BY f.person_id, f.ts0"
-    )
+    start = _period_start(local_date("f.ts0", p.timezone), p.period)
+    if p.by is not None and p.by.kind != "user":
+        # The breakdown value is the one on the first cohort occurrence (smallest on ties).
+        cohort = (f"SELECT f.person_id, {start} AS cohort, min(o.bv) AS bv FROM f "
+                  "JOIN occ o ON o.person_id = f.person_id AND o.ts = f.ts0 GROUP BY f.person_id, f.ts0")
+    else:
+        cohort = f"SELECT f.person_id, {start} AS cohort, CAST(NULL AS VARCHAR) AS bv FROM f"
     ctes = [("occ", occ), ("f", first), ("c0", cohort)]
     if p.by is not None and p.by.kind == "user":
         ctes.append(("ud", p.by.user_cte()))
