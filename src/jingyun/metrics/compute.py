@@ -1,0 +1,263 @@
+"""Compute a metric from the dictionary: one portable query, typed result.
+
+:func:`build_query` turns (metric, range, grain, breakdown) into one portable
+SQL query and runs nothing; :func:`compute` runs it on a backend (DuckDB or
+Spark) and combines the parts in Python — per-period averages (DAU at month
+grain is the mean daily count over the month's days in range), ratios and
+formulas. A derived value is ``None`` when its denominator is zero or a part is
+missing, never a silent 0.
+"""
+
+from __future__ import annotations
+
+import ast
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from jingyun.errors import JingyunError
+from jingyun.metrics import periods
+from jingyun.metrics.model import GRAINS, Derived, Dictionary, Leaf, Metric
+from jingyun.metrics.sqlgen import Frame, assemble, check_by, day_sql, leaf_sql, users_dim_cte
+from jingyun.warehouse.backends import Backend
+
+MAX_BUCKETS = 5000
+_ADDITIVE = ("count", "count_distinct", "sum")
+
+
+@dataclass(frozen=True)
+class ComputeParams:
+    metric: str
+    date_from: dt.date
+    date_to: dt.date
+    grain: str | None = None  # None: the metric's own grain
+    by: str | None = None
+    timezone: str = "Asia/Shanghai"
+    include_test: bool = False
+
+    @classmethod
+    def create(cls, metric: str, date_from: str | dt.date, date_to: str | dt.date, *, grain: str | None = None,
+               by: str | None = None, timezone: str = "Asia/Shanghai", include_test: bool = False) -> ComputeParams:
+        lo, hi = _date(date_from, "from"), _date(date_to, "to")
+        if lo > hi:
+            raise JingyunError("bad_range", f"from ({lo}) is after to ({hi})", "from")
+        if grain is not None and grain not in GRAINS:
+            raise JingyunError("bad_grain", f"grain must be one of {', '.join(GRAINS)}, got {grain!r}", "grain")
+        if by is not None and not by.strip():
+            by = None
+        return cls(metric, lo, hi, grain, by.strip() if by else None, timezone, include_test)
+
+
+def _date(value: str | dt.date, field: str) -> dt.date:
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise JingyunError("bad_date", f"cannot read date {value!r}; write YYYY-MM-DD", field) from None
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    """The compiled query; ``leaves`` maps the part prefix (``0``, ``1``…) to the leaf metric's name."""
+
+    metric: Metric
+    grain: str
+    sql: str
+    leaves: dict[str, str]
+    frame: Frame
+
+
+@dataclass
+class Point:
+    bucket: dt.date
+    label: str
+    by_value: str | None
+    value: float | None
+    parts: dict[str, float | None] = field(default_factory=dict)
+
+
+@dataclass
+class MetricResult:
+    metric: Metric
+    date_from: dt.date
+    date_to: dt.date
+    grain: str
+    by: str | None
+    timezone: str
+    points: list[Point]
+    sql: str
+
+    def to_dict(self) -> dict[str, Any]:
+        m = self.metric
+        return {
+            "metric": m.name, "name": {"zh": m.zh, "en": m.en}, "unit": m.unit, "direction": m.direction,
+            "from": self.date_from.isoformat(), "to": self.date_to.isoformat(), "grain": self.grain,
+            "by": self.by, "timezone": self.timezone,
+            "points": [{"bucket": p.bucket.isoformat(), "label": p.label, "by_value": p.by_value,
+                        "value": p.value, "parts": p.parts} for p in self.points],
+            "sql": self.sql,
+        }
+
+
+def leaves_of(d: Dictionary, name: str, out: dict[str, Leaf] | None = None) -> dict[str, Leaf]:
+    """The leaf metrics a metric is built from, in first-use order."""
+    out = {} if out is None else out
+    formula = d.metric(name).formula
+    if isinstance(formula, Derived):
+        for ref in formula.references:
+            leaves_of(d, ref, out)
+    else:
+        out.setdefault(name, formula)
+    return out
+
+
+def build_query(d: Dictionary, p: ComputeParams) -> MetricQuery:
+    """The one portable query for a metric at a grain and breakdown (runs nothing)."""
+    metric = d.metric(p.metric)
+    grain = p.grain or metric.grain
+    if len(periods.buckets(p.date_from, p.date_to, grain)) > MAX_BUCKETS:
+        raise JingyunError("too_many_buckets", f"more than {MAX_BUCKETS} {grain} buckets; use a coarser grain", "grain")
+    frame = Frame(p.date_from, p.date_to, grain, p.by, p.timezone, p.include_test)
+    ctes = users_dim_cte(p.by)
+    selects: list[str] = []
+    prefixes: dict[str, str] = {}
+    for i, (name, leaf) in enumerate(leaves_of(d, p.metric).items()):
+        if leaf.per:
+            periods.check_per(leaf.per, grain, name if name == p.metric else f"{p.metric} (via {name})")
+        if p.by is not None:
+            check_by(d.sources[leaf.source], p.by, p.metric)
+        leaf_ctes, leaf_selects = leaf_sql(i, leaf, d.sources, frame)
+        ctes += leaf_ctes
+        selects += leaf_selects
+        prefixes[str(i)] = name
+    return MetricQuery(metric, grain, assemble(ctes, selects), prefixes, frame)
+
+
+def _num(value: Any) -> float:
+    return float(value) if isinstance(value, Decimal | int | float) else float(str(value))
+
+
+def _div(num: float | None, den: float | None) -> float | None:
+    if num is None or den is None or den == 0:
+        return None
+    return num / den
+
+
+class _Evaluator:
+    """Values per (bucket, breakdown) from the query's parts, following the metric's definition."""
+
+    def __init__(self, d: Dictionary, q: MetricQuery, parts: dict[tuple[str, dt.date, str | None], dict[str, float]]):
+        self.d, self.q, self.parts = d, q, parts
+        f = q.frame
+        self.per_counts = {per: periods.periods_per_bucket(f.date_from, f.date_to, q.grain, per)
+                           for per in ("day", "week", "month")}
+
+    def leaf(self, name: str, leaf: Leaf, b: dt.date, dv: str | None) -> float | None:
+        got = self.parts.get((name, b, dv), {})
+        if leaf.kind in _ADDITIVE:
+            value = got.get("value", 0.0)
+            return value / self.per_counts[leaf.per][b] if leaf.per else value
+        if leaf.kind == "sql":
+            return got.get("value")
+        if leaf.kind in ("avg", "interval"):
+            return _div(got.get("sum"), got.get("n"))
+        if leaf.kind == "retention":
+            return _div(got.get("retained", 0.0), got.get("cohort"))
+        return _div(got.get("revenue", 0.0), got.get("cohort"))
+
+    def value(self, name: str, b: dt.date, dv: str | None) -> float | None:
+        formula = self.d.metric(name).formula
+        if isinstance(formula, Leaf):
+            return self.leaf(name, formula, b, dv)
+        refs = {ref: self.value(ref, b, dv) for ref in formula.references}
+        if formula.kind == "ratio":
+            ratio = _div(refs[formula.references[0]], refs[formula.references[1]])
+            return None if ratio is None else ratio * formula.scale
+        return _eval(ast.parse(formula.expression, mode="eval").body, refs)
+
+    def parts_of(self, name: str, b: dt.date, dv: str | None) -> dict[str, float | None]:
+        formula = self.d.metric(name).formula
+        if isinstance(formula, Derived):
+            return {ref: self.value(ref, b, dv) for ref in formula.references}
+        return dict(self.parts.get((name, b, dv), {}))
+
+
+def _eval(node: ast.expr, refs: dict[str, float | None]) -> float | None:
+    """Arithmetic validated by the dictionary (+ - * / numbers names); None propagates."""
+    if isinstance(node, ast.Constant):
+        return float(node.value) if isinstance(node.value, int | float) else None
+    if isinstance(node, ast.Name):
+        return refs[node.id]
+    if isinstance(node, ast.UnaryOp):
+        inner = _eval(node.operand, refs)
+        return None if inner is None else (-inner if isinstance(node.op, ast.USub) else inner)
+    assert isinstance(node, ast.BinOp)
+    left, right = _eval(node.left, refs), _eval(node.right, refs)
+    if left is None or right is None:
+        return None
+    if isinstance(node.op, ast.Add):
+        return left + right
+    if isinstance(node.op, ast.Sub):
+        return left - right
+    if isinstance(node.op, ast.Mult):
+        return left * right
+    return _div(left, right)
+
+
+def run_query(backend: Backend, d: Dictionary, q: MetricQuery) -> MetricResult:
+    table = backend.run(q.sql)
+    parts: dict[tuple[str, dt.date, str | None], dict[str, float]] = {}
+    dims: set[str | None] = set()
+    for row in table.to_pylist():
+        prefix, part = str(row["part"]).split(":", 1)
+        b = row["b"]
+        bucket = b if isinstance(b, dt.date) and not isinstance(b, dt.datetime) else _date(str(b)[:10], "bucket")
+        dv = row["dv"]
+        if row["v"] is not None:
+            parts.setdefault((q.leaves[prefix], bucket, dv), {})[part] = _num(row["v"])
+        dims.add(dv)
+    f = q.frame
+    if f.by is None:
+        dims = {None}
+    ev = _Evaluator(d, q, parts)
+    points = [
+        Point(b, periods.bucket_label(b, q.grain) if q.grain != "total" else f"{f.date_from}..{f.date_to}", dv,
+              ev.value(q.metric.name, b, dv), ev.parts_of(q.metric.name, b, dv))
+        for dv in sorted(dims, key=lambda v: (v is None, v or ""))
+        for b in periods.buckets(f.date_from, f.date_to, q.grain)
+    ]
+    return MetricResult(q.metric, f.date_from, f.date_to, q.grain, f.by, f.timezone, points, q.sql)
+
+
+def compute(backend: Backend, d: Dictionary, p: ComputeParams) -> MetricResult:
+    """The metric per bucket (and breakdown value) over [from, to] in local calendar days."""
+    return run_query(backend, d, build_query(d, p))
+
+
+def value_over(backend: Backend, d: Dictionary, metric: str, date_from: dt.date, date_to: dt.date, *,
+               grain: str = "total", timezone: str = "Asia/Shanghai") -> float | None:
+    """One number for a period: the metric over the whole range (``total``), or the mean of its bucket values."""
+    res = compute(backend, d, ComputeParams(metric, date_from, date_to, grain, None, timezone))
+    values = [p.value for p in res.points if p.value is not None]
+    if grain == "total":
+        return res.points[0].value if res.points else None
+    return sum(values) / len(values) if values else None
+
+
+def data_start(backend: Backend, d: Dictionary, metric: str, timezone: str) -> dt.date | None:
+    """First local day on which every source the metric reads has data (None if one is empty).
+
+    Used to tell "no data for that period" (a missing comparison) from a true zero.
+    """
+    sources = {d.sources[leaf.source].name: d.sources[leaf.source] for leaf in leaves_of(d, metric).values()}
+
+    selects = [f"SELECT min({day_sql(s, 't', timezone)}) AS d FROM {s.sql} t"
+               + (f" WHERE NOT coalesce(t.{s.test}, FALSE)" if s.test else "") for s in sources.values()]
+    table = backend.run("\nUNION ALL\n".join(f"SELECT * FROM ({s}) q{i}" for i, s in enumerate(selects)))
+    firsts = [r["d"] for r in table.to_pylist()]
+    if not firsts or any(v is None for v in firsts):
+        return None
+    days = [v if isinstance(v, dt.date) else _date(str(v)[:10], "d") for v in firsts]
+    return max(days)
