@@ -106,7 +106,7 @@ def parse(rule: Any, ctx: RuleContext | None = None, path: str = "rule") -> Node
         items = rule[head]
         if not isinstance(items, list):
             raise _err(f"{path}.{head}", f"{head} needs a list of rule nodes")
-        return Node(head, path, tuple(parse(c, ctx, f"{path}.{head}[{i}]") for i, c in enumerate(items)))
+        return Node("and" if head == "and" else "or", path, tuple(parse(c, ctx, f"{path}.{head}[{i}]") for i, c in enumerate(items)))
     if head == "not":
         _only(rule, {"not"}, path)
         return Node("not", path, (parse(rule["not"], ctx, f"{path}.not"),))

@@ -173,7 +173,7 @@ def refresh(
             compiled = audience.compile_rule(seg.rule, context(wh, store, as_of))
             scope = None
             if kind == "incremental":
-                mark = ts_literal(dt.datetime.fromisoformat(watermark))
+                mark = ts_literal(dt.datetime.fromisoformat(str(watermark)))
                 scope = (f"SELECT person_id FROM events WHERE _ingested_at > {mark} AND person_id IS NOT NULL "
                          f"UNION SELECT person_id FROM orders WHERE _ingested_at > {mark} AND person_id IS NOT NULL")
             new_sql = compiled.sql if scope is None else f"SELECT person_id FROM ({compiled.sql}) c WHERE person_id IN ({scope})"

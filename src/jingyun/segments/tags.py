@@ -318,10 +318,10 @@ def compute_tags(wh: Warehouse, names: list[str] | None = None, *, as_of: Any = 
     """Recompute tags (all, or ``names``): each tag's rows are replaced in one transaction."""
     ensure_segment_tables(wh)
     defs = load_tags(wh.settings)
-    chosen = [defs[n] for n in names] if names else list(defs.values())
     unknown = [n for n in (names or []) if n not in defs]
     if unknown:
         raise JingyunError("unknown_tag", f"unknown tag {unknown[0]!r}; see `jingyun tags list`", "tag")
+    chosen = [defs[n] for n in names] if names else list(defs.values())
     from jingyun.segments.rfm import resolve_as_of
 
     as_of = resolve_as_of(wh, as_of)  # windows end at the latest data unless told otherwise
