@@ -179,7 +179,10 @@ def refresh(
             new_sql = compiled.sql if scope is None else f"SELECT person_id FROM ({compiled.sql}) c WHERE person_id IN ({scope})"
             evaluated = (int(wh.scalar(f"SELECT count(*) FROM ({scope}) s") or 0) if scope
                          else int(wh.scalar(f"SELECT count(*) FROM ({audience.universe_sql()}) u") or 0))
-            entries, exits, total = _apply(wh, name, new_sql, scope, run.run_id, compiled.as_of)
+            if time.perf_counter() - t0 >= timeout_s:  # between statements the interrupt has nothing to stop
+                raise TimeoutError(f"no result within {timeout_s} s")
+            entries, exits, total = _apply(wh, name, new_sql, scope, run.run_id,
+                                          dt.datetime.now(dt.UTC).replace(tzinfo=None))
             timer.cancel()
             secs = round(time.perf_counter() - t0, 4)
             if new_mark is not None:
@@ -189,7 +192,8 @@ def refresh(
             return RefreshResult(name, kind, "ok", total, entries, exits, evaluated, secs, run.run_id)
         except Exception as exc:  # recorded, retried, then raised as a visible error
             timer.cancel()
-            timed_out = time.perf_counter() - t0 >= timeout_s or "interrupt" in str(exc).lower()
+            timed_out = (isinstance(exc, TimeoutError) or time.perf_counter() - t0 >= timeout_s
+                         or "interrupt" in str(exc).lower())
             last_error = f"{type(exc).__name__}: {exc}"
             if timed_out or attempt > retries:
                 status = "timeout" if timed_out else "failed"
