@@ -7,9 +7,9 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from conftest import AS_OF, days_ago, put
 from openpyxl import load_workbook
 
+from conftest import AS_OF, days_ago, put
 from jingyun.errors import JingyunError
 from jingyun.segments import saved
 from jingyun.segments.common import ensure_segment_tables

@@ -8,7 +8,8 @@ planted value is used — the rates are estimated from the data, and shown as th
 rule that defines the group.
 
 The rule: a person is in the group when the posterior probability of the
-sensitive class is >= ``threshold`` (default 0.8), out of it when <= 1 - threshold,
+sensitive class is >= ``threshold`` (default 0.9) and the person's own behaviour
+favours it at least 9:1 (Bayes factor), out of it when both point the other way,
 and ``undecided`` in between — too little behaviour to tell (for example one order).
 Automation targets only the decided; the coverage says how many that is.
 
@@ -176,7 +177,7 @@ def fit_latent_class(hits: np.ndarray, chances: np.ndarray, iters: int = 500, to
     return post, log_bf, prior, p1, p0, it
 
 
-def compute_needs(wh: Warehouse, *, threshold: float = 0.8, keep_posteriors: bool = False) -> NeedsResult:
+def compute_needs(wh: Warehouse, *, threshold: float = 0.9, keep_posteriors: bool = False) -> NeedsResult:
     if not 0.5 < threshold < 1:
         raise JingyunError("bad_param", "threshold must be in (0.5, 1)", "threshold")
     sql = portable.check(counts_query())

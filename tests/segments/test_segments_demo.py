@@ -1,0 +1,105 @@
+"""On a small demo business: need-based groups recover the planted traits; guard; profile; CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from jingyun.cli.main import main
+from jingyun.config import Settings
+from jingyun.segments.needs import compute_needs
+from jingyun.segments.profile import build_profile
+from jingyun.segments.rfm import compute_rfm
+from jingyun.segments.snapshots import current_groups, size_guard, take_snapshot
+from jingyun.segments.tags import compute_tags
+from jingyun.warehouse import Warehouse
+
+
+def test_need_groups_recover_planted_traits(demo_settings: Settings) -> None:
+    truth = {r["user_id"]: r for r in pq.read_table(demo_settings.home / "demo" / "truth" / "users.parquet")
+             .to_pylist()}
+    with Warehouse.open(demo_settings) as wh:
+        res = compute_needs(wh, keep_posteriors=True)
+    report = {}
+    for group in res.groups:
+        tp = fp = fn = 0
+        for pid, labels in res.labels.items():
+            label = labels[group.key]
+            if label is None or pid not in truth:
+                continue
+            actual = bool(truth[pid][group.key])
+            tp += label and actual
+            fp += label and not actual
+            fn += (not label) and actual
+        precision, recall = tp / (tp + fp), tp / (tp + fn)
+        report[group.key] = (round(precision, 3), round(recall, 3), group.members + group.non_members)
+        assert group.members > 10
+    print("need groups (precision, recall, decided):", report)
+    for key, (precision, recall, _) in report.items():
+        assert precision >= 0.8, key
+        assert recall >= 0.8, key
+    # the fitted rates are the rule: coupon orders far likelier in the price group
+    price = next(g for g in res.groups if g.key == "price_sensitive")
+    assert price.signals[0].rate_in_group > 2 * price.signals[0].rate_outside
+
+
+def test_size_guard_fires_on_a_too_fine_scheme(demo_settings: Settings) -> None:
+    with Warehouse.open(demo_settings) as wh:
+        compute_tags(wh, ["city", "gender"])
+        cities = current_groups(wh, "city")
+        genders = current_groups(wh, "gender")
+    fine = size_guard({c: list(cities.values()).count(c) for c in set(cities.values())})
+    assert not fine.ok and len(fine.too_fine) >= 5
+    assert any("too fine" in w for w in fine.warnings)
+    coarse_ok = size_guard({g: list(genders.values()).count(g) for g in set(genders.values())})
+    assert coarse_ok.too_coarse == []
+
+
+def test_profile_and_snapshot(demo_settings: Settings) -> None:
+    with Warehouse.open(demo_settings) as wh:
+        compute_tags(wh, ["rfm_group", "price_sensitive"])
+        snap = take_snapshot(wh, "lifecycle", label="test")
+        rfm = compute_rfm(wh, with_persons=True)
+        buyer = str(rfm.persons[0]["person_id"])
+        p = build_profile(wh, buyer)
+        admin = build_profile(wh, buyer, role="admin")
+    assert snap.persons == sum(snap.counts.values())
+    assert p.masked and "name" not in p.attributes and "address" not in p.attributes
+    assert p.attributes["phone"] is None or len(p.attributes["phone"]) == 64
+    assert not admin.masked and "name" in admin.attributes
+    assert p.rfm == rfm.persons[0]
+    assert p.tags["rfm_group"] == rfm.persons[0]["group"]
+    assert p.stage_history[-1]["stage"] == p.lifecycle["stage"]
+    assert p.orders and any(x["for"].startswith("lifecycle:") for x in p.playbooks)
+
+
+def test_cli_json(demo_settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                  tmp_path: Path) -> None:
+    monkeypatch.setenv("JINGYUN_HOME", str(demo_settings.home))
+    assert main(["rfm", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out["groups"]) == 8 and abs(sum(g["share"] for g in out["groups"]) - 1) < 1e-4
+    assert main(["lifecycle", "--preset", "saas", "--json"]) == 0
+    assert next(s["stage"] for s in json.loads(capsys.readouterr().out)["stages"]) == "new"
+    rule = json.dumps({"and": [{"attr": "gender", "op": "eq", "value": "female"},
+                               {"orders": "count", "op": "gte", "value": 2}]})
+    assert main(["segment", "create", "women_repeat", "--rule", rule, "--playbook", "grow", "--json"]) == 0
+    created = json.loads(capsys.readouterr().out)
+    assert created["estimate"]["size"] > 0 and created["segment"]["version"] == 1
+    assert main(["segment", "size", "women_repeat", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["size"] == created["estimate"]["size"]
+    assert main(["segment", "export", "women_repeat", str(tmp_path / "w.csv"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == created["estimate"]["size"]
+    bad = json.dumps({"and": [{"attr": "gender", "op": "eq", "value": "female"}, {"attr": "shoe", "op": "eq"}]})
+    assert main(["segment", "create", "bad", "--rule", bad]) == 2
+    assert "rule.and[1].attr" in capsys.readouterr().err
+    assert main(["segment", "list", "--json"]) == 0
+    assert [s["name"] for s in json.loads(capsys.readouterr().out)] == ["women_repeat"]
+    assert main(["tags", "list", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) >= 40
+    user = str(pq.read_table(demo_settings.home / "demo" / "truth" / "users.parquet").column("user_id")[0])
+    assert main(["profile", user, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["person_id"] == user
