@@ -49,7 +49,7 @@ def targets_cmd(targets: TargetsOpt = None, as_json: JsonOpt = False) -> None:
     ts = load_targets(d, path)
     if as_json:
         print_json({"file": str(path), "bands": {"green": ts.bands.green, "yellow": ts.bands.yellow},
-                    "score_cap": ts.cap, "weight_total": round(sum(t.weight for t in ts.targets), 6),
+                    "score_cap": ts.cap, "weight_total": sum(t.weight for t in ts.targets),
                     "targets": [target_dict(t) for t in ts.targets]})
         return
     rows = [[t.id, t.name_zh, t.metric, f"{t.op} {fmt(t.value, d.metrics[t.metric].unit)}", t.grain,

@@ -313,8 +313,9 @@ def scorecard(backend: Backend, d: Dictionary, targets: TargetSet, period: Perio
 
 
 # -- JSON ---------------------------------------------------------------------------
-def _r(x: float | None, nd: int = 6) -> float | None:
-    return None if x is None else round(x, nd)
+def _r(x: float | None) -> float | None:
+    # Exact values in JSON: rounding is for the table view only.
+    return x
 
 
 def target_dict(t: Target) -> dict[str, Any]:
