@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import duckdb
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from jingyun.api.deps import PagingDep, StateDep, permit, request_id
+from jingyun.errors import JingyunError
 from jingyun.ingest import quarantine as q
 from jingyun.security.roles import Principal
 
@@ -56,8 +58,13 @@ def get_quarantined(state: StateDep, _: Viewer, qid: Annotated[int, Path(ge=1, l
 
 @router.post("/replay", summary="Re-run open quarantined records through the pipeline")
 def replay(body: ReplayIn, request: Request, state: StateDep, principal: Replayer) -> dict[str, Any]:
-    with state.writer.lock:
-        result = q.replay(state.writer.wh, ids=body.ids, table=body.table, reason=body.reason)
+    try:
+        with state.writer.lock:
+            result = q.replay(state.writer.wh, ids=body.ids, table=body.table, reason=body.reason)
+    except duckdb.Error as exc:
+        # the replay rolled back (one transaction per table); say so instead of a bare 500
+        raise JingyunError("replay_failed", f"the ingestion pipeline could not replay these records: "
+                           f"{type(exc).__name__}; nothing was changed", "table", status=409) from None
     state.auditor.log(actor=principal.name, role=principal.role, action="replay", target="quarantine",
                       detail={"selected": result.selected, "stored": result.stored}, request_id=request_id(request))
     return result.to_dict()
