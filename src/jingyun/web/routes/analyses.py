@@ -1,0 +1,246 @@
+"""Analyses (分析): funnel, retention heat-map, paths Sankey, attribution and the channel
+value-cost matrix, diagnosis waterfall — each one library call from :mod:`jingyun.analysis`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse
+
+from jingyun.analysis import FunnelParams, PathsParams, RetentionParams, run_funnel, run_paths, run_retention
+from jingyun.analysis.attribution import MODELS, AttributionParams, run_attribution
+from jingyun.analysis.channels import ChannelParams, run_channels
+from jingyun.analysis.explain import DIMENSIONS as EXPLAIN_DIMS
+from jingyun.analysis.explain import METRICS as EXPLAIN_METRICS
+from jingyun.analysis.explain import ExplainParams, Period, run_explain
+from jingyun.errors import JingyunError
+from jingyun.warehouse.backends.duckdb import DuckDBBackend
+from jingyun.web.context import ConsoleCtx, page_ctx
+from jingyun.web.filters import parse_filters
+from jingyun.web.panels import Callout, Column, PanelData, Table, bar_option, base_option, panel, param_int
+
+router = APIRouter()
+Analyst = Annotated[ConsoleCtx, Depends(page_ctx("analysis:run"))]
+DEFAULT_STEPS = "view_product,add_to_cart,checkout,pay"
+FUNNEL_BY = ("", "platform", "users.channel", "users.member_level")
+TABS = ("funnel", "retention", "paths", "attribution", "diagnosis")
+
+
+@router.get("/analyses", response_class=HTMLResponse)
+def analyses(ctx: Analyst) -> HTMLResponse:
+    params = dict(ctx.request.query_params)
+    f = parse_filters(ctx, params)
+    tab = params.get("tab") if params.get("tab") in TABS else "funnel"
+    with ctx.reader() as wh:
+        events = [str(r[0]) for r in wh.rows("SELECT event FROM events GROUP BY event ORDER BY count(*) DESC LIMIT 40")]
+    return ctx.render("analyses.html", f=f, tab=tab, tabs=TABS, params=params, events=events,
+                      steps=params.get("steps", DEFAULT_STEPS), funnel_by=FUNNEL_BY, models=MODELS,
+                      explain_metrics=list(EXPLAIN_METRICS), explain_dims=EXPLAIN_DIMS)
+
+
+def _steps(params: Mapping[str, str]) -> list[str]:
+    steps = [s.strip() for s in params.get("steps", DEFAULT_STEPS).split(",") if s.strip()]
+    if len(steps) < 2:
+        raise JingyunError("bad_funnel", "a funnel needs at least 2 steps, separated by commas", "steps")
+    return steps
+
+
+@panel("funnel", "analysis:run")
+def funnel(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
+    f = parse_filters(ctx, params)
+    by = params.get("by") or None
+    p = FunnelParams.create(_steps(params), params.get("window", "24h"), f.date_from, f.date_to, by=by,
+                            timezone=ctx.timezone)
+    with ctx.reader() as wh:
+        res = run_funnel(DuckDBBackend(wh), p)
+    names = [s.name for s in res.steps]
+    opt = bar_option(names, [(ctx.t("col.users"), [s.users for s in res.steps])])
+    opt["series"][0]["label"] = {"show": True, "position": "top"}
+    opt["series"].append({"type": "line", "name": ctx.t("col.step_conversion"), "yAxisIndex": 1,
+                          "data": [round(s.step_conversion * 100, 2) for s in res.steps]})
+    opt["yAxis"] = [{"type": "value"}, {"type": "value", "max": 100, "axisLabel": {"formatter": "{value}%"}}]
+    opt["legend"] = {"top": 0}
+    rows: list[list[Any]] = [[s.name, s.users, s.conversion, s.step_conversion, s.drop_off] for s in res.steps]
+    cols = [Column(ctx.t("col.step")), Column(ctx.t("col.users"), "int"), Column(ctx.t("col.conversion"), "pct"),
+            Column(ctx.t("col.step_conversion"), "pct"), Column(ctx.t("col.drop_off"), "int")]
+    for g in res.breakdown:
+        rows += [[f"{g.value} · {s.name}", s.users, s.conversion, s.step_conversion, s.drop_off] for s in g.steps]
+    loss = res.bottleneck.largest_loss
+    callouts = [Callout("bad", ctx.t("msg.bottleneck", step=f"{names[loss['index'] - 2]} → {loss['step']}",
+                                     rate=f"{loss['step_conversion'] * 100:.1f}%", lost=f"{loss['drop_off']:,}"))]
+    change = res.bottleneck.largest_change
+    if change is not None:
+        callouts.append(Callout("warn", ctx.t("msg.largest_change", step=change["step"],
+                                              change=f"{change['change'] * 100:+.1f}")))
+    extra: dict[str, Any] = {"steps": [s.users for s in res.steps]}
+    if res.breakdown:
+        bopt = bar_option([g.value for g in res.breakdown],
+                          [(n, [round(g.steps[i].conversion * 100, 2) for g in res.breakdown])
+                           for i, n in enumerate(names) if i], percent_axis=True)
+        extra["breakdown_chart"] = bopt
+    return PanelData(ctx.t("panel.funnel"), Table(cols, rows), opt, callouts, extra=extra)
+
+
+@panel("funnel_breakdown", "analysis:run")
+def funnel_breakdown(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
+    f = parse_filters(ctx, params)
+    by = params.get("by") or "platform"
+    p = FunnelParams.create(_steps(params), params.get("window", "24h"), f.date_from, f.date_to, by=by,
+                            timezone=ctx.timezone)
+    with ctx.reader() as wh:
+        res = run_funnel(DuckDBBackend(wh), p, compare=False, ttc=False)
+    names = [s.name for s in res.steps]
+    opt = bar_option([g.value for g in res.breakdown],
+                     [(n, [round(g.steps[i].step_conversion * 100, 2) for g in res.breakdown])
+                      for i, n in enumerate(names) if i], percent_axis=True)
+    rows = [[g.value, *[s.step_conversion for s in g.steps[1:]], g.steps[-1].conversion] for g in res.breakdown]
+    cols = [Column(ctx.t("col.group")), *[Column(f"→ {n}", "pct") for n in names[1:]],
+            Column(ctx.t("col.conversion"), "pct")]
+    return PanelData(ctx.t("panel.funnel_breakdown", by=by), Table(cols, rows), opt)
+
+
+@panel("retention", "analysis:run")
+def retention(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
+    f = parse_filters(ctx, params)
+    days = param_int(params, "days", 7, 1, 30)
+    period = params.get("period", "day")
+    p = RetentionParams.create(params.get("cohort_event") or "app_start", params.get("return_event") or "app_start",
+                               days, period=period, date_from=f.date_from, date_to=f.date_to, timezone=ctx.timezone)
+    with ctx.reader() as wh:
+        res = run_retention(DuckDBBackend(wh), p)
+    cohorts = res.cohorts[-31:]
+    data = [[k, i, round(c.rate[k] * 100, 1)] for i, c in enumerate(cohorts) for k in range(len(c.rate))]
+    opt = base_option()
+    opt.update({
+        "tooltip": {"position": "top"},
+        "grid": {"left": 90, "right": 20, "top": 10, "bottom": 60},
+        "xAxis": {"type": "category", "data": [f"+{k}" for k in range(res.periods + 1)], "splitArea": {"show": True}},
+        "yAxis": {"type": "category", "data": [c.cohort for c in cohorts], "inverse": True},
+        "visualMap": {"min": 0, "max": 100, "calculable": True, "orient": "horizontal", "left": "center", "bottom": 0,
+                      "inRange": {"color": ["#eff6ff", "#2563eb"]}, "itemHeight": 120},
+        "series": [{"type": "heatmap", "data": data, "label": {"show": len(cohorts) <= 16}}],
+    })
+    cols = [Column(ctx.t("col.cohort"), "date"), Column(ctx.t("col.size"), "int"),
+            *[Column(f"+{k}", "pct") for k in range(res.periods + 1)]]
+    rows = [[c.cohort, c.size, *c.rate] for c in res.cohorts]
+    return PanelData(ctx.t("panel.retention"), Table(cols, rows), opt, chart_height=max(260, 22 * len(cohorts) + 90))
+
+
+@panel("paths", "analysis:run")
+def paths(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
+    f = parse_filters(ctx, params)
+    p = PathsParams.create(params.get("from_event") or "view_home", params.get("direction", "next"),
+                           param_int(params, "depth", 3, 1, 6), top=param_int(params, "top", 6, 2, 20),
+                           date_from=f.date_from, date_to=f.date_to, timezone=ctx.timezone)
+    with ctx.reader() as wh:
+        res = run_paths(DuckDBBackend(wh), p)
+    opt = base_option()
+    opt["tooltip"] = {"trigger": "item"}
+    opt["series"] = [{"type": "sankey", "emphasis": {"focus": "adjacency"}, "nodeAlign": "left",
+                      "data": [{"name": n.id} for n in res.nodes],
+                      "links": [{"source": lk.source, "target": lk.target, "value": lk.sessions} for lk in res.links],
+                      "label": {"formatter": "{b}"}, "lineStyle": {"color": "gradient", "curveness": 0.5}}]
+    cols = [Column(ctx.t("col.from")), Column(ctx.t("col.to")), Column(ctx.t("col.sessions"), "int")]
+    rows = [[lk.source, lk.target, lk.sessions] for lk in res.links]
+    callouts = [Callout("info", ctx.t("msg.paths", n=f"{res.sessions:,}", event=res.from_event))]
+    return PanelData(ctx.t("panel.paths"), Table(cols, rows), opt, callouts, chart_height=420)
+
+
+@panel("attribution", "analysis:run")
+def attribution(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
+    f = parse_filters(ctx, params)
+    model = params.get("model", "last_touch")
+    p = AttributionParams.create(model, date_from=f.date_from, date_to=f.date_to, timezone=ctx.timezone)
+    with ctx.reader() as wh:
+        res = run_attribution(DuckDBBackend(wh), p)
+    chans = sorted(res.channels, key=lambda c: -c.revenue)
+    opt = bar_option([c.channel for c in chans], [(ctx.t("col.conversions"), [round(c.conversions, 2) for c in chans]),
+                                                  (ctx.t("col.revenue"), [round(c.revenue, 2) for c in chans])])
+    opt["yAxis"] = {"type": "value"}
+    cols = [Column(ctx.t("col.channel")), Column(ctx.t("col.conversions"), "num"), Column(ctx.t("col.revenue"), "money"),
+            Column(ctx.t("col.share"), "pct")]
+    rows = [[c.channel, c.conversions, c.revenue, c.share] for c in chans]
+    return PanelData(ctx.t("panel.attribution", model=ctx.t("model." + res.model)), Table(cols, rows), opt,
+                     [Callout("info", ctx.t("msg.attribution", conv=f"{res.conversions:,}",
+                                            touched=f"{res.touched_conversions:,}"))])
+
+
+@panel("channels", "analysis:run")
+def channels(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
+    f = parse_filters(ctx, params)
+    p = ChannelParams.create(f.date_from, f.date_to, timezone=ctx.timezone)
+    with ctx.reader() as wh:
+        rep = run_channels(DuckDBBackend(wh), p)
+    placed = [c for c in rep.channels if c.cac is not None and c.ltv is not None]
+    colors = {"star": "#16a34a", "potential": "#2563eb", "watch": "#f59e0b", "problem": "#dc2626"}
+    opt = base_option()
+    opt["tooltip"] = {"trigger": "item"}
+    opt["xAxis"] = {"type": "value", "name": ctx.t("col.cac"), "scale": True}
+    opt["yAxis"] = {"type": "value", "name": ctx.t("col.ltv"), "scale": True}
+    opt["series"] = [{
+        "type": "scatter", "symbolSize": 18,
+        "data": [{"name": c.channel, "value": [round(c.cac or 0, 2), round(c.ltv or 0, 2)],
+                  "itemStyle": {"color": colors.get(c.quadrant or "", "#9ca3af")}} for c in placed],
+        "label": {"show": True, "formatter": "{b}", "position": "right"},
+        "markLine": {"symbol": "none", "lineStyle": {"type": "dashed", "color": "#6b7280"}, "label": {"show": False},
+                     "data": [{"xAxis": rep.cost_threshold or 0}, {"yAxis": rep.value_threshold or 0}]},
+    }]
+    cols = [Column(ctx.t("col.channel")), Column(ctx.t("col.spend"), "money"), Column(ctx.t("col.new_customers"), "num"),
+            Column(ctx.t("col.cac"), "money"), Column(ctx.t("col.ltv"), "money"), Column(ctx.t("col.roi"), "num"),
+            Column(ctx.t("col.quadrant"))]
+    rows = [[c.channel, c.spend, c.new_customers, c.cac, c.ltv, c.roi,
+             ctx.t("quadrant." + c.quadrant) if c.quadrant else "—"] for c in rep.channels]
+    return PanelData(ctx.t("panel.channels"), Table(cols, rows), opt, chart_height=380)
+
+
+@panel("diagnosis", "analysis:run")
+def diagnosis(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
+    f = parse_filters(ctx, params)
+    metric = params.get("metric", "gmv")
+    by = params.get("by", "channel,user_type")
+    p = ExplainParams.create(metric, Period(f.date_from, f.date_to), by=by, top=5, timezone=ctx.timezone)
+    with ctx.reader() as wh:
+        ex = run_explain(DuckDBBackend(wh), p)
+    segs = sorted(ex.segments, key=lambda s: -abs(s.contribution))[:12]
+    # waterfall: an invisible base bar under each step, previous → contributions → current
+    labels, base, up, down = [ctx.t("label.previous")], [0.0], [ex.previous or 0.0], [0.0]
+    level = ex.previous or 0.0
+    for s in segs:
+        labels.append(s.segment)
+        low = min(level, level + s.contribution)
+        base.append(round(low, 6))
+        up.append(round(s.contribution, 6) if s.contribution >= 0 else 0.0)
+        down.append(round(-s.contribution, 6) if s.contribution < 0 else 0.0)
+        level += s.contribution
+    rest = (ex.current or 0.0) - level
+    if abs(rest) > 1e-9:
+        labels.append(ctx.t("label.others"))
+        base.append(round(min(level, level + rest), 6))
+        up.append(round(rest, 6) if rest >= 0 else 0.0)
+        down.append(round(-rest, 6) if rest < 0 else 0.0)
+    labels.append(ctx.t("label.current"))
+    base.append(0.0)
+    up.append(ex.current or 0.0)
+    down.append(0.0)
+    opt = base_option()
+    opt["xAxis"] = {"type": "category", "data": labels, "axisLabel": {"rotate": 30, "interval": 0}}
+    opt["yAxis"] = {"type": "value", "scale": True}
+    opt["series"] = [
+        {"type": "bar", "stack": "w", "data": base, "itemStyle": {"color": "transparent"}, "tooltip": {"show": False},
+         "name": "base"},
+        {"type": "bar", "stack": "w", "data": up, "name": ctx.t("label.increase"), "itemStyle": {"color": "#16a34a"}},
+        {"type": "bar", "stack": "w", "data": down, "name": ctx.t("label.decrease"), "itemStyle": {"color": "#dc2626"}},
+    ]
+    opt["legend"] = {"top": 0, "data": [ctx.t("label.increase"), ctx.t("label.decrease")]}
+    cols = [Column(ctx.t("col.segment")), Column(ctx.t("label.previous"), "num"), Column(ctx.t("label.current"), "num"),
+            Column(ctx.t("col.contribution"), "num"), Column(ctx.t("col.share_of_change"), "pct")]
+    rows = [[s.segment, s.previous, s.current, s.contribution, s.share_of_change] for s in ex.segments]
+    callouts = [Callout("info", ctx.t("msg.diagnosis", prev=ex.previous_period, cur=ex.current_period,
+                                      change=f"{ex.change:,.2f}", pct=f"{(ex.change_pct or 0) * 100:+.1f}%"))]
+    if ex.drivers:
+        callouts.append(Callout("bad" if ex.change < 0 else "good",
+                                ctx.t("msg.drivers", segs=", ".join(s.segment for s in ex.drivers[:3]))))
+    return PanelData(ctx.t("panel.diagnosis", metric=ctx.t("metric." + ex.metric)), Table(cols, rows), opt, callouts,
+                     chart_height=400)

@@ -1,0 +1,243 @@
+"""The cockpit (经营驾驶舱): KPI cards, trend with anomaly markers, scorecard, alerts, drill-down.
+
+Each card is its own panel request, so cards fill in as they are computed and
+the slowest KPI never holds the page. Targets are set per calendar period (a
+month in the shipped file): for a custom range, a whole-period target of an
+additive metric (amounts, counts) is prorated by days; averages and ratios are not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Depends
+from fastapi.responses import HTMLResponse
+
+from jingyun.analysis.anomaly import detect
+from jingyun.errors import JingyunError
+from jingyun.metrics.kpi import PERSPECTIVE_NAMES, Target, scorecard
+from jingyun.metrics.model import Leaf
+from jingyun.metrics.periods import period_of
+from jingyun.warehouse.backends.duckdb import DuckDBBackend
+from jingyun.web import i18n
+from jingyun.web.context import ConsoleCtx, page_ctx
+from jingyun.web.filters import DIMENSIONS, Filters, dimension_values, parse_filters
+from jingyun.web.metrics_view import dictionary, series, targets, total
+from jingyun.web.panels import Callout, Column, PanelData, Table, bar_option, line_option, panel
+
+router = APIRouter()
+Viewer = Annotated[ConsoleCtx, Depends(page_ctx("authenticated"))]
+TREND_METRICS = ("gmv", "orders", "visitors", "conversion_rate", "aov", "new_users", "dau", "refund_rate")
+_ADDITIVE = ("count", "sum")
+
+
+def metric_name(ctx: ConsoleCtx, metric: str) -> str:
+    m = dictionary(ctx.state.settings).metric(metric)
+    return m.zh if ctx.locale == "zh-CN" else m.en
+
+
+def target_name(ctx: ConsoleCtx, t: Target) -> str:
+    return t.name_zh if ctx.locale == "zh-CN" else t.name_en
+
+
+def _target_for_range(ctx: ConsoleCtx, t: Target, f: Filters) -> float:
+    formula = dictionary(ctx.state.settings).metric(t.metric).formula
+    if t.grain != "total" or not isinstance(formula, Leaf) or formula.kind not in _ADDITIVE:
+        return t.value
+    period = period_of(t.period, f.date_to) if t.period in ("day", "week", "month", "quarter", "year") else None
+    days = period.days if period else f.days
+    return t.value * f.days / days
+
+
+@router.get("/", response_class=HTMLResponse)
+def cockpit(ctx: Viewer) -> HTMLResponse:
+    params = dict(ctx.request.query_params)
+    f = parse_filters(ctx, params)
+    ts = targets(ctx.state.settings)
+    metric = params.get("metric") if params.get("metric") in TREND_METRICS else "gmv"
+    return ctx.render("cockpit.html", f=f, targets=ts.targets, dims=DIMENSIONS, metric=metric,
+                      trend_metrics=[(m, metric_name(ctx, m)) for m in TREND_METRICS],
+                      dim_values=dimension_values(ctx, f.dim) if f.dim else [])
+
+
+@panel("kpi", "authenticated")
+def kpi_card(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
+    f = parse_filters(ctx, params)
+    ts = targets(ctx.state.settings)
+    by_id = {t.id: t for t in ts.targets}
+    t = by_id.get(params.get("id", ""))
+    if t is None:
+        raise JingyunError("not_found", f"no KPI target {params.get('id')!r}", "id")
+    d = dictionary(ctx.state.settings)
+    unit = d.metric(t.metric).unit
+    prev = f.previous()
+    with ctx.reader() as wh:
+        backend = DuckDBBackend(wh)
+        res, daily = series(backend, d, t.metric, f, ctx.timezone, date_from=prev.date_from)
+        if t.grain == "day":
+            def mean(lo: dt.date, hi: dt.date) -> float | None:
+                vals = [v for day, v in zip(daily.days, daily.values, strict=True) if lo <= day <= hi and v is not None]
+                return sum(vals) / len(vals) if vals else None
+            actual, before = mean(f.date_from, f.date_to), mean(prev.date_from, prev.date_to)
+        else:
+            actual = total(backend, d, t.metric, f, ctx.timezone) if daily.applicable else None
+            before = total(backend, d, t.metric, prev, ctx.timezone) if daily.applicable else None
+    goal = _target_for_range(ctx, t, f)
+    scaled = dataclasses.replace(t, value=goal)
+    att = scaled.attainment(actual, ts.cap)
+    status = ts.bands.status(att)
+    change = None if actual is None or before is None or not before else (actual - before) / abs(before)
+    spark = [(day.isoformat(), v) for day, v in zip(daily.days, daily.values, strict=True) if day >= f.date_from]
+    chart = None
+    if spark:
+        chart = {"animation": False, "grid": {"left": 0, "right": 0, "top": 2, "bottom": 2},
+                 "xAxis": {"type": "category", "show": False, "data": [s[0] for s in spark]},
+                 "yAxis": {"type": "value", "show": False, "scale": True},
+                 "tooltip": {"trigger": "axis"},
+                 "series": [{"type": "line", "data": [s[1] for s in spark], "showSymbol": False, "smooth": True,
+                             "areaStyle": {"opacity": 0.15}, "lineStyle": {"width": 1.5}}]}
+    table = Table([Column(ctx.t("col.date"), "date"), Column(ctx.t("col.value"), "num")], [list(s) for s in spark])
+    card = {"id": t.id, "metric": t.metric, "name": target_name(ctx, t), "unit": unit, "actual": actual,
+            "actual_text": i18n.by_unit(actual, unit, ctx.locale), "target": goal,
+            "target_text": i18n.by_unit(goal, unit, ctx.locale), "op": t.op, "attainment": att,
+            "attainment_text": i18n.percent(att), "status": status, "change": change,
+            "change_text": i18n.signed_percent(change), "previous": before,
+            "direction": d.metric(t.metric).direction, "applicable": daily.applicable,
+            "perspective": PERSPECTIVE_NAMES.get(t.perspective, t.perspective), "owner": t.owner}
+    return PanelData(target_name(ctx, t), table, chart, chart_height=48, extra={"card": card, "f": f},
+                     template="parts/kpi_card.html")
+
+
+@panel("trend", "authenticated")
+def trend(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
+    f = parse_filters(ctx, params)
+    metric = params.get("metric", "gmv")
+    if metric not in TREND_METRICS:
+        raise JingyunError("bad_metric", f"metric must be one of {', '.join(TREND_METRICS)}", "metric")
+    d = dictionary(ctx.state.settings)
+    with ctx.reader() as wh:
+        _, s = series(DuckDBBackend(wh), d, metric, f, ctx.timezone)
+    name = metric_name(ctx, metric)
+    if not s.days:
+        return PanelData(name, Table([], []), None, [Callout("info", ctx.t("msg.no_data"))])
+    values = np.array([np.nan if v is None else float(v) for v in s.values])
+    days = detect(s.days, values) if len(s.days) >= 14 else []
+    x = [day.isoformat() for day in s.days]
+    opt = line_option(x, [(name, [None if v is None else round(v, 6) for v in s.values])])
+    if days:
+        opt["series"].append({"type": "line", "name": ctx.t("label.expected"), "data": [a.expected for a in days],
+                              "showSymbol": False, "lineStyle": {"type": "dashed", "width": 1}})
+        opt["series"][0]["markPoint"] = {"symbol": "pin", "symbolSize": 36, "data": [
+            {"coord": [a.date, a.value], "value": "!", "itemStyle": {"color": "#dc2626"}} for a in days if a.anomaly]}
+        opt["legend"] = {"top": 0}
+    rows = [[a.date, a.value, a.expected, a.z, ctx.t("label.yes") if a.anomaly else ""] for a in days] if days else \
+        [[day, v, None, None, ""] for day, v in zip(x, s.values, strict=True)]
+    table = Table([Column(ctx.t("col.date"), "date"), Column(ctx.t("col.value"), "num"),
+                   Column(ctx.t("col.expected"), "num"), Column(ctx.t("col.z"), "num"),
+                   Column(ctx.t("col.anomaly"))], rows)
+    flagged = [a for a in days if a.anomaly]
+    callouts = [Callout("warn", ctx.t("msg.anomalies", n=len(flagged), days=", ".join(a.date for a in flagged[:5])))] \
+        if flagged else []
+    return PanelData(ctx.t("panel.trend", metric=name), table, opt, callouts, extra={"anomalies": len(flagged)})
+
+
+@panel("breakdown", "authenticated")
+def breakdown(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
+    """Drill-down from a card: the metric over the range by a dimension."""
+    f = parse_filters(ctx, params)
+    metric = params.get("metric", "gmv")
+    by = params.get("by") or f.dim or "users.channel"
+    if by not in DIMENSIONS:
+        raise JingyunError("bad_dimension", f"by must be one of {', '.join(DIMENSIONS)}", "by")
+    d = dictionary(ctx.state.settings)
+    d.metric(metric)
+    with ctx.reader() as wh:
+        from jingyun.metrics.compute import ComputeParams, compute
+
+        try:
+            res = compute(DuckDBBackend(wh), d, ComputeParams(metric, f.date_from, f.date_to, "total", by, ctx.timezone))
+        except JingyunError as exc:
+            if exc.code != "bad_dimension":
+                raise
+            return PanelData(metric_name(ctx, metric), Table([], []), None, [Callout("info", ctx.t("msg.not_applicable"))])
+    pts = sorted(res.points, key=lambda p: -(p.value or 0))
+    cats = [p.by_value or "(none)" for p in pts]
+    vals = [None if p.value is None else round(p.value, 6) for p in pts]
+    opt = bar_option(cats, [(metric_name(ctx, metric), vals)], horizontal=True)
+    opt["yAxis"]["inverse"] = True
+    table = Table([Column(ctx.t("dim." + by)), Column(metric_name(ctx, metric), "num")],
+                  [[c, v] for c, v in zip(cats, vals, strict=True)])
+    return PanelData(ctx.t("panel.breakdown", metric=metric_name(ctx, metric), dim=ctx.t("dim." + by)), table, opt,
+                     chart_height=max(220, 28 * len(cats) + 60))
+
+
+@panel("scorecard", "authenticated")
+def scorecard_panel(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
+    """The balanced scorecard for the calendar month the range ends in (targets are monthly)."""
+    f = parse_filters(ctx, params)
+    period = period_of("month", f.date_to)
+    with ctx.reader() as wh:
+        card = scorecard(DuckDBBackend(wh), dictionary(ctx.state.settings), targets(ctx.state.settings), period,
+                         ctx.timezone)
+    rows: list[list[Any]] = []
+    names, atts, colors = [], [], []
+    color = {"green": "#16a34a", "yellow": "#f59e0b", "red": "#dc2626", "no_data": "#9ca3af"}
+    for group in card.perspectives:
+        for r in group.targets:
+            t = r.target
+            rows.append([ctx.t("perspective." + group.perspective), target_name(ctx, t),
+                         i18n.by_unit(t.value, r.unit, ctx.locale), r.actual, r.attainment,
+                         ctx.t("status." + r.status), t.weight, r.previous.change_pct])
+            names.append(target_name(ctx, t))
+            atts.append(None if r.attainment is None else round(r.attainment * 100, 2))
+            colors.append(color[r.status])
+    opt = bar_option(names, [(ctx.t("col.attainment"), [{"value": a, "itemStyle": {"color": c}}
+                                                         for a, c in zip(atts, colors, strict=True)])],
+                     horizontal=True, percent_axis=True)
+    opt["yAxis"]["inverse"] = True
+    opt["series"][0]["markLine"] = {"symbol": "none", "data": [{"xAxis": 100}], "lineStyle": {"color": "#16a34a"}}
+    table = Table([Column(ctx.t("col.perspective")), Column(ctx.t("col.kpi")), Column(ctx.t("col.target")),
+                   Column(ctx.t("col.actual"), "num"), Column(ctx.t("col.attainment"), "pct"),
+                   Column(ctx.t("col.status")), Column(ctx.t("col.weight"), "pct"),
+                   Column(ctx.t("col.vs_prev"), "signed_pct")], rows)
+    callouts = [Callout({"green": "good", "yellow": "warn", "red": "bad", "no_data": "info"}[card.status],
+                        ctx.t("msg.score", period=card.period.label, score=i18n.percent(card.score),
+                              status=ctx.t("status." + card.status)))]
+    return PanelData(ctx.t("panel.scorecard", period=card.period.label), table, opt, callouts,
+                     chart_height=max(240, 30 * len(names) + 60), extra={"score": card.score, "status": card.status})
+
+
+@panel("alerts", "authenticated", pinnable=False)
+def alerts(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
+    """Open alerts: out-of-line days of the headline metrics in the range, and (admins) access alerts."""
+    f = parse_filters(ctx, params)
+    d = dictionary(ctx.state.settings)
+    rows: list[list[Any]] = []
+    with ctx.reader() as wh:
+        backend = DuckDBBackend(wh)
+        for metric in ("gmv", "orders", "conversion_rate"):
+            _, s = series(backend, d, metric, f, ctx.timezone)
+            if len(s.days) < 14:
+                continue
+            for a in detect(s.days, np.array([np.nan if v is None else float(v) for v in s.values])):
+                if a.anomaly:
+                    rows.append([a.date, metric_name(ctx, metric), ctx.t("dir." + (a.direction or "high")), a.value,
+                                 a.expected])
+    if ctx.may("audit:read"):
+        from sqlalchemy import select
+
+        from jingyun.store.models import Alert
+
+        with ctx.state.store.session() as ses:
+            for al in ses.scalars(select(Alert).where(Alert.acknowledged.is_(False)).order_by(Alert.ts.desc()).limit(10)):
+                rows.append([al.ts.date().isoformat(), ctx.t("alert." + al.kind), al.actor, None, None])
+    rows.sort(key=lambda r: str(r[0]), reverse=True)
+    table = Table([Column(ctx.t("col.date"), "date"), Column(ctx.t("col.alert")), Column(ctx.t("col.direction")),
+                   Column(ctx.t("col.value"), "num"), Column(ctx.t("col.expected"), "num")], rows)
+    return PanelData(ctx.t("panel.alerts"), table, None, [] if rows else [Callout("good", ctx.t("msg.no_alerts"))],
+                     template="parts/table_only.html")
+

@@ -1,0 +1,137 @@
+"""Routes every panel shares: the fragment, its CSV/Excel download, sign-in and the language switch."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from jingyun.api.deps import SESSION_COOKIE, get_state, request_id
+from jingyun.errors import JingyunError
+from jingyun.security import auth
+from jingyun.web import i18n
+from jingyun.web.context import LANG_COOKIE, PREFIX, TEMPLATES, ConsoleCtx, console_ctx, request_locale
+from jingyun.web.panels import PANELS, PanelData, cell, chart_json, plain
+
+router = APIRouter()
+Ctx = Annotated[ConsoleCtx, Depends(console_ctx)]
+PanelName = Annotated[str, Path(pattern=r"^[a-z_]{1,40}$")]
+
+
+def run_panel(ctx: ConsoleCtx, name: str) -> tuple[PanelData, dict[str, str]]:
+    spec = PANELS.get(name)
+    if spec is None:
+        raise JingyunError("not_found", f"no panel {name!r}", "panel", status=404)
+    ctx.require(spec.permission)
+    params = {k: v for k, v in ctx.request.query_params.items() if k != "lang"}
+    return spec.fn(ctx, params), params
+
+
+@router.get("/panel/{name}", response_class=HTMLResponse)
+def panel_fragment(name: PanelName, ctx: Ctx) -> HTMLResponse:
+    try:
+        data, params = run_panel(ctx, name)
+    except JingyunError as exc:
+        if exc.status in (403, 404):
+            raise
+        # a bad filter shows in the panel, with the field at fault, instead of breaking the page
+        return ctx.render("parts/panel_error.html", message=exc.message, field=exc.field)
+    spec = PANELS[name]
+    return ctx.render(data.template or "parts/panel.html", p=data, name=name, query=urlencode(params),
+                      pinnable=spec.pinnable, chart=chart_json(data.chart), cell=cell, plain=plain)
+
+
+def _csv(data: PanelData) -> bytes:
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow([c.label for c in data.table.columns])
+    for row in data.table.rows:
+        w.writerow(["" if plain(v) is None else plain(v) for v in row])
+    return ("\ufeff" + out.getvalue()).encode("utf-8")  # BOM: Excel opens UTF-8 Chinese correctly
+
+
+def _xlsx(data: PanelData) -> bytes:
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = data.title[:31].replace("/", "-").replace(":", " ") or "data"
+    ws.append([c.label for c in data.table.columns])
+    for row in data.table.rows:
+        ws.append([plain(v) for v in row])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+@router.get("/export/{name}.{fmt}")
+def export(name: PanelName, fmt: Annotated[str, Path(pattern="^(csv|xlsx)$")], ctx: Ctx) -> Response:
+    data, params = run_panel(ctx, name)
+    ctx.state.auditor.log(actor=ctx.principal.name, role=ctx.principal.role, action="export", target=f"panel:{name}",
+                          detail={"rows": len(data.table.rows), "format": fmt}, request_id=request_id(ctx.request))
+    filename = f"{name}.{fmt}"
+    if fmt == "csv":
+        return Response(_csv(data), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return Response(_xlsx(data), media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+# -- sign-in ---------------------------------------------------------------------------------------
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request) -> HTMLResponse:
+    locale = request_locale(request)
+    return TEMPLATES.TemplateResponse(request, "login.html", {"t": lambda k, **v: i18n.translate(locale, k, **v),
+                                                               "locale": locale, "error": None})
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, username: Annotated[str, Form(max_length=100)],
+          password: Annotated[str, Form(max_length=1000)]) -> Response:
+    state = get_state(request)
+    locale = request_locale(request)
+    client = request.client.host if request.client else "unknown"
+    state.login_limiter.check(client)
+    result = auth.authenticate(state.store, state.service, username, password)
+    rid = request_id(request)
+    if result.person is None:
+        state.auditor.log(actor=username[:100], action="login_failed", outcome="failed",
+                          detail={"why": result.outcome, "via": "console"}, request_id=rid)
+        key = "login.locked" if result.outcome in ("locked", "just_locked") else "login.bad"
+        return TEMPLATES.TemplateResponse(request, "login.html", {
+            "t": lambda k, **v: i18n.translate(locale, k, **v), "locale": locale,
+            "error": i18n.translate(locale, key)}, status_code=401)
+    token = auth.create_session(state.store, state.service, result.person.id)
+    state.auditor.log(actor=result.person.username, role=result.person.role, action="login",
+                      detail={"via": "console"}, request_id=rid)
+    response = RedirectResponse(PREFIX + "/", status_code=303)
+    response.set_cookie(SESSION_COOKIE, token, max_age=int(state.service.session_hours * 3600), httponly=True,
+                        samesite="strict", secure=state.service.cookie_secure, path="/")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, ctx: Ctx) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        auth.revoke_session(ctx.state.store, token)
+    ctx.state.auditor.log(actor=ctx.principal.name, role=ctx.principal.role, action="logout",
+                          detail={"via": "console"}, request_id=request_id(request))
+    response = RedirectResponse(PREFIX + "/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/lang/{locale}")
+def switch_language(locale: Annotated[str, Path(pattern="^(zh-CN|en)$")], request: Request,
+                    next: str = PREFIX + "/") -> Response:
+    # only local paths: the switch must not become an open redirect
+    target = next if next.startswith(PREFIX + "/") and "//" not in next and "\\" not in next else PREFIX + "/"
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(LANG_COOKIE, locale, max_age=365 * 86400, samesite="lax", path="/")
+    return response

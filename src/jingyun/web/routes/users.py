@@ -1,0 +1,175 @@
+"""Users (用户): segments with sizes, the audience builder with a live estimate, RFM grid,
+lifecycle, transition matrix and the 360° profile (masked by role, audited)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form
+from fastapi.responses import HTMLResponse
+
+from jingyun.api.deps import request_id
+from jingyun.api.routers.users import fetch_users, present
+from jingyun.errors import JingyunError
+from jingyun.segments import saved
+from jingyun.segments.lifecycle import compute_lifecycle
+from jingyun.segments.rfm import compute_rfm
+from jingyun.segments.snapshots import current_groups, transitions
+from jingyun.segments.store import SegmentStore
+from jingyun.web.context import ConsoleCtx, page_ctx
+from jingyun.web.filters import parse_filters
+from jingyun.web.panels import Callout, Column, PanelData, Table, bar_option, base_option, panel
+
+router = APIRouter()
+SegViewer = Annotated[ConsoleCtx, Depends(page_ctx("segments:view"))]
+ProfileReader = Annotated[ConsoleCtx, Depends(page_ctx("profile:read"))]
+Builder = Annotated[ConsoleCtx, Depends(page_ctx("segments:create"))]
+
+
+@router.get("/users", response_class=HTMLResponse)
+def users_page(ctx: SegViewer) -> HTMLResponse:
+    f = parse_filters(ctx, dict(ctx.request.query_params))
+    return ctx.render("users.html", f=f)
+
+
+@panel("segments", "segments:view", pinnable=False)
+def segments(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
+    """Saved audiences (rule segments) and department segments, each with its current size."""
+    from sqlalchemy import select
+
+    from jingyun.security.roles import ALL_DEPARTMENTS
+    from jingyun.store import Segment
+
+    rows: list[list[Any]] = []
+    with ctx.reader() as wh:
+        for seg in SegmentStore(ctx.state.settings).segments().values():
+            est = saved.estimate(wh, seg.rule)
+            rows.append([seg.zh if ctx.locale == "zh-CN" and seg.zh else (seg.en or seg.name), ctx.t("seg.audience"),
+                         est.size, est.share])
+        with ctx.state.store.session() as ses:
+            stmt = select(Segment).order_by(Segment.id)
+            if ctx.principal.role not in ALL_DEPARTMENTS:
+                stmt = stmt.where(Segment.department_id.in_(sorted(ctx.principal.departments) or [-1]))
+            depsegs = [(s.name, s.department.name, json.loads(s.rule)) for s in ses.scalars(stmt)]
+        universe = int(wh.scalar("SELECT count(*) FROM users") or 0)
+        for name, dep, rule in depsegs:
+            total, _ = fetch_users(wh, " AND ".join(f'"{c}" = ?' for c in rule) or "TRUE", list(rule.values()), 1, 0)
+            rows.append([name, dep, total, total / universe if universe else 0.0])
+    opt = bar_option([str(r[0]) for r in rows], [(ctx.t("col.size"), [r[2] for r in rows])], horizontal=True)
+    opt["yAxis"]["inverse"] = True
+    table = Table([Column(ctx.t("col.segment")), Column(ctx.t("col.owner")), Column(ctx.t("col.size"), "int"),
+                   Column(ctx.t("col.share"), "pct")], rows)
+    callouts = [] if rows else [Callout("info", ctx.t("msg.no_segments"))]
+    return PanelData(ctx.t("panel.segments"), table, opt if rows else None, callouts,
+                     chart_height=max(160, 28 * len(rows) + 60))
+
+
+@panel("rfm", "segments:view")
+def rfm(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
+    with ctx.reader() as wh:
+        res = compute_rfm(wh)
+    name = (lambda g: g.zh) if ctx.locale == "zh-CN" else (lambda g: g.en)
+    opt = base_option()
+    opt["tooltip"] = {"trigger": "item"}
+    opt["series"] = [{"type": "treemap", "roam": False, "nodeClick": False, "breadcrumb": {"show": False},
+                      "data": [{"name": f"{name(g)}\n{g.size:,}", "value": g.size} for g in res.groups if g.size]}]
+    table = Table([Column(ctx.t("col.group")), Column(ctx.t("col.users"), "int"), Column(ctx.t("col.share"), "pct"),
+                   Column(ctx.t("col.monetary"), "money"), Column(ctx.t("col.value_share"), "pct")],
+                  [[name(g), g.size, g.share, g.monetary, g.value_share] for g in res.groups])
+    return PanelData(ctx.t("panel.rfm"), table, opt, [Callout("info", ctx.t("msg.rfm", n=f"{res.customers:,}"))])
+
+
+@panel("lifecycle", "segments:view")
+def lifecycle(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
+    with ctx.reader() as wh:
+        res = compute_lifecycle(wh)
+    label = [s.zh if ctx.locale == "zh-CN" else s.en for s in res.stages]
+    opt = bar_option(label, [(ctx.t("col.users"), [s.users for s in res.stages])])
+    opt["series"][0]["label"] = {"show": True, "position": "top"}
+    table = Table([Column(ctx.t("col.stage")), Column(ctx.t("col.users"), "int"), Column(ctx.t("col.share"), "pct")],
+                  [[lb, s.users, s.share] for lb, s in zip(label, res.stages, strict=True)])
+    return PanelData(ctx.t("panel.lifecycle"), table, opt)
+
+
+@panel("transitions", "segments:view")
+def transition_matrix(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
+    """Who moved between lifecycle stages from the start to the end of the range."""
+    f = parse_filters(ctx, params)
+    scheme = params.get("scheme", "lifecycle")
+    if scheme not in ("lifecycle", "rfm"):
+        raise JingyunError("bad_scheme", "scheme must be lifecycle or rfm", "scheme")
+    start = dt.datetime.combine(f.date_from, dt.time())
+    end = dt.datetime.combine(f.date_to + dt.timedelta(days=1), dt.time())
+    with ctx.reader() as wh:
+        tr = transitions(current_groups(wh, scheme, as_of=start), current_groups(wh, scheme, as_of=end), scheme=scheme,
+                         from_label=f.date_from.isoformat(), to_label=f.date_to.isoformat())
+    groups = tr.groups
+    data = [[j, i, tr.matrix[a][b]] for i, a in enumerate(groups) for j, b in enumerate(groups)]
+    opt = base_option()
+    opt.update({"tooltip": {"position": "top"}, "grid": {"left": 100, "right": 20, "top": 30, "bottom": 70},
+                "xAxis": {"type": "category", "data": groups, "name": ctx.t("col.to"), "axisLabel": {"rotate": 30}},
+                "yAxis": {"type": "category", "data": groups, "name": ctx.t("col.from"), "inverse": True},
+                "visualMap": {"min": 0, "max": max([v for *_, v in data] or [1]), "show": False,
+                              "inRange": {"color": ["#f8fafc", "#7c3aed"]}},
+                "series": [{"type": "heatmap", "data": data, "label": {"show": True}}]})
+    table = Table([Column(ctx.t("col.from")), *[Column(g, "int") for g in groups]],
+                  [[a, *[tr.matrix[a][b] for b in groups]] for a in groups])
+    return PanelData(ctx.t("panel.transitions"), table, opt,
+                     [Callout("info", ctx.t("msg.transitions", moved=f"{tr.moved:,}", stayed=f"{tr.stayed:,}"))],
+                     chart_height=380)
+
+
+@router.get("/users/audience", response_class=HTMLResponse)
+def audience_page(ctx: Builder) -> HTMLResponse:
+    return ctx.render("audience.html", f=parse_filters(ctx, {}))
+
+
+@router.post("/users/estimate", response_class=HTMLResponse)
+def estimate(ctx: Builder, rule: Annotated[str, Form(max_length=20_000)]) -> HTMLResponse:
+    try:
+        parsed = json.loads(rule)
+        with ctx.reader() as wh:
+            est = saved.estimate(wh, parsed)
+    except json.JSONDecodeError:
+        return ctx.render("parts/estimate.html", est=None, error=ctx.t("msg.bad_json"))
+    except JingyunError as exc:
+        return ctx.render("parts/estimate.html", est=None, error=f"{exc.field}: {exc.message}" if exc.field else exc.message)
+    return ctx.render("parts/estimate.html", est=est, error=None)
+
+
+@router.get("/users/profile", response_class=HTMLResponse)
+def profile(ctx: ProfileReader, user_id: str = "") -> HTMLResponse:
+    if not user_id:
+        return ctx.render("profile.html", user=None, user_id="", orders=[], tags={}, summary=None)
+    if len(user_id) > 200:
+        raise JingyunError("bad_user", "user id too long", "user_id")
+    with ctx.reader() as wh:
+        _, found = fetch_users(wh, "user_id = ?", [user_id], 1, 0)
+        if not found:
+            return ctx.render("profile.html", user=None, user_id=user_id, orders=[], tags={}, summary=None,
+                              missing=True)
+        row = found[0]
+        pid = row.get("person_id") or user_id
+        summary = wh.rows("SELECT count(*), coalesce(sum(amount), 0), max(ts) FROM orders WHERE person_id = ? "
+                          "AND NOT coalesce(is_test, FALSE)", [pid])[0]
+        events = wh.rows("SELECT count(*), max(ts) FROM events WHERE person_id = ?", [pid])[0]
+        orders = wh.rows("SELECT order_id, ts, amount, channel, status FROM orders WHERE person_id = ? "
+                         "ORDER BY ts DESC LIMIT 10", [pid])
+        from jingyun.segments.tags import person_tags
+
+        try:
+            tags = person_tags(wh, str(pid))
+        except Exception:  # noqa: BLE001 - user_tags is created on the first tag run; no tags yet is not an error
+            tags = {}
+    ctx.state.auditor.log(actor=ctx.principal.name, role=ctx.principal.role, action="read_personal",
+                          target=f"user:{user_id}", detail={"deidentified": not ctx.principal.sees_raw, "via": "console"},
+                          request_id=request_id(ctx.request))
+    user = present(ctx.state, ctx.principal, row)
+    return ctx.render("profile.html", user=user, user_id=user_id, orders=orders, tags=tags,
+                      summary={"orders": int(summary[0]), "amount": float(summary[1]), "last_order": summary[2],
+                               "events": int(events[0]), "last_event": events[1]},
+                      deidentified=not ctx.principal.sees_raw)
+
