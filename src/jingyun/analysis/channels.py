@@ -225,15 +225,15 @@ def run_channels(backend: Backend, p: ChannelParams) -> ChannelReport:
     if p.acquisition == "users":
         sql = build_channels_sql(p)
         ran.append(sql)
-        for r in rows(backend, sql):
-            raw[str(r["channel"])] = [float(r[k] or 0) for k in ("spend", "new_customers", "revenue", "cogs",
-                                                                 "ltv_revenue")]
+        for rec in rows(backend, sql):
+            raw[str(rec["channel"])] = [float(rec[k] or 0) for k in ("spend", "new_customers", "revenue", "cogs",
+                                                                     "ltv_revenue")]
     else:
         ap = p.attribution()
         sql = build_spend_sql(p)
         ran.append(sql)
-        for r in rows(backend, sql):
-            raw[str(r["channel"])] = [float(r["spend"] or 0), 0.0, 0.0, 0.0, 0.0]
+        for rec in rows(backend, sql):
+            raw[str(rec["channel"])] = [float(rec["spend"] or 0), 0.0, 0.0, 0.0, 0.0]
         first = run_models(backend, ap, (p.model,), attribution_conversions(p, "first"))[p.model]
         revenue = run_models(backend, ap, (p.model,), attribution_conversions(p, "revenue"))[p.model]
         profit = run_models(backend, ap, (p.model,), attribution_conversions(p, "profit"))[p.model]
