@@ -32,7 +32,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from jingyun.config import Settings
+from jingyun.config import Settings, load_settings
 from jingyun.metrics.dictionary import load_dictionary
 from jingyun.metrics.model import Dictionary
 from jingyun.warehouse import Warehouse
@@ -149,6 +149,15 @@ def fill(wh: Warehouse) -> None:
 def hand(wh: Warehouse) -> Iterator[DuckDBBackend]:
     fill(wh)
     yield DuckDBBackend(wh)
+
+
+@pytest.fixture(scope="module")
+def hand_shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DuckDBBackend]:
+    """The same data in one in-memory warehouse per module (read-only tests share it)."""
+    warehouse = Warehouse.open(load_settings(tmp_path_factory.mktemp("hand")), memory=True)
+    fill(warehouse)
+    yield DuckDBBackend(warehouse)
+    warehouse.close()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import pytest
 
 from jingyun.errors import JingyunError
 from jingyun.metrics.compute import ComputeParams, build_query, compute, value_over
+from jingyun.metrics.dictionary import load_dictionary
 from jingyun.metrics.model import Dictionary
 from jingyun.warehouse import portable
 from jingyun.warehouse.backends.duckdb import DuckDBBackend
@@ -63,13 +64,18 @@ def _total(backend: DuckDBBackend, d: Dictionary, name: str, **kw: object) -> fl
     return res.points[0].value
 
 
+@pytest.fixture(scope="module")
+def dictionary() -> Dictionary:
+    return load_dictionary()
+
+
 def test_every_shipped_metric_has_a_hand_worked_value(dictionary: Dictionary) -> None:
     assert set(EXPECTED_TOTAL) == set(dictionary.metrics)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_TOTAL))
-def test_metric_total(hand: DuckDBBackend, dictionary: Dictionary, name: str) -> None:
-    got = _total(hand, dictionary, name)
+def test_metric_total(hand_shared: DuckDBBackend, dictionary: Dictionary, name: str) -> None:
+    got = _total(hand_shared, dictionary, name)
     assert got == pytest.approx(EXPECTED_TOTAL[name], rel=1e-9, abs=1e-12)
 
 
@@ -79,7 +85,7 @@ def _series(backend: DuckDBBackend, d: Dictionary, name: str, grain: str = "day"
     return {(p.label, p.by_value): p.value for p in res.points}
 
 
-def test_daily_values_follow_local_midnight(hand: DuckDBBackend, dictionary: Dictionary) -> None:
+def test_daily_values_follow_local_midnight(hand_shared: DuckDBBackend, dictionary: Dictionary) -> None:
     days = ["2026-10-01", "2026-10-02", "2026-10-03"]
     expect = {
         "new_users": [3, 1, 0],
@@ -91,35 +97,35 @@ def test_daily_values_follow_local_midnight(hand: DuckDBBackend, dictionary: Dic
         "marketing_spend": [150, 150, 0],
     }
     for name, values in expect.items():
-        got = _series(hand, dictionary, name)
+        got = _series(hand_shared, dictionary, name)
         assert [got[(d, None)] for d in days] == pytest.approx(values), name
 
 
-def test_breakdowns(hand: DuckDBBackend, dictionary: Dictionary) -> None:
-    dau = _series(hand, dictionary, "dau", by="platform")
+def test_breakdowns(hand_shared: DuckDBBackend, dictionary: Dictionary) -> None:
+    dau = _series(hand_shared, dictionary, "dau", by="platform")
     assert [dau[(d, "app")] for d in ("2026-10-01", "2026-10-02", "2026-10-03")] == [2, 2, 1]
     assert [dau[(d, "web")] for d in ("2026-10-01", "2026-10-02", "2026-10-03")] == [1, 0, 1]
     assert [dau[(d, "miniprogram")] for d in ("2026-10-01", "2026-10-02", "2026-10-03")] == [0, 1, 0]
     label = "2026-10-01..2026-10-03"
-    assert _series(hand, dictionary, "gmv", "total", "channel") == {
+    assert _series(hand_shared, dictionary, "gmv", "total", "channel") == {
         (label, "app"): 190.0, (label, "store"): 120.0, (label, "web"): 110.0}
-    assert _series(hand, dictionary, "new_users", "total", "users.channel") == {
+    assert _series(hand_shared, dictionary, "new_users", "total", "users.channel") == {
         (label, "ads"): 2, (label, "organic"): 2}
-    assert _series(hand, dictionary, "marketing_spend", "total", "channel") == {
+    assert _series(hand_shared, dictionary, "marketing_spend", "total", "channel") == {
         (label, "ads"): 250.0, (label, "search"): 50.0}
     # D1 by acquisition channel: ads cohort {p1, p3} both back; organic {p2, p4} neither.
-    assert _series(hand, dictionary, "retention_d1", "total", "users.channel") == {
+    assert _series(hand_shared, dictionary, "retention_d1", "total", "users.channel") == {
         (label, "ads"): 1.0, (label, "organic"): 0.0}
-    assert _series(hand, dictionary, "visitors", "total", "properties.src") == {
+    assert _series(hand_shared, dictionary, "visitors", "total", "properties.src") == {
         (label, "app"): 3, (label, "miniprogram"): 1, (label, "web"): 1}  # p1 p3 p5; t1 is a test
 
 
-def test_week_and_month_grains_average_per_day_counts(hand: DuckDBBackend, dictionary: Dictionary) -> None:
-    assert _series(hand, dictionary, "dau", "week") == {("2026-W40", None): pytest.approx(8 / 3)}
-    assert _series(hand, dictionary, "stickiness", "month") == {("2026-10", None): pytest.approx(8 / 15)}
-    assert _series(hand, dictionary, "gmv", "month") == {("2026-10", None): 420.0}
+def test_week_and_month_grains_average_per_day_counts(hand_shared: DuckDBBackend, dictionary: Dictionary) -> None:
+    assert _series(hand_shared, dictionary, "dau", "week") == {("2026-W40", None): pytest.approx(8 / 3)}
+    assert _series(hand_shared, dictionary, "stickiness", "month") == {("2026-10", None): pytest.approx(8 / 15)}
+    assert _series(hand_shared, dictionary, "gmv", "month") == {("2026-10", None): 420.0}
     # A target on the daily average counts days without any registration as zero.
-    assert value_over(hand, dictionary, "new_users", *_dates(), grain="day") == pytest.approx(4 / 3)
+    assert value_over(hand_shared, dictionary, "new_users", *_dates(), grain="day") == pytest.approx(4 / 3)
 
 
 def _dates() -> tuple[object, object]:
@@ -128,20 +134,20 @@ def _dates() -> tuple[object, object]:
     return dt.date(2026, 10, 1), dt.date(2026, 10, 3)
 
 
-def test_test_accounts_only_with_include_test(hand: DuckDBBackend, dictionary: Dictionary) -> None:
-    assert _total(hand, dictionary, "new_users", include_test=True) == 5
-    assert _total(hand, dictionary, "gmv", include_test=True) == 1419.0
+def test_test_accounts_only_with_include_test(hand_shared: DuckDBBackend, dictionary: Dictionary) -> None:
+    assert _total(hand_shared, dictionary, "new_users", include_test=True) == 5
+    assert _total(hand_shared, dictionary, "gmv", include_test=True) == 1419.0
 
 
-def test_impossible_grain_and_breakdown_name_the_field(hand: DuckDBBackend, dictionary: Dictionary) -> None:
+def test_impossible_grain_and_breakdown_name_the_field(hand_shared: DuckDBBackend, dictionary: Dictionary) -> None:
     with pytest.raises(JingyunError) as err:
-        compute(hand, dictionary, ComputeParams.create("mau", FROM, TO, grain="day"))
+        compute(hand_shared, dictionary, ComputeParams.create("mau", FROM, TO, grain="day"))
     assert err.value.field == "grain" and "per month" in err.value.message
     with pytest.raises(JingyunError) as err:
-        compute(hand, dictionary, ComputeParams.create("wau", FROM, TO, grain="month"))
+        compute(hand_shared, dictionary, ComputeParams.create("wau", FROM, TO, grain="month"))
     assert err.value.field == "grain"
     with pytest.raises(JingyunError) as err:
-        compute(hand, dictionary, ComputeParams.create("conversion_rate", FROM, TO, by="platform"))
+        compute(hand_shared, dictionary, ComputeParams.create("conversion_rate", FROM, TO, by="platform"))
     assert err.value.field == "by" and "orders" in err.value.message
     with pytest.raises(JingyunError) as err:
         ComputeParams.create("gmv", TO, FROM)
@@ -150,7 +156,7 @@ def test_impossible_grain_and_breakdown_name_the_field(hand: DuckDBBackend, dict
         ComputeParams.create("gmv", FROM, TO, grain="year")
     assert err.value.field == "grain"
     with pytest.raises(JingyunError) as err:
-        compute(hand, dictionary, ComputeParams.create("gmvv", FROM, TO))
+        compute(hand_shared, dictionary, ComputeParams.create("gmvv", FROM, TO))
     assert err.value.field == "metric" and "gmv" in err.value.message
 
 
