@@ -68,7 +68,7 @@ class Service:
     tokens: dict[str, str]  # role or name -> bearer token / API key
 
     @property
-    def state(self):  # noqa: ANN201 - ServiceState
+    def state(self):
         return app_state(self.client.app)
 
     def headers(self, who: str | None) -> dict[str, str]:

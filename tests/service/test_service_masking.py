@@ -6,7 +6,6 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 
-
 import pytest
 
 from conftest import Service, build_service

@@ -60,7 +60,7 @@ PATH_VALUES = {"user_id": "nobody", "segment_id": "999999", "qid": "999999", "na
 def _permissions(route: APIRoute) -> list[str]:
     found: list[str] = []
 
-    def walk(dep) -> None:  # noqa: ANN001
+    def walk(dep) -> None:
         perm = getattr(dep.call, "permission", None)
         if perm is not None:
             found.append(perm)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from conftest import Service
+
+pytestmark = pytest.mark.slow  # ~30 s of generated requests
 
 EXAMPLES = 5
 
@@ -19,15 +24,18 @@ def test_api_conforms_to_its_schema(svc: Service) -> None:
         if op.method.upper() == "DELETE" and op.path == "/api/v1/admin/keys/{prefix}":
             continue  # would revoke the keys this run uses
         who = "ingest_key" if op.path.endswith(("/batch", "/sync")) else "admin"
+        _check_operation(op, svc.headers(who))
 
-        @given(case=op.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def check(case: schemathesis.Case) -> None:
-            response = case.call(headers={**(case.headers or {}), **svc.headers(who)})
-            assert response.status_code < 500, (case.method, case.path, response.status_code, response.text[:300])
-            case.validate_response(response, checks=[response_schema_conformance])
 
-        check()
+def _check_operation(op: Any, auth_headers: dict[str, str]) -> None:
+    @given(case=op.as_strategy())
+    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    def check(case: schemathesis.Case) -> None:
+        response = case.call(headers={**(case.headers or {}), **auth_headers})
+        assert response.status_code < 500, (case.method, case.path, response.status_code, response.text[:300])
+        case.validate_response(response, checks=[response_schema_conformance])
+
+    check()
 
 
 def test_spec_is_served(svc: Service) -> None:

@@ -23,7 +23,7 @@ SERVICE = ServiceSettings(secret=b"s" * 32, mask_salt=b"salt")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:  # noqa: ANN001
+def store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:
     settings = load_settings(tmp_path)
     if request.param == "sqlite":
         st = open_store(settings)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import select
@@ -72,14 +72,15 @@ def list_users(as_json: Json = False) -> None:
     """
     store = open_store(load_settings())
     with store.session() as ses:
-        rows = [{"username": p.username, "role": p.role, "departments": p.department_names, "disabled": p.disabled,
+        rows: list[dict[str, Any]] = [{"username": p.username, "role": p.role, "departments": p.department_names, "disabled": p.disabled,
                  "locked_until": p.locked_until.isoformat() if p.locked_until else None}
                 for p in ses.scalars(select(Person).order_by(Person.id))]
     if as_json:
         print_json(rows)
         return
     print_table("Users 用户", ["username 用户名", "role 角色", "departments 部门", "disabled 停用", "locked until 锁定至"],
-                [[r["username"], r["role"], ", ".join(r["departments"]), r["disabled"], r["locked_until"] or ""] for r in rows])
+                [[r["username"], r["role"], ", ".join(str(d) for d in r["departments"] or []), r["disabled"], r["locked_until"] or ""]
+                 for r in rows])
 
 
 @admin.command("create-key")
