@@ -129,33 +129,49 @@ def resolve_as_of(wh: Warehouse, as_of: dt.datetime | str | None) -> dt.datetime
     return (last + dt.timedelta(microseconds=1)) if last else as_naive_utc(None)
 
 
+def _group_case(split: dict[str, str]) -> str:
+    whens = " ".join(
+        f"WHEN {'' if rh else 'NOT '}(r > {split['r']}) AND {'' if fh else 'NOT '}(f > {split['f']}) AND "
+        f"{'' if mh else 'NOT '}(m > {split['m']}) THEN '{key}'"
+        for (rh, fh, mh), (key, _zh, _en) in GROUPS.items()
+    )
+    return f"CASE {whens} END"
+
+
 def compute_rfm(wh: Warehouse, params: RfmParams | None = None, *, with_persons: bool = False) -> RfmResult:
+    """Scores, groups and their sizes/value shares, all aggregated in SQL (only the 8 rows come back)."""
     p = (params or RfmParams()).validate()
     as_of = resolve_as_of(wh, p.as_of)
     sql = portable.check(rfm_query(p, as_of))
-    rows = wh.rows(sql)
-    n = len(rows)
+    # the split is a literal when fixed, else each score's mean over customers
+    split_sql = {k: (repr(float(p.split)) if p.split is not None else f"sp.a{k}") for k in "rfm"}
+    grouped = (
+        f"WITH scored AS ({sql}), sp AS (SELECT avg(r) AS ar, avg(f) AS af, avg(m) AS am FROM scored), "
+        f"g AS (SELECT scored.*, sp.ar, sp.af, sp.am, {_group_case(split_sql)} AS grp FROM scored CROSS JOIN sp) "
+    )
+    summary = portable.check(grouped + "SELECT grp, count(*), sum(monetary), max(ar), max(af), max(am) FROM g "
+                             "GROUP BY grp")
+    rows = wh.rows(summary)
+    sizes = {str(r[0]): int(r[1]) for r in rows}
+    money = {str(r[0]): float(r[2]) for r in rows}
+    n = sum(sizes.values())
     if p.split is not None:
-        split = {"r": p.split, "f": p.split, "m": p.split}
+        split = {k: float(p.split) for k in "rfm"}
     else:
-        split = {k: (sum(float(r[i]) for r in rows) / n if n else 0.0) for k, i in (("r", 4), ("f", 5), ("m", 6))}
-    sizes: dict[str, int] = {}
-    money: dict[str, float] = {}
+        split = {k: float(rows[0][3 + i]) if rows else 0.0 for i, k in enumerate("rfm")}
     persons: list[dict[str, object]] = []
-    for pid, rec, freq, mon, r, f, m in rows:
-        key = group_of(int(r), int(f), int(m), split)
-        sizes[key] = sizes.get(key, 0) + 1
-        money[key] = money.get(key, 0.0) + float(mon)
-        if with_persons:
+    if with_persons:
+        for pid, rec, freq, mon, r, f, m, grp in wh.rows(
+            grouped + "SELECT person_id, recency_days, frequency, monetary, r, f, m, grp FROM g ORDER BY person_id"
+        ):
             persons.append({"person_id": pid, "recency_days": int(rec), "frequency": int(freq),
-                            "monetary": round(float(mon), 2), "r": int(r), "f": int(f), "m": int(m), "group": key})
+                            "monetary": round(float(mon), 2), "r": int(r), "f": int(f), "m": int(m), "group": grp})
     total = sum(money.values())
     groups = [
         RfmGroup(key, zh, en, sizes.get(key, 0), round(sizes.get(key, 0) / n, 6) if n else 0.0,
                  round(money.get(key, 0.0), 2), round(money.get(key, 0.0) / total, 6) if total else 0.0)
         for key, zh, en in GROUPS.values()
     ]
-    persons.sort(key=lambda d: str(d["person_id"]))
     return RfmResult(as_of, p.scoring, n, {k: round(v, 6) for k, v in split.items()}, groups, sql, persons)
 
 
