@@ -163,8 +163,10 @@ def _events_cte(p: FunnelParams) -> str:
 _ORDER = "PARTITION BY person_id ORDER BY ts, step ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
 
 
-def _step_rows(p: FunnelParams) -> str:
-    """One row per (event, step it matches); exclusions are step 0; step 1 only inside [from, to]."""
+def _step_rows(p: FunnelParams) -> tuple[str, bool]:
+    """One row per (event, step it matches); exclusions are step 0; step 1 only inside [from, to].
+
+    Returns the SQL and whether it reads a CTE named ``ev`` (the events of the funnel)."""
     start = f"{p.steps[0].sql()} AND {_start_range(p)}"
     conds = [start, *(s.sql() for s in p.steps[1:])]
     names = [s.event for s in (*p.steps, *p.exclusions)]
@@ -174,16 +176,16 @@ def _step_rows(p: FunnelParams) -> str:
         case += "".join(f" WHEN {e.sql()} THEN 0" for e in p.exclusions) + " END"
         # The events subquery is inlined: a CTE would be materialized (DuckDB) for nothing.
         return (f"SELECT person_id, ts, step, bv FROM (SELECT person_id, ts, {case} AS step, bv FROM ({_events_cte(p)}) ev) z "
-                "WHERE step IS NOT NULL")
+                "WHERE step IS NOT NULL"), False
     arms = [f"SELECT person_id, ts, {i} AS step, bv FROM ev WHERE {c}" for i, c in enumerate(conds, 1)]
     arms += [f"SELECT person_id, ts, 0 AS step, bv FROM ev WHERE {e.sql()}" for e in p.exclusions]
-    return "\n  UNION ALL ".join(arms)
+    return "\n  UNION ALL ".join(arms), True
 
 
 def _default_ctes(p: FunnelParams) -> list[tuple[str, str]]:
     n = len(p.steps)
-    rows = _step_rows(p)
-    ctes = [("s", rows)] if " FROM ev " not in rows else [("ev", _events_cte(p)), ("s", rows)]
+    rows, uses_ev = _step_rows(p)
+    ctes = [("ev", _events_cte(p)), ("s", rows)] if uses_ev else [("s", rows)]
     # Level by level, each window sees only two steps: the rows that reached step i (with their chain start b)
     # and the raw step-(i+1) rows (plus exclusions). The running max of b is the latest chain start at step i.
     excl_rows = " OR step = 0" if p.exclusions else ""
