@@ -188,3 +188,18 @@ def test_same_records_same_result_in_every_format(wh: Warehouse, files: Path, fm
     report = ingest_file(wh, "events", path)
     assert (report.received, report.stored, report.duplicates, report.quarantined) == (5, 2, 1, 2)
     assert dict(report.reasons) == {"placeholder_id:user_id": 1, "unknown_enum:platform": 1}
+
+
+def test_json_lines_for_orders_with_currency(wh: Warehouse) -> None:
+    from jingyun.ingest import ingest_json_lines
+
+    lines = [
+        (1, '{"order_id": "o1", "user_id": "u1", "ts": "2026-10-01T10:00:00Z", "amount": 10, "currency": "USD"}'),
+        (2, '{"order_id": "o2", "user_id": "u1", "ts": "2026-10-01T10:00:00Z", "amount": "12.5"}'),
+        (3, '{"order_id": "o3", "user_id": "u1", "ts": "2026-10-01T10:00:00Z", "amount": 1, "currency": "XYZ"}'),
+    ]
+    report = ingest_json_lines(wh, "orders", lines, source="api")
+    assert (report.stored, report.quarantined) == (2, 1)
+    assert dict(report.reasons) == {"unknown_currency:currency": 1}
+    rows = wh.rows("SELECT order_id, CAST(amount AS VARCHAR), attributes FROM orders ORDER BY 1")
+    assert rows == [("o1", "71.00", '{"currency":"USD"}'), ("o2", "12.50", "{}")]

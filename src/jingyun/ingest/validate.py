@@ -390,7 +390,7 @@ class StagingBuilder:
             conditions += self.rules(c)
         conditions += self.table_rules()
         # merge extras (unknown source columns, unnormalisable values) into the JSON column
-        outer: list[str] = ["_line", "_pre", "_rawjson"]
+        outer: list[str] = ["_line", "_pre", "_rawjson", "_extras"]
         for c in cols:
             name = c.column.name
             if name == extras_col:
