@@ -23,15 +23,15 @@ from typing import Any
 
 EVENT_SQL = """
 SELECT
-  CASE WHEN i % 100 = 7 THEN 'e' || (i - 1) ELSE 'e' || i END AS event_id,
-  CASE WHEN i % 100 = 13 THEN 'undefined' ELSE 'u' || (i % 200000) END AS user_id,
-  CASE WHEN i % 5 = 0 THEN 'a' || (i % 300000) END AS anonymous_id,
-  ['view_product', 'add_to_cart', 'checkout', 'pay', 'search'][1 + i % 5] AS event,
-  TIMESTAMPTZ '2026-01-01 00:00:00+08' + to_seconds(i % 25000000) AS ts,
-  CASE WHEN i % 100 = 21 THEN 'tv' ELSE ['app', 'web', 'miniprogram', 'pos'][1 + i % 4] END AS platform,
-  's' || (i // 7) AS session_id,
-  '{{"product_id":"p' || (i % 5000) || '","price":' || (i % 997) || '.5}}' AS properties
-FROM range({start}, {stop}) t(i)
+  'e' || k AS event_id,
+  CASE WHEN k % 100 = 13 THEN 'undefined' ELSE 'u' || (k % 200000) END AS user_id,
+  CASE WHEN k % 5 = 0 THEN 'a' || (k % 300000) END AS anonymous_id,
+  ['view_product', 'add_to_cart', 'checkout', 'pay', 'search'][1 + k % 5] AS event,
+  TIMESTAMPTZ '2026-01-01 00:00:00+08' + to_seconds(k % 25000000) AS ts,
+  CASE WHEN k % 100 = 21 THEN 'tv' ELSE ['app', 'web', 'miniprogram', 'pos'][1 + k % 4] END AS platform,
+  's' || (k // 7) AS session_id,
+  '{{"product_id":"p' || (k % 5000) || '","price":' || (k % 997) || '.5}}' AS properties
+FROM (SELECT CASE WHEN i % 100 = 7 THEN i - 1 ELSE i END AS k FROM range({start}, {stop}) t(i))
 """
 
 
