@@ -180,17 +180,21 @@ def detail_orders(
     line_no = np.arange(len(line_order)) - starts[line_order] + 1
     quality = users.quality_sensitive[o.user[line_order]]
     premium = rng.random(len(line_order)) < np.where(quality, 0.5, 0.12)
-    prem_ids = np.flatnonzero(products.premium)
-    std_ids = np.flatnonzero(~products.premium)
-    pick = np.where(
-        premium,
-        prem_ids[rng.integers(0, len(prem_ids), len(line_order))],
-        std_ids[rng.integers(0, len(std_ids), len(line_order))],
-    )
     qty = np.where(rng.random(len(line_order)) < 0.8, 1, rng.integers(2, 4, len(line_order)))
+    # Each line picks a product whose list price fits its share of the order (one of the
+    # few nearest in price, at random), so line prices sit near list prices and above cost.
+    target_gross = o.value / (1 - pct / 100.0)
+    wanted = target_gross[line_order] / n_lines[line_order] / qty
+    pick = np.empty(len(line_order), dtype=np.int64)
+    for flag in (True, False):
+        pool = np.flatnonzero(products.premium == flag)
+        pool = pool[np.argsort(products.price[pool], kind="stable")]
+        rows = np.flatnonzero(premium == flag)
+        at = np.searchsorted(products.price[pool], wanted[rows])
+        at = np.clip(at + rng.integers(-3, 3, len(rows)), 0, len(pool) - 1)
+        pick[rows] = pool[at]
     weight = products.price[pick] * qty
     wsum = np.bincount(line_order, weights=weight, minlength=m)
-    target_gross = o.value / (1 - pct / 100.0)
     share = target_gross[line_order] * weight / wsum[line_order]
     unit = np.maximum(np.round(share / qty, 2), 0.01)
     line_amount = np.round(unit * qty, 2)
