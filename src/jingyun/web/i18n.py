@@ -101,7 +101,7 @@ def date(value: dt.date | dt.datetime | str | None, locale: Locale) -> str:
         try:
             value = dt.date.fromisoformat(value[:10])
         except ValueError:
-            return value
+            return str(value)
     if locale == "zh-CN":
         return f"{value.year}年{value.month}月{value.day}日"
     return value.strftime("%d %b %Y")

@@ -40,11 +40,11 @@ def analyses(ctx: Analyst) -> HTMLResponse:
                       explain_metrics=list(EXPLAIN_METRICS), explain_dims=EXPLAIN_DIMS)
 
 
-def _steps(params: Mapping[str, str]) -> list[str]:
+def _steps(params: Mapping[str, str]) -> tuple[str, ...]:
     steps = [s.strip() for s in params.get("steps", DEFAULT_STEPS).split(",") if s.strip()]
     if len(steps) < 2:
         raise JingyunError("bad_funnel", "a funnel needs at least 2 steps, separated by commas", "steps")
-    return steps
+    return tuple(steps)
 
 
 @panel("funnel", "analysis:run")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Depends
@@ -19,9 +19,10 @@ from fastapi.responses import HTMLResponse
 
 from jingyun.analysis.anomaly import detect
 from jingyun.errors import JingyunError
-from jingyun.metrics.kpi import PERSPECTIVE_NAMES, Target, scorecard
+from jingyun.metrics.kpi import PERSPECTIVE_NAMES, Scorecard, Target, scorecard
 from jingyun.metrics.model import Leaf
-from jingyun.metrics.periods import period_of
+from jingyun.metrics.periods import Period, PeriodKind, period_of
+from jingyun.warehouse import Warehouse
 from jingyun.warehouse.backends.duckdb import DuckDBBackend
 from jingyun.web import i18n
 from jingyun.web.context import ConsoleCtx, page_ctx
@@ -48,7 +49,8 @@ def _target_for_range(ctx: ConsoleCtx, t: Target, f: Filters) -> float:
     formula = dictionary(ctx.state.settings).metric(t.metric).formula
     if t.grain != "total" or not isinstance(formula, Leaf) or formula.kind not in _ADDITIVE:
         return t.value
-    period = period_of(t.period, f.date_to) if t.period in ("day", "week", "month", "quarter", "year") else None
+    kinds: dict[str, PeriodKind] = {"day": "day", "week": "week", "month": "month", "quarter": "quarter", "year": "year"}
+    period = period_of(kinds[t.period], f.date_to) if t.period in kinds else None
     days = period.days if period else f.days
     return t.value * f.days / days
 
@@ -77,7 +79,7 @@ def kpi_card(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     prev = f.previous()
     with ctx.reader() as wh:
         backend = DuckDBBackend(wh)
-        res, daily = series(backend, d, t.metric, f, ctx.timezone, date_from=prev.date_from)
+        _, daily = series(backend, d, t.metric, f, ctx.timezone, date_from=prev.date_from)
         if t.grain == "day":
             def mean(lo: dt.date, hi: dt.date) -> float | None:
                 vals = [v for day, v in zip(daily.days, daily.values, strict=True) if lo <= day <= hi and v is not None]
@@ -175,14 +177,29 @@ def breakdown(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
                      chart_height=max(220, 28 * len(cats) + 60))
 
 
+_SCORECARDS: dict[tuple[str, str, str], Scorecard] = {}
+
+
+def cached_scorecard(wh: Warehouse, ctx: ConsoleCtx, period: Period) -> Scorecard:
+    """The scorecard for a period, recomputed only when data was ingested since (the ingest log's
+    last finish time is the data version): 24 metric queries per card are too many per page view."""
+    stamp = str(wh.scalar("SELECT max(finished_at) FROM _ingest_log"))
+    key = (str(ctx.state.settings.home), period.label, stamp)
+    if key not in _SCORECARDS:
+        if len(_SCORECARDS) > 64:
+            _SCORECARDS.clear()
+        _SCORECARDS[key] = scorecard(DuckDBBackend(wh), dictionary(ctx.state.settings), targets(ctx.state.settings),
+                                     period, ctx.timezone)
+    return _SCORECARDS[key]
+
+
 @panel("scorecard", "authenticated")
 def scorecard_panel(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     """The balanced scorecard for the calendar month the range ends in (targets are monthly)."""
     f = parse_filters(ctx, params)
     period = period_of("month", f.date_to)
     with ctx.reader() as wh:
-        card = scorecard(DuckDBBackend(wh), dictionary(ctx.state.settings), targets(ctx.state.settings), period,
-                         ctx.timezone)
+        card = cached_scorecard(wh, ctx, period)
     rows: list[list[Any]] = []
     names, atts, colors = [], [], []
     color = {"green": "#16a34a", "yellow": "#f59e0b", "red": "#dc2626", "no_data": "#9ca3af"}
@@ -204,7 +221,8 @@ def scorecard_panel(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
                    Column(ctx.t("col.actual"), "num"), Column(ctx.t("col.attainment"), "pct"),
                    Column(ctx.t("col.status")), Column(ctx.t("col.weight"), "pct"),
                    Column(ctx.t("col.vs_prev"), "signed_pct")], rows)
-    callouts = [Callout({"green": "good", "yellow": "warn", "red": "bad", "no_data": "info"}[card.status],
+    level: dict[str, Literal["good", "warn", "bad", "info"]] = {"green": "good", "yellow": "warn", "red": "bad"}
+    callouts = [Callout(level.get(card.status, "info"),
                         ctx.t("msg.score", period=card.period.label, score=i18n.percent(card.score),
                               status=ctx.t("status." + card.status)))]
     return PanelData(ctx.t("panel.scorecard", period=card.period.label), table, opt, callouts,

@@ -71,7 +71,7 @@ def _xlsx(data: PanelData) -> bytes:
 
 @router.get("/export/{name}.{fmt}")
 def export(name: PanelName, fmt: Annotated[str, Path(pattern="^(csv|xlsx)$")], ctx: Ctx) -> Response:
-    data, params = run_panel(ctx, name)
+    data, _ = run_panel(ctx, name)
     ctx.state.auditor.log(actor=ctx.principal.name, role=ctx.principal.role, action="export", target=f"panel:{name}",
                           detail={"rows": len(data.table.rows), "format": fmt}, request_id=request_id(ctx.request))
     filename = f"{name}.{fmt}"

@@ -162,7 +162,7 @@ def profile(ctx: ProfileReader, user_id: str = "") -> HTMLResponse:
 
         try:
             tags = person_tags(wh, str(pid))
-        except Exception:  # noqa: BLE001 - user_tags is created on the first tag run; no tags yet is not an error
+        except Exception:  # user_tags appears with the first tag run: no tags yet is not an error
             tags = {}
     ctx.state.auditor.log(actor=ctx.principal.name, role=ctx.principal.role, action="read_personal",
                           target=f"user:{user_id}", detail={"deidentified": not ctx.principal.sees_raw, "via": "console"},

@@ -1,0 +1,275 @@
+"""The console in a real browser (Debian's chromium through Playwright) on the demo business.
+
+Each role signs in and walks every page its navigation offers: no console
+errors, no failed requests, every panel loaded, every chart's canvas drawn.
+Screenshots of every page in both languages go to ``screenshots/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jingyun.web.panels import plain
+
+pytestmark = pytest.mark.browser
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SHOTS = Path(__file__).resolve().parents[2] / "screenshots"
+USERNAMES = {"specialist": "spec", "analyst": "ana", "manager": "mgr", "admin": "root"}
+CJK = re.compile(r"[\u4e00-\u9fff]")
+PAGES = {  # nav path -> extra pages reached from it
+    "/": [], "/analyses": ["/analyses?tab=retention", "/analyses?tab=paths", "/analyses?tab=attribution",
+                           "/analyses?tab=diagnosis"],
+    "/users": ["/users/audience", "/users/profile?user_id=u0000002"], "/experiments": [], "/quality": [],
+    "/admin": [], "/dashboards": [],
+}
+NAV_BY_ROLE = {
+    "specialist": {"/", "/users", "/dashboards"},
+    "analyst": {"/", "/analyses", "/users", "/experiments", "/quality", "/dashboards"},
+    "manager": {"/", "/analyses", "/users", "/experiments", "/quality", "/dashboards"},
+    "admin": {"/", "/analyses", "/users", "/experiments", "/quality", "/admin", "/dashboards"},
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(console: Any) -> Iterator[str]:
+    import uvicorn
+
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(console.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (make installs it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+class Walker:
+    """A signed-in page that records console errors and failed requests."""
+
+    @staticmethod
+    def make(browser: Any, base: str, role: str, width: int = 1366, height: int = 900) -> tuple[Any, Any, list[str]]:
+        ctx = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
+        page = ctx.new_page()
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+        page.on("requestfailed", lambda r: problems.append(f"failed: {r.url} {r.failure}"))
+        page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+        page.goto(base + "/console/login")
+        page.fill("input[name=username]", USERNAMES[role])
+        page.fill("input[name=password]", "console-test-password")
+        page.click("button[type=submit]")
+        page.wait_for_url(re.compile(r".*/console/$"))
+        settle(page)  # leaving while panels load would abort their requests
+        return ctx, page, problems
+
+
+def settle(page: Any) -> None:
+    """Wait until every panel has been swapped in and every chart drawn."""
+    page.wait_for_function("() => document.querySelectorAll('.loading').length === 0", timeout=30_000)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.chart[data-option]')].every(el => el.dataset.ready === '1')",
+        timeout=15_000)
+    page.wait_for_timeout(150)
+
+
+def switch(page: Any) -> None:
+    page.click("#lang-switch")
+    page.wait_for_load_state()
+    settle(page)
+
+
+BLANK_CHARTS = """() => [...document.querySelectorAll('.chart[data-option]')]
+  .filter(el => el.offsetParent !== null)
+  .filter(el => {
+    const c = el.querySelector('canvas');
+    if (!c || !c.width || !c.height) return true;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 3; i < d.length; i += 16) { if (d[i] !== 0) return false; }
+    return true;
+  }).map(el => el.getAttribute('aria-label'))"""
+
+
+def walk(page: Any, base: str, path: str, shot: str | None) -> dict[str, Any]:
+    page.goto(base + "/console" + path)
+    settle(page)
+    blank = page.evaluate(BLANK_CHARTS)
+    assert blank == [], f"{path}: charts with an empty canvas: {blank}"
+    errors = page.locator("[role=alert]").all_inner_texts()
+    assert not errors, f"{path}: {errors}"
+    if shot:
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOTS / shot), full_page=True)
+    return {"charts": page.locator(".chart canvas").count()}
+
+
+@pytest.mark.parametrize("role", ["specialist", "analyst", "manager"])
+def test_role_walks_its_pages(browser: Any, server: str, role: str) -> None:
+    ctx, page, problems = Walker.make(browser, server, role)
+    try:
+        nav = {a.get_attribute("data-nav") for a in page.locator("header nav a").all()}
+        assert nav == NAV_BY_ROLE[role]
+        for path in sorted(nav):
+            for p in [path, *PAGES[path]]:
+                if role == "analyst" and p.startswith("/users/audience"):  # may not create segments
+                    continue
+                walk(page, server, p, f"{role}_{p.strip('/').replace('/', '_').replace('?', '_').replace('=', '-') or 'cockpit'}_zh.png"
+                     if role != "analyst" else None)
+        assert problems == []
+        # pages outside the role's navigation are refused, not just hidden
+        for hidden in set(PAGES) - nav:
+            assert page.request.get(server + "/console" + hidden).status == 403
+    finally:
+        ctx.close()
+
+
+def test_admin_walks_every_page_in_both_languages(browser: Any, server: str) -> None:
+    ctx, page, problems = Walker.make(browser, server, "admin")
+    try:
+        for lang in ("zh", "en"):
+            for path in PAGES:
+                for p in [path, *PAGES[path]]:
+                    name = p.strip("/").replace("/", "_").replace("?", "_").replace("=", "-") or "cockpit"
+                    walk(page, server, p, f"admin_{name}_{lang}.png")
+            if lang == "zh":
+                switch(page)
+        assert problems == []
+    finally:
+        ctx.close()
+
+
+LABELS = "header nav a, h1, h2, label, button, th, .tabs a, .badge, dt, .callout"
+
+
+def _labels(page: Any) -> list[str]:
+    return [t.strip() for t in page.locator(LABELS).all_inner_texts() if t.strip()]
+
+
+def test_language_switch_changes_every_visible_label(browser: Any, server: str) -> None:
+    ctx, page, problems = Walker.make(browser, server, "admin")
+    try:
+        for path in ("/", "/analyses", "/users", "/experiments", "/quality"):
+            page.goto(server + "/console" + path)
+            settle(page)
+            zh = _labels(page)
+            switch(page)
+            en = _labels(page)
+            assert len(en) == len(zh)
+            # no Chinese left in any label, except the names of data values (channels, provinces) in callouts
+            leftover = [t for t in en if CJK.search(t) and not t.startswith(("Main drivers", "Previous"))]
+            assert leftover == [], f"{path}: {leftover[:5]}"
+            assert sum(1 for t in zh if CJK.search(t)) >= len(zh) // 2
+            switch(page)
+        assert problems == []
+    finally:
+        ctx.close()
+
+
+def _card_value(page: Any, kpi: str) -> float:
+    return float(page.locator(f"[data-kpi={kpi}] .value").get_attribute("data-value"))
+
+
+def test_filters_change_numbers_and_match_the_library(browser: Any, server: str, console: Any) -> None:
+    import datetime as dt
+
+    from jingyun.metrics.compute import value_over
+    from jingyun.warehouse import Warehouse
+    from jingyun.warehouse.backends.duckdb import DuckDBBackend
+    from jingyun.web.metrics_view import dictionary
+
+    ctx, page, problems = Walker.make(browser, server, "manager")
+    try:
+        page.goto(server + "/console/?from=2026-10-01&to=2026-10-31")
+        settle(page)
+        october = _card_value(page, "gmv")
+        page.fill("input[name=from]", "2026-09-01")
+        page.fill("input[name=to]", "2026-09-30")
+        page.click("form.filters button[type=submit]")
+        page.wait_for_url(re.compile(r".*from=2026-09-01.*"))
+        settle(page)
+        september = _card_value(page, "gmv")
+        assert october != september
+        reader = console.app.state.jingyun.writer.reader()
+        try:
+            d = dictionary(console.settings)
+            for lo, hi, shown in ((dt.date(2026, 10, 1), dt.date(2026, 10, 31), october),
+                                  (dt.date(2026, 9, 1), dt.date(2026, 9, 30), september)):
+                assert shown == pytest.approx(value_over(DuckDBBackend(reader), d, "gmv", lo, hi,
+                                                         timezone=console.settings.timezone), abs=1e-6)
+        finally:
+            reader.close()
+        # a dimension filter changes the number to that channel's share
+        page.goto(server + "/console/?from=2026-10-01&to=2026-10-31&dim=users.channel&val=short_video")
+        settle(page)
+        assert 0 < _card_value(page, "gmv") < october
+        assert problems == []
+    finally:
+        ctx.close()
+
+
+def test_funnel_numbers_equal_the_api(browser: Any, server: str) -> None:
+    ctx, page, problems = Walker.make(browser, server, "analyst")
+    try:
+        page.goto(server + "/console/analyses?tab=funnel&from=2026-09-01&to=2026-10-31&by=")
+        settle(page)
+        panel = page.locator("[data-panel=funnel]")
+        rows = panel.locator("tbody tr")
+        shown = [[c.get_attribute("data-value") for c in rows.nth(i).locator("td").all()[1:]] for i in range(4)]
+        api = page.request.post(server + "/api/v1/analysis/funnel", data={
+            "steps": ["view_product", "add_to_cart", "checkout", "pay"], "window": "24h",
+            "date_from": "2026-09-01", "date_to": "2026-10-31"}).json()
+        expected = [[s["users"], s["conversion"], s["step_conversion"], s["drop_off"]] for s in api["steps"]]
+        assert [[float(v) for v in row] for row in shown] == [[float(plain(v)) for v in row] for row in expected]
+        assert problems == []
+    finally:
+        ctx.close()
+
+
+def test_tablet_layout_has_no_horizontal_overflow(browser: Any, server: str) -> None:
+    ctx, page, problems = Walker.make(browser, server, "admin", width=820, height=1180)
+    try:
+        for lang in ("zh", "en"):
+            for path in ("/", "/analyses", "/users"):
+                page.goto(server + "/console" + path)
+                settle(page)
+                overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+                assert overflow <= 1, f"{path} ({lang}) overflows by {overflow}px"
+                if path == "/":
+                    SHOTS.mkdir(exist_ok=True)
+                    page.screenshot(path=str(SHOTS / f"tablet_cockpit_{lang}.png"), full_page=True)
+            switch(page)
+        assert problems == []
+    finally:
+        ctx.close()
