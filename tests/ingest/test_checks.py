@@ -46,3 +46,21 @@ def test_checks_find_planted_mismatches(wh: Warehouse, files: Path) -> None:
 
 def test_checks_on_clean_data_find_nothing(wh: Warehouse) -> None:
     assert all(r.ok for r in run_checks(wh))
+
+
+def test_checks_find_the_demo_business_planted_faults(tmp_path: Path) -> None:
+    import json
+
+    from jingyun.config import load_settings
+    from jingyun.demo import build
+    from jingyun.demo.params import DemoParams
+
+    settings = load_settings(tmp_path)
+    build(settings, DemoParams(users=600, days=60))
+    truth = json.loads((tmp_path / "demo" / "ground_truth.json").read_text(encoding="utf-8"))["faults"]
+    with Warehouse.open(settings, read_only=True) as wh:
+        results = {r.name: r for r in run_checks(wh, limit=1000)}
+    assert sorted(r[0] for r in results["order_payment_mismatch"].rows) == sorted(truth["mismatched_payments"])
+    assert [r[0] for r in results["payment_without_order"].rows] == truth["orphan_payments"]
+    pairs = sorted(sorted(r[2].split(",")) for r in results["duplicate_users_by_phone"].rows)
+    assert pairs == sorted(sorted(p) for p in truth["duplicate_phone_users"])

@@ -42,11 +42,11 @@ class CheckResult:
 
 CHECKS: dict[str, Check] = {c.name: c for c in (
     Check(
-        "order_payment_mismatch", "订单金额与支付不符", "Orders whose amount differs from their payments",
+        "order_payment_mismatch", "订单金额与支付不符", "Paid orders (incl. later refunded/returned) whose amount differs from their payments",
         """SELECT o.order_id, o.status, o.amount, coalesce(p.paid, 0) AS paid, o.amount - coalesce(p.paid, 0) AS difference
            FROM orders o LEFT JOIN (SELECT order_id, sum(paid_amount) AS paid FROM payments GROUP BY order_id) p
              ON p.order_id = o.order_id
-           WHERE o.status IN ('paid', 'shipped', 'completed') AND o.amount <> coalesce(p.paid, 0)
+           WHERE o.status IN ('paid', 'shipped', 'completed', 'refunded', 'returned') AND o.amount <> coalesce(p.paid, 0)
            ORDER BY abs(o.amount - coalesce(p.paid, 0)) DESC, o.order_id""",
     ),
     Check(
