@@ -205,7 +205,6 @@ def test_filters_change_numbers_and_match_the_library(browser: Any, server: str,
     import datetime as dt
 
     from jingyun.metrics.compute import value_over
-    from jingyun.warehouse import Warehouse
     from jingyun.warehouse.backends.duckdb import DuckDBBackend
     from jingyun.web.metrics_view import dictionary
 

@@ -107,16 +107,21 @@ def transition_matrix(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
         tr = transitions(current_groups(wh, scheme, as_of=start), current_groups(wh, scheme, as_of=end), scheme=scheme,
                          from_label=f.date_from.isoformat(), to_label=f.date_to.isoformat())
     groups = tr.groups
+    from jingyun.segments.lifecycle import STAGES
+
+    def label(g: str) -> str:
+        names = STAGES.get(g) if scheme == "lifecycle" else None
+        return (names[0] if ctx.locale == "zh-CN" else names[1]) if names else g
     data = [[j, i, tr.matrix[a][b]] for i, a in enumerate(groups) for j, b in enumerate(groups)]
     opt = base_option()
     opt.update({"tooltip": {"position": "top"}, "grid": {"left": 100, "right": 20, "top": 30, "bottom": 70},
-                "xAxis": {"type": "category", "data": groups, "name": ctx.t("col.to"), "axisLabel": {"rotate": 30}},
-                "yAxis": {"type": "category", "data": groups, "name": ctx.t("col.from"), "inverse": True},
+                "xAxis": {"type": "category", "data": [label(g) for g in groups], "axisLabel": {"rotate": 30}},
+                "yAxis": {"type": "category", "data": [label(g) for g in groups], "inverse": True},
                 "visualMap": {"min": 0, "max": max([v for *_, v in data] or [1]), "show": False,
                               "inRange": {"color": ["#f8fafc", "#7c3aed"]}},
                 "series": [{"type": "heatmap", "data": data, "label": {"show": True}}]})
-    table = Table([Column(ctx.t("col.from")), *[Column(g, "int") for g in groups]],
-                  [[a, *[tr.matrix[a][b] for b in groups]] for a in groups])
+    table = Table([Column(ctx.t("col.from")), *[Column(label(g), "int") for g in groups]],
+                  [[label(a), *[tr.matrix[a][b] for b in groups]] for a in groups])
     return PanelData(ctx.t("panel.transitions"), table, opt,
                      [Callout("info", ctx.t("msg.transitions", moved=f"{tr.moved:,}", stayed=f"{tr.stayed:,}"))],
                      chart_height=380)
