@@ -14,6 +14,7 @@ from conftest import Service
 
 ALL = {"specialist", "analyst", "manager", "admin", "read_key"}
 PEOPLE = {"specialist", "analyst", "manager", "admin"}
+ANALYSTS = {"analyst", "manager", "admin", "read_key"}
 EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/healthz"): "public",
     ("GET", "/readyz"): "public",
@@ -36,6 +37,33 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("POST", "/api/v1/analysis/retention"): {"analyst", "manager", "admin", "read_key"},
     ("POST", "/api/v1/analysis/paths"): {"analyst", "manager", "admin", "read_key"},
     ("GET", "/api/v1/analysis/experiments"): {"analyst", "manager", "admin", "read_key"},
+    ("GET", "/api/v1/segments/{segment_id}/size"): ALL,
+    ("GET", "/api/v1/tags"): ALL,
+    ("GET", "/api/v1/tags/{name}"): ALL,
+    ("GET", "/api/v1/rfm"): ANALYSTS,
+    ("GET", "/api/v1/lifecycle"): ANALYSTS,
+    ("POST", "/api/v1/audience/estimate"): ALL,
+    ("GET", "/api/v1/profiles/{user_id}"): ALL,
+    ("GET", "/api/v1/analysis/attribution"): ANALYSTS,
+    ("GET", "/api/v1/analysis/channels"): ANALYSTS,
+    ("GET", "/api/v1/analysis/explain"): ANALYSTS,
+    ("GET", "/api/v1/analysis/anomalies"): ANALYSTS,
+    ("GET", "/api/v1/metrics"): ALL,
+    ("GET", "/api/v1/metrics/{name}"): ALL,
+    ("GET", "/api/v1/metrics/{name}/values"): ANALYSTS,
+    ("GET", "/api/v1/kpi/targets"): ALL,
+    ("GET", "/api/v1/kpi/scorecard"): ANALYSTS,
+    ("GET", "/api/v1/assign"): {*PEOPLE, "ingest_key"},
+    ("POST", "/api/v1/experiments/calc"): ANALYSTS,
+    ("GET", "/api/v1/experiments"): ANALYSTS,
+    ("GET", "/api/v1/experiments/power"): ANALYSTS,
+    ("GET", "/api/v1/experiments/{key}"): ANALYSTS,
+    ("GET", "/api/v1/experiments/{key}/analysis"): ANALYSTS,
+    ("POST", "/api/v1/experiments/{key}/conclude"): {"manager", "admin"},
+    ("GET", "/api/v1/models"): ANALYSTS,
+    ("GET", "/api/v1/models/clv/fit"): ANALYSTS,
+    ("GET", "/api/v1/models/scores"): ANALYSTS,
+    ("GET", "/api/v1/models/forecast"): ANALYSTS,
     ("GET", "/api/v1/quarantine"): {"admin"},
     ("GET", "/api/v1/quarantine/{qid}"): {"admin"},
     ("POST", "/api/v1/quarantine/replay"): {"admin"},
@@ -54,7 +82,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
 }
 CALLERS = ["specialist", "analyst", "manager", "admin", "ingest_key", "read_key"]
 PATH_VALUES = {"user_id": "nobody", "segment_id": "999999", "qid": "999999", "name": "events", "username": "nobody",
-               "prefix": "ffffffff"}
+               "prefix": "ffffffff", "key": "no_such_experiment"}
 
 
 def _permissions(route: APIRoute) -> list[str]:

@@ -9,6 +9,10 @@ the permission — never the path values or the body, which may hold personal da
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import decimal
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -20,7 +24,7 @@ from jingyun.errors import JingyunError
 from jingyun.security import auth
 from jingyun.security.audit import Auditor
 from jingyun.security.config import ServiceSettings
-from jingyun.security.roles import PERMISSIONS, Principal
+from jingyun.security.roles import PERMISSIONS, ROLES, Principal
 from jingyun.store import Store
 
 SESSION_COOKIE = "jingyun_session"
@@ -79,9 +83,30 @@ def _route_template(request: Request) -> str:
     return str(getattr(route, "path", request.url.path))
 
 
+# Permissions the API declares on top of ``security.roles.PERMISSIONS``: role set, and whether an
+# ingest-scoped API key holds it too (roles.Principal.may admits such keys to ``events:ingest`` only).
+# Kept here, in the one module that checks them, until the roles table adopts them.
+API_PERMISSIONS: dict[str, tuple[frozenset[str], bool]] = {
+    # deterministic assignment + exposure logging: every person, and the ingestion gateways (SDK servers)
+    "experiments:assign": (frozenset(ROLES), True),
+    # recording a ship/rollback decision closes an experiment: the approvers of the matrix
+    "experiments:conclude": (frozenset({"manager", "admin"}), False),
+}
+
+
+def holds(principal: Principal, permission: str) -> bool:
+    """``principal.may`` extended with :data:`API_PERMISSIONS`."""
+    if permission not in API_PERMISSIONS:
+        return principal.may(permission)
+    roles, ingest_keys = API_PERMISSIONS[permission]
+    if principal.kind == "api_key":
+        return ingest_keys and principal.scope == "ingest"
+    return principal.role in roles
+
+
 def permit(permission: str) -> Callable[..., Principal | None]:
     """A dependency that admits callers holding ``permission`` (401 without credentials, 403 without the right)."""
-    if permission not in PERMISSIONS:
+    if permission not in PERMISSIONS and permission not in API_PERMISSIONS:
         raise KeyError(f"undeclared permission {permission}")
 
     def dependency(request: Request) -> Principal | None:
@@ -91,11 +116,12 @@ def permit(permission: str) -> Callable[..., Principal | None]:
         principal = identify(state, request)
         if principal is None:
             raise JingyunError("unauthenticated", "sign in, or send an API key or bearer token", "Authorization", status=401)
-        if not principal.may(permission):
+        if not holds(principal, permission):
             state.auditor.log(actor=principal.name, role=principal.role, action="denied", outcome="denied",
                               target=f"{request.method} {_route_template(request)}",
                               detail={"permission": permission, "kind": principal.kind}, request_id=request_id(request))
-            principal.require(permission)
+            raise JingyunError("forbidden", f"your role ({principal.role}) may not do this ({permission})", None,
+                               status=403)
         request.state.principal = principal
         return principal
 
@@ -124,3 +150,36 @@ def paging(limit: Annotated[int, Query(ge=1, le=1000, description="Page size 每
 
 
 PagingDep = Annotated[Paging, Depends(paging)]
+
+
+def reading(state: ServiceState, fn: Callable[[Any], Any]) -> Any:
+    """Run ``fn(reader)`` on a read cursor of the service's database, then close the cursor.
+
+    Routes that call it are plain ``def`` routes, so FastAPI runs them in its threadpool: a long
+    analysis neither blocks the event loop nor holds the writer's lock (DuckDB cursors are MVCC
+    readers and never wait for a commit in progress).
+    """
+    reader = state.writer.reader()
+    try:
+        return fn(reader)
+    finally:
+        reader.close()
+
+
+def jsonable(value: Any) -> Any:
+    """Library results as strict JSON: dataclasses to objects, dates to ISO text, NaN/inf to null."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        return jsonable(value.item())
+    return value

@@ -9,11 +9,17 @@ def all_routers() -> list[APIRouter]:
     from jingyun.api.routers.admin import router as admin
     from jingyun.api.routers.analysis import router as analysis
     from jingyun.api.routers.auth import router as auth
+    from jingyun.api.routers.channels import router as channels
+    from jingyun.api.routers.experiments import router as experiments
     from jingyun.api.routers.health import router as health
     from jingyun.api.routers.ingest import router as ingest
+    from jingyun.api.routers.metrics import router as metrics
+    from jingyun.api.routers.models import router as models
+    from jingyun.api.routers.profiles import router as profiles
     from jingyun.api.routers.quarantine import router as quarantine
     from jingyun.api.routers.schema import router as schema
     from jingyun.api.routers.segments import router as segments
     from jingyun.api.routers.users import router as users
 
-    return [health, auth, ingest, users, segments, analysis, quarantine, schema, admin]
+    return [health, auth, ingest, users, segments, profiles, analysis, channels, metrics, experiments, models,
+            quarantine, schema, admin]

@@ -1,9 +1,14 @@
-"""Segments (人群) owned by departments: the objects behind the BOLA checks.
+"""Saved segments (人群) owned by departments: the objects behind the BOLA checks.
 
-A segment's rule is a set of equality filters on public ``users`` columns
-(e.g. ``{"province": "浙江省", "member_level": "gold"}``). Specialists and
-managers see and create only their own departments' segments; someone else's
-id answers 404, exactly like a missing one, and the attempt is audited.
+A segment's rule is either a rule tree of :mod:`jingyun.segments.audience`
+(``{"and": [{"attr": "province", "op": "eq", "value": "浙江省"}, {"orders":
+"sum_amount", "within_days": 90, "op": "gte", "value": 500}]}``) or, the
+short form, equality filters on public ``users`` columns (``{"province":
+"浙江省", "member_level": "gold"}``, read as an ``and`` of ``attr eq``). The
+rule is compiled (validated) on create; members are persons, exported as
+their ``users`` rows, de-identified by role. Specialists and managers see and
+create only their own departments' segments; someone else's id answers 404,
+exactly like a missing one, and the attempt is audited.
 """
 
 from __future__ import annotations
@@ -15,16 +20,16 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from jingyun.api.deps import PagingDep, ServiceState, StateDep, deny_object, permit, request_id
+from jingyun.api.deps import PagingDep, ServiceState, StateDep, deny_object, jsonable, permit, reading, request_id
 from jingyun.api.routers.users import Page, fetch_users, present
 from jingyun.errors import JingyunError
-from jingyun.schema.tables import USERS
 from jingyun.security.auth import departments_by_name
 from jingyun.security.roles import ALL_DEPARTMENTS, Principal
 from jingyun.store import Department, Segment
 
 router = APIRouter(prefix="/api/v1", tags=["segments 人群"])
 RULE_COLUMNS = ("channel", "province", "city", "member_level", "gender")
+TREE_KEYS = frozenset({"and", "or", "not", "attr", "tag", "event", "orders", "segment"})
 SegmentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
@@ -32,14 +37,15 @@ class SegmentIn(BaseModel):
     model_config = ConfigDict(extra="ignore")  # status/approved_by/created_by cannot be mass-assigned
     name: str = Field(min_length=1, max_length=200)
     department: str = Field(min_length=1, max_length=100)
-    rule: dict[str, str] = Field(default_factory=dict, max_length=len(RULE_COLUMNS))
+    rule: dict[str, Any] = Field(default_factory=dict, max_length=10,
+                                 description="rule tree, or {column: value} equality filters 规则")
 
 
 class SegmentOut(BaseModel):
     id: int
     name: str
     department: str
-    rule: dict[str, str]
+    rule: dict[str, Any]
     status: str
     created_by: str
     approved_by: str | None
@@ -55,6 +61,38 @@ class SegmentPage(BaseModel):
 def _out(seg: Segment) -> SegmentOut:
     return SegmentOut(id=seg.id, name=seg.name, department=seg.department.name, rule=json.loads(seg.rule),
                       status=seg.status, created_by=seg.created_by, approved_by=seg.approved_by)
+
+
+class SegmentSize(BaseModel):
+    id: int
+    size: int
+    universe: int
+    share: float
+    as_of: str
+    warning: str | None
+
+
+def audience_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """The rule as a rule tree: the short form ``{column: value}`` becomes an ``and`` of ``attr eq``."""
+    if set(rule) & TREE_KEYS:
+        return rule
+    for col, value in rule.items():
+        if col not in RULE_COLUMNS:
+            raise JingyunError("bad_rule", f"rule columns must be among {', '.join(RULE_COLUMNS)}, "
+                               "or write a rule tree (and/or/not/attr/tag/event/orders)", f"rule.{col}", status=422)
+        if not isinstance(value, str):
+            raise JingyunError("bad_rule", "short-form rule values are text", f"rule.{col}", status=422)
+    return {"and": [{"attr": c, "op": "eq", "value": v} for c, v in rule.items()]}
+
+
+def compiled_sql(state: ServiceState, wh: Any, rule: dict[str, Any]) -> str:
+    from jingyun.segments import audience, saved
+    from jingyun.segments.store import SegmentStore
+
+    try:
+        return audience.compile_rule(audience_rule(rule), saved.context(wh, SegmentStore(state.settings))).sql
+    except JingyunError as exc:
+        raise JingyunError(exc.code, exc.message, exc.field or "rule", status=422) from None
 
 
 def _load(state: ServiceState, request: Request, principal: Principal, segment_id: int) -> Segment:
@@ -82,9 +120,7 @@ def list_segments(state: StateDep, principal: Annotated[Principal, Depends(permi
 @router.post("/segments", summary="Create a segment in one of your departments", response_model=SegmentOut, status_code=201)
 def create_segment(body: SegmentIn, request: Request, state: StateDep,
                    principal: Annotated[Principal, Depends(permit("segments:create"))]) -> SegmentOut:
-    for col in body.rule:
-        if col not in RULE_COLUMNS:
-            raise JingyunError("bad_rule", f"rule columns must be among {', '.join(RULE_COLUMNS)}", f"rule.{col}", status=422)
+    reading(state, lambda wh: compiled_sql(state, wh, body.rule))  # never save a rule that does not compile
     with state.store.session() as ses:
         existing = ses.scalar(select(Department).where(Department.name == body.department))
         if principal.role != "admin" and (existing is None or existing.id not in principal.departments):
@@ -143,13 +179,27 @@ def export_segment(segment_id: SegmentId, request: Request, state: StateDep,
                    principal: Annotated[Principal, Depends(permit("segments:export"))], page: PagingDep) -> Page:
     seg = _load(state, request, principal, segment_id)
     rule: dict[str, Any] = json.loads(seg.rule)
-    where = " AND ".join(f'"{USERS.column(c).name}" = ?' for c in rule) or "TRUE"
-    reader = state.writer.reader()
-    try:
-        total, rows = fetch_users(reader, where, list(rule.values()), page.limit, page.offset)
-    finally:
-        reader.close()
+
+    def members(wh: Any) -> tuple[int, list[dict[str, Any]]]:
+        sql = compiled_sql(state, wh, rule)
+        return fetch_users(wh, f"person_id IN (SELECT person_id FROM ({sql}) m)", [], page.limit, page.offset)
+
+    total, rows = reading(state, members)
     items = [present(state, principal, r) for r in rows]
     state.auditor.log(actor=principal.name, role=principal.role, action="export", target=f"segment:{segment_id}",
                       detail={"rows": len(items), "deidentified": not principal.sees_raw}, request_id=request_id(request))
     return Page(items=items, total=total, limit=page.limit, offset=page.offset, deidentified=not principal.sees_raw)
+
+
+@router.get("/segments/{segment_id}/size", summary="How many persons a segment holds now 人群规模", response_model=SegmentSize)
+def segment_size(segment_id: SegmentId, request: Request, state: StateDep,
+                 principal: Annotated[Principal, Depends(permit("segments:view"))]) -> SegmentSize:
+    from jingyun.segments import saved
+
+    seg = _load(state, request, principal, segment_id)
+    rule = audience_rule(json.loads(seg.rule))
+    try:
+        est = reading(state, lambda wh: saved.estimate(wh, rule))
+    except JingyunError as exc:  # a segment it references was deleted since
+        raise JingyunError(exc.code, exc.message, exc.field or "rule", status=409) from None
+    return SegmentSize(id=segment_id, **{k: v for k, v in jsonable(est).items() if k not in ("sql", "seconds")})

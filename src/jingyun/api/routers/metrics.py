@@ -1,0 +1,150 @@
+"""Metrics and KPIs over HTTP (指标与KPI): the dictionary, metric values, targets and the scorecard.
+
+Definitions (the dictionary, the targets) are readable by every role — they
+are the shared vocabulary; computed values and scorecards are analyses
+(``analysis:run``). Values come from :func:`jingyun.metrics.compute.compute`
+and :func:`jingyun.metrics.kpi.scorecard`, unchanged: the JSON is the
+library's ``to_dict()`` / ``scorecard_dict()``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel, Field
+
+from jingyun.api.deps import StateDep, jsonable, permit, reading
+from jingyun.metrics.compute import ComputeParams, compute
+from jingyun.metrics.dictionary import load_dictionary
+from jingyun.metrics.kpi import load_targets, scorecard, scorecard_dict, target_dict, targets_path
+from jingyun.metrics.model import Metric
+from jingyun.metrics.periods import parse_period
+from jingyun.security.roles import Principal
+from jingyun.warehouse.backends.duckdb import DuckDBBackend
+
+router = APIRouter(prefix="/api/v1", tags=["metrics 指标与KPI"])
+Reader = Annotated[Principal, Depends(permit("schema:read"))]
+Analyst = Annotated[Principal, Depends(permit("analysis:run"))]
+MetricName = Annotated[str, Path(min_length=1, max_length=100, description="Metric name, e.g. gmv 指标名")]
+
+
+class Bilingual(BaseModel):
+    zh: str
+    en: str
+
+
+class MetricOut(BaseModel):
+    """One metric definition (指标定义)."""
+
+    name: str
+    zh: str
+    en: str
+    unit: str
+    direction: str
+    grain: str
+    owner: str
+    perspective: str
+    description: Bilingual
+    kind: str
+    formula: dict[str, Any]
+    defined_in: str
+
+
+class MetricList(BaseModel):
+    items: list[MetricOut]
+    total: int
+    files: list[str]
+
+
+class PointOut(BaseModel):
+    bucket: str
+    label: str
+    by_value: str | None
+    value: float | None
+    parts: dict[str, float | None]
+
+
+class MetricValues(BaseModel):
+    """``compute``'s result: one point per bucket (and breakdown value)."""
+
+    metric: str
+    name: Bilingual
+    unit: str
+    direction: str
+    from_: str = Field(alias="from")
+    to: str
+    grain: str
+    by: str | None
+    timezone: str
+    points: list[PointOut]
+    sql: str
+
+
+class TargetsOut(BaseModel):
+    file: str
+    bands: dict[str, float]
+    score_cap: float
+    weight_total: float
+    targets: list[dict[str, Any]]
+    total: int
+
+
+def metric_out(m: Metric) -> MetricOut:
+    formula = jsonable(dataclasses.asdict(m.formula))
+    formula.setdefault("filters", [])
+    return MetricOut(name=m.name, zh=m.zh, en=m.en, unit=m.unit, direction=m.direction, grain=m.grain, owner=m.owner,
+                     perspective=m.perspective, description=Bilingual(zh=m.description_zh, en=m.description_en),
+                     kind=m.formula.kind, formula=formula, defined_in=m.origin)
+
+
+@router.get("/metrics", summary="The metric dictionary 指标字典", response_model=MetricList)
+def list_metrics(state: StateDep, _: Reader) -> MetricList:
+    d = load_dictionary(state.settings)
+    items = [metric_out(m) for m in d.metrics.values()]
+    return MetricList(items=items, total=len(items), files=[str(f) for f in d.files])
+
+
+@router.get("/metrics/{name}", summary="One metric's definition 指标定义", response_model=MetricOut)
+def get_metric(name: MetricName, state: StateDep, _: Reader) -> MetricOut:
+    return metric_out(load_dictionary(state.settings).metric(name))
+
+
+@router.get("/metrics/{name}/values", summary="A metric per day/week/month, optionally by a dimension 指标计算",
+            response_model=MetricValues, response_model_by_alias=True)
+def metric_values(
+    name: MetricName, state: StateDep, _: Analyst,
+    date_from: Annotated[str, Query(alias="from", pattern=r"^\d{4}-\d{2}-\d{2}$", description="First local day 开始日期")],
+    date_to: Annotated[str, Query(alias="to", pattern=r"^\d{4}-\d{2}-\d{2}$", description="Last local day, inclusive 结束日期")],
+    grain: Annotated[str | None, Query(max_length=10, description="day | week | month | total 粒度")] = None,
+    by: Annotated[str | None, Query(max_length=100, description="channel, users.<column> or properties.<key> 分组")] = None,
+    include_test: Annotated[bool, Query(description="Keep test accounts 包含测试账号")] = False,
+) -> dict[str, Any]:
+    d = load_dictionary(state.settings)
+    params = ComputeParams.create(name, date_from, date_to, grain=grain, by=by, timezone=state.settings.timezone,
+                                  include_test=include_test)
+    return jsonable(reading(state, lambda wh: compute(DuckDBBackend(wh), d, params).to_dict()))
+
+
+@router.get("/kpi/targets", summary="KPI targets and weights KPI目标", response_model=TargetsOut)
+def kpi_targets(state: StateDep, _: Reader) -> TargetsOut:
+    d = load_dictionary(state.settings)
+    path = targets_path(state.settings)
+    ts = load_targets(d, path)
+    targets = [jsonable(target_dict(t)) for t in ts.targets]
+    return TargetsOut(file=str(path), bands={"green": ts.bands.green, "yellow": ts.bands.yellow}, score_cap=ts.cap,
+                      weight_total=sum(t.weight for t in ts.targets), targets=targets, total=len(targets))
+
+
+@router.get("/kpi/scorecard", summary="Balanced scorecard for a period 平衡计分卡")
+def kpi_scorecard(
+    state: StateDep, _: Analyst,
+    period: Annotated[str, Query(min_length=4, max_length=20,
+                                 description="2026-10, 2026-Q4, 2026-W41, 2026-10-05 or 2026 考核周期")],
+) -> dict[str, Any]:
+    d = load_dictionary(state.settings)
+    ts = load_targets(d, targets_path(state.settings))
+    p = parse_period(period)
+    card = reading(state, lambda wh: scorecard(DuckDBBackend(wh), d, ts, p, state.settings.timezone))
+    return jsonable(scorecard_dict(card))

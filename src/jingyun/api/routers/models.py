@@ -1,0 +1,102 @@
+"""Predictive models over HTTP (预测模型): the registry, CLV fit summary, forecasts and per-person scores.
+
+Fitting and forecasting run in the threadpool on a read cursor (nothing is
+written: scoring runs that write ``model_scores`` stay in the CLI and the
+scheduler). Scores are keyed by ``person_id`` (a pseudonymous id) and hold no
+personal data; they are paginated with ``total``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+
+from jingyun.api.deps import PagingDep, StateDep, jsonable, permit, reading
+from jingyun.models.clv import ClvParams, fit_clv
+from jingyun.models.forecast import ForecastParams, run_forecast
+from jingyun.models.registry import WarehouseRegistry
+from jingyun.security.roles import Principal
+
+router = APIRouter(prefix="/api/v1/models", tags=["models 预测模型"])
+Analyst = Annotated[Principal, Depends(permit("analysis:run"))]
+Day = Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="Local day YYYY-MM-DD 本地日期")]
+
+
+class ScoreOut(BaseModel):
+    person_id: str
+    model: str
+    score_name: str
+    value: float | None
+    scored_at: str | None
+
+
+class ScorePage(BaseModel):
+    items: list[ScoreOut]
+    total: int
+    limit: int
+    offset: int
+
+
+@router.get("", summary="Trained models in the registry 模型登记")
+def registry(state: StateDep, _: Analyst, page: PagingDep,
+             kind: Annotated[str | None, Query(max_length=20, description="churn, clv, forecast, recommend")] = None
+             ) -> dict[str, Any]:
+    entries = reading(state, lambda wh: WarehouseRegistry(wh).list(kind))
+    items = [jsonable(e.to_dict()) for e in entries[page.offset:page.offset + page.limit]]
+    return {"items": items, "total": len(entries), "limit": page.limit, "offset": page.offset}
+
+
+@router.get("/clv/fit", summary="BG/NBD + Gamma-Gamma fit summary with holdout check CLV模型拟合")
+def clv_fit(state: StateDep, _: Analyst, calibration_end: Day,
+            holdout_end: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
+            time_unit: Literal["week", "day"] = "week",
+            months: Annotated[int, Query(ge=1, le=120)] = 12,
+            monthly_discount_rate: Annotated[float, Query(ge=0, lt=1)] = 0.01,
+            margin: Annotated[float, Query(gt=0, le=1)] = 1.0) -> dict[str, Any]:
+    params = ClvParams(dt.date.fromisoformat(calibration_end),
+                       dt.date.fromisoformat(holdout_end) if holdout_end else None, time_unit, months,
+                       monthly_discount_rate, margin).validate()
+    return jsonable(reading(state, lambda wh: fit_clv(wh, params).to_dict()))
+
+
+@router.get("/scores", summary="Per-person model scores (CLV, churn risk…) 模型评分", response_model=ScorePage)
+def scores(state: StateDep, _: Analyst, page: PagingDep,
+           model: Annotated[str | None, Query(max_length=20, description="clv, churn…")] = None,
+           score_name: Annotated[str | None, Query(max_length=50, description="clv, p_alive, churn_risk…")] = None,
+           person_id: Annotated[str | None, Query(max_length=200)] = None) -> ScorePage:
+    conds, args = [], []
+    for col, value in (("model", model), ("score_name", score_name), ("person_id", person_id)):
+        if value is not None:
+            conds.append(f"{col} = ?")
+            args.append(value)
+    where = " AND ".join(conds) or "TRUE"
+
+    def fetch(wh: Any) -> tuple[int, list[tuple[Any, ...]]]:
+        if not wh.scalar("SELECT count(*) FROM information_schema.tables WHERE table_name = 'model_scores'"):
+            return 0, []
+        total = int(wh.scalar(f"SELECT count(*) FROM model_scores WHERE {where}", args))
+        rows = wh.rows(f"SELECT person_id, model, score_name, value, scored_at FROM model_scores WHERE {where} "
+                       f"ORDER BY model, score_name, value DESC NULLS LAST, person_id "
+                       f"LIMIT {page.limit} OFFSET {page.offset}", args)
+        return total, rows
+
+    total, rows = reading(state, fetch)
+    items = [ScoreOut(person_id=str(r[0]), model=str(r[1]), score_name=str(r[2]), value=jsonable(r[3]),
+                      scored_at=r[4].isoformat() if r[4] else None) for r in rows]
+    return ScorePage(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/forecast", summary="Sales forecast by category/channel with backtest 销售预测")
+def forecast(state: StateDep, _: Analyst,
+             metric: Literal["gmv", "orders"] = "gmv",
+             grain: Literal["day", "week"] = "day",
+             by: Annotated[str, Query(pattern=r"^(category|channel)?(,(category|channel))?$",
+                                      description="category, channel or both 维度")] = "category,channel",
+             horizon: Annotated[int, Query(ge=1, le=56)] = 28,
+             backtest_origins: Annotated[int, Query(ge=0, le=12)] = 3) -> dict[str, Any]:
+    params = ForecastParams(by=tuple(b for b in by.split(",") if b), metric=metric, grain=grain, horizon=horizon,
+                            backtest_origins=backtest_origins).validate()
+    return jsonable(reading(state, lambda wh: run_forecast(wh, params).to_dict()))

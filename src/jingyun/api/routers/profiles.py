@@ -1,0 +1,165 @@
+"""Tags, RFM, lifecycle, audience sizing and the 360° profile over HTTP (标签、分层与用户画像).
+
+Aggregates (RFM groups, lifecycle stages, audience sizes) carry no personal
+data. The profile does: it is built by :func:`jingyun.segments.profile.build_profile`
+and then de-identified here with the service's own masking and salt
+(:func:`jingyun.security.masking.deidentify`, driven by the data dictionary),
+so a pseudonym in a profile equals the one in ``/users/{id}`` and in exports.
+Every profile read is audited (``read_personal``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from jingyun.api.deps import PagingDep, StateDep, jsonable, permit, reading, request_id
+from jingyun.errors import JingyunError
+from jingyun.schema.tables import EVENTS, FEEDBACK, ORDERS, USERS
+from jingyun.security.masking import deidentify
+from jingyun.security.roles import Principal
+from jingyun.segments import saved
+from jingyun.segments.common import as_naive_utc
+from jingyun.segments.lifecycle import compute_lifecycle, preset
+from jingyun.segments.profile import build_profile
+from jingyun.segments.rfm import RfmParams, compute_rfm
+from jingyun.segments.tags import TagDef, load_tags
+
+router = APIRouter(prefix="/api/v1", tags=["segments 人群"])
+Viewer = Annotated[Principal, Depends(permit("segments:view"))]
+Analyst = Annotated[Principal, Depends(permit("analysis:run"))]
+ProfileReader = Annotated[Principal, Depends(permit("profile:read"))]
+AsOf = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?)?$",
+                                   description="Reference time, UTC (default: the latest data) 基准时间")]
+
+
+class TagOut(BaseModel):
+    name: str
+    kind: str
+    group: str
+    zh: str
+    en: str
+    description_zh: str
+    description_en: str
+    owner: str
+    refresh: str
+    type: str
+    campaign: bool
+    spec: dict[str, Any]
+
+
+class TagPage(BaseModel):
+    items: list[TagOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AudienceIn(BaseModel):
+    """A rule tree (see docs/segments.md): ``{"and": [...]}``, ``{"attr": ..., "op": ..., "value": ...}``…"""
+
+    rule: dict[str, Any] = Field(max_length=20)
+    as_of: str | None = Field(default=None, max_length=40)
+
+
+class SizeOut(BaseModel):
+    size: int
+    universe: int
+    share: float
+    as_of: str
+    seconds: float
+    warning: str | None
+    sql: str
+
+
+def _tag(t: TagDef) -> TagOut:
+    return TagOut(**jsonable(t))
+
+
+def _as_of(value: str | None) -> dt.datetime | None:
+    return as_naive_utc(value) if value else None
+
+
+@router.get("/tags", summary="Tag definitions 标签列表", response_model=TagPage)
+def list_tags(state: StateDep, _: Viewer, page: PagingDep,
+              group: Annotated[str | None, Query(max_length=30, description="demographic, behaviour… 分组")] = None
+              ) -> TagPage:
+    tags = [t for t in load_tags(state.settings).values() if group is None or t.group == group]
+    items = [_tag(t) for t in tags[page.offset:page.offset + page.limit]]
+    return TagPage(items=items, total=len(tags), limit=page.limit, offset=page.offset)
+
+
+@router.get("/tags/{name}", summary="One tag with its coverage 标签详情")
+def get_tag(state: StateDep, _: Viewer, name: Annotated[str, Path(min_length=1, max_length=100)]) -> dict[str, Any]:
+    tags = load_tags(state.settings)
+    if name not in tags:
+        raise JingyunError("not_found", f"no tag {name!r}; see GET /api/v1/tags", "name", status=404)
+
+    def coverage(wh: Any) -> dict[str, Any]:
+        if not wh.rows("SELECT 1 FROM information_schema.tables WHERE table_name = 'user_tags'"):
+            return {"persons": 0, "values": []}
+        persons = int(wh.scalar("SELECT count(DISTINCT person_id) FROM user_tags WHERE tag = ?", [name]))
+        values = wh.rows("SELECT value, count(*) FROM user_tags WHERE tag = ? GROUP BY value ORDER BY 2 DESC, 1 LIMIT 20",
+                         [name])
+        return {"persons": persons, "values": [{"value": v, "persons": int(n)} for v, n in values]}
+
+    return {"tag": _tag(tags[name]).model_dump(), "coverage": reading(state, coverage)}
+
+
+@router.get("/rfm", summary="RFM groups with sizes and value shares RFM分群")
+def rfm(state: StateDep, _: Analyst,
+        scoring: Annotated[str, Query(pattern="^(quantile|threshold)$", description="quantile | threshold")] = "quantile",
+        bins: Annotated[int, Query(ge=2, le=10)] = 5,
+        window_days: Annotated[int | None, Query(ge=1, le=36500)] = None,
+        as_of: AsOf = None) -> dict[str, Any]:
+    params = RfmParams(scoring=scoring, bins=bins, window_days=window_days, as_of=_as_of(as_of))  # type: ignore[arg-type]
+    return jsonable(reading(state, lambda wh: compute_rfm(wh, params.validate())))
+
+
+@router.get("/lifecycle", summary="Users per lifecycle stage 生命周期阶段")
+def lifecycle(state: StateDep, _: Analyst,
+              preset_name: Annotated[str, Query(alias="preset", pattern="^(retail|saas)$")] = "retail",
+              churn_risk_days: Annotated[int | None, Query(ge=1, le=3650)] = None,
+              as_of: AsOf = None) -> dict[str, Any]:
+    overrides: dict[str, object] = {"as_of": _as_of(as_of)}
+    if churn_risk_days is not None:
+        overrides["churn_risk_days"] = churn_risk_days
+    params = preset(preset_name, **overrides)
+    return jsonable(reading(state, lambda wh: compute_lifecycle(wh, params)))
+
+
+@router.post("/audience/estimate", summary="Size of a rule tree, without saving it 人群规模估算", response_model=SizeOut)
+def estimate(body: AudienceIn, state: StateDep, _: Viewer) -> SizeOut:
+    est = reading(state, lambda wh: saved.estimate(wh, body.rule, as_of=_as_of(body.as_of)))
+    return SizeOut(**jsonable(est))
+
+
+def mask_profile(profile: dict[str, Any], salt: bytes, today: dt.date) -> dict[str, Any]:
+    """Every personal part of a profile de-identified by the data dictionary's classification."""
+    out = dict(profile)
+    out["attributes"] = deidentify(USERS, profile["attributes"], salt, today) if profile["attributes"] else {}
+    out["recent_events"] = [deidentify(EVENTS, e, salt, today) for e in profile["recent_events"]]
+    out["orders"] = [deidentify(ORDERS, o, salt, today) for o in profile["orders"]]
+    out["feedback"] = [deidentify(FEEDBACK, f, salt, today) for f in profile["feedback"]]
+    out["masked"] = True
+    return out
+
+
+@router.get("/profiles/{user_id}", summary="The 360° profile, de-identified unless your role sees personal data 用户360画像")
+def profile(request: Request, state: StateDep, principal: ProfileReader,
+            user_id: Annotated[str, Path(min_length=1, max_length=200)],
+            limit: Annotated[int, Query(ge=1, le=100, description="Recent events/orders shown 最近记录数")] = 10,
+            as_of: AsOf = None) -> dict[str, Any]:
+    # built unmasked, then masked here: one salt and one rule set for every read path of the service
+    p = reading(state, lambda wh: build_profile(wh, user_id, role="admin", limit=limit, as_of=_as_of(as_of)))
+    data: dict[str, Any] = {f: getattr(p, f) for f in p.__dataclass_fields__}
+    if not principal.sees_raw:
+        data = mask_profile(data, state.service.mask_salt, dt.date.today())
+    else:
+        data["masked"] = False
+    state.auditor.log(actor=principal.name, role=principal.role, action="read_personal", target=f"person:{p.person_id}",
+                      detail={"deidentified": not principal.sees_raw, "route": "profiles"}, request_id=request_id(request))
+    return jsonable({**data, "deidentified": not principal.sees_raw})
