@@ -18,7 +18,7 @@ from typing import Any
 
 def _p95(xs: list[float]) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(0.95 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(0.95 * (len(xs) - 1)))]
 
 
 def _time(fn: Callable[[], Any], n: int) -> list[float]:
