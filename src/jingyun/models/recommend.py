@@ -43,6 +43,8 @@ class RecommendParams:
     view_weight: float = 0.1
     shrink: float = 10.0
     neighbours: int = 100  # similar items kept per item
+    popularity_blend: float = 0.0  # weight of item popularity added to the (max-scaled) similarity score
+    alpha: float = 0.5  # asymmetric cosine: 0.5 = cosine, towards 1 = conditional probability
 
     def validate(self) -> RecommendParams:
         if not 1 <= self.test_days <= 365:
@@ -53,6 +55,8 @@ class RecommendParams:
             raise JingyunError("bad_param", "weights must be positive (views may be 0)", "view_weight")
         if self.shrink < 0:
             raise JingyunError("bad_param", "shrink must be >= 0", "shrink")
+        if not 0 <= self.alpha <= 1:
+            raise JingyunError("bad_param", "alpha must be in [0, 1]", "alpha")
         if self.neighbours < 1:
             raise JingyunError("bad_param", "neighbours must be at least 1", "neighbours")
         return self
@@ -90,12 +94,17 @@ class ItemSimilarity:
     S: sp.csr_matrix  # item × item similarity (both signals)
     S_buy: sp.csr_matrix  # item × item similarity (co-purchase only)
     popularity: FloatArray  # purchases per item
+    popularity_blend: float = 0.0
 
     def recommend(self, person_id: str, k: int) -> list[tuple[str, float]]:
         u = self.persons.get(person_id)
         if u is None:
             return self.popular(k)
         scores = np.asarray((self.R[u] @ self.S).todense()).ravel()
+        if self.popularity_blend and scores.max() > 0:
+            # Similarity ranks within a person's neighbourhood; a little popularity breaks
+            # the many near-ties that sparse co-occurrence leaves.
+            scores = scores / scores.max() + self.popularity_blend * self.popularity / max(self.popularity.max(), 1)
         return self._top(scores, self.bought[u].indices, k)
 
     def popular(self, k: int, exclude: NDArray[np.int64] | None = None) -> list[tuple[str, float]]:
@@ -116,10 +125,12 @@ class ItemSimilarity:
         return [(self.items[j], float(scores[j])) for j in order if np.isfinite(scores[j]) and scores[j] > 0]
 
 
-def _cosine(R: sp.csr_matrix, shrink: float, neighbours: int) -> sp.csr_matrix:
-    norms = np.sqrt(np.asarray(R.multiply(R).sum(axis=0)).ravel())
+def _cosine(R: sp.csr_matrix, shrink: float, neighbours: int, alpha: float = 0.5) -> sp.csr_matrix:
+    sq = np.asarray(R.multiply(R).sum(axis=0)).ravel()
     co = (R.T @ R).tocoo()
-    vals = co.data / (norms[co.row] * norms[co.col] + shrink)
+    # Asymmetric cosine: row = item the person has, column = candidate. alpha = 0.5 is the
+    # cosine; alpha → 1 tends to P(candidate | item), which leans towards popular candidates.
+    vals = co.data / (sq[co.row] ** alpha * sq[co.col] ** (1 - alpha) + shrink)
     vals[co.row == co.col] = 0.0
     S = sp.csr_matrix((vals, (co.row, co.col)), shape=co.shape)
     S.eliminate_zeros()
@@ -165,8 +176,9 @@ def fit(wh: Warehouse, params: RecommendParams, end: dt.date) -> ItemSimilarity:
     B.data[:] = 1.0
     return ItemSimilarity(
         persons, list(items), items, R, B,
-        _cosine(R, params.shrink, params.neighbours), _cosine(B, params.shrink, params.neighbours),
-        np.asarray(B.sum(axis=0)).ravel(),
+        _cosine(R, params.shrink, params.neighbours, params.alpha),
+        _cosine(B, params.shrink, params.neighbours, params.alpha),
+        np.asarray(B.sum(axis=0)).ravel(), params.popularity_blend,
     )
 
 
