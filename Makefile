@@ -24,7 +24,7 @@ sysdeps:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/jingyun demo --users $(DEMO_USERS) --days $(DEMO_DAYS) --replace
+	$(VENV)/bin/jingyun demo --users $(DEMO_USERS) --days $(DEMO_DAYS) --replace --serve
 
 test: $(VENV)/.installed sysdeps
 	$(PY) -m pytest -q -p no:cacheprovider

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from jingyun.config import load_settings
+from jingyun.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 def serve(
@@ -20,10 +23,18 @@ def serve(
     """
     import uvicorn
 
-    from jingyun.api import create_app
-
-    app = create_app(load_settings())
+    app = service_app(load_settings())
     uvicorn.run(app, host=host, port=port, log_level=log_level, workers=1, access_log=False)
+
+
+def service_app(settings: Settings) -> FastAPI:
+    """The REST API with the web console mounted under /console."""
+    from jingyun.api import create_app
+    from jingyun.web import mount
+
+    app = create_app(settings)
+    mount(app, settings)
+    return app
 
 
 def register(app: typer.Typer) -> None:
