@@ -99,7 +99,7 @@ async def assign_user(
     a = assign(user_id, exp, attrs, log=events.append)
     logged = False
     if events:
-        row = {**events[0], "ts": events[0]["ts"].isoformat(timespec="microseconds") + "Z", "platform": "server"}
+        row = {**events[0], "ts": events[0]["ts"].isoformat(timespec="microseconds") + "Z"}
         job = Job(table="events", items=[row], texts=[json.dumps(row, ensure_ascii=False)], pre_rejected={})
         outcome = (await asyncio.wrap_future(state.writer.submit(job)))[0]
         logged = outcome.status != "rejected"

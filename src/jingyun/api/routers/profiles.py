@@ -22,7 +22,7 @@ from jingyun.schema.tables import EVENTS, FEEDBACK, ORDERS, USERS
 from jingyun.security.masking import deidentify
 from jingyun.security.roles import Principal
 from jingyun.segments import saved
-from jingyun.segments.common import as_naive_utc
+from jingyun.segments.common import as_naive_utc, ensure_segment_tables
 from jingyun.segments.lifecycle import compute_lifecycle, preset
 from jingyun.segments.profile import build_profile
 from jingyun.segments.rfm import RfmParams, compute_rfm
@@ -153,6 +153,9 @@ def profile(request: Request, state: StateDep, principal: ProfileReader,
             user_id: Annotated[str, Path(min_length=1, max_length=200)],
             limit: Annotated[int, Query(ge=1, le=100, description="Recent events/orders shown 最近记录数")] = 10,
             as_of: AsOf = None) -> dict[str, Any]:
+    # user_tags / model_scores may not exist yet: created (empty) by the writer, readers never write
+    with state.writer.lock:
+        ensure_segment_tables(state.writer.wh)
     # built unmasked, then masked here: one salt and one rule set for every read path of the service
     p = reading(state, lambda wh: build_profile(wh, user_id, role="admin", limit=limit, as_of=_as_of(as_of)))
     data: dict[str, Any] = {f: getattr(p, f) for f in p.__dataclass_fields__}
