@@ -17,7 +17,7 @@ import numpy as np
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 
-from jingyun.analysis.anomaly import detect
+from jingyun.analysis.anomaly import AnomalyDay, detect
 from jingyun.errors import JingyunError
 from jingyun.metrics.kpi import PERSPECTIVE_NAMES, Scorecard, Target, scorecard
 from jingyun.metrics.model import Leaf
@@ -229,6 +229,9 @@ def scorecard_panel(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
                      chart_height=max(240, 30 * len(names) + 60), extra={"score": card.score, "status": card.status})
 
 
+_ANOMALIES: dict[tuple[str, str, str], list[tuple[str, AnomalyDay]]] = {}
+
+
 @panel("alerts", "authenticated", pinnable=False)
 def alerts(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     """Open alerts: out-of-line days of the headline metrics in the range, and (admins) access alerts."""
@@ -236,15 +239,21 @@ def alerts(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     d = dictionary(ctx.state.settings)
     rows: list[list[Any]] = []
     with ctx.reader() as wh:
-        backend = DuckDBBackend(wh)
-        for metric in ("gmv", "orders", "conversion_rate"):
-            _, s = series(backend, d, metric, f, ctx.timezone)
-            if len(s.days) < 14:
-                continue
-            for a in detect(s.days, np.array([np.nan if v is None else float(v) for v in s.values])):
-                if a.anomaly:
-                    rows.append([a.date, metric_name(ctx, metric), ctx.t("dir." + (a.direction or "high")), a.value,
-                                 a.expected])
+        # three series and three robust fits: kept per data version like the scorecard
+        key = (str(ctx.state.settings.home), f.query(), str(wh.scalar("SELECT max(finished_at) FROM _ingest_log")))
+        if key not in _ANOMALIES:
+            found = []
+            backend = DuckDBBackend(wh)
+            for metric in ("gmv", "orders", "conversion_rate"):
+                _, s = series(backend, d, metric, f, ctx.timezone)
+                if len(s.days) >= 14:
+                    found += [(metric, a) for a in detect(s.days, np.array([np.nan if v is None else float(v)
+                                                                            for v in s.values])) if a.anomaly]
+            if len(_ANOMALIES) > 256:
+                _ANOMALIES.clear()
+            _ANOMALIES[key] = found
+    for metric, a in _ANOMALIES[key]:
+        rows.append([a.date, metric_name(ctx, metric), ctx.t("dir." + (a.direction or "high")), a.value, a.expected])
     if ctx.may("audit:read"):
         from sqlalchemy import select
 
