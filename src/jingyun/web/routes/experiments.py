@@ -70,9 +70,12 @@ def experiment(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     opt["xAxis"] = {"type": "value", "axisLabel": {"formatter": "{value}%"}}
     # the interval as a floating bar (transparent base + width), the point estimate as a dot
     opt["series"] = [
-        {"type": "bar", "stack": "ci", "data": [b[0] for b in bars], "itemStyle": {"color": "transparent"},
+        # stackStrategy "all": stack the width on the low end even when it is negative (ECharts >= 5.5)
+        {"type": "bar", "stack": "ci", "stackStrategy": "all", "data": [b[0] for b in bars],
+         "itemStyle": {"color": "transparent"},
          "name": "lo", "tooltip": {"show": False}},
-        {"type": "bar", "stack": "ci", "data": [round(b[1] - b[0], 3) for b in bars], "name": ctx.t("col.ci"),
+        {"type": "bar", "stack": "ci", "stackStrategy": "all", "data": [round(b[1] - b[0], 3) for b in bars],
+         "name": ctx.t("col.ci"),
          "itemStyle": {"color": "rgba(37,99,235,0.35)"}, "barWidth": 14},
         {"type": "scatter", "data": mids, "name": ctx.t("col.uplift"), "symbolSize": 12, "itemStyle": {"color": "#1e3a8a"}},
     ]
