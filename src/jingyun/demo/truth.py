@@ -22,6 +22,7 @@ from jingyun.demo.experiment import VARIATIONS, converted_by
 from jingyun.demo.feedback import CATEGORIES
 from jingyun.demo.generate import DemoData
 from jingyun.demo.params import CHANNELS, FUNNEL_STEPS, ONLINE_PLATFORMS, PLATFORMS
+from jingyun.demo.purchases import COMPLEMENT_SHARE, FAVOURITE_SHARE
 from jingyun.demo.sessions import EV
 from jingyun.demo.timeline import DAY_S
 from jingyun.demo.users import CHANNEL_IDS, driver_months
@@ -217,6 +218,11 @@ def build_truth(d: DemoData, written: Written, sources: Path) -> dict[str, Any]:
         "diagnosis": _driver(d),
         "seasonality": {"peaks": ["06-18", "11-11"], "promotions": {"618": "06-01..06-18", "双11": "11-01..11-11"},
                         "weekend_multiplier": 1.2, "golden_week_dip": "10-01..10-07"},
+        "cross_sell": {
+            "favourite_category_share": FAVOURITE_SHARE, "complement_share": COMPLEMENT_SHARE,
+            "rule": "each person favours one category (a fixed hash of the person); the second line of an order "
+                    "is the first line's complement (the next product of its category) half the time",
+        },
         "competitor_price_cut": {"competitor": d.competitors.cut_competitor, "category": d.competitors.cut_category,
                                  "date": d.cal.date(d.competitors.cut_day).isoformat(), "cut": d.competitors.cut_pct},
         "feedback": {
