@@ -22,7 +22,7 @@ from jingyun.security.roles import Principal
 
 router = APIRouter(prefix="/api/v1/models", tags=["models 预测模型"])
 Analyst = Annotated[Principal, Depends(permit("analysis:run"))]
-Day = Annotated[str, Query(pattern=r"^\d{4}-\d{2}-\d{2}$", description="Local day YYYY-MM-DD 本地日期")]
+Day = Annotated[dt.date, Query(description="Local day YYYY-MM-DD 本地日期")]
 
 
 class ScoreOut(BaseModel):
@@ -51,14 +51,12 @@ def registry(state: StateDep, _: Analyst, page: PagingDep,
 
 @router.get("/clv/fit", summary="BG/NBD + Gamma-Gamma fit summary with holdout check CLV模型拟合")
 def clv_fit(state: StateDep, _: Analyst, calibration_end: Day,
-            holdout_end: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
+            holdout_end: Annotated[dt.date | None, Query(description="Last holdout day 留出期末日")] = None,
             time_unit: Literal["week", "day"] = "week",
             months: Annotated[int, Query(ge=1, le=120)] = 12,
             monthly_discount_rate: Annotated[float, Query(ge=0, lt=1)] = 0.01,
             margin: Annotated[float, Query(gt=0, le=1)] = 1.0) -> dict[str, Any]:
-    params = ClvParams(dt.date.fromisoformat(calibration_end),
-                       dt.date.fromisoformat(holdout_end) if holdout_end else None, time_unit, months,
-                       monthly_discount_rate, margin).validate()
+    params = ClvParams(calibration_end, holdout_end, time_unit, months, monthly_discount_rate, margin).validate()
     return jsonable(reading(state, lambda wh: fit_clv(wh, params).to_dict()))
 
 
