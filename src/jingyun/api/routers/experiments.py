@@ -90,10 +90,10 @@ async def assign_user(
 ) -> AssignOut:
     exp = await asyncio.to_thread(get_experiment, state.settings, experiment)
     attrs: dict[str, str] = {}
-    for a in attr or []:
-        k, sep, v = a.partition("=")
+    for pair in attr or []:
+        k, sep, v = pair.partition("=")
         if not sep or not k:
-            raise JingyunError("bad_attr", f"write attributes as key=value, got {a[:50]!r}", "attr", status=422)
+            raise JingyunError("bad_attr", f"write attributes as key=value, got {pair[:50]!r}", "attr", status=422)
         attrs[k] = v
     events: list[dict[str, Any]] = []
     a = assign(user_id, exp, attrs, log=events.append)
