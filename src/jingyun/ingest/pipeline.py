@@ -165,15 +165,18 @@ class ChunkLoader:
         # quarantine: invalid rows and conflicting duplicates, with their raw payload
         conflict_reason = "conflicting_duplicate:" + "+".join(table.key)
         source_cols = [n for n in shape.types if n != "_line"]
-        if source_cols:
+        # the raw payload comes from the chunk itself, only for the rejected rows
+        if self.fmt == "ndjson":
+            raw = "c._json"
+        elif source_cols:
             packed = ", ".join(f"{q(n)} := c.{q(n)}" for n in source_cols)
-            raw = f"coalesce(r._rawjson, CAST(to_json(struct_pack({packed})) AS VARCHAR))"
+            raw = f"CAST(to_json(struct_pack({packed})) AS VARCHAR)"
         else:
-            raw = "r._rawjson"
+            raw = "CAST(NULL AS VARCHAR)"
         rejected = f"""
             SELECT r._line AS line, split_part(r.why, ':', 1) AS reason,
                    NULLIF(split_part(r.why, ':', 2), '') AS field, {raw} AS raw
-            FROM (SELECT s._line, s._rawjson, coalesce(s._reason, '{conflict_reason}') AS why
+            FROM (SELECT s._line, coalesce(s._reason, '{conflict_reason}') AS why
                   FROM _staged s LEFT JOIN _outcome o ON o._line = s._line
                   WHERE s._reason IS NOT NULL OR o.outcome = 'conflict') r
             LEFT JOIN _chunk c ON c._line = r._line
