@@ -136,8 +136,6 @@ class ChunkLoader:
         shape = _shape(self.wh, self.fmt)
         for statement in self.staging_statements(shape):
             con.execute(statement)
-        for temp in ("_raw", "_typed", "_merged"):
-            con.execute(f"DROP TABLE IF EXISTS {temp}")
         keys = ", ".join(q(k) for k in table.key)
         stored_hash = "hash(" + ", ".join(f"s.{q(c.name)}" for c in table.source_columns) + ")"
         con.execute(
@@ -154,10 +152,16 @@ class ChunkLoader:
             inbatch AS (
                 SELECT _line, CASE WHEN _hash = fh THEN 'duplicate' ELSE 'conflict' END AS outcome FROM dr WHERE rn > 1
             ),
-            stored AS (
-                SELECT v._line, CASE WHEN v._hash = {stored_hash} THEN 'duplicate' ELSE 'conflict' END AS outcome
+            -- match on the key alone (only the key columns of the stored table are
+            -- scanned), then hash just the matched stored rows, fetched by rowid
+            stored_keys AS MATERIALIZED (
+                SELECT v._line, v._hash, s.rowid AS rid
                 FROM v JOIN {table.name} s ON {_key_join(table, "v", "s")}
                 WHERE v._line NOT IN (SELECT _line FROM inbatch)
+            ),
+            stored AS (
+                SELECT k._line, CASE WHEN k._hash = {stored_hash} THEN 'duplicate' ELSE 'conflict' END AS outcome
+                FROM stored_keys k JOIN {table.name} s ON s.rowid = k.rid
             )
             SELECT * FROM inbatch UNION ALL SELECT * FROM stored
             """
