@@ -235,15 +235,15 @@ class ChunkLoader:
             con.execute(f"CREATE OR REPLACE TEMP TABLE _insert AS SELECT s._line, {', '.join(select)} FROM _staged s {joins} WHERE {keep}")
             identity.merge_users(con)
             identity.flag_test_users(con)
-            con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _insert")
+            inserted = con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _insert").fetchall()
         else:
             if table.name == "events":
                 # links first, so this chunk's anonymous-only rows resolve in the insert's join
                 con.execute(f"CREATE OR REPLACE TEMP VIEW _insert AS SELECT s._line, s.user_id, s.anonymous_id FROM _staged s WHERE {keep}")
                 identity.link_anonymous(con)
                 con.execute("DROP VIEW _insert")
-            con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {', '.join(select)} FROM _staged s {joins} WHERE {keep}")
-        report.stored += int(con.execute(f"SELECT count(*) FROM _staged s WHERE {keep}").fetchall()[0][0])
+            inserted = con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {', '.join(select)} FROM _staged s {joins} WHERE {keep}").fetchall()
+        report.stored += int(inserted[0][0])  # INSERT answers its row count: no second pass over _staged
         if "tracking_issue" in names:
             for issue, n in con.execute(
                 f"SELECT s._tracking, count(*) FROM _staged s WHERE {keep} AND s._tracking IS NOT NULL GROUP BY 1"
