@@ -44,15 +44,19 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
         yield svc
 
 
-def close(a: Any, b: Any) -> bool:
+def close(a: Any, b: Any, where: str = "") -> bool:
     """Equal, floats to 1e-9 relative: DuckDB's parallel sums may differ in the last bits between runs."""
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(close(a[k], b[k]) for k in a)
+        assert a.keys() == b.keys(), where
+        return all(close(a[k], b[k], f"{where}.{k}") for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(close(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, float) and isinstance(b, float):
-        return bool(a == pytest.approx(b, rel=1e-9, abs=1e-9))
-    return bool(a == b)
+        assert len(a) == len(b), where
+        return all(close(x, y, f"{where}[{i}]") for i, (x, y) in enumerate(zip(a, b, strict=True)))
+    if isinstance(a, float | int) and isinstance(b, float | int):
+        assert a == pytest.approx(b, rel=1e-9, abs=1e-9), where
+        return True
+    assert a == b, where
+    return True
 
 
 def lib(svc: Service, fn: Any) -> Any:
