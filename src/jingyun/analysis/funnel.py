@@ -182,7 +182,80 @@ def _step_rows(p: FunnelParams) -> tuple[str, bool]:
     return "\n  UNION ALL ".join(arms), True
 
 
+# Day buckets for the join formulation: at most this many earlier buckets are probed per row.
+_MAX_PROBES = 32
+
+
+def _bucket_seconds(window: int) -> int:
+    """Width of the time buckets the join formulation keys on: the window itself up to a day, then wider
+    buckets so that a row probes at most ``_MAX_PROBES`` earlier ones."""
+    return max(min(window, 86400), -(-window // _MAX_PROBES))
+
+
+def _join_ctes(p: FunnelParams) -> list[tuple[str, str]]:
+    """Default mode without exclusions, with hash joins instead of window sorts.
+
+    ``q{i}`` holds (person, time of a step-i event, b): b is the latest start of a chain that reaches step i
+    at that event. A step-(i+1) event at ts extends the chain with the latest b among the q{i} rows at or
+    before ts with b >= ts - window (the same quantity as the window formulation's running max: every such
+    row lies in [ts - window, ts]). Rows are keyed on (person, time bucket): same-bucket candidates are
+    compared pairwise; each earlier bucket within reach contributes only its largest b (if that one is out of
+    reach, all of them are). No sort of all funnel rows, which is what a window pass costs.
+    """
+    n, w = len(p.steps), p.window
+    width = _bucket_seconds(w)
+    probes = -(-w // width)
+    rows, uses_ev = _step_rows(p)
+    bucket = f"CAST(floor(date_diff('second', TIMESTAMP '2000-01-01 00:00:00', ts) / {width}) AS BIGINT)"
+    ctes = [("ev", _events_cte(p))] if uses_ev else []
+    ctes.append(("s", f"SELECT person_id, ts, step, bv, {bucket} AS bk FROM ({rows}) s0"))
+    # Duplicate rows (same person and time) would only repeat candidates: no DISTINCT, which costs a hash table.
+    ctes.append(("q1", "SELECT person_id, ts, bk, ts AS b FROM s WHERE step = 1"))
+    reach = f"INTERVAL '{w}' SECOND"
+    for i in range(1, n):
+        # Probe keys: the row's own bucket and the one before are compared pairwise (so one window's worth of
+        # candidates at most); buckets 2..probes back (windows over a day) by their largest b only.
+        near = " UNION ALL ".join(f"SELECT person_id, ts, bk, bk - {k} AS pk FROM s WHERE step = {i + 1}" for k in (0, 1))
+        arms = [f"SELECT t.person_id, t.ts, t.bk, q.b FROM ({near}) t JOIN q{i} q ON q.person_id = t.person_id "
+                f"AND q.bk = t.pk WHERE q.ts <= t.ts AND q.b >= t.ts - {reach}"]
+        if probes > 1:
+            far = " UNION ALL ".join(f"SELECT person_id, ts, bk, bk - {k} AS pk FROM s WHERE step = {i + 1}"
+                                     for k in range(2, probes + 1))
+            ctes.append((f"m{i}", f"SELECT person_id, bk, max(b) AS b FROM q{i} GROUP BY person_id, bk"))
+            arms.append(f"SELECT t.person_id, t.ts, t.bk, m.b FROM ({far}) t JOIN m{i} m ON m.person_id = t.person_id "
+                        f"AND m.bk = t.pk WHERE m.b >= t.ts - {reach}")
+        ctes.append((f"q{i + 1}", f"SELECT person_id, ts, bk, max(b) AS b FROM ({' UNION ALL '.join(arms)}) c "
+                                  "GROUP BY person_id, ts, bk"))
+    ctes.extend(_levels_ctes(p))
+    return ctes
+
+
+def _levels_ctes(p: FunnelParams) -> list[tuple[str, str]]:
+    """From ``s`` (step rows) and ``q2..qn`` (rows reaching each step, with their chain start b) to ``pu``."""
+    n = len(p.steps)
+    ctes = [("f", "SELECT person_id, min(ts) AS f1 FROM s WHERE step = 1 GROUP BY person_id")]
+    ctes.append((
+        "r1",
+        "SELECT f.person_id, 1 AS lv, f.f1, min(s.bv) AS bv, CAST(NULL AS BIGINT) AS ttc FROM f "
+        "JOIN s ON s.person_id = f.person_id AND s.ts = f.f1 AND s.step = 1 GROUP BY f.person_id, f.f1"
+        if p.by else "SELECT person_id, 1 AS lv, f1, CAST(NULL AS VARCHAR) AS bv, CAST(NULL AS BIGINT) AS ttc FROM f",
+    ))
+    reached = ["SELECT * FROM r1"]
+    for i in range(2, n + 1):
+        ttc = "date_diff('second', b, ts)" if i == n else "CAST(NULL AS BIGINT)"
+        reached.append(f"SELECT person_id, {i} AS lv, CAST(NULL AS TIMESTAMP) AS f1, CAST(NULL AS VARCHAR) AS bv, "
+                       f"{ttc} AS ttc FROM q{i}")
+    ctes.append((
+        "pu",
+        "SELECT person_id, max(lv) AS level, min(f1) AS f1, min(bv) AS bv, min(ttc) AS ttc FROM (\n  "
+        + "\n  UNION ALL ".join(reached) + ") r GROUP BY person_id",
+    ))
+    return ctes
+
+
 def _default_ctes(p: FunnelParams) -> list[tuple[str, str]]:
+    if not p.exclusions:
+        return _join_ctes(p)
     n = len(p.steps)
     rows, uses_ev = _step_rows(p)
     ctes = [("ev", _events_cte(p)), ("s", rows)] if uses_ev else [("s", rows)]
@@ -204,23 +277,7 @@ def _default_ctes(p: FunnelParams) -> list[tuple[str, str]]:
             f"q{i + 1}",
             f"SELECT person_id, ts, a AS b FROM c{i} WHERE step = {i + 1} AND a >= ts - INTERVAL '{p.window}' SECOND{x_ok}",
         ))
-    ctes.append(("f", "SELECT person_id, min(ts) AS f1 FROM s WHERE step = 1 GROUP BY person_id"))
-    ctes.append((
-        "r1",
-        "SELECT f.person_id, 1 AS lv, f.f1, min(s.bv) AS bv, CAST(NULL AS BIGINT) AS ttc FROM f "
-        "JOIN s ON s.person_id = f.person_id AND s.ts = f.f1 AND s.step = 1 GROUP BY f.person_id, f.f1"
-        if p.by else "SELECT person_id, 1 AS lv, f1, CAST(NULL AS VARCHAR) AS bv, CAST(NULL AS BIGINT) AS ttc FROM f",
-    ))
-    reached = ["SELECT * FROM r1"]
-    for i in range(2, n + 1):
-        ttc = "date_diff('second', b, ts)" if i == n else "CAST(NULL AS BIGINT)"
-        reached.append(f"SELECT person_id, {i} AS lv, CAST(NULL AS TIMESTAMP) AS f1, CAST(NULL AS VARCHAR) AS bv, "
-                       f"{ttc} AS ttc FROM q{i}")
-    ctes.append((
-        "pu",
-        "SELECT person_id, max(lv) AS level, min(f1) AS f1, min(bv) AS bv, min(ttc) AS ttc FROM (\n  "
-        + "\n  UNION ALL ".join(reached) + ") r GROUP BY person_id",
-    ))
+    ctes.extend(_levels_ctes(p))
     return ctes
 
 
