@@ -174,12 +174,14 @@ def favourite_category(user: np.ndarray, n_categories: int) -> np.ndarray:
 
 
 def complements(products: Products) -> np.ndarray:
-    """The complement of each product: the next product of the same category (cyclic)."""
+    """The complement of each product: the next product of the same category and line
+    (standard or premium, so quality-sensitive buying stays visible), cyclic."""
     cats = np.asarray(products.category)
     out = np.arange(products.n)
     for cat in np.unique(cats):
-        members = np.flatnonzero(cats == cat)
-        out[members] = np.roll(members, -1)
+        for flag in (True, False):
+            members = np.flatnonzero((cats == cat) & (products.premium == flag))
+            out[members] = np.roll(members, -1)
     return out
 
 
@@ -188,15 +190,19 @@ def _plant_affinity(pick: np.ndarray, user: np.ndarray, line_no: np.ndarray, wan
     arng = np.random.default_rng([seed, 20261124])
     names, cat_code = np.unique(np.asarray(products.category), return_inverse=True)
     fav = favourite_category(user, len(names))
+    premium_line = products.premium[pick]  # keep each line's standard/premium choice
     pick = pick.copy()
     in_fav = arng.random(len(pick)) < FAVOURITE_SHARE
     for c in range(len(names)):
-        pool = np.flatnonzero(cat_code == c)
-        pool = pool[np.argsort(products.price[pool], kind="stable")]
-        rows = np.flatnonzero(in_fav & (fav == c))
-        at = np.searchsorted(products.price[pool], wanted[rows])
-        at = np.clip(at + arng.integers(-2, 2, len(rows)), 0, len(pool) - 1)
-        pick[rows] = pool[at]
+        for flag in (True, False):
+            pool = np.flatnonzero((cat_code == c) & (products.premium == flag))
+            if len(pool) == 0:
+                continue
+            pool = pool[np.argsort(products.price[pool], kind="stable")]
+            rows = np.flatnonzero(in_fav & (fav == c) & (premium_line == flag))
+            at = np.searchsorted(products.price[pool], wanted[rows])
+            at = np.clip(at + arng.integers(-2, 2, len(rows)), 0, len(pool) - 1)
+            pick[rows] = pool[at]
     comp = complements(products)
     second = np.flatnonzero((line_no == 2) & (arng.random(len(pick)) < COMPLEMENT_SHARE))
     pick[second] = comp[pick[second - 1]]  # line 2 follows line 1 of the same order
