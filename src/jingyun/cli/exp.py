@@ -28,7 +28,7 @@ from jingyun.experiments.registry import (
     stop_experiment,
 )
 from jingyun.experiments.stats import EffectResult
-from jingyun.experiments.warehouse import write_exposures
+from jingyun.experiments.warehouse import segment_memberships, write_exposures
 from jingyun.warehouse import Warehouse
 
 exp_app = typer.Typer(
@@ -178,9 +178,14 @@ def assign_cmd(
     """Assign users to a variation (deterministic). 分流。 Example: jingyun exp assign checkout_copy_v2 u1 u2 --json"""
     settings = load_settings()
     e = get_experiment(settings, key)
-    attrs = dict(a.partition("=")[::2] for a in attr or [])
+    attrs: dict[str, Any] = dict(a.partition("=")[::2] for a in attr or [])
+    memberships: dict[str, list[str]] = {}
+    if e.targeting.segment is not None:  # audience targeting: memberships from the warehouse
+        with Warehouse.open(settings, read_only=True) as wh:
+            memberships = {u: segment_memberships(wh, u) for u in user_id}
     events: list[dict[str, Any]] = []
-    results = [assign(u, e, attrs, log=events.append if log else None) for u in user_id]
+    results = [assign(u, e, {**attrs, "segments": memberships.get(u, [])}, log=events.append if log else None)
+               for u in user_id]
     if events:
         with Warehouse.open(settings) as wh:
             write_exposures(wh, events)

@@ -86,7 +86,7 @@ def assign(
     layout = _layout(exp.variations, exp.traffic)
     if exp.status != "running":
         return Assignment(exp.key, user_id, layout.control, False, "not_running")
-    if exp.targeting.conditions and not exp.targeting.matches(attributes):
+    if exp.targeting.active and not exp.targeting.matches(attributes):
         return Assignment(exp.key, user_id, layout.control, False, "not_targeted")
     seed = exp.seed or exp.key
     if layout.traffic < 1.0 and bucket(seed, "traffic", user_id) >= layout.traffic:
@@ -126,7 +126,7 @@ class FlagResult:
 def evaluate_flag(user_id: str, flag: Flag, attributes: Mapping[str, Any] | None = None) -> FlagResult:
     if not flag.enabled:
         return FlagResult(flag.key, user_id, False, "killed")
-    if flag.targeting.conditions and not flag.targeting.matches(attributes):
+    if flag.targeting.active and not flag.targeting.matches(attributes):
         return FlagResult(flag.key, user_id, False, "not_targeted")
     on = flag.rollout >= 1.0 or bucket(flag.seed or flag.key, "rollout", user_id) < flag.rollout
     return FlagResult(flag.key, user_id, on, "rollout" if on else "off_rollout")

@@ -70,18 +70,30 @@ class Condition:
 
 @dataclass(frozen=True)
 class Targeting:
+    """Who may enter: attribute conditions, and/or membership of a saved segment
+    (an audience built with the segments capability; members are read from the
+    warehouse table ``segment_members``, and passed to :meth:`matches` as the
+    attribute ``segments``)."""
+
     conditions: tuple[Condition, ...] = ()
+    segment: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return bool(self.conditions) or self.segment is not None
 
     def matches(self, attrs: Mapping[str, Any] | None) -> bool:
-        if not self.conditions:
-            return True
         attrs = attrs or {}
+        if self.segment is not None and self.segment not in set(attrs.get("segments") or ()):
+            return False
         return all(c.holds(attrs) for c in self.conditions)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for c in self.conditions:
             out.setdefault(c.attribute, {})[c.op] = c.value
+        if self.segment is not None:
+            out["segment"] = self.segment
         return out
 
     @classmethod
@@ -91,7 +103,12 @@ class Targeting:
         if not isinstance(raw, Mapping):
             raise JingyunError("bad_targeting", "targeting must be a mapping of attribute → value or {op: value}", "targeting")
         conds: list[Condition] = []
+        segment = raw.get("segment")
+        if segment is not None and (not isinstance(segment, str) or not segment):
+            raise JingyunError("bad_targeting", "segment must be the name of a saved segment", "targeting.segment")
         for attr, spec in raw.items():
+            if attr == "segment":
+                continue
             if isinstance(spec, Mapping):
                 for op, value in spec.items():
                     if op not in OPERATORS:
@@ -103,7 +120,7 @@ class Targeting:
                     conds.append(Condition(str(attr), op, tuple(value) if isinstance(value, list) else value))
             else:
                 conds.append(Condition(str(attr), "eq", spec))
-        return cls(tuple(conds))
+        return cls(tuple(conds), segment)
 
 
 @dataclass(frozen=True)

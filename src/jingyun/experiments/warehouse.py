@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import duckdb
 import pyarrow as pa
 
 from jingyun.errors import JingyunError
@@ -78,6 +79,29 @@ def _lit(value: str) -> str:
     return f"'{value}'"
 
 
+def _segment_filter(exp: Experiment) -> str:
+    """Targeted at a saved segment: only its members' exposures count (the segments
+    capability keeps membership in the warehouse table ``segment_members``)."""
+    if exp.targeting.segment is None:
+        return ""
+    name = "'" + exp.targeting.segment.replace("'", "''") + "'"
+    return f"\n    AND person_id IN (SELECT person_id FROM segment_members WHERE segment = {name})"
+
+
+def segment_memberships(wh: Warehouse, user_id: str) -> list[str]:
+    """Saved segments a user's person belongs to, for segment targeting at assignment
+    time (none when membership was never computed)."""
+    try:
+        rows = wh.rows(
+            """SELECT segment FROM segment_members WHERE person_id = coalesce(
+                 (SELECT person_id FROM identities WHERE id_type = 'user_id' AND id_value = ?), ?)""",
+            [user_id, user_id],
+        )
+    except duckdb.CatalogException:
+        return []
+    return [str(r[0]) for r in rows]
+
+
 def build_query(exp: Experiment, metrics: Sequence[MetricDef], timezone: str) -> str:
     """The aggregation query; runs nothing."""
     n = int(exp.window_days)
@@ -117,7 +141,7 @@ def build_query(exp: Experiment, metrics: Sequence[MetricDef], timezone: str) ->
                             ORDER BY ts, json_extract_string(properties, '$.variation')) AS rn
   FROM events
   WHERE event = 'exp_exposure' AND json_extract_string(properties, '$.experiment') = {key}
-    AND person_id IS NOT NULL AND NOT coalesce(is_test, false)
+    AND person_id IS NOT NULL AND NOT coalesce(is_test, false){_segment_filter(exp)}
 ),
 first_exp AS (SELECT person_id, variation, ts AS t0 FROM exposures WHERE rn = 1),
 ev AS (

@@ -25,6 +25,7 @@ from jingyun.experiments.assignment import assign
 from jingyun.experiments.calc import CalcResult, calculate
 from jingyun.experiments.power import sample_size_mean, sample_size_proportion
 from jingyun.experiments.registry import conclude_experiment, experiment_to_dict, get_experiment, list_experiments
+from jingyun.experiments.warehouse import segment_memberships
 from jingyun.security.roles import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["experiments 实验"])
@@ -95,8 +96,11 @@ async def assign_user(
         if not sep or not k:
             raise JingyunError("bad_attr", f"write attributes as key=value, got {pair[:50]!r}", "attr", status=422)
         attrs[k] = v
+    targeting: dict[str, Any] = dict(attrs)
+    if exp.targeting.segment is not None:  # audience targeting: the user's saved-segment memberships
+        targeting["segments"] = await asyncio.to_thread(reading, state, lambda r: segment_memberships(r, user_id))
     events: list[dict[str, Any]] = []
-    a = assign(user_id, exp, attrs, log=events.append)
+    a = assign(user_id, exp, targeting, log=events.append)
     logged = False
     if events:
         row = {**events[0], "ts": events[0]["ts"].isoformat(timespec="microseconds") + "Z"}

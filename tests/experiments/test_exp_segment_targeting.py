@@ -1,0 +1,55 @@
+"""Experiments targeted at a saved segment (an audience from the segments capability)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from jingyun.config import load_settings
+from jingyun.errors import JingyunError
+from jingyun.experiments.analyze import analyze_experiment
+from jingyun.experiments.assignment import assign
+from jingyun.experiments.definition import Targeting
+from jingyun.experiments.registry import create_experiment
+from jingyun.experiments.warehouse import segment_memberships
+from jingyun.warehouse import Warehouse
+
+
+def test_segment_targeting_parses_and_matches() -> None:
+    t = Targeting.parse({"segment": "vip", "city": "上海"})
+    assert t.segment == "vip" and t.active and t.to_dict() == {"city": {"eq": "上海"}, "segment": "vip"}
+    assert t.matches({"segments": ["vip"], "city": "上海"})
+    assert not t.matches({"segments": ["other"], "city": "上海"})
+    assert not t.matches({"city": "上海"})
+    with pytest.raises(JingyunError) as err:
+        Targeting.parse({"segment": ""})
+    assert err.value.field == "targeting.segment"
+
+
+def test_only_members_are_assigned_and_analysed(tmp_path: Path) -> None:
+    settings = load_settings(tmp_path)
+    exp = create_experiment(settings, "seg_test", targeting={"segment": "vip"},
+                            start=dt.datetime(2026, 10, 1))
+    wh = Warehouse.open(settings)
+    wh.con.execute("CREATE TABLE segment_members (segment VARCHAR, person_id VARCHAR, since TIMESTAMP)")
+    wh.con.execute("INSERT INTO segment_members VALUES ('vip', 'u1', NULL), ('vip', 'u2', NULL), ('new', 'u3', NULL)")
+    assert segment_memberships(wh, "u1") == ["vip"] and segment_memberships(wh, "u3") == ["new"]
+    got = {u: assign(u, exp, {"segments": segment_memberships(wh, u)}) for u in ("u1", "u2", "u3")}
+    assert got["u1"].in_experiment and got["u2"].in_experiment
+    assert not got["u3"].in_experiment and got["u3"].reason == "not_targeted"
+    # exposures of a non-member (logged elsewhere) do not enter the analysis
+    t0 = dt.datetime(2026, 10, 2, 2, 0)
+    rows = [
+        {"event_id": f"x{i}", "user_id": u, "person_id": u, "event": "exp_exposure", "ts": t0,
+         "properties": f'{{"experiment": "seg_test", "variation": "{v}"}}', "is_test": False}
+        for i, (u, v) in enumerate([("u1", "control"), ("u2", "treatment"), ("u3", "treatment")])
+    ]
+    wh.con.register("x", pa.Table.from_pylist(rows))
+    wh.con.execute("INSERT INTO events (event_id, user_id, person_id, event, ts, properties, is_test) "
+                   "SELECT event_id, user_id, person_id, event, ts, properties, is_test FROM x")
+    result = analyze_experiment(wh, exp)
+    assert result.counts == {"control": 1, "treatment": 1}
+    wh.close()
