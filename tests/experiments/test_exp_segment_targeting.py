@@ -53,3 +53,16 @@ def test_only_members_are_assigned_and_analysed(tmp_path: Path) -> None:
     result = analyze_experiment(wh, exp)
     assert result.counts == {"control": 1, "treatment": 1}
     wh.close()
+
+
+def test_metric_dictionary_names_are_accepted() -> None:
+    from jingyun.experiments.warehouse import DICTIONARY_METRICS, metric_def
+    from jingyun.metrics.dictionary import load_dictionary
+
+    names = set(load_dictionary().metrics)
+    assert set(DICTIONARY_METRICS) <= names  # every alias is a real dictionary metric
+    assert metric_def("conversion_rate").kind == "proportion" and metric_def("conversion_rate").column == "conv"
+    assert (metric_def("aov").kind, metric_def("aov").denominator) == ("ratio", "ord")
+    assert metric_def("gmv").column == "rev"
+    with pytest.raises(JingyunError, match="metric-dictionary"):
+        metric_def("dau")

@@ -52,7 +52,17 @@ class MetricDef:
     label_zh: str = ""
 
 
+# Metric-dictionary names (jingyun.metrics) an experiment may use, and the per-user
+# form each takes in an experiment (measured in the window after first exposure).
+DICTIONARY_METRICS: dict[str, str] = {
+    "conversion_rate": "conversion", "gmv": "revenue", "revenue": "revenue", "orders": "orders", "aov": "aov",
+}
+
+
 def metric_def(name: str, conversion_event: str = "pay") -> MetricDef:
+    if name in DICTIONARY_METRICS and DICTIONARY_METRICS[name] != name:
+        base = metric_def(DICTIONARY_METRICS[name], conversion_event)
+        return MetricDef(name, base.kind, base.column, base.denominator, base.label_en, base.label_zh)
     if name == "conversion":
         return MetricDef(name, "proportion", "conv", None, f"conversion ({conversion_event})", f"转化率({conversion_event})")
     if name == "revenue":
@@ -65,7 +75,9 @@ def metric_def(name: str, conversion_event: str = "pay") -> MetricDef:
         ev = name[6:]
         return MetricDef(name, "proportion", f"ev_{_col(ev)}", None, f"{ev} rate", f"{ev} 发生率")
     raise JingyunError(
-        "unknown_metric", f"unknown metric {name!r}; use conversion, revenue, orders, aov or event:<name>", "metric"
+        "unknown_metric",
+        f"unknown metric {name!r}; use conversion, revenue, orders, aov, event:<name> or a metric-dictionary name "
+        f"({', '.join(DICTIONARY_METRICS)})", "metric",
     )
 
 
