@@ -14,8 +14,7 @@ from jingyun.models.churn_features import FeatureParams, feature_query, label_qu
 from jingyun.models.forecast import ForecastParams, mape, seasonal_naive, series_query, wape
 from jingyun.models.holidays_cn import calendar_regressors, weekly_regressors
 from jingyun.models.recommend import interactions_query, precision_recall_at_k
-from jingyun.models.registry import WarehouseRegistry
-from jingyun.warehouse import Warehouse
+from jingyun.models.registry import open_registry
 from jingyun.warehouse.portable import lint, to_spark
 
 
@@ -94,20 +93,22 @@ def test_cutoff_is_local_midnight() -> None:
 
 
 def test_registry_round_trip(settings: Settings) -> None:
-    with Warehouse.open(settings, memory=True) as wh:
-        reg = WarehouseRegistry(wh)
-        a = reg.register("churn", data_start=None, data_end=dt.date(2026, 11, 1),
-                         params={"horizon_days": 60, "cutoff": dt.date(2026, 9, 1)},
-                         metrics={"roc_auc": 0.9, "pr_auc": float("nan")})
-        b = reg.register("forecast", data_start=dt.date(2025, 11, 1), data_end=dt.date(2026, 11, 1),
-                         params={}, metrics={"wape": 0.3})
-        assert {e.model_id for e in reg.list()} == {a.model_id, b.model_id}
-        assert [e.model_id for e in reg.list("churn")] == [a.model_id]
-        got = reg.get(a.model_id)
-        assert got.params == {"horizon_days": 60, "cutoff": "2026-09-01"}
-        assert got.metrics == {"roc_auc": 0.9, "pr_auc": None}  # NaN is stored as null
-        assert got.data_end == dt.date(2026, 11, 1)
-        with pytest.raises(Exception, match="no model"):
-            reg.get("nope")
-        with pytest.raises(Exception, match="kind"):
-            reg.register("magic", data_start=None, data_end=None, params={}, metrics={})
+    # the registry lives in the metadata store (SQLite here); a second handle sees the same rows
+    reg = open_registry(settings)
+    a = reg.register("churn", data_start=None, data_end=dt.date(2026, 11, 1),
+                     params={"horizon_days": 60, "cutoff": dt.date(2026, 9, 1)},
+                     metrics={"roc_auc": 0.9, "pr_auc": float("nan")})
+    b = reg.register("forecast", data_start=dt.date(2025, 11, 1), data_end=dt.date(2026, 11, 1),
+                     params={}, metrics={"wape": 0.3})
+    again = open_registry(settings)
+    assert {e.model_id for e in again.list()} == {a.model_id, b.model_id}
+    assert [e.model_id for e in again.list("churn")] == [a.model_id]
+    got = again.get(a.model_id)
+    assert got.params == {"horizon_days": 60, "cutoff": "2026-09-01"}
+    assert got.metrics == {"roc_auc": 0.9, "pr_auc": None}  # NaN is stored as null
+    assert got.data_end == dt.date(2026, 11, 1)
+    assert again.set_artifact(a.model_id, "/tmp/m.pkl").artifact == "/tmp/m.pkl"
+    with pytest.raises(Exception, match="no model"):
+        again.get("nope")
+    with pytest.raises(Exception, match="kind"):
+        reg.register("magic", data_start=None, data_end=None, params={}, metrics={})

@@ -131,3 +131,14 @@ def test_alerts_for_bulk_export_off_hours_and_failed_logins(store: Store) -> Non
     assert total == 3
     assert [(a["kind"], a["actor"]) for a in alerts] == [("bulk_export", "a"), ("off_hours", "b"), ("failed_logins", "c")]
     assert auditor.export_csv().count("\n") == 5
+
+
+def test_model_registry_in_the_store(store: Store) -> None:
+    """The model registry migrates into the metadata store on both databases."""
+    from jingyun.models.registry import StoreRegistry
+
+    reg = StoreRegistry(store)
+    entry = reg.register("clv", data_start=None, data_end=dt.date(2026, 10, 1), params={"unit": "day"},
+                         metrics={"r": 0.6})
+    assert [e.model_id for e in reg.list("clv")] == [entry.model_id]
+    assert reg.get(entry.model_id).metrics == {"r": 0.6}

@@ -12,7 +12,7 @@ import typer
 from jingyun.cli.output import print_json, print_table
 from jingyun.config import load_settings
 from jingyun.errors import JingyunError
-from jingyun.models.registry import KINDS, ModelEntry, WarehouseRegistry
+from jingyun.models.registry import KINDS, ModelEntry, open_registry
 from jingyun.warehouse import Warehouse
 
 model_app = typer.Typer(
@@ -128,14 +128,13 @@ def train(
     settings = load_settings()
     with Warehouse.open(settings) as wh:
         out, artifact_obj, end = TRAINERS[kind](wh, _date(as_of, "as_of"), horizon or DEFAULT_HORIZON[kind])
-        registry = WarehouseRegistry(wh)
-        entry = registry.register(kind, data_start=None, data_end=end, params=out["params"], metrics=out["metrics"])
-        if artifact_obj is not None:
-            path = settings.home / "models" / f"{entry.model_id}.pkl"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(pickle.dumps(artifact_obj))
-            wh.con.execute("UPDATE model_registry SET artifact = ? WHERE model_id = ?", [str(path), entry.model_id])
-            entry = registry.get(entry.model_id)
+    registry = open_registry(settings)
+    entry = registry.register(kind, data_start=None, data_end=end, params=out["params"], metrics=out["metrics"])
+    if artifact_obj is not None:
+        path = settings.home / "models" / f"{entry.model_id}.pkl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(pickle.dumps(artifact_obj))
+        entry = registry.set_artifact(entry.model_id, str(path))
     if as_json:
         print_json({**entry.to_dict(), **({"forecasts": out["forecasts"]} if "forecasts" in out else {})})
     else:
@@ -150,8 +149,7 @@ def list_models(
 
     Example: jingyun model list --kind churn --json
     """
-    with Warehouse.open(load_settings(), read_only=True) as wh:
-        entries = WarehouseRegistry(wh).list(kind)
+    entries = open_registry(load_settings()).list(kind)
     if as_json:
         print_json([e.to_dict() for e in entries])
     else:
@@ -165,8 +163,7 @@ def show(model_id: Annotated[str, typer.Argument(help="Model id from `model list
 
     Example: jingyun model show churn-20261101120000-ab12cd --json
     """
-    with Warehouse.open(load_settings(), read_only=True) as wh:
-        entry = WarehouseRegistry(wh).get(model_id)
+    entry = open_registry(load_settings()).get(model_id)
     if as_json:
         print_json(entry.to_dict())
     else:
@@ -190,10 +187,11 @@ def score(
     if kind != "churn":
         raise JingyunError("bad_param", "only churn is scored here; use `jingyun clv score` for CLV", "kind")
     params = ChurnParams(as_of=_date(as_of, "as_of"), horizon_days=horizon).validate()
-    with Warehouse.open(load_settings()) as wh:
+    settings = load_settings()
+    with Warehouse.open(settings) as wh:
         model = None
         if model_id is not None:
-            entry = WarehouseRegistry(wh).get(model_id)
+            entry = open_registry(settings).get(model_id)
             if entry.kind != "churn" or not entry.artifact or not Path(entry.artifact).exists():
                 raise JingyunError("not_found", f"model {model_id} has no saved churn model", "model_id")
             model = pickle.loads(Path(entry.artifact).read_bytes())

@@ -1,10 +1,8 @@
 """Model registry: each trained model with its data window, parameters, metrics and creation time.
 
-The metadata store (``jingyun.store``, SQLAlchemy) is being built alongside;
-until it carries a model table, the registry lives in the warehouse table
-``model_registry`` behind the small :class:`ModelRegistry` interface, so moving
-it is one new class and no change for callers. Parameters and metrics are
-stored as JSON text (portable across engines).
+It lives in the metadata store (``jingyun.store``: SQLite by default,
+PostgreSQL by URL; table ``model_registry``), behind the small
+:class:`ModelRegistry` interface. Parameters and metrics are JSON text.
 """
 
 from __future__ import annotations
@@ -15,22 +13,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sqlalchemy import select
+
+from jingyun.config import Settings
 from jingyun.errors import JingyunError
-from jingyun.warehouse import Warehouse
+from jingyun.store.db import Store
+from jingyun.store.models import ModelRecord
 
 KINDS = ("churn", "forecast", "recommend", "clv")
-
-REGISTRY_DDL = """CREATE TABLE IF NOT EXISTS model_registry (
-  model_id VARCHAR NOT NULL,
-  kind VARCHAR NOT NULL,
-  created_at TIMESTAMP NOT NULL,
-  data_start DATE,
-  data_end DATE,
-  params VARCHAR,
-  metrics VARCHAR,
-  artifact VARCHAR
-)"""
-
 
 @dataclass(frozen=True)
 class ModelEntry:
@@ -77,43 +67,58 @@ def _dumps(value: dict[str, Any]) -> str:
     return json.dumps(json.loads(text, parse_constant=lambda _c: None), ensure_ascii=False, sort_keys=True)
 
 
-class WarehouseRegistry:
-    """The registry in the warehouse table ``model_registry``."""
+class StoreRegistry:
+    """The registry in the metadata store's ``model_registry`` table."""
 
-    def __init__(self, wh: Warehouse):
-        self.wh = wh
-        if not wh.read_only:
-            wh.con.execute(REGISTRY_DDL)
+    def __init__(self, store: Store):
+        self.store = store
 
-    def _exists(self) -> bool:
-        return bool(self.wh.scalar(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'model_registry'"))
+    @staticmethod
+    def _entry(r: ModelRecord) -> ModelEntry:
+        return ModelEntry(r.model_id, r.kind, r.created_at, r.data_start, r.data_end,
+                          json.loads(r.params or "{}"), json.loads(r.metrics or "{}"), r.artifact)
 
     def register(self, kind: str, *, data_start: dt.date | None, data_end: dt.date | None,
                  params: dict[str, Any], metrics: dict[str, Any], artifact: str | None = None) -> ModelEntry:
         if kind not in KINDS:
             raise JingyunError("bad_param", f"model kind must be one of {', '.join(KINDS)}", "kind")
         created = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-        model_id = f"{kind}-{created:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}"
-        p, m = _dumps(params), _dumps(metrics)
-        self.wh.con.execute(
-            "INSERT INTO model_registry VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [model_id, kind, created, data_start, data_end, p, m, artifact],
+        record = ModelRecord(
+            model_id=f"{kind}-{created:%Y%m%d%H%M%S}-{uuid.uuid4().hex[:6]}", kind=kind, created_at=created,
+            data_start=data_start, data_end=data_end, params=_dumps(params), metrics=_dumps(metrics), artifact=artifact,
         )
-        return ModelEntry(model_id, kind, created, data_start, data_end, json.loads(p), json.loads(m), artifact)
+        with self.store.session() as ses:
+            ses.add(record)
+            ses.flush()
+            return self._entry(record)
+
+    def set_artifact(self, model_id: str, artifact: str) -> ModelEntry:
+        with self.store.session() as ses:
+            record = ses.get(ModelRecord, model_id)
+            if record is None:
+                raise JingyunError("not_found", f"no model {model_id!r}", "model_id", status=404)
+            record.artifact = artifact
+            ses.flush()
+            return self._entry(record)
 
     def list(self, kind: str | None = None) -> list[ModelEntry]:
-        if not self._exists():
-            return []
-        where, args = ("WHERE kind = ?", [kind]) if kind else ("", [])
-        rows = self.wh.rows(
-            f"SELECT model_id, kind, created_at, data_start, data_end, params, metrics, artifact "
-            f"FROM model_registry {where} ORDER BY created_at DESC, model_id DESC", args)
-        return [ModelEntry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5] or "{}"), json.loads(r[6] or "{}"), r[7])
-                for r in rows]
+        query = select(ModelRecord).order_by(ModelRecord.created_at.desc(), ModelRecord.model_id.desc())
+        if kind:
+            query = query.where(ModelRecord.kind == kind)
+        with self.store.session() as ses:
+            return [self._entry(r) for r in ses.scalars(query)]
 
     def get(self, model_id: str) -> ModelEntry:
-        for entry in self.list():
-            if entry.model_id == model_id:
-                return entry
-        raise JingyunError("not_found", f"no model {model_id!r}; see `jingyun model list`", "model_id", status=404)
+        with self.store.session() as ses:
+            record = ses.get(ModelRecord, model_id)
+            if record is None:
+                raise JingyunError("not_found", f"no model {model_id!r}; see `jingyun model list`", "model_id",
+                                   status=404)
+            return self._entry(record)
+
+
+def open_registry(settings: Settings) -> StoreRegistry:
+    """The registry of a workspace (its metadata store, migrated)."""
+    from jingyun.store.db import open_store
+
+    return StoreRegistry(open_store(settings))

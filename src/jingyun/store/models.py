@@ -1,5 +1,6 @@
 """Metadata tables (SQLAlchemy 2): console people, departments, API keys,
-sessions, the append-only audit log, idempotency keys, segments and alerts.
+sessions, the append-only audit log, idempotency keys, segments, alerts and
+the model registry.
 
 Personal contact details of console users (email, phone) are kept encrypted
 (``*_enc`` columns, AES-GCM via :mod:`jingyun.security.crypto`); secrets are
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, Date, DateTime, ForeignKey, Integer, String, Table, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -140,3 +141,17 @@ class Alert(Base):
     actor: Mapped[str] = mapped_column(String(100))
     detail: Mapped[str] = mapped_column(Text, default="{}")
     acknowledged: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ModelRecord(Base):
+    """A trained model in the registry: data window, parameters, validation metrics, artifact."""
+
+    __tablename__ = "model_registry"
+    model_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    data_start: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    data_end: Mapped[dt.date | None] = mapped_column(Date, nullable=True)
+    params: Mapped[str] = mapped_column(Text, default="{}")
+    metrics: Mapped[str] = mapped_column(Text, default="{}")
+    artifact: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from jingyun.api.deps import PagingDep, StateDep, jsonable, permit, reading
 from jingyun.models.clv import ClvParams, fit_clv
 from jingyun.models.forecast import ForecastParams, run_forecast
-from jingyun.models.registry import WarehouseRegistry
+from jingyun.models.registry import StoreRegistry
 from jingyun.security.roles import Principal
 
 router = APIRouter(prefix="/api/v1/models", tags=["models 预测模型"])
@@ -44,7 +44,7 @@ class ScorePage(BaseModel):
 def registry(state: StateDep, _: Analyst, page: PagingDep,
              kind: Annotated[str | None, Query(max_length=20, description="churn, clv, forecast, recommend")] = None
              ) -> dict[str, Any]:
-    entries = reading(state, lambda wh: WarehouseRegistry(wh).list(kind))
+    entries = StoreRegistry(state.store).list(kind)
     items = [jsonable(e.to_dict()) for e in entries[page.offset:page.offset + page.limit]]
     return {"items": items, "total": len(entries), "limit": page.limit, "offset": page.offset}
 
