@@ -54,3 +54,18 @@ def test_dedup_against_a_larger_stored_table(wh: Warehouse, files: Path) -> None
     assert wh.rows("SELECT event FROM events WHERE event_id IN ('e7', 'e200')") == [("view_product",), ("view_product",)]
     _, rows = q.list_rows(wh, reason="conflicting_duplicate")
     assert sorted(json.loads(r.raw)["event_id"] for r in rows) == ["e200", "e7"]
+
+
+def test_extra_keys_found_beside_nulls_and_repeated_keys(wh: Warehouse, files: Path) -> None:
+    lines = [
+        json.dumps(event(1, anonymous_id=None, session_id=None, coupon="c9")),  # nulls beside an extra key
+        json.dumps(event(2, properties=None, coupon="c8")),  # JSON-null properties beside an extra key
+        '{"event_id": "e3", "event_id": "e3", "user_id": "u1", "event": "pay", "ts": "2026-10-01T10:00:00Z"}',
+        json.dumps(event(4)),  # no extra key
+    ]
+    report = ingest_file(wh, "events", write_ndjson(files / "a.ndjson", lines))
+    assert report.stored == 4, report.reasons
+    props = dict(wh.rows("SELECT event_id, properties FROM events"))
+    assert json.loads(props["e1"]) == {"product_id": "p1", "coupon": "c9"}
+    assert json.loads(props["e2"]) == {"coupon": "c8"}
+    assert json.loads(props["e3"]) == {} and json.loads(props["e4"]) == {"product_id": "p1"}

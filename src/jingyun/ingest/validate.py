@@ -129,17 +129,26 @@ class StagingBuilder:
                 f"SELECT _line, _json, _p IS NOT NULL AS _valid, (_p IS NOT NULL AND {is_object}) AS _ok, "
                 f"CASE WHEN _p IS NOT NULL AND {is_object} THEN _p END AS _v FROM ({inner})"
             )
+            json_present: list[str] = []  # per JSON-kind key: 1 when present (before any constant fill)
             for c in cols:
                 name = self._source_name(c.column) or c.column.name
                 if c.column.kind == "json":
                     c.raw = f"CASE WHEN _ok THEN CAST(json_extract(_json, {lit('$.' + _json_path_key(name))}) AS VARCHAR) END"
+                    json_present.append(f"CASE WHEN {c.raw} IS NULL THEN 0 ELSE 1 END")
                 else:
                     c.raw = f"_v[{paths.index(c.column.name) + 1}]"
                 c.raw = self._constant_fallback(c)
                 selects.append(f"{_clean(c.raw)} AS {q('r_' + c.column.name)}")
             known = _in_list(known_sources + list(self.mapping.rules))
+            # more keys than known values present is needed for an extra key: the count
+            # spares the per-key filter on the usual record (JSON nulls only add work, never hide a key)
+            # (only when every column reads its own key, so no key is counted twice)
+            sources = [self._source_name(c.column) or c.column.name for c in cols]
+            present = " + ".join((["list_count(_v)"] if paths else []) + json_present) or "0"
+            count_check = f"AND len(json_keys(_json)) > {present} " if len(set(sources)) == len(sources) else ""
             extras = (
-                f"CASE WHEN _ok AND len(list_filter(json_keys(_json), lambda k: k NOT IN {known})) > 0 THEN "
+                f"CASE WHEN _ok {count_check}"
+                f"AND len(list_filter(json_keys(_json), lambda k: k NOT IN {known})) > 0 THEN "
                 f"to_json(map_from_entries(list_filter(map_entries(json_transform(_json, '\"MAP(VARCHAR, JSON)\"')), lambda e: e.key NOT IN {known}))) END"
             )
             selects.append(f"CAST({extras} AS VARCHAR) AS _extras")
@@ -215,7 +224,8 @@ class StagingBuilder:
                 return _epoch(f"CAST({r} AS DOUBLE)")
             if rule and rule.format:
                 return self._local_to_utc(f"try_strptime({s}, {lit(rule.format)})", tz)
-            d = f"TRY_CAST({s} AS DOUBLE)"
+            # a text with ':' is never a number: skip the failing cast (a failed TRY_CAST is slow)
+            d = f"CASE WHEN NOT contains({s}, ':') THEN TRY_CAST({s} AS DOUBLE) END"
             offset = r"'[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)$'"
             return (
                 f"CASE WHEN {s} IS NULL THEN NULL "
