@@ -1,0 +1,1 @@
+"""Operations: recurring work (the scheduler); alerts, approvals and PDCA later."""
