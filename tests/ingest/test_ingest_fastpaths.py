@@ -69,3 +69,18 @@ def test_extra_keys_found_beside_nulls_and_repeated_keys(wh: Warehouse, files: P
     assert json.loads(props["e1"]) == {"product_id": "p1", "coupon": "c9"}
     assert json.loads(props["e2"]) == {"coupon": "c8"}
     assert json.loads(props["e3"]) == {} and json.loads(props["e4"]) == {"product_id": "p1"}
+
+
+def test_ndjson_blocks_keep_line_numbers_and_bad_bytes(wh: Warehouse, files: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from jingyun.ingest import readers
+
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 300)  # many blocks, lines cut across them
+    lines: list[object] = [json.dumps(event(i)) for i in range(1, 30)]
+    lines[9] = b'{"event_id": "e10", "user_id": "\xff\xfe"}'  # invalid UTF-8 on line 10
+    lines[19] = "   "  # a blank line is not a record
+    report = ingest_file(wh, "events", write_ndjson(files / "a.ndjson", lines))  # type: ignore[arg-type]
+    assert (report.received, report.stored, report.quarantined) == (28, 27, 1)
+    _, rows = q.list_rows(wh)
+    assert [(r.line, r.reason) for r in rows] == [(10, "invalid_utf8")]
+    got = sorted(int(r[0][1:]) for r in wh.rows("SELECT event_id FROM events"))
+    assert got == [i for i in range(1, 30) if i not in (10, 20)]

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -95,19 +96,24 @@ def read_chunks(path: Path, fmt: Format, chunk_rows: int) -> Iterator[Chunk]:
 
 
 # -- NDJSON -------------------------------------------------------------------
-def _lines_fast(block: bytes) -> pa.Array | None:
-    """Split a block into lines in Arrow; None when it is not valid UTF-8."""
+def _lines_fast(block: bytes | memoryview) -> pa.Array | None:
+    """Split a block into lines in Arrow; None when it is not valid UTF-8.
+
+    The block is wrapped without a copy and validated by Arrow's binary → UTF-8
+    cast (no Python ``decode`` of 32 MB and re-encode)."""
+    buf = pa.py_buffer(block)
+    offsets = pa.py_buffer(np.array([0, buf.size], dtype=np.int64).tobytes())
+    raw = pa.Array.from_buffers(pa.large_binary(), 1, [None, offsets, buf])
     try:
-        text = block.decode("utf-8")
-    except UnicodeDecodeError:
+        text = raw.cast(pa.large_string())
+    except pa.ArrowInvalid:
         return None
-    parts = pc.split_pattern(pa.array([text], pa.large_string()), "\n")
-    return parts.flatten()
+    return pc.split_pattern(text, "\n").flatten()
 
 
 def _ndjson_table(lines: pa.Array, first_line: int) -> tuple[pa.Table, int]:
     n = len(lines)
-    numbers = pa.array(range(first_line, first_line + n), pa.int64())
+    numbers = pa.array(np.arange(first_line, first_line + n, dtype=np.int64))
     stripped = pc.utf8_trim_whitespace(lines)
     keep = pc.greater(pc.utf8_length(stripped), 0)  # blank lines are not records
     table = pa.table({"_line": numbers, "_json": lines.cast(pa.string()) if lines.type != pa.string() else lines})
@@ -126,19 +132,20 @@ def _ndjson_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
             data = fh.read(BLOCK_BYTES)
             if not data and not carry:
                 break
-            block = carry + data
+            whole = carry + data
+            block: bytes | memoryview = whole
             if data:
-                cut = block.rfind(b"\n")
+                cut = whole.rfind(b"\n")
                 if cut < 0:  # a single line longer than the block: keep reading
-                    carry = block
+                    carry = whole
                     continue
-                carry, block = block[cut + 1 :], block[:cut]
+                carry, block = whole[cut + 1 :], memoryview(whole)[:cut]  # the view: no copy of the block
             else:
                 carry = b""
             pending_bytes += len(block) + 1
             lines = _lines_fast(block)
             if lines is None:
-                table, count, bad = _ndjson_slow(block, next_line)
+                table, count, bad = _ndjson_slow(bytes(block), next_line)
                 pending_bad.extend(bad)
             else:
                 table, count = _ndjson_table(lines, next_line)

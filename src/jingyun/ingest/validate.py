@@ -144,8 +144,8 @@ class StagingBuilder:
             # spares the per-key filter on the usual record (JSON nulls only add work, never hide a key)
             # (only when every column reads its own key, so no key is counted twice)
             sources = [self._source_name(c.column) or c.column.name for c in cols]
-            present = " + ".join((["list_count(_v)"] if paths else []) + json_present) or "0"
-            count_check = f"AND len(json_keys(_json)) > {present} " if len(set(sources)) == len(sources) else ""
+            n_present = " + ".join((["list_count(_v)"] if paths else []) + json_present) or "0"
+            count_check = f"AND len(json_keys(_json)) > {n_present} " if len(set(sources)) == len(sources) else ""
             extras = (
                 f"CASE WHEN _ok {count_check}"
                 f"AND len(list_filter(json_keys(_json), lambda k: k NOT IN {known})) > 0 THEN "
