@@ -13,6 +13,10 @@ running maximum of the starts of chains that reached step i. A step-(i+1) row
 extends the latest such chain when ``a_i >= ts - window``. Keeping the latest
 start is optimal (later starts leave more of the window), so the running max
 equals "any chain reaches step i". One window pass per step, each over two steps' rows only, no self-joins.
+Without exclusions the same quantity is computed with hash joins on (person, time bucket) instead
+(``_join_ctes``): a window pass sorts every funnel row, which alone cost about what chdb's whole
+``windowFunnel`` costs; the joins touch each row a bounded number of times. With exclusions the window
+passes remain (the latest exclusion before each row is a running max as well).
 
 ``strict``: the steps must be consecutive among the person's funnel events
 (events matching a step or an exclusion); any chain of consecutive events
@@ -174,9 +178,13 @@ def _step_rows(p: FunnelParams) -> tuple[str, bool]:
         # Distinct event names: an event matches at most one step, so one pass with CASE suffices.
         case = "CASE " + " ".join(f"WHEN {c} THEN {i}" for i, c in enumerate(conds, 1))
         case += "".join(f" WHEN {e.sql()} THEN 0" for e in p.exclusions) + " END"
-        # The events subquery is inlined: a CTE would be materialized (DuckDB) for nothing.
-        return (f"SELECT person_id, ts, step, bv FROM (SELECT person_id, ts, {case} AS step, bv FROM ({_events_cte(p)}) ev) z "
-                "WHERE step IS NOT NULL"), False
+        # The events subquery is inlined: a CTE would be materialized (DuckDB) for nothing. Every event the
+        # events query keeps matches some step unless steps carry filters or step 1 ends before the reach of
+        # the last step (date_to); only then can the CASE give NULL, and only then is the filter paid for.
+        unmatched = p.date_to is not None or any(s.filters for s in (*p.steps, *p.exclusions))
+        where = " WHERE step IS NOT NULL" if unmatched else ""
+        return (f"SELECT person_id, ts, step, bv FROM (SELECT person_id, ts, {case} AS step, bv FROM ({_events_cte(p)}) ev) z"
+                + where), False
     arms = [f"SELECT person_id, ts, {i} AS step, bv FROM ev WHERE {c}" for i, c in enumerate(conds, 1)]
     arms += [f"SELECT person_id, ts, 0 AS step, bv FROM ev WHERE {e.sql()}" for e in p.exclusions]
     return "\n  UNION ALL ".join(arms), True
