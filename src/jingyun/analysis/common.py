@@ -8,6 +8,7 @@ text safely (the portable layer has no bind parameters on Spark).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -46,6 +47,42 @@ def local_ts(column: str, timezone: str) -> str:
 
 def local_date(column: str, timezone: str) -> str:
     return f"CAST({local_ts(column, timezone)} AS DATE)"
+
+
+# Fixed offsets are trusted up to here only: tzdata may still change any zone's rules later on.
+_FAST_UNTIL = dt.datetime(2100, 1, 1)
+
+
+@functools.lru_cache(maxsize=64)
+def constant_offset(timezone: str) -> tuple[dt.datetime, int] | None:
+    """(T, seconds): the zone's UTC offset is ``seconds`` at every instant from naive-UTC T up to 2100, or None.
+
+    Found by walking back from 2100 one day at a time until the offset differs (rule changes are never
+    undone within a day). Asia/Shanghai: +08:00 since 1991; zones with daylight saving get a T in 2099."""
+    zone = ZoneInfo(timezone)
+    end = _FAST_UNTIL.replace(tzinfo=dt.UTC)
+    offset = end.astimezone(zone).utcoffset()
+    if offset is None:
+        return None
+    t = end
+    while t.year > 1900:
+        prev = t - dt.timedelta(days=1)
+        if prev.astimezone(zone).utcoffset() != offset:
+            break
+        t = prev
+    return t.replace(tzinfo=None), int(offset.total_seconds())
+
+
+def local_day(column: str, timezone: str) -> str:
+    """Local calendar date of a naive-UTC column, as :func:`local_date`, but cheap where the zone has kept one
+    offset: a shift instead of a time-zone conversion per row (about a sixth of a retention query's CPU)."""
+    full = local_date(column, timezone)
+    fixed = constant_offset(timezone)
+    if fixed is None or fixed[0] >= _FAST_UNTIL - dt.timedelta(days=366):
+        return full
+    since, seconds = fixed
+    return (f"CASE WHEN {column} >= {ts_literal(since)} AND {column} < {ts_literal(_FAST_UNTIL)} "
+            f"THEN CAST({column} + INTERVAL '{seconds}' SECOND AS DATE) ELSE {full} END")
 
 
 def parse_duration(text: str | int | float, field: str = "window") -> int:

@@ -38,7 +38,7 @@ from jingyun.analysis.common import (
     as_step,
     check_range,
     check_timezone,
-    local_date,
+    local_day,
     parse_date,
     parse_duration,
     quote,
@@ -367,7 +367,7 @@ def _with(ctes: list[tuple[str, str]], body: str) -> str:
 
 def build_funnel_sql(p: FunnelParams) -> str:
     """Users per (breakdown value, entry period, level reached): the counts everything else derives from."""
-    period = local_date("f1", p.timezone)
+    period = local_day("f1", p.timezone)
     if p.period == "week":
         period = f"CAST(date_trunc('week', {period}) AS DATE)"
     body = (

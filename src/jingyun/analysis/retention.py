@@ -26,7 +26,7 @@ from jingyun.analysis.common import (
     as_step,
     check_range,
     check_timezone,
-    local_date,
+    local_day,
     parse_date,
     rows,
     ts_literal,
@@ -157,7 +157,7 @@ def _cohort_ctes(p: RetentionParams) -> list[tuple[str, str]]:
     else:
         occ = f"SELECT person_id, ts, {bv} AS bv FROM ({_revenue_orders(p)}) o WHERE {_range(p, 'ts')}"
     first = "SELECT person_id, min(ts) AS ts0 FROM occ WHERE person_id IS NOT NULL GROUP BY person_id"
-    start = _period_start(local_date("f.ts0", p.timezone), p.period)
+    start = _period_start(local_day("f.ts0", p.timezone), p.period)
     if p.by is not None and p.by.kind != "user":
         # The breakdown value is the one on the first cohort occurrence (smallest on ties).
         cohort = (f"SELECT f.person_id, {start} AS cohort, min(o.bv) AS bv FROM f "
@@ -186,7 +186,7 @@ def build_retention_sql(p: RetentionParams) -> str:
         src = f"SELECT person_id, ts FROM events WHERE {p.return_event.sql()} AND {_not_test(p)} AND {lo}"
     else:
         src = f"SELECT person_id, ts FROM ({_revenue_orders(p)}) o WHERE {lo}"
-    rp = _period_start(local_date("ts", p.timezone), p.period)
+    rp = _period_start(local_day("ts", p.timezone), p.period)
     ctes = [
         *_cohort_ctes(p),
         ("r", f"SELECT DISTINCT person_id, {rp} AS rp FROM ({src}) s"),
@@ -207,7 +207,7 @@ def build_retention_sql(p: RetentionParams) -> str:
 def build_revenue_sql(p: RetentionParams) -> str:
     """Order revenue of cohort members by (cohort, bvalue, period k after the cohort period)."""
     lo = f"o.ts >= {ts_literal(utc_start(p.date_from, p.timezone))}" if p.date_from else "TRUE"
-    rp = _period_start(local_date("o.ts", p.timezone), p.period)
+    rp = _period_start(local_day("o.ts", p.timezone), p.period)
     body = (
         f"SELECT cohort, bvalue, k, sum(amount) AS revenue FROM ("
         f"SELECT c.cohort, c.bv AS bvalue, {_period_index('c.cohort', rp, p.period)} AS k, o.amount "
