@@ -15,10 +15,13 @@ committed chunks' records as duplicates and quarantine rows already present.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import queue
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -291,7 +294,11 @@ def ingest_file(
         report = IngestReport(spec.name, files=[str(path)])
         bar = _progress_bar(path, progress)
         try:
-            for chunk in read_chunks(path, file_format, wh.settings.chunk_rows):
+            chunks = read_chunks(path, file_format, wh.settings.chunk_rows)
+            # NDJSON/CSV chunks are split and validated in Arrow, outside DuckDB:
+            # read the next chunk while DuckDB loads this one (one chunk ahead, so
+            # memory stays bounded); Parquet slices cost nothing to produce
+            for chunk in (_read_ahead(chunks) if file_format != "parquet" else chunks):
                 report.add(loader.load(chunk))
                 if bar:
                     bar(report.received, chunk.bytes_read)
@@ -301,6 +308,48 @@ def ingest_file(
         report.seconds = time.perf_counter() - started
         total.add(report)
     return total
+
+
+def _read_ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
+    """The chunks, each produced on a thread while the previous one is loaded.
+    Order is kept, a reader error is raised here, and an early stop (a load
+    failed) ends the thread."""
+    slots: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        slots.put(("chunk", chunk), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            slots.put(("end", None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            slots.put(("error", exc))
+
+    worker = threading.Thread(target=produce, name="jingyun-read-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = slots.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                assert isinstance(item, BaseException)
+                raise item
+            assert isinstance(item, Chunk)
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full slot
+            with contextlib.suppress(queue.Empty):
+                slots.get_nowait()
+            worker.join(timeout=0.1)
 
 
 def ingest_rows(wh: Warehouse, table: str, rows: pa.Table, *, source: str) -> IngestReport:
