@@ -18,6 +18,12 @@ cut-offs the value reaches.
 
 Groups: each of R, F, M is "high" when its score is above the split (default: the
 mean score over customers, the usual 与平均值比较 rule), giving 8 groups.
+
+How: scores are computed once per *distinct* value (a running count over the sorted
+distinct values gives "strictly worse", identical to RANK() - 1), and the group
+summary needs no per-customer score at all: each "high" is a cut-off on the raw
+value. tests/segments/test_segments_rfm_equiv.py checks both against the previous
+per-customer RANK() query on random, heavily tied data.
 """
 
 from __future__ import annotations
@@ -93,31 +99,76 @@ class RfmResult:
     persons: list[dict[str, object]] = field(default_factory=list)
 
 
-def _score_sql(col: str, cuts: tuple[float, ...], higher_better: bool, p: RfmParams) -> str:
+def _value_scores(name: str, col: str, cuts: tuple[float, ...], higher_better: bool, p: RfmParams) -> str:
+    """CTE ``name``: one row per *distinct* value ``v`` of ``col`` with its count ``c`` and score ``s``.
+
+    Why per distinct value: a score depends only on the value (ties share it), and
+    recency/frequency have a few hundred distinct values among ~10^6 customers, so
+    counting "strictly worse" with a running sum over the sorted distinct values
+    replaces a RANK() sort of every customer (three of them) — same numbers, a
+    fraction of the work. Running sum up to and including v, minus v's own count,
+    is the number strictly worse: exactly RANK() - 1.
+    """
     if p.scoring == "quantile":
-        order = "DESC" if not higher_better else "ASC"
-        # RANK() - 1 = number of persons strictly worse (ties share the lowest rank)
-        return f"1 + CAST(FLOOR({p.bins} * (RANK() OVER (ORDER BY {col} {order}) - 1) / CAST(n AS DOUBLE)) AS INTEGER)"
-    if higher_better:
-        return "1 + " + " + ".join(f"CASE WHEN {col} >= {c!r} THEN 1 ELSE 0 END" for c in cuts)
-    return "1 + " + " + ".join(f"CASE WHEN {col} <= {c!r} THEN 1 ELSE 0 END" for c in cuts)
+        order = "ASC" if higher_better else "DESC"  # worse values first
+        worse = f"SUM(c) OVER (ORDER BY v {order} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - c"
+        score = f"1 + CAST(FLOOR({p.bins} * ({worse}) / CAST(SUM(c) OVER () AS DOUBLE)) AS INTEGER)"
+    elif higher_better:
+        score = "1 + " + " + ".join(f"CASE WHEN v >= {c!r} THEN 1 ELSE 0 END" for c in cuts)
+    else:
+        score = "1 + " + " + ".join(f"CASE WHEN v <= {c!r} THEN 1 ELSE 0 END" for c in cuts)
+    return (f"{name} AS (SELECT v, c, {score} AS s FROM "
+            f"(SELECT {col} AS v, count(*) AS c FROM base GROUP BY {col}) h)")
 
 
-def rfm_query(p: RfmParams, as_of: dt.datetime) -> str:
-    """One portable query: person_id, recency_days, frequency, monetary, r, f, m."""
+def _scored_ctes(p: RfmParams, as_of: dt.datetime) -> str:
+    """``WITH base, sr, sf, sm``: one row per customer, then the score of each distinct value."""
     lo = f" AND ts >= {ts_literal(as_of - dt.timedelta(days=p.window_days))}" if p.window_days else ""
     # whole days since the last order, computed on epoch seconds (portable, no date_diff dialects)
     recency = (f"CAST(FLOOR((EXTRACT(EPOCH FROM {ts_literal(as_of)}) - EXTRACT(EPOCH FROM max(ts))) / 86400.0)"
                " AS BIGINT)")
+    # sum of DECIMAL is exact, so equal totals are equal doubles whatever the summation order
     return (
         "WITH base AS (SELECT person_id, " + recency + " AS recency_days, count(*) AS frequency, "
         "CAST(sum(amount) AS DOUBLE) AS monetary FROM orders "
         f"WHERE person_id IS NOT NULL AND {VALID_ORDER} AND ts < {ts_literal(as_of)}{lo} GROUP BY person_id), "
-        "counted AS (SELECT base.*, count(*) OVER () AS n FROM base) "
-        "SELECT person_id, recency_days, frequency, monetary, "
-        f"{_score_sql('recency_days', p.recency_thresholds, False, p)} AS r, "
-        f"{_score_sql('frequency', p.frequency_thresholds, True, p)} AS f, "
-        f"{_score_sql('monetary', p.monetary_thresholds, True, p)} AS m FROM counted"
+        + _value_scores("sr", "recency_days", p.recency_thresholds, False, p) + ", "
+        + _value_scores("sf", "frequency", p.frequency_thresholds, True, p) + ", "
+        + _value_scores("sm", "monetary", p.monetary_thresholds, True, p) + " "
+    )
+
+
+def rfm_query(p: RfmParams, as_of: dt.datetime) -> str:
+    """One portable query: person_id, recency_days, frequency, monetary, r, f, m."""
+    return (
+        _scored_ctes(p, as_of) + "SELECT base.person_id, base.recency_days, base.frequency, base.monetary, "
+        "sr.s AS r, sf.s AS f, sm.s AS m FROM base JOIN sr ON base.recency_days = sr.v "
+        "JOIN sf ON base.frequency = sf.v JOIN sm ON base.monetary = sm.v"
+    )
+
+
+def summary_query(p: RfmParams, as_of: dt.datetime) -> str:
+    """The 8 groups (grp, size, monetary) and the three splits, without scoring each customer.
+
+    Scores never decrease as a value gets better, so "score above the split" is
+    "value at least as good as the worst value scoring above it": one cut-off per
+    dimension, read off the distinct values, and a single pass over the customers.
+    """
+    split = {k: (repr(float(p.split)) if p.split is not None else
+                 f"(SELECT CAST(SUM(s * c) AS DOUBLE) / SUM(c) FROM s{k})") for k in "rfm"}
+    cuts = (
+        f"cut AS (SELECT {split['r']} AS pr, {split['f']} AS pf, {split['m']} AS pm, "
+        f"(SELECT max(v) FROM sr WHERE s > {split['r']}) AS cr, "
+        f"(SELECT min(v) FROM sf WHERE s > {split['f']}) AS cf, "
+        f"(SELECT min(v) FROM sm WHERE s > {split['m']}) AS cm) "
+    )
+    # grouped on the three flags (a tiny perfect hash); the flags are named in Python by GROUPS
+    return (
+        _scored_ctes(p, as_of) + ", " + cuts
+        + "SELECT rh, fh, mh, count(*), sum(monetary), max(pr), max(pf), max(pm) FROM (SELECT "
+        "COALESCE(base.recency_days <= cut.cr, FALSE) AS rh, COALESCE(base.frequency >= cut.cf, FALSE) AS fh, "
+        "COALESCE(base.monetary >= cut.cm, FALSE) AS mh, base.monetary, cut.pr, cut.pf, cut.pm "
+        "FROM base CROSS JOIN cut) g GROUP BY rh, fh, mh"
     )
 
 
@@ -129,43 +180,26 @@ def resolve_as_of(wh: Warehouse, as_of: dt.datetime | str | None) -> dt.datetime
     return (last + dt.timedelta(microseconds=1)) if last else as_naive_utc(None)
 
 
-def _group_case(split: dict[str, str]) -> str:
-    whens = " ".join(
-        f"WHEN {'' if rh else 'NOT '}(r > {split['r']}) AND {'' if fh else 'NOT '}(f > {split['f']}) AND "
-        f"{'' if mh else 'NOT '}(m > {split['m']}) THEN '{key}'"
-        for (rh, fh, mh), (key, _zh, _en) in GROUPS.items()
-    )
-    return f"CASE {whens} END"
-
-
 def compute_rfm(wh: Warehouse, params: RfmParams | None = None, *, with_persons: bool = False) -> RfmResult:
     """Scores, groups and their sizes/value shares, all aggregated in SQL (only the 8 rows come back)."""
     p = (params or RfmParams()).validate()
     as_of = resolve_as_of(wh, p.as_of)
     sql = portable.check(rfm_query(p, as_of))
-    # the split is a literal when fixed, else each score's mean over customers
-    split_sql = {k: (repr(float(p.split)) if p.split is not None else f"sp.a{k}") for k in "rfm"}
-    grouped = (
-        f"WITH scored AS ({sql}), sp AS (SELECT avg(r) AS ar, avg(f) AS af, avg(m) AS am FROM scored), "
-        f"g AS (SELECT scored.*, sp.ar, sp.af, sp.am, {_group_case(split_sql)} AS grp FROM scored CROSS JOIN sp) "
-    )
-    summary = portable.check(grouped + "SELECT grp, count(*), sum(monetary), max(ar), max(af), max(am) FROM g "
-                             "GROUP BY grp")
+    summary = portable.check(summary_query(p, as_of))
     rows = wh.rows(summary)
-    sizes = {str(r[0]): int(r[1]) for r in rows}
-    money = {str(r[0]): float(r[2]) for r in rows}
+    sizes = {GROUPS[(bool(r[0]), bool(r[1]), bool(r[2]))][0]: int(r[3]) for r in rows}
+    money = {GROUPS[(bool(r[0]), bool(r[1]), bool(r[2]))][0]: float(r[4]) for r in rows}
     n = sum(sizes.values())
     if p.split is not None:
         split = {k: float(p.split) for k in "rfm"}
     else:
-        split = {k: float(rows[0][3 + i]) if rows else 0.0 for i, k in enumerate("rfm")}
+        split = {k: float(rows[0][5 + i]) if rows else 0.0 for i, k in enumerate("rfm")}
     persons: list[dict[str, object]] = []
     if with_persons:
-        for pid, rec, freq, mon, r, f, m, grp in wh.rows(
-            grouped + "SELECT person_id, recency_days, frequency, monetary, r, f, m, grp FROM g ORDER BY person_id"
-        ):
+        for pid, rec, freq, mon, r, f, m in wh.rows(f"SELECT * FROM ({sql}) q ORDER BY person_id"):
             persons.append({"person_id": pid, "recency_days": int(rec), "frequency": int(freq),
-                            "monetary": round(float(mon), 2), "r": int(r), "f": int(f), "m": int(m), "group": grp})
+                            "monetary": round(float(mon), 2), "r": int(r), "f": int(f), "m": int(m),
+                            "group": group_of(int(r), int(f), int(m), split)})
     total = sum(money.values())
     groups = [
         RfmGroup(key, zh, en, sizes.get(key, 0), round(sizes.get(key, 0) / n, 6) if n else 0.0,
