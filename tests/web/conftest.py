@@ -42,8 +42,34 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from jingyun.demo.params import DemoParams
 
     home = tmp_path_factory.mktemp("console_demo")
-    build(load_settings(home), DemoParams(users=1500, days=120, seed=7))
+    settings = load_settings(home)
+    build(settings, DemoParams(users=1500, days=120, seed=7))
+    _refresh_history(settings)
     return home
+
+
+# Two saved segments refreshed at four successive as-of days: the size history the console draws.
+SAVED = {"recent_buyers": {"orders": "count", "within_days": 30, "op": "gte", "value": 1},
+         "active_viewers": {"event": "view_product", "within_days": 14, "count": {"op": "gte", "value": 2}}}
+REFRESH_DAYS_BACK = (45, 30, 15, 0)
+
+
+def _refresh_history(settings: Settings) -> None:
+    import datetime as dt
+
+    from jingyun.segments import saved
+    from jingyun.segments.store import SavedSegment
+    from jingyun.warehouse import Warehouse
+
+    wh = Warehouse.open(settings)
+    try:
+        last = wh.scalar("SELECT max(ts) FROM orders")
+        for name, rule in SAVED.items():
+            saved.create(wh, SavedSegment(name, rule, zh=name, en=name, owner="mgr"))
+            for back in REFRESH_DAYS_BACK:
+                saved.refresh(wh, name, as_of=last - dt.timedelta(days=back))
+    finally:
+        wh.close()
 
 
 @pytest.fixture(scope="session")

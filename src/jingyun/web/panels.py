@@ -21,7 +21,7 @@ from typing import Any, Literal
 from jingyun.web import i18n
 from jingyun.web.context import ConsoleCtx
 
-Fmt = Literal["text", "int", "num", "pct", "money", "date", "signed_pct"]
+Fmt = Literal["text", "int", "num", "pct", "money", "date", "signed_pct", "spark"]
 
 
 @dataclass
@@ -34,6 +34,14 @@ class Column:
 class Table:
     columns: list[Column]
     rows: list[list[Any]]
+
+
+@dataclass(frozen=True)
+class Spark:
+    """A table cell drawn as an inline sparkline (a ``spark`` column), linking to a detail view."""
+
+    values: tuple[int, ...]
+    href: str = ""
 
 
 @dataclass
@@ -83,6 +91,8 @@ def plain(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None
+    if isinstance(value, Spark):  # downloads get the series as text: "120 → 131 → 127"
+        return " → ".join(str(v) for v in value.values) or None
     return value
 
 

@@ -16,6 +16,7 @@ from jingyun.security import auth
 from jingyun.web import i18n
 from jingyun.web.context import LANG_COOKIE, PREFIX, TEMPLATES, ConsoleCtx, console_ctx, request_locale
 from jingyun.web.panels import PANELS, PanelData, cell, chart_json, plain
+from jingyun.web.segment_trends import sparkline_points
 
 router = APIRouter()
 Ctx = Annotated[ConsoleCtx, Depends(console_ctx)]
@@ -42,7 +43,8 @@ def panel_fragment(name: PanelName, ctx: Ctx) -> HTMLResponse:
         return ctx.render("parts/panel_error.html", message=exc.message, field=exc.field)
     spec = PANELS[name]
     return ctx.render(data.template or "parts/panel.html", p=data, name=name, query=urlencode(params),
-                      pinnable=spec.pinnable, chart=chart_json(data.chart), cell=cell, plain=plain)
+                      pinnable=spec.pinnable, chart=chart_json(data.chart), cell=cell, plain=plain,
+                      spark_points=sparkline_points)
 
 
 def _csv(data: PanelData) -> bytes:

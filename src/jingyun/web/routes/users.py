@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse
@@ -15,13 +16,24 @@ from jingyun.api.deps import request_id
 from jingyun.api.routers.users import fetch_users, present
 from jingyun.errors import JingyunError
 from jingyun.segments import saved
-from jingyun.segments.lifecycle import compute_lifecycle
+from jingyun.segments.lifecycle import STAGES, compute_lifecycle
 from jingyun.segments.rfm import compute_rfm
-from jingyun.segments.snapshots import current_groups, transitions
+from jingyun.segments.snapshots import Transitions, compare_snapshots, current_groups, transitions
 from jingyun.segments.store import SegmentStore
 from jingyun.web.context import ConsoleCtx, page_ctx
 from jingyun.web.filters import parse_filters
-from jingyun.web.panels import Callout, Column, PanelData, Table, bar_option, base_option, panel
+from jingyun.web.panels import (
+    Callout,
+    Column,
+    PanelData,
+    Spark,
+    Table,
+    bar_option,
+    base_option,
+    line_option,
+    panel,
+)
+from jingyun.web.segment_trends import segment_trends
 
 router = APIRouter()
 SegViewer = Annotated[ConsoleCtx, Depends(page_ctx("segments:view"))]
@@ -45,10 +57,13 @@ def segments(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
 
     rows: list[list[Any]] = []
     with ctx.reader() as wh:
-        for seg in SegmentStore(ctx.state.settings).segments().values():
+        segs = SegmentStore(ctx.state.settings).segments()
+        trends = segment_trends(wh, sorted(segs))
+        for seg in segs.values():
             est = saved.estimate(wh, seg.rule)
+            spark = Spark(tuple(trends[seg.name].sizes), "/console/users/segment?" + urlencode({"name": seg.name}))
             rows.append([seg.zh if ctx.locale == "zh-CN" and seg.zh else (seg.en or seg.name), ctx.t("seg.audience"),
-                         est.size, est.share])
+                         est.size, est.share, spark])
         with ctx.state.store.session() as ses:
             stmt = select(Segment).order_by(Segment.id)
             if ctx.principal.role not in ALL_DEPARTMENTS:
@@ -57,14 +72,40 @@ def segments(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
         universe = int(wh.scalar("SELECT count(*) FROM users") or 0)
         for name, dep, rule in depsegs:
             total, _ = fetch_users(wh, " AND ".join(f'"{c}" = ?' for c in rule) or "TRUE", list(rule.values()), 1, 0)
-            rows.append([name, dep, total, total / universe if universe else 0.0])
+            rows.append([name, dep, total, total / universe if universe else 0.0, None])
     opt = bar_option([str(r[0]) for r in rows], [(ctx.t("col.size"), [r[2] for r in rows])], horizontal=True)
     opt["yAxis"]["inverse"] = True
     table = Table([Column(ctx.t("col.segment")), Column(ctx.t("col.owner")), Column(ctx.t("col.size"), "int"),
-                   Column(ctx.t("col.share"), "pct")], rows)
+                   Column(ctx.t("col.share"), "pct"), Column(ctx.t("col.size_trend"), "spark")], rows)
     callouts = [] if rows else [Callout("info", ctx.t("msg.no_segments"))]
     return PanelData(ctx.t("panel.segments"), table, opt if rows else None, callouts,
                      chart_height=max(160, 28 * len(rows) + 60))
+
+
+@router.get("/users/segment", response_class=HTMLResponse)
+def segment_page(ctx: SegViewer, name: str = "") -> HTMLResponse:
+    seg = SegmentStore(ctx.state.settings).get_segment(name)  # unknown name: the library's 404-style error
+    title = seg.zh if ctx.locale == "zh-CN" and seg.zh else (seg.en or seg.name)
+    return ctx.render("segment.html", seg=seg, title=title, query=urlencode({"name": seg.name}))
+
+
+@panel("segment_trend", "segments:view")
+def segment_trend(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
+    """One saved segment's size after each refresh, with the entries and exits of that refresh."""
+    name = params.get("name", "")
+    seg = SegmentStore(ctx.state.settings).get_segment(name)
+    with ctx.reader() as wh:
+        trend = segment_trends(wh, [seg.name])[seg.name]
+    x = [p.at.strftime("%Y-%m-%d %H:%M:%S") for p in trend.points]
+    opt = line_option(x, [(ctx.t("col.size"), trend.sizes)])
+    opt["series"][0].update({"showSymbol": True, "areaStyle": {"opacity": 0.12}})
+    opt["xAxis"]["axisLabel"] = {"hideOverlap": True}
+    table = Table([Column(ctx.t("col.refreshed_at")), Column(ctx.t("col.entries"), "int"),
+                   Column(ctx.t("col.exits"), "int"), Column(ctx.t("col.size"), "int")],
+                  [[t, p.entries, p.exits, p.size] for t, p in zip(x, trend.points, strict=True)])
+    callouts = [Callout("info", ctx.t("msg.trend_from_refreshes"))] if trend.points else [
+        Callout("info", ctx.t("msg.no_refreshes"))]
+    return PanelData(ctx.t("panel.segment_trend"), table, opt if trend.points else None, callouts)
 
 
 @panel("rfm", "segments:view")
@@ -94,24 +135,34 @@ def lifecycle(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     return PanelData(ctx.t("panel.lifecycle"), table, opt)
 
 
-@panel("transitions", "segments:view")
-def transition_matrix(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
-    """Who moved between lifecycle stages from the start to the end of the range."""
-    f = parse_filters(ctx, params)
+def _stage_transitions(ctx: ConsoleCtx, params: Mapping[str, str]) -> tuple[Transitions, Callable[[str], str]]:
+    """The transition matrix both the heat-map and the Sankey draw: two saved snapshots when named
+    (``snap_from``/``snap_to``, e.g. ``2026-09``/``2026-10``), else the groups at the start and end of the range."""
     scheme = params.get("scheme", "lifecycle")
     if scheme not in ("lifecycle", "rfm"):
         raise JingyunError("bad_scheme", "scheme must be lifecycle or rfm", "scheme")
-    start = dt.datetime.combine(f.date_from, dt.time())
-    end = dt.datetime.combine(f.date_to + dt.timedelta(days=1), dt.time())
+    snap_from, snap_to = params.get("snap_from", ""), params.get("snap_to", "")
     with ctx.reader() as wh:
-        tr = transitions(current_groups(wh, scheme, as_of=start), current_groups(wh, scheme, as_of=end), scheme=scheme,
-                         from_label=f.date_from.isoformat(), to_label=f.date_to.isoformat())
-    groups = tr.groups
-    from jingyun.segments.lifecycle import STAGES
+        if snap_from or snap_to:
+            tr = compare_snapshots(wh, scheme, snap_from, snap_to)
+        else:
+            f = parse_filters(ctx, params)
+            start = dt.datetime.combine(f.date_from, dt.time())
+            end = dt.datetime.combine(f.date_to + dt.timedelta(days=1), dt.time())
+            tr = transitions(current_groups(wh, scheme, as_of=start), current_groups(wh, scheme, as_of=end),
+                             scheme=scheme, from_label=f.date_from.isoformat(), to_label=f.date_to.isoformat())
 
     def label(g: str) -> str:
         names = STAGES.get(g) if scheme == "lifecycle" else None
         return (names[0] if ctx.locale == "zh-CN" else names[1]) if names else g
+    return tr, label
+
+
+@panel("transitions", "segments:view")
+def transition_matrix(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
+    """Who moved between lifecycle stages from the start to the end of the range."""
+    tr, label = _stage_transitions(ctx, params)
+    groups = tr.groups
     data = [[j, i, tr.matrix[a][b]] for i, a in enumerate(groups) for j, b in enumerate(groups)]
     opt = base_option()
     opt.update({"tooltip": {"position": "top"}, "grid": {"left": 100, "right": 20, "top": 30, "bottom": 70},
@@ -125,6 +176,38 @@ def transition_matrix(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     return PanelData(ctx.t("panel.transitions"), table, opt,
                      [Callout("info", ctx.t("msg.transitions", moved=f"{tr.moved:,}", stayed=f"{tr.stayed:,}"))],
                      chart_height=380)
+
+
+def sankey_links(tr: Transitions, label: Callable[[str], str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Sankey nodes and links from a transition matrix: one link per non-empty (from, to) cell.
+
+    The two sides get distinct node names (suffixed with the snapshot label) because a Sankey
+    must be acyclic and "active → active" would otherwise be a loop."""
+    def side(g: str, lab: str) -> str:
+        return f"{label(g)} · {lab}"
+    links = [{"source": side(a, tr.from_label), "target": side(b, tr.to_label), "value": n}
+             for a in tr.groups for b in tr.groups if (n := tr.matrix[a][b])]
+    used = {lk["source"] for lk in links} | {lk["target"] for lk in links}
+    nodes = [{"name": n} for n in [*(side(g, tr.from_label) for g in tr.groups),
+                                    *(side(g, tr.to_label) for g in tr.groups)] if n in used]
+    return nodes, links
+
+
+@panel("lifecycle_flow", "segments:view")
+def lifecycle_flow(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
+    """Stage flows between two snapshots as a Sankey (生命周期流转): the transition matrix's cells as links."""
+    tr, label = _stage_transitions(ctx, params)
+    nodes, links = sankey_links(tr, label)
+    opt = base_option()
+    opt.update({"tooltip": {"trigger": "item"},
+                "series": [{"type": "sankey", "left": 8, "right": 140, "top": 12, "bottom": 12, "nodeGap": 10,
+                            "emphasis": {"focus": "adjacency"}, "lineStyle": {"color": "gradient", "opacity": 0.35},
+                            "label": {"fontSize": 11}, "data": nodes, "links": links}]})
+    table = Table([Column(ctx.t("col.from")), Column(ctx.t("col.to")), Column(ctx.t("col.users"), "int")],
+                  [[lk["source"], lk["target"], lk["value"]] for lk in links])
+    callouts = [Callout("info", ctx.t("msg.flow", a=tr.from_label, b=tr.to_label, moved=f"{tr.moved:,}"))]
+    return PanelData(ctx.t("panel.lifecycle_flow"), table, opt if links else None, callouts,
+                     chart_height=max(320, 26 * len(nodes)))
 
 
 @router.get("/users/audience", response_class=HTMLResponse)
