@@ -212,7 +212,16 @@ def lifecycle_flow(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
 
 @router.get("/users/audience", response_class=HTMLResponse)
 def audience_page(ctx: Builder) -> HTMLResponse:
-    return ctx.render("audience.html", f=parse_filters(ctx, {}))
+    """The rule tree's editors offer what the library accepts: its attributes (with their value
+    types, so the script sends numbers as numbers), operators, order aggregates, tags and segments."""
+    from jingyun.segments.audience import ATTRIBUTES, OPS, ORDER_METRICS
+    from jingyun.segments.tags import tag_types
+
+    return ctx.render("audience.html", f=parse_filters(ctx, {}), attr_types=ATTRIBUTES, all_ops=OPS,
+                      count_ops=("gte", "gt", "eq", "neq", "lte", "lt", "between"),
+                      filter_ops=("eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "contains"),
+                      metrics=list(ORDER_METRICS), tag_types=tag_types(ctx.state.settings),
+                      segments=sorted(SegmentStore(ctx.state.settings).segments()))
 
 
 @router.post("/users/estimate", response_class=HTMLResponse)
@@ -222,9 +231,10 @@ def estimate(ctx: Builder, rule: Annotated[str, Form(max_length=20_000)]) -> HTM
         with ctx.reader() as wh:
             est = saved.estimate(wh, parsed)
     except json.JSONDecodeError:
-        return ctx.render("parts/estimate.html", est=None, error=ctx.t("msg.bad_json"))
-    except JingyunError as exc:
-        return ctx.render("parts/estimate.html", est=None, error=f"{exc.field}: {exc.message}" if exc.field else exc.message)
+        return ctx.render("parts/estimate.html", est=None, error=ctx.t("msg.bad_json"), error_path="")
+    except JingyunError as exc:  # the field names the node (rule.and[2].attr): the builder marks it
+        return ctx.render("parts/estimate.html", est=None, error_path=exc.field or "",
+                          error=f"{exc.field}: {exc.message}" if exc.field else exc.message)
     return ctx.render("parts/estimate.html", est=est, error=None)
 
 

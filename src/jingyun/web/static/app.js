@@ -33,59 +33,194 @@
     resizeAll();
   });
 
-  /* Audience builder: visual rows → the JSON rule the server compiles; the estimate follows every change. */
+  /* Audience builder: a rule tree (groups AND/OR with NOT, conditions, sub-groups) kept in sync with the
+     JSON rule of jingyun.segments.audience; the estimate follows every change (debounced by htmx), and the
+     library's error, which names a node path like rule.and[2].attr, is shown next to that node. */
   function builder() {
     var form = document.getElementById("audience");
     if (!form) { return; }
-    var list = document.getElementById("conditions");
-    var tpl = document.getElementById("condition-template");
+    var tree = document.getElementById("tree");
     var rule = document.getElementById("rule");
-    var comb = document.getElementById("combinator");
+    var attrTypes = JSON.parse(tree.dataset.attrTypes || "{}");
+    var tagTypes = JSON.parse(tree.dataset.tagTypes || "{}");
+    var LIST_OPS = { "in": 1, "not_in": 1, "between": 1 };
+    var NO_VALUE = { "is_set": 1, "is_not_set": 1 };
+    var DEFAULTS = {
+      attr: { attr: "member_level", op: "eq", value: "gold" },
+      tag: { tag: "", op: "eq", value: "" },
+      event: { event: "view_product", within_days: 30, count: { op: "gte", value: 1 } },
+      orders: { orders: "count", within_days: 90, op: "gte", value: 1 },
+      segment: { segment: "" }
+    };
 
-    function number(v) { var n = Number(v); return (v !== "" && !isNaN(n)) ? n : v; }
-
-    function condition(li) {
-      var kind = li.querySelector(".kind").value;
-      var field = li.querySelector(".field").value.trim();
-      var op = li.querySelector(".op").value;
-      var value = li.querySelector(".value").value;
-      var within = Number(li.querySelector(".within").value) || 30;
-      li.querySelector(".days").hidden = !(kind === "event" || kind === "orders");
-      if (kind === "event") { return { event: field, within_days: within, count: { op: op, value: number(value) } }; }
-      if (kind === "orders") { return { orders: field, within_days: within, op: op, value: number(value) }; }
-      var c = {}; c[kind] = field; c.op = op;
-      c.value = (value === "true" || value === "false") ? value === "true" : number(value);
-      return c;
+    function clone(id) { return document.getElementById(id).content.cloneNode(true); }
+    function own(li, sel) {  // the element of this node, not of a nested one
+      return Array.prototype.filter.call(li.querySelectorAll(sel), function (x) { return x.closest(".node") === li; })[0];
     }
 
-    function rebuild() {
-      var items = Array.prototype.map.call(list.children, condition);
-      var r = {}; r[comb.value] = items;
-      rule.value = JSON.stringify(r);
-      htmx.trigger(form, "rebuild");
+    function scalar(s, type) {
+      s = String(s).trim();
+      if (type === "number" || type === "auto") {
+        var n = Number(s);
+        if (s !== "" && !isNaN(n)) { return n; }
+        return s;  // not a number: sent as typed, so the library names the field and the mismatch
+      }
+      if (type === "bool") { return s === "true" ? true : (s === "false" ? false : s); }
+      return s;
+    }
+    function typed(raw, type, op) {
+      if (LIST_OPS[op]) { return String(raw).split(",").map(function (v) { return scalar(v, type); }); }
+      return scalar(raw, type);
+    }
+    function show(v) { return Array.isArray(v) ? v.join(",") : (v === undefined || v === null ? "" : String(v)); }
+    function setVal(el, v) {
+      if (!el) { return; }
+      if (el.tagName === "SELECT" && v !== "" && !Array.prototype.some.call(el.options, function (o) { return o.value === v; })) {
+        var o = document.createElement("option"); o.value = v; o.textContent = v; el.appendChild(o);
+      }
+      el.value = v;
     }
 
-    function add(kind, field, op, value) {
-      var li = tpl.content.firstElementChild.cloneNode(true);
+    /* JSON → tree */
+    function group(op, neg, children) {
+      var li = clone("tpl-group").firstElementChild;
+      li.querySelector(".gop").value = op;
+      li.querySelector(".neg").checked = !!neg;
+      var ol = li.querySelector(".children");
+      children.forEach(function (c) { ol.appendChild(node(c)); });
+      return li;
+    }
+    function node(j) {
+      if (j && (Array.isArray(j.and) || Array.isArray(j.or))) { return group(j.and ? "and" : "or", false, j.and || j.or); }
+      if (j && j.not) {
+        var inner = j.not;
+        if (Array.isArray(inner.and) || Array.isArray(inner.or)) { return group(inner.and ? "and" : "or", true, inner.and || inner.or); }
+        return group("and", true, [inner]);
+      }
+      return cond(j || DEFAULTS.attr);
+    }
+    function kindOf(j) {
+      var kinds = ["attr", "tag", "event", "orders", "segment"];
+      for (var i = 0; i < kinds.length; i++) { if (Object.prototype.hasOwnProperty.call(j, kinds[i])) { return kinds[i]; } }
+      return "attr";
+    }
+    function filter(f) {
+      var li = clone("tpl-filter").firstElementChild;
+      li.querySelector(".prop").value = f.prop || "";
+      li.querySelector(".op").value = f.op || "eq";
+      li.querySelector(".value").value = show(f.value);
+      return li;
+    }
+    function fill(li, kind, j) {
+      var ed = own(li, ".editor");
+      ed.textContent = "";
+      ed.appendChild(clone("tpl-" + kind));
+      setVal(ed.querySelector(".name"), String(j[kind] === undefined ? "" : j[kind]));
+      var op = ed.querySelector(".op"), val = ed.querySelector(".value"), within = ed.querySelector(".within");
+      if (within) { within.value = j.within_days === undefined ? "" : j.within_days; }
+      if (kind === "event") {
+        var c = j.count || { op: "gte", value: 1 };
+        op.value = c.op || "gte"; val.value = show(c.value);
+        (j.where || []).forEach(function (f) { ed.querySelector(".where").appendChild(filter(f)); });
+      } else if (op) {
+        op.value = j.op || (kind === "orders" ? "gte" : "eq"); val.value = show(j.value);
+      }
+    }
+    function cond(j) {
+      var li = clone("tpl-cond").firstElementChild;
+      var kind = kindOf(j);
       li.querySelector(".kind").value = kind;
-      li.querySelector(".field").value = field;
-      li.querySelector(".op").value = op;
-      li.querySelector(".value").value = value;
-      list.appendChild(li);
+      fill(li, kind, j);
       return li;
     }
 
-    form.addEventListener("change", function (e) { if (e.target.id !== "rule") { rebuild(); } });
-    form.addEventListener("keyup", function (e) {
-      if (e.target.classList.contains("field") || e.target.classList.contains("value")) { rebuild(); }
+    /* tree → JSON (and each node's path, to place the library's errors) */
+    function serialize(li, path) {
+      li.dataset.path = path;
+      if (li.classList.contains("group")) {
+        var op = own(li, ".gop").value, neg = own(li, ".neg").checked;
+        var base = neg ? path + ".not" : path;
+        var kids = Array.prototype.map.call(own(li, ".children").children, function (c, i) {
+          return serialize(c, base + "." + op + "[" + i + "]");
+        });
+        var g = {}; g[op] = kids;
+        return neg ? { not: g } : g;
+      }
+      var kind = own(li, ".kind").value;
+      var ed = own(li, ".editor");
+      var name = ed.querySelector(".name"), opEl = ed.querySelector(".op"), val = ed.querySelector(".value");
+      var within = ed.querySelector(".within");
+      var out = {};
+      out[kind] = name ? name.value.trim() : "";
+      if (kind === "segment") { return out; }
+      if (within && within.value !== "") { out.within_days = Number(within.value); }
+      if (kind === "event") {
+        var where = Array.prototype.map.call(ed.querySelectorAll(".where > .filter"), function (f) {
+          var fop = f.querySelector(".op").value;
+          return { prop: f.querySelector(".prop").value.trim(), op: fop, value: typed(f.querySelector(".value").value, "auto", fop) };
+        });
+        if (where.length) { out.where = where; }
+        out.count = { op: opEl.value, value: typed(val.value, "number", opEl.value) };
+        return out;
+      }
+      var type = kind === "orders" ? "number" : (kind === "attr" ? attrTypes[out.attr] : tagTypes[out.tag]) || "string";
+      if (type === "timestamp" || type === "date") { type = "string"; }
+      out.op = opEl.value;
+      if (!NO_VALUE[out.op]) { out.value = typed(val.value, type, out.op); }
+      return out;
+    }
+
+    function root() { return tree.firstElementChild; }
+    function sync() {
+      rule.value = JSON.stringify(serialize(root(), "rule"));
+      htmx.trigger(form, "rebuild");
+    }
+    function load(json) {
+      var r = node(json);
+      if (!r.classList.contains("group")) { r = group("and", false, [json]); }
+      tree.textContent = "";
+      tree.appendChild(r);
+      serialize(r, "rule");
+    }
+
+    tree.addEventListener("change", function (e) {
+      var t = e.target;
+      if (t.classList.contains("kind")) { var li = t.closest(".node"); fill(li, t.value, DEFAULTS[t.value]); }
+      sync();
     });
-    list.addEventListener("click", function (e) {
-      if (e.target.classList.contains("remove")) { e.target.closest("li").remove(); rebuild(); }
+    tree.addEventListener("input", function (e) { if (e.target.tagName === "INPUT" && e.target.type !== "checkbox") { sync(); } });
+    tree.addEventListener("click", function (e) {
+      var b = e.target.closest("button");
+      if (!b) { return; }
+      var li = b.closest(".node");
+      if (b.classList.contains("add-cond")) { own(li, ".children").appendChild(cond(DEFAULTS.attr)); }
+      else if (b.classList.contains("add-group")) { own(li, ".children").appendChild(group("or", false, [DEFAULTS.attr])); }
+      else if (b.classList.contains("remove")) { if (li !== root()) { li.remove(); } }
+      else if (b.classList.contains("add-filter")) { li.querySelector(".where").appendChild(filter({ prop: "", op: "eq", value: "" })); }
+      else if (b.classList.contains("remove-filter")) { b.closest(".filter").remove(); }
+      else { return; }
+      sync();
     });
-    document.getElementById("add-condition").addEventListener("click", function () {
-      add("orders", "count", "gte", "1"); rebuild();
+    rule.addEventListener("input", function () {  // typed JSON redraws the tree (the estimate follows on keyup)
+      var parsed;
+      try { parsed = JSON.parse(rule.value); } catch (err) { return; }
+      if (parsed && typeof parsed === "object") { load(parsed); }
     });
-    add("attr", "member_level", "eq", "gold");
-    list.querySelectorAll("li").forEach(condition);
+    document.addEventListener("htmx:afterSwap", function (e) {
+      if (!e.detail || !e.detail.target || e.detail.target.id !== "estimate") { return; }
+      tree.querySelectorAll(".node").forEach(function (n) {
+        n.classList.remove("invalid"); own(n, ".node-error").textContent = "";
+      });
+      var err = e.detail.target.querySelector("[data-error-path]");
+      if (!err || !err.dataset.errorPath) { return; }
+      var path = err.dataset.errorPath, best = null;
+      tree.querySelectorAll(".node").forEach(function (n) {  // the deepest node whose path starts the error's
+        var p = n.dataset.path || "";
+        var next = path.charAt(p.length);
+        if (path.indexOf(p) === 0 && (next === "" || next === "." || next === "[") && (!best || p.length > best.dataset.path.length)) { best = n; }
+      });
+      if (best) { best.classList.add("invalid"); own(best, ".node-error").textContent = err.dataset.errorMessage || ""; }
+    });
+    try { load(JSON.parse(rule.value)); } catch (err) { load({ and: [DEFAULTS.attr] }); }
   }
 })();
