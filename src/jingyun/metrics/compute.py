@@ -18,8 +18,8 @@ from typing import Any
 
 from jingyun.errors import JingyunError
 from jingyun.metrics import periods
-from jingyun.metrics.model import GRAINS, Derived, Dictionary, Leaf, Metric
-from jingyun.metrics.sqlgen import Frame, assemble, check_by, day_sql, leaf_sql, users_dim_cte
+from jingyun.metrics.model import GRAINS, Derived, Dictionary, Leaf, Metric, Source
+from jingyun.metrics.sqlgen import Frame, assemble, check_by, day_sql, leaf_sql, quote, users_dim_cte
 from jingyun.warehouse.backends import Backend
 
 MAX_BUCKETS = 5000
@@ -148,10 +148,11 @@ def _div(num: float | None, den: float | None) -> float | None:
 class _Evaluator:
     """Values per (bucket, breakdown) from the query's parts, following the metric's definition."""
 
-    def __init__(self, d: Dictionary, q: MetricQuery, parts: dict[tuple[str, dt.date, str | None], dict[str, float]]):
-        self.d, self.q, self.parts = d, q, parts
-        f = q.frame
-        self.per_counts = {per: periods.periods_per_bucket(f.date_from, f.date_to, q.grain, per)
+    def __init__(self, d: Dictionary, frame: Frame, parts: dict[tuple[str, dt.date, str | None], dict[str, float]]):
+        self.d, self.parts = d, parts
+        # Windows have disjoint buckets (see _disjoint), so their per-period counts never collide.
+        self.per_counts = {per: {b: n for a, z in frame.spans
+                                 for b, n in periods.periods_per_bucket(a, z, frame.grain, per).items()}
                            for per in ("day", "week", "month")}
 
     def leaf(self, name: str, leaf: Leaf, b: dt.date, dv: str | None) -> float | None:
@@ -206,28 +207,40 @@ def _eval(node: ast.expr, refs: dict[str, float | None]) -> float | None:
     return _div(left, right)
 
 
-def run_query(backend: Backend, d: Dictionary, q: MetricQuery) -> MetricResult:
-    table = backend.run(q.sql)
-    parts: dict[tuple[str, dt.date, str | None], dict[str, float]] = {}
+def _read_parts(rows: list[dict[str, Any]], leaves: dict[str, Any]
+                ) -> tuple[dict[Any, dict[tuple[str, dt.date, str | None], dict[str, float]]], set[str | None]]:
+    """Rows of ``part, b, dv, v`` → parts per (key of the prefix) and (leaf, bucket, breakdown value)."""
+    parts: dict[Any, dict[tuple[str, dt.date, str | None], dict[str, float]]] = {}
     dims: set[str | None] = set()
-    for row in table.to_pylist():
+    for row in rows:
         prefix, part = str(row["part"]).split(":", 1)
+        key, name = leaves[prefix]
         b = row["b"]
         bucket = b if isinstance(b, dt.date) and not isinstance(b, dt.datetime) else _date(str(b)[:10], "bucket")
         dv = row["dv"]
         if row["v"] is not None:
-            parts.setdefault((q.leaves[prefix], bucket, dv), {})[part] = _num(row["v"])
+            parts.setdefault(key, {}).setdefault((name, bucket, dv), {})[part] = _num(row["v"])
         dims.add(dv)
+    return parts, dims
+
+
+def _points(d: Dictionary, metric: str, frame: Frame, ev: _Evaluator, dims: set[str | None]) -> list[Point]:
+    return [
+        Point(b, periods.bucket_label(b, frame.grain) if frame.grain != "total" else f"{lo}..{hi}", dv,
+              ev.value(metric, b, dv), ev.parts_of(metric, b, dv))
+        for dv in sorted(dims, key=lambda v: (v is None, v or ""))
+        for lo, hi in frame.spans
+        for b in periods.buckets(lo, hi, frame.grain)
+    ]
+
+
+def run_query(backend: Backend, d: Dictionary, q: MetricQuery) -> MetricResult:
+    table = backend.run(q.sql)
+    parts, dims = _read_parts(table.to_pylist(), {k: (None, v) for k, v in q.leaves.items()})
     f = q.frame
     if f.by is None:
         dims = {None}
-    ev = _Evaluator(d, q, parts)
-    points = [
-        Point(b, periods.bucket_label(b, q.grain) if q.grain != "total" else f"{f.date_from}..{f.date_to}", dv,
-              ev.value(q.metric.name, b, dv), ev.parts_of(q.metric.name, b, dv))
-        for dv in sorted(dims, key=lambda v: (v is None, v or ""))
-        for b in periods.buckets(f.date_from, f.date_to, q.grain)
-    ]
+    points = _points(d, q.metric.name, f, _Evaluator(d, f, parts.get(None, {})), dims)
     return MetricResult(q.metric, f.date_from, f.date_to, q.grain, f.by, f.timezone, points, q.sql)
 
 
@@ -246,18 +259,135 @@ def value_over(backend: Backend, d: Dictionary, metric: str, date_from: dt.date,
     return sum(values) / len(values) if values else None
 
 
-def data_start(backend: Backend, d: Dictionary, metric: str, timezone: str) -> dt.date | None:
-    """First local day on which every source the metric reads has data (None if one is empty).
+Window = tuple[dt.date, dt.date]
+
+
+@dataclass(frozen=True)
+class PeriodsQuery:
+    """Several metrics over several periods in one query; ``leaves`` maps a part prefix to (grain, leaf)."""
+
+    sql: str
+    leaves: dict[str, tuple[str, str]]
+    frames: dict[str, Frame]
+
+
+def _disjoint(windows: tuple[Window, ...], grain: str) -> bool:
+    """Windows share no day and no bucket, so one query can label each row with its window's bucket."""
+    seen_days: set[dt.date] = set()
+    seen_buckets: set[dt.date] = set()
+    for lo, hi in windows:
+        days = set(periods.days(lo, hi))
+        bs = set(periods.buckets(lo, hi, grain)) if grain != "total" else {lo}
+        if days & seen_days or bs & seen_buckets:
+            return False
+        seen_days |= days
+        seen_buckets |= bs
+    return True
+
+
+def build_periods_query(d: Dictionary, metrics: list[tuple[str, str]], windows: tuple[Window, ...],
+                        timezone: str = "Asia/Shanghai") -> PeriodsQuery:
+    """One query (runs nothing) for (metric, grain) pairs over disjoint windows.
+
+    Every row is read once per leaf for all windows (the range is the union, the bucket says
+    which window); a leaf used by several metrics at the same grain (``orders`` in conversion
+    and refund rate) is computed once.
+    """
+    for _, grain in metrics:
+        if not _disjoint(windows, grain):
+            raise JingyunError("bad_range", f"periods overlap at {grain} grain; compute them one by one", "period")
+    lo, hi = min(w[0] for w in windows), max(w[1] for w in windows)
+    frames: dict[str, Frame] = {}
+    ctes: list[tuple[str, str]] = []
+    selects: list[str] = []
+    prefixes: dict[str, tuple[str, str]] = {}
+    seen: set[tuple[str, str]] = set()
+    for metric, grain in metrics:
+        if sum(len(periods.buckets(a, z, grain)) for a, z in windows) > MAX_BUCKETS:
+            raise JingyunError("too_many_buckets", f"more than {MAX_BUCKETS} {grain} buckets; use a coarser grain",
+                               "grain")
+        frame = frames.setdefault(grain, Frame(lo, hi, grain, None, timezone, False, windows))
+        for name, leaf in leaves_of(d, metric).items():
+            if (grain, name) in seen:
+                continue
+            seen.add((grain, name))
+            if leaf.per:
+                periods.check_per(leaf.per, grain, name if name == metric else f"{metric} (via {name})")
+            i = len(prefixes)
+            leaf_ctes, leaf_selects = leaf_sql(i, leaf, d.sources, frame)
+            ctes += leaf_ctes
+            selects += leaf_selects
+            prefixes[str(i)] = (grain, name)
+    return PeriodsQuery(assemble(ctes, selects), prefixes, frames)
+
+
+def _period_value(ev: _Evaluator, metric: str, grain: str, lo: dt.date, hi: dt.date) -> float | None:
+    # As value_over: the whole-period value, or the mean of the bucket values that exist.
+    if grain == "total":
+        return ev.value(metric, lo, None)
+    values = [v for b in periods.buckets(lo, hi, grain) if (v := ev.value(metric, b, None)) is not None]
+    return sum(values) / len(values) if values else None
+
+
+def values_over(backend: Backend, d: Dictionary, metrics: list[tuple[str, str]], windows: list[Window], *,
+                timezone: str = "Asia/Shanghai") -> dict[tuple[str, str], dict[Window, float | None]]:
+    """:func:`value_over` for every (metric, grain) and window, in as few queries as the windows allow.
+
+    Disjoint windows (a period, the one before, the one a year earlier) take one query for
+    all metrics; windows whose buckets collide (two months sharing a week) fall back to one
+    query per window, with the same values either way.
+    """
+    unique = tuple(dict.fromkeys(windows))
+    out: dict[tuple[str, str], dict[Window, float | None]] = {m: {} for m in metrics}
+    if not metrics or not unique:
+        return out
+    batched = [m for m in metrics if _disjoint(unique, m[1])]
+    groups = [(batched, unique)] if batched else []
+    groups += [([m], (w,)) for m in metrics if m not in batched for w in unique]
+    for ms, ws in groups:
+        q = build_periods_query(d, ms, ws, timezone)
+        parts, _ = _read_parts(backend.run(q.sql).to_pylist(), q.leaves)
+        for metric, grain in ms:
+            ev = _Evaluator(d, q.frames[grain], parts.get(grain, {}))
+            for lo, hi in ws:
+                out[(metric, grain)][(lo, hi)] = _period_value(ev, metric, grain, lo, hi)
+    return out
+
+
+def _first_day_sql(name: str, src: Source, timezone: str) -> str:
+    def live(a: str) -> str:
+        return f"NOT coalesce({a}.{src.test}, FALSE)" if src.test else "TRUE"
+
+    if src.time_type == "date":
+        return f"SELECT {quote(name)} AS s, min(t.{src.time}) AS d FROM {src.sql} t WHERE {live('t')}"
+    # Converting every row to a local day costs a full scan of time-zone arithmetic (half a second
+    # on a million events); the first local day lies within a day of the first instant (zone
+    # offsets move by hours), so only those rows are converted.
+    first = f"SELECT min(f.{src.time}) + INTERVAL 2 DAY FROM {src.sql} f WHERE {live('f')}"
+    return (f"SELECT {quote(name)} AS s, min({day_sql(src, 't', timezone)}) AS d FROM {src.sql} t "
+            f"WHERE {live('t')} AND t.{src.time} <= ({first})")
+
+
+def data_starts(backend: Backend, d: Dictionary, metrics: list[str], timezone: str) -> dict[str, dt.date | None]:
+    """First local day on which every source a metric reads has data (None if one is empty), one query for all.
 
     Used to tell "no data for that period" (a missing comparison) from a true zero.
     """
-    sources = {d.sources[leaf.source].name: d.sources[leaf.source] for leaf in leaves_of(d, metric).values()}
-
-    selects = [f"SELECT min({day_sql(s, 't', timezone)}) AS d FROM {s.sql} t"
-               + (f" WHERE NOT coalesce(t.{s.test}, FALSE)" if s.test else "") for s in sources.values()]
+    needs = {m: {d.sources[leaf.source].name for leaf in leaves_of(d, m).values()} for m in metrics}
+    sources = {name: d.sources[name] for names in needs.values() for name in sorted(names)}
+    if not sources:
+        return {m: None for m in metrics}
+    selects = [_first_day_sql(name, s, timezone) for name, s in sources.items()]
     table = backend.run("\nUNION ALL\n".join(f"SELECT * FROM ({s}) q{i}" for i, s in enumerate(selects)))
-    firsts = [r["d"] for r in table.to_pylist()]
-    if not firsts or any(v is None for v in firsts):
-        return None
-    days = [v if isinstance(v, dt.date) else _date(str(v)[:10], "d") for v in firsts]
-    return max(days)
+    firsts = {r["s"]: (None if r["d"] is None else r["d"] if isinstance(r["d"], dt.date) else _date(str(r["d"])[:10], "d"))
+              for r in table.to_pylist()}
+    out: dict[str, dt.date | None] = {}
+    for m, names in needs.items():
+        days = [firsts.get(n) for n in names]
+        out[m] = None if not days or any(v is None for v in days) else max(v for v in days if v is not None)
+    return out
+
+
+def data_start(backend: Backend, d: Dictionary, metric: str, timezone: str) -> dt.date | None:
+    """:func:`data_starts` for one metric."""
+    return data_starts(backend, d, [metric], timezone)[metric]

@@ -27,7 +27,7 @@ import yaml
 
 from jingyun.config import Settings
 from jingyun.errors import JingyunError
-from jingyun.metrics.compute import ComputeParams, build_query, data_start, value_over
+from jingyun.metrics.compute import ComputeParams, build_query, data_starts, values_over
 from jingyun.metrics.model import PERSPECTIVES, Dictionary
 from jingyun.metrics.periods import Period, parse_period
 from jingyun.warehouse.backends import Backend
@@ -275,22 +275,25 @@ def scorecard(backend: Backend, d: Dictionary, targets: TargetSet, period: Perio
         kinds = sorted({t.period for t in targets.targets})
         raise JingyunError("no_targets", f"no targets apply to {period.label}; the targets are set for "
                            f"{', '.join(kinds)} (in {targets.origin})", "period")
-    starts: dict[str, dt.date | None] = {}
+    prev, ago = period.previous(), period.year_ago()
+    # Every target's metric over the three periods in one query (not three per target): the
+    # cockpit shows the card on its first view after each ingestion.
+    starts = data_starts(backend, d, list(dict.fromkeys(t.metric for t in chosen)), timezone)
+    windows = [(p.start, p.end) for p in (period, prev, ago)]
+    values = values_over(backend, d, list(dict.fromkeys((t.metric, t.grain) for t in chosen)), windows,
+                         timezone=timezone)
     results: list[TargetResult] = []
     for t in chosen:
-        if t.metric not in starts:
-            starts[t.metric] = data_start(backend, d, t.metric, timezone)
         first = starts[t.metric]
 
         def measure(p: Period, t: Target = t, first: dt.date | None = first) -> float | None:
             # A period that begins before the metric's data does is missing, not zero.
             if first is None or p.start < first:
                 return None
-            return value_over(backend, d, t.metric, p.start, p.end, grain=t.grain, timezone=timezone)
+            return values[(t.metric, t.grain)][(p.start, p.end)]
 
         actual = measure(period)
         att = t.attainment(actual, targets.cap)
-        prev, ago = period.previous(), period.year_ago()
         results.append(TargetResult(
             target=t, unit=d.metrics[t.metric].unit, actual=actual, attainment=att,
             status=targets.bands.status(att), score=0.0 if att is None else min(max(att, 0.0), targets.cap),
