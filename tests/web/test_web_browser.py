@@ -7,6 +7,7 @@ Screenshots of every page in both languages go to ``screenshots/`` (git-ignored)
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import threading
@@ -29,7 +30,7 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 PAGES = {  # nav path -> extra pages reached from it
     "/": [], "/analyses": ["/analyses?tab=retention", "/analyses?tab=paths", "/analyses?tab=attribution",
                            "/analyses?tab=diagnosis"],
-    "/users": ["/users/audience", "/users/profile?user_id=u0000002"], "/experiments": [], "/quality": [],
+    "/users": ["/users/audience", "/users/profile?user_id=u0000002", "/users/segment?name=recent_buyers"], "/experiments": [], "/quality": [],
     "/admin": [], "/dashboards": [],
 }
 NAV_BY_ROLE = {
@@ -269,6 +270,64 @@ def test_tablet_layout_has_no_horizontal_overflow(browser: Any, server: str) -> 
                     SHOTS.mkdir(exist_ok=True)
                     page.screenshot(path=str(SHOTS / f"tablet_cockpit_{lang}.png"), full_page=True)
             switch(page)
+        assert problems == []
+    finally:
+        ctx.close()
+
+
+def test_nested_rule_built_by_clicking_matches_the_library(browser: Any, server: str, console: Any) -> None:
+    """Build member_level = gold AND NOT (orders in 90 days >= 2 OR view_product with category filter)
+    with the tree's buttons and selects; the JSON is the rule the library parses and the size shown
+    is the library's estimate for it. A bad value is reported at its node."""
+    from jingyun.segments import saved
+    from jingyun.segments.audience import parse
+
+    ctx, page, problems = Walker.make(browser, server, "manager")
+    try:
+        page.goto(server + "/console/users/audience")
+        page.wait_for_selector("#estimate [data-value]")
+        root = page.locator("#tree > .group")
+        root.locator("> .group-head .add-group").click()
+        sub = root.locator("> .children > .group")
+        sub.locator("> .group-head .neg").check()
+        first = sub.locator("> .children > .cond").nth(0)
+        first.locator(".kind").select_option("orders")
+        first.locator(".editor .value").fill("2")
+        sub.locator("> .group-head .add-cond").click()
+        second = sub.locator("> .children > .cond").nth(1)
+        second.locator(".kind").select_option("event")
+        second.locator(".editor .within").fill("60")
+        second.locator(".add-filter").click()
+        second.locator(".where .prop").fill("category")
+        second.locator(".where .value").fill("服饰")
+        expected = {"and": [{"attr": "member_level", "op": "eq", "value": "gold"},
+                            {"not": {"or": [{"orders": "count", "within_days": 90, "op": "gte", "value": 2},
+                                            {"event": "view_product", "within_days": 60,
+                                             "where": [{"prop": "category", "op": "eq", "value": "服饰"}],
+                                             "count": {"op": "gte", "value": 1}}]}}]}
+        page.wait_for_function("(want) => document.getElementById('rule').value === want",
+                               arg=json.dumps(expected, ensure_ascii=False, separators=(",", ":")))
+        built = json.loads(page.input_value("#rule"))
+        assert built == expected
+        parse(built)  # the library accepts the tree's JSON as it is
+        reader = console.app.state.jingyun.writer.reader()
+        try:
+            want = saved.estimate(reader, built).size
+        finally:
+            reader.close()
+        page.wait_for_selector(f'#estimate [data-value="{want}"]', timeout=15_000)
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOTS / "manager_audience_tree_zh.png"), full_page=True)
+        # a wrong value type: the library's path names the orders node, which is marked
+        first.locator(".editor .value").fill("two")
+        page.wait_for_selector("#tree .cond.invalid", timeout=15_000)
+        assert page.locator("#estimate [data-error-path]").get_attribute("data-error-path") == \
+            "rule.and[1].not.or[0].value"
+        assert first.get_attribute("class").split().count("invalid") == 1
+        # removing the bad node clears the error and the estimate follows
+        first.locator("> .remove").click()
+        page.wait_for_selector("#estimate [data-value]", timeout=15_000)
+        assert page.locator("#tree .invalid").count() == 0
         assert problems == []
     finally:
         ctx.close()
