@@ -276,7 +276,7 @@ def test_tablet_layout_has_no_horizontal_overflow(browser: Any, server: str) -> 
 
 
 def test_nested_rule_built_by_clicking_matches_the_library(browser: Any, server: str, console: Any) -> None:
-    """Build member_level = gold AND NOT (orders in 90 days >= 2 OR view_product with category filter)
+    """Build member_level = gold OR NOT (orders in 90 days >= 2 OR view_product with category filter)
     with the tree's buttons and selects; the JSON is the rule the library parses and the size shown
     is the library's estimate for it. A bad value is reported at its node."""
     from jingyun.segments import saved
@@ -287,6 +287,7 @@ def test_nested_rule_built_by_clicking_matches_the_library(browser: Any, server:
         page.goto(server + "/console/users/audience")
         page.wait_for_selector("#estimate [data-value]")
         root = page.locator("#tree > .group")
+        root.locator("> .group-head .gop").select_option("or")
         root.locator("> .group-head .add-group").click()
         sub = root.locator("> .children > .group")
         sub.locator("> .group-head .neg").check()
@@ -300,7 +301,7 @@ def test_nested_rule_built_by_clicking_matches_the_library(browser: Any, server:
         second.locator(".add-filter").click()
         second.locator(".where .prop").fill("category")
         second.locator(".where .value").fill("服饰")
-        expected = {"and": [{"attr": "member_level", "op": "eq", "value": "gold"},
+        expected = {"or": [{"attr": "member_level", "op": "eq", "value": "gold"},
                             {"not": {"or": [{"orders": "count", "within_days": 90, "op": "gte", "value": 2},
                                             {"event": "view_product", "within_days": 60,
                                              "where": [{"prop": "category", "op": "eq", "value": "服饰"}],
@@ -315,6 +316,7 @@ def test_nested_rule_built_by_clicking_matches_the_library(browser: Any, server:
             want = saved.estimate(reader, built).size
         finally:
             reader.close()
+        assert want > 0
         page.wait_for_selector(f'#estimate [data-value="{want}"]', timeout=15_000)
         SHOTS.mkdir(exist_ok=True)
         page.screenshot(path=str(SHOTS / "manager_audience_tree_zh.png"), full_page=True)
@@ -322,7 +324,7 @@ def test_nested_rule_built_by_clicking_matches_the_library(browser: Any, server:
         first.locator(".editor .value").fill("two")
         page.wait_for_selector("#tree .cond.invalid", timeout=15_000)
         assert page.locator("#estimate [data-error-path]").get_attribute("data-error-path") == \
-            "rule.and[1].not.or[0].value"
+            "rule.or[1].not.or[0].value"
         assert first.get_attribute("class").split().count("invalid") == 1
         # removing the bad node clears the error and the estimate follows
         first.locator("> .remove").click()

@@ -78,8 +78,9 @@ def segments(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     table = Table([Column(ctx.t("col.segment")), Column(ctx.t("col.owner")), Column(ctx.t("col.size"), "int"),
                    Column(ctx.t("col.share"), "pct"), Column(ctx.t("col.size_trend"), "spark")], rows)
     callouts = [] if rows else [Callout("info", ctx.t("msg.no_segments"))]
+    # The list is the view (sizes with their trend sparklines); the bar chart is the other view.
     return PanelData(ctx.t("panel.segments"), table, opt if rows else None, callouts,
-                     chart_height=max(160, 28 * len(rows) + 60))
+                     chart_height=max(160, 28 * len(rows) + 60), extra={"table_first": True})
 
 
 @router.get("/users/segment", response_class=HTMLResponse)
