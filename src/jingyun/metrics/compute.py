@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -302,6 +303,7 @@ def build_periods_query(d: Dictionary, metrics: list[tuple[str, str]], windows: 
     selects: list[str] = []
     prefixes: dict[str, tuple[str, str]] = {}
     seen: set[tuple[str, str]] = set()
+    texts: dict[str, str] = {}  # CTE text → name: leaves over the same rows (GMV, orders, buyers) share them
     for metric, grain in metrics:
         if sum(len(periods.buckets(a, z, grain)) for a, z in windows) > MAX_BUCKETS:
             raise JingyunError("too_many_buckets", f"more than {MAX_BUCKETS} {grain} buckets; use a coarser grain",
@@ -315,10 +317,23 @@ def build_periods_query(d: Dictionary, metrics: list[tuple[str, str]], windows: 
                 periods.check_per(leaf.per, grain, name if name == metric else f"{metric} (via {name})")
             i = len(prefixes)
             leaf_ctes, leaf_selects = leaf_sql(i, leaf, d.sources, frame)
-            ctes += leaf_ctes
-            selects += leaf_selects
+            renames: dict[str, str] = {}
+            for cte, sql in leaf_ctes:
+                sql = _renamed(sql, renames)
+                if sql in texts:
+                    renames[cte] = texts[sql]  # the same rows already read for another leaf
+                else:
+                    texts[sql] = cte
+                    ctes.append((cte, sql))
+            selects += [_renamed(sel, renames) for sel in leaf_selects]
             prefixes[str(i)] = (grain, name)
     return PeriodsQuery(assemble(ctes, selects), prefixes, frames)
+
+
+def _renamed(sql: str, renames: dict[str, str]) -> str:
+    for old, new in renames.items():
+        sql = re.sub(rf"\b{old}\b", new, sql)
+    return sql
 
 
 def _period_value(ev: _Evaluator, metric: str, grain: str, lo: dt.date, hi: dt.date) -> float | None:
