@@ -67,15 +67,15 @@ class Frame:
     def bucket(self, day_sql: str) -> str:
         if self.grain == "total" and len(self.spans) > 1:
             # The whole-period bucket of each window is labelled by its first day.
-            whens = " ".join(f"WHEN {day_sql} >= {date_lit(a)} AND {day_sql} <= {date_lit(b)} THEN {date_lit(a)}"
-                             for a, b in self.spans)
+            whens = " ".join(f"WHEN {day_sql} BETWEEN DATE '{a}' AND DATE '{b}' THEN DATE '{a}'" for a, b in self.spans)
             return f"CASE {whens} END"
         return period_sql(day_sql, self.grain, self.date_from)
 
     def day_in(self, day_sql: str) -> str:
         """The local day falls in one of the windows."""
-        conds = [f"{day_sql} >= {date_lit(a)} AND {day_sql} <= {date_lit(b)}" for a, b in self.spans]
-        return conds[0] if len(conds) == 1 else "(" + " OR ".join(f"({c})" for c in conds) + ")"
+        if len(self.spans) == 1:
+            return f"{day_sql} >= {date_lit(self.date_from)} AND {day_sql} <= {date_lit(self.date_to)}"
+        return "(" + " OR ".join(f"{day_sql} BETWEEN DATE '{a}' AND DATE '{b}'" for a, b in self.spans) + ")"
 
 
 def period_sql(day_sql: str, grain: str, start: dt.date) -> str:
@@ -205,9 +205,10 @@ def base_rows(src: Source, filters: tuple[Filter, ...], frame: Frame, *, ranged:
     # The local day once, in an inner query: bucket expressions refer to it rather than repeat the
     # time-zone arithmetic (a scorecard's query would otherwise be mostly that text, parsed by the
     # portability check on every run).
-    pb = period_sql("r._d", per, frame.date_from) if per else frame.bucket("r._d")
-    return (f"SELECT r.*, {frame.bucket('r._d')} AS _b, {pb} AS _pb FROM "
-            f"(SELECT t.*, {d} AS _d, {dv} AS _dv FROM {src.sql} t{join} WHERE {where}) r")
+    inner = f"(SELECT t.*, {d} AS _d, {dv} AS _dv FROM {src.sql} t{join} WHERE {where}) r"
+    if per:
+        return f"SELECT r.*, {frame.bucket('r._d')} AS _b, {period_sql('r._d', per, frame.date_from)} AS _pb FROM {inner}"
+    return f"SELECT b.*, b._b AS _pb FROM (SELECT r.*, {frame.bucket('r._d')} AS _b FROM {inner}) b"
 
 
 def _select(i: int, part: str, value: str, frm: str, group: bool = True) -> str:
