@@ -227,7 +227,13 @@ def leaf_sql(i: int, leaf: Leaf, sources: dict[str, Source], frame: Frame) -> tu
     src = sources[leaf.source]
     s = f"_s{i}"
     history = leaf.first or leaf.kind in ("interval", "retention", "cohort_revenue")
-    ctes = [(s, base_rows(src, leaf.filters, frame, ranged=not history, per=leaf.per))]
+    if leaf.filters and len(frame.spans) > 1:
+        # A scorecard's leaves over one source (CSAT, NPS on feedback) read the source's rows once and
+        # filter them apart: the shared CTE is found by its text (see compute.build_periods_query).
+        ctes = [(f"_t{i}", base_rows(src, (), frame, ranged=not history, per=leaf.per)),
+                (s, f"SELECT * FROM _t{i} t WHERE {' AND '.join(filter_sql(src, 't', f) for f in leaf.filters)}")]
+    else:
+        ctes = [(s, base_rows(src, leaf.filters, frame, ranged=not history, per=leaf.per))]
     kind = leaf.kind
     if kind == "count":
         return ctes, [_select(i, "value", "count(*)", s)]
