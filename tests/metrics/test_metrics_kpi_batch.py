@@ -167,6 +167,9 @@ def test_batched_query_is_portable(hand_shared: DuckDBBackend) -> None:
     assert "FROM_UTC_TIMESTAMP" in to_spark(q.sql)
     # Leaves shared by several metrics (orders: AOV, conversion, refund rate) are computed once.
     assert len(q.leaves) == len({(g, leaf) for m, g in metrics for leaf in leaves_of(d, m)})
+    # CSAT and NPS counts (feedback with different filters) read feedback once; a dataset once per form.
+    assert q.sql.count("FROM feedback t") == 1
+    assert q.sql.count("FROM marketing_spend t") == 1
 
 
 # -- a small demo -------------------------------------------------------------------------

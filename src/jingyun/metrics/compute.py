@@ -369,18 +369,18 @@ def values_over(backend: Backend, d: Dictionary, metrics: list[tuple[str, str]],
     return out
 
 
-def _first_day_sql(name: str, src: Source, timezone: str) -> str:
-    def live(a: str) -> str:
-        return f"NOT coalesce({a}.{src.test}, FALSE)" if src.test else "TRUE"
-
+def _first_day_sql(i: int, name: str, src: Source, timezone: str) -> tuple[str, str]:
+    """(CTE, SELECT) giving the source's first local day as ``s, d``."""
+    live = f"NOT coalesce(t.{src.test}, FALSE)" if src.test else "TRUE"
+    cte = f"SELECT t.{src.time} FROM {src.sql} t WHERE {live}"
     if src.time_type == "date":
-        return f"SELECT {quote(name)} AS s, min(t.{src.time}) AS d FROM {src.sql} t WHERE {live('t')}"
+        return cte, f"SELECT {quote(name)} AS s, min(x.{src.time}) AS d FROM _x{i} x"
     # Converting every row to a local day costs a full scan of time-zone arithmetic (half a second
     # on a million events); the first local day lies within a day of the first instant (zone
-    # offsets move by hours), so only those rows are converted.
-    first = f"SELECT min(f.{src.time}) + INTERVAL 2 DAY FROM {src.sql} f WHERE {live('f')}"
-    return (f"SELECT {quote(name)} AS s, min({day_sql(src, 't', timezone)}) AS d FROM {src.sql} t "
-            f"WHERE {live('t')} AND t.{src.time} <= ({first})")
+    # offsets move by hours), so only those rows are converted. The CTE is read twice: a dataset
+    # with a join (order profit) is still computed once.
+    return cte, (f"SELECT {quote(name)} AS s, min({day_sql(src, 'x', timezone)}) AS d FROM _x{i} x "
+                 f"WHERE x.{src.time} <= (SELECT min(y.{src.time}) + INTERVAL 2 DAY FROM _x{i} y)")
 
 
 def data_starts(backend: Backend, d: Dictionary, metrics: list[str], timezone: str) -> dict[str, dt.date | None]:
@@ -392,8 +392,8 @@ def data_starts(backend: Backend, d: Dictionary, metrics: list[str], timezone: s
     sources = {name: d.sources[name] for names in needs.values() for name in sorted(names)}
     if not sources:
         return {m: None for m in metrics}
-    selects = [_first_day_sql(name, s, timezone) for name, s in sources.items()]
-    table = backend.run("\nUNION ALL\n".join(f"SELECT * FROM ({s}) q{i}" for i, s in enumerate(selects)))
+    parts = [_first_day_sql(i, name, s, timezone) for i, (name, s) in enumerate(sources.items())]
+    table = backend.run(assemble([(f"_x{i}", cte) for i, (cte, _) in enumerate(parts)], [sel for _, sel in parts]))
     firsts = {r["s"]: (None if r["d"] is None else r["d"] if isinstance(r["d"], dt.date) else _date(str(r["d"])[:10], "d"))
               for r in table.to_pylist()}
     out: dict[str, dt.date | None] = {}
