@@ -7,6 +7,7 @@ FastAPI app; sign-in shares the service's session cookie.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -39,3 +40,9 @@ def mount(app: FastAPI, settings: Settings) -> None:
     @app.get(PREFIX, include_in_schema=False)
     def _console_root() -> RedirectResponse:
         return RedirectResponse(PREFIX + "/", status_code=307)
+
+    # Everything imported so far (FastAPI, DuckDB, pandas, the catalogs…) lives as long as the
+    # process: move it out of the collector's way, so a full collection inside a request does not
+    # walk ~300k long-lived objects (measured: a 171 ms pause in the cockpit's p95).
+    gc.collect()
+    gc.freeze()

@@ -182,7 +182,8 @@ _SCORECARDS: dict[tuple[str, str, str], Scorecard] = {}
 
 def cached_scorecard(wh: Warehouse, ctx: ConsoleCtx, period: Period) -> Scorecard:
     """The scorecard for a period, recomputed only when data was ingested since (the ingest log's
-    last finish time is the data version): 24 metric queries per card are too many per page view."""
+    last finish time is the data version): even batched into one query (~150 ms) it is too slow to
+    repeat on every page view."""
     stamp = str(wh.scalar("SELECT max(finished_at) FROM _ingest_log"))
     key = (str(ctx.state.settings.home), period.label, stamp)
     if key not in _SCORECARDS:
