@@ -66,3 +66,15 @@ def test_metric_dictionary_names_are_accepted() -> None:
     assert metric_def("gmv").column == "rev"
     with pytest.raises(JingyunError, match="metric-dictionary"):
         metric_def("dau")
+
+
+@pytest.mark.parametrize(("alpha", "power", "field"), [(5e-324, 0.8, "alpha"), (0.7, 0.8, "alpha"),
+                                                       (0.05, 2.4e-19, "power"), (0.05, 0.04, "power"),
+                                                       (0.05, 1.0, "power")])
+def test_power_refuses_degenerate_alpha_and_power(alpha: float, power: float, field: str) -> None:
+    """Found by schemathesis: alpha = 5e-324 made the solver see NaN (a 500)."""
+    from jingyun.experiments.power import sample_size_proportion
+
+    with pytest.raises(JingyunError) as err:
+        sample_size_proportion(0.5, 0.25, alpha=alpha, power=power)
+    assert err.value.field == field

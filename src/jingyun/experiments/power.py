@@ -57,10 +57,11 @@ def solve_n(effect_size: float, alpha: float, power: float, ratio: float = 1.0) 
 
 
 def _check(alpha: float, power: float, arms: int) -> None:
-    if not 0 < alpha < 1:
-        raise JingyunError("bad_alpha", "alpha must be between 0 and 1, e.g. 0.05", "alpha")
-    if not 0 < power < 1:
-        raise JingyunError("bad_power", "power must be between 0 and 1, e.g. 0.8", "power")
+    # bounds keep the normal quantiles finite (alpha = 5e-324 gave NaN); power below alpha is unreachable
+    if not 1e-10 <= alpha <= 0.5:
+        raise JingyunError("bad_alpha", "alpha must be between 1e-10 and 0.5, e.g. 0.05", "alpha")
+    if not alpha < power <= 1 - 1e-10:
+        raise JingyunError("bad_power", "power must be above alpha and below 1, e.g. 0.8", "power")
     if arms < 2:
         raise JingyunError("bad_arms", "an experiment needs at least 2 arms", "arms")
 
