@@ -29,7 +29,10 @@ def test_api_conforms_to_its_schema(svc: Service) -> None:
 
 def _check_operation(op: Any, auth_headers: dict[str, str]) -> None:
     @given(case=op.as_strategy())
-    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    # derandomize: CI explores the same cases every run (a random exploration found the NaN in
+    # the power calculator; run with --hypothesis-seed to explore further)
+    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None,
+              derandomize=True)
     def check(case: schemathesis.Case) -> None:
         response = case.call(headers={**(case.headers or {}), **auth_headers})
         assert response.status_code < 500, (case.method, case.path, response.status_code, response.text[:300])
