@@ -78,3 +78,18 @@ def test_power_refuses_degenerate_alpha_and_power(alpha: float, power: float, fi
     with pytest.raises(JingyunError) as err:
         sample_size_proportion(0.5, 0.25, alpha=alpha, power=power)
     assert err.value.field == field
+
+
+@pytest.mark.parametrize(("kw", "field"), [
+    ({"baseline": 0.0, "mde": 9.5e-254, "sd": 1.0}, "mde"),
+    ({"baseline": 0.0, "mde": 1.0, "sd": 5e-324}, "mde"),
+    ({"baseline": 0.0, "mde": 0.1, "sd": 1.0, "relative": True}, "baseline"),
+    ({"baseline": 10.0, "mde": 1.0, "sd": 0.0}, "sd"),
+])
+def test_power_for_means_refuses_degenerate_input(kw: dict[str, object], field: str) -> None:
+    """Found by schemathesis: tiny effects divided by zero or left the solver without a root."""
+    from jingyun.experiments.power import sample_size_mean
+
+    with pytest.raises(JingyunError) as err:
+        sample_size_mean(**kw)  # type: ignore[arg-type]
+    assert err.value.field == field

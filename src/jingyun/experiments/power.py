@@ -45,9 +45,14 @@ def normal_power(effect_size: float, n1: float, alpha: float, ratio: float = 1.0
     return float(sps.norm.sf(crit - d) + sps.norm.cdf(-crit - d))
 
 
+MIN_EFFECT_SIZE = 1e-6  # below this the answer exceeds 10^13 users per arm: not a plannable test
+
+
 def solve_n(effect_size: float, alpha: float, power: float, ratio: float = 1.0) -> float:
-    if effect_size == 0:
-        raise JingyunError("bad_mde", "the minimum detectable effect must not be zero", "mde")
+    if not math.isfinite(effect_size) or abs(effect_size) < MIN_EFFECT_SIZE:
+        raise JingyunError(
+            "bad_mde", "the minimum detectable effect is zero or too small to detect (standardised effect "
+            f"below {MIN_EFFECT_SIZE:g}); use a larger mde", "mde")
     # the one-tail closed form is an upper bound; the root lies below it
     crit = sps.norm.isf(alpha / 2) + sps.norm.isf(1 - power)
     upper = (crit / abs(effect_size)) ** 2 * (1 + 1 / ratio) * 2 + 10
@@ -101,10 +106,12 @@ def sample_size_mean(
 ) -> PowerResult:
     """Users per arm to detect a shift of the mean by ``mde`` (absolute, or relative to baseline)."""
     _check(alpha, power, arms)
-    if sd <= 0:
+    if not sd > 0 or not math.isfinite(sd):
         raise JingyunError("bad_sd", "standard deviation must be positive", "sd")
+    if relative and baseline == 0:
+        raise JingyunError("bad_baseline", "a relative MDE needs a non-zero baseline mean", "baseline")
     delta = baseline * mde if relative else mde
-    d = delta / sd
+    d = delta / sd if math.isfinite(delta / sd) else math.inf
     n = solve_n(d, alpha, power)
     per_arm = math.ceil(n)
     target = baseline + delta
