@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from jingyun.errors import JingyunError
 from jingyun.schema.tables import USERS
 from jingyun.warehouse.backends import Backend
+from jingyun.warehouse.sqltext import quote as quote  # re-exported: callers import it from here
 
 FilterOp = Literal["eq", "neq", "in", "gt", "gte", "lt", "lte", "is_set", "is_not_set"]
 _OPS: tuple[str, ...] = ("eq", "neq", "in", "gt", "gte", "lt", "lte", "is_set", "is_not_set")
@@ -25,15 +26,6 @@ _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _EVENT = re.compile(r"^[^'\\\x00-\x1f]{1,128}$")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$")
 _UNIT_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def quote(value: Any) -> str:
-    """A SQL literal for a string or number (strings single-quoted, quotes doubled)."""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def ts_literal(value: dt.datetime) -> str:

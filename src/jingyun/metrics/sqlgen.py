@@ -19,17 +19,10 @@ from jingyun.analysis.common import local_day
 from jingyun.errors import JingyunError
 from jingyun.metrics.model import Filter, Leaf, Source
 from jingyun.schema.tables import USERS
+from jingyun.warehouse.sqltext import quote as quote  # re-exported: callers import it from here
 
 _NUM = "DECIMAL(38,6)"
 _CMP = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-
-
-def quote(value: object) -> str:
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def date_lit(day: dt.date) -> str:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
 
 from jingyun.errors import JingyunError
 from jingyun.warehouse import Warehouse
+from jingyun.warehouse.sqltext import quote as quote  # re-exported: callers import it from here
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -39,15 +39,6 @@ MODEL_SCORES_DDL = """CREATE TABLE IF NOT EXISTS model_scores (
   value DOUBLE,
   scored_at TIMESTAMP
 )"""
-
-
-def quote(value: Any) -> str:
-    """A SQL literal: strings single-quoted with quotes doubled, numbers as written."""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def ts_literal(value: dt.datetime) -> str:
