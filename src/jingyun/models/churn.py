@@ -31,7 +31,6 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import pyarrow as pa
 from numpy.typing import NDArray
 from scipy.stats import rankdata
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -46,17 +45,12 @@ from jingyun.models.churn_features import (
     load_features,
     load_labels,
 )
+from jingyun.models.scores import replace_scores
 from jingyun.warehouse import Warehouse
 
 FloatArray = NDArray[np.float64]
 MODEL_TAG = "churn_risk"
-MODEL_SCORES_DDL = """CREATE TABLE IF NOT EXISTS model_scores (
-  person_id VARCHAR NOT NULL,
-  model VARCHAR NOT NULL,
-  score_name VARCHAR NOT NULL,
-  value DOUBLE,
-  scored_at TIMESTAMP
-)"""  # the same table models.clv writes; created here too so either can go first
+
 
 
 @dataclass(frozen=True)
@@ -405,7 +399,6 @@ def fit_latest(wh: Warehouse, params: ChurnParams) -> tuple[ChurnModel, dt.date]
 
 def write_scores(wh: Warehouse, scores: ChurnScores) -> dt.datetime:
     """Replace model ``churn_risk`` in ``model_scores``: the risk, plus ``reason:<feature>`` rows."""
-    scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     persons: list[str] = [str(p) for p in scores.person_id]
     names = [MODEL_TAG] * len(persons)
     values = list(scores.risk)
@@ -414,21 +407,7 @@ def write_scores(wh: Warehouse, scores: ChurnScores) -> dt.datetime:
             persons.append(str(pid))
             names.append(f"reason:{r.feature}")
             values.append(r.contribution)
-    batch = pa.table({
-        "person_id": pa.array(persons, pa.string()),
-        "score_name": pa.array(names, pa.string()),
-        "value": pa.array(values, pa.float64()),
-    })
-    wh.con.execute(MODEL_SCORES_DDL)
-    with wh.transaction() as con:
-        con.execute("DELETE FROM model_scores WHERE model = ?", [MODEL_TAG])
-        con.register("_churn_batch", batch)
-        try:
-            con.execute("INSERT INTO model_scores SELECT person_id, ?, score_name, value, ? FROM _churn_batch",
-                        [MODEL_TAG, scored_at])
-        finally:
-            con.unregister("_churn_batch")
-    return scored_at
+    return replace_scores(wh, MODEL_TAG, persons, names, values)
 
 
 @dataclass(frozen=True)

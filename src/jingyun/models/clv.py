@@ -21,13 +21,13 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
-import pyarrow as pa
 from numpy.typing import NDArray
 
 from jingyun.errors import JingyunError
 from jingyun.models import bgnbd, gamma_gamma
 from jingyun.models.bgnbd import BGNBDFit, BGNBDParams
 from jingyun.models.gamma_gamma import GammaGammaFit, GammaGammaParams
+from jingyun.models.scores import replace_scores
 from jingyun.warehouse import Warehouse
 from jingyun.warehouse.portable import check
 
@@ -288,13 +288,7 @@ class ClvScoreResult:
     table: str = "model_scores"
 
 
-MODEL_SCORES_DDL = """CREATE TABLE IF NOT EXISTS model_scores (
-  person_id VARCHAR NOT NULL,
-  model VARCHAR NOT NULL,
-  score_name VARCHAR NOT NULL,
-  value DOUBLE,
-  scored_at TIMESTAMP
-)"""
+
 
 
 def last_order_day(wh: Warehouse) -> dt.date:
@@ -327,28 +321,11 @@ def score_clv(wh: Warehouse, params: ClvParams, *, high_value_share: float = 0.2
     # Highest CLV first; ties broken by person_id so reruns flag the same people.
     order = np.lexsort((rfm.person_id.astype(str), -scores.clv))
     top = order[:n_top]
-    scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     names = ("expected_purchases", "p_alive", "expected_spend", "clv")
     values = (scores.expected_purchases, scores.p_alive, scores.expected_spend, scores.clv)
     persons = [*np.tile(rfm.person_id, len(names)), *rfm.person_id[top]]
     score_names = [nm for nm in names for _ in range(n)] + [HIGH_VALUE_TAG] * n_top
-    vals = np.concatenate([*values, np.ones(n_top)])
-    batch = pa.table({
-        "person_id": pa.array(persons, pa.string()),
-        "score_name": pa.array(score_names, pa.string()),
-        "value": pa.array(vals, pa.float64()),
-    })
-    wh.con.execute(MODEL_SCORES_DDL)
-    with wh.transaction() as con:
-        con.execute("DELETE FROM model_scores WHERE model = ?", [MODEL_NAME])
-        con.register("_clv_batch", batch)
-        try:
-            con.execute(
-                "INSERT INTO model_scores SELECT person_id, ?, score_name, value, ? FROM _clv_batch",
-                [MODEL_NAME, scored_at],
-            )
-        finally:
-            con.unregister("_clv_batch")
+    scored_at = replace_scores(wh, MODEL_NAME, persons, score_names, np.concatenate([*values, np.ones(n_top)]))
     return ClvScoreResult(
         fit=fit,
         scored=n,

@@ -13,6 +13,7 @@ import re
 
 from jingyun.errors import JingyunError
 from jingyun.warehouse import Warehouse
+from jingyun.warehouse.connection import MODEL_SCORES_DDL as MODEL_SCORES_DDL
 from jingyun.warehouse.sqltext import quote as quote  # re-exported: callers import it from here
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -32,13 +33,7 @@ USER_TAGS_DDL = """CREATE TABLE IF NOT EXISTS user_tags (
   computed_at TIMESTAMP
 )"""
 
-MODEL_SCORES_DDL = """CREATE TABLE IF NOT EXISTS model_scores (
-  person_id VARCHAR NOT NULL,
-  model VARCHAR NOT NULL,
-  score_name VARCHAR NOT NULL,
-  value DOUBLE,
-  scored_at TIMESTAMP
-)"""
+
 
 
 def ts_literal(value: dt.datetime) -> str:

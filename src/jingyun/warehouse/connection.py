@@ -20,6 +20,15 @@ from jingyun.config import Settings, load_settings
 from jingyun.errors import JingyunError
 from jingyun.schema.tables import TABLES, Table
 
+# Scores every model writes back and segments read as model tags: the capabilities meet here.
+MODEL_SCORES_DDL = """CREATE TABLE IF NOT EXISTS model_scores (
+  person_id VARCHAR NOT NULL,
+  model VARCHAR NOT NULL,
+  score_name VARCHAR NOT NULL,
+  value DOUBLE,
+  scored_at TIMESTAMP
+)"""
+
 INTERNAL_DDL = (
     "CREATE SEQUENCE IF NOT EXISTS _quarantine_seq START 1",
     """CREATE TABLE IF NOT EXISTS _quarantine (
@@ -41,6 +50,7 @@ INTERNAL_DDL = (
         person_id VARCHAR NOT NULL,
         updated_at TIMESTAMP
     )""",
+    MODEL_SCORES_DDL,
     """CREATE TABLE IF NOT EXISTS _ingest_log (
         tbl VARCHAR, source VARCHAR, received BIGINT, stored BIGINT, duplicates BIGINT,
         quarantined BIGINT, started_at TIMESTAMP, finished_at TIMESTAMP
