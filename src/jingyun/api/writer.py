@@ -15,7 +15,6 @@ of each key that this commit stored is ``accepted`` and every other one a
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import queue
 import threading
@@ -27,6 +26,7 @@ from typing import Any
 import pyarrow as pa
 
 from jingyun.ingest import ingest_json_lines, ingest_rows
+from jingyun.ingest.pipeline import LineOutcomes
 from jingyun.schema.tables import get_table
 from jingyun.warehouse import Warehouse
 
@@ -145,7 +145,6 @@ class IngestWriter:
 
     def _ingest(self, group: list[Job]) -> list[list[Outcome]]:
         table = get_table(group[0].table)
-        key = table.key[0]
         source = f"api:{table.name}:{group[0].origin + ':' if group[0].origin else ''}{uuid.uuid4().hex}"
         lines: list[tuple[int, str]] = []
         offsets: list[int] = []
@@ -154,39 +153,29 @@ class IngestWriter:
             for i, text in enumerate(job.texts):
                 # a pre-rejected record keeps its line number (indexes stay aligned) but is never sent
                 lines.append((len(lines) + 1, "" if i in job.pre_rejected else text))
-        started = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=5)
         sent = [ln for ln in lines if ln[1]]
+        # the pipeline reports each line's outcome from its own chunk tables: no scan of the
+        # growing events table or quarantine per commit
+        seen = LineOutcomes()
         if sent and table.name in ARROW_TABLES:
-            ingest_rows(self.wh, table.name, _as_arrow(group, offsets), source=source)
+            ingest_rows(self.wh, table.name, _as_arrow(group, offsets), source=source, outcomes=seen)
         elif sent:
-            ingest_json_lines(self.wh, table.name, sent, source=source)
+            ingest_json_lines(self.wh, table.name, sent, source=source, outcomes=seen)
         self._quarantine_pre_rejected(group, offsets, source, table.name)
-        con = self.wh.con
-        rejected = {
-            int(line): (str(reason), field_)
-            for line, reason, field_ in con.execute(
-                "SELECT line, reason, field FROM _quarantine WHERE source = ?", [source]
-            ).fetchall()
-        }
-        stored = {
-            str(k) for (k,) in con.execute(
-                f'SELECT "{key}" FROM {table.name} WHERE _ingested_at >= ? AND _source = ?', [started, source]
-            ).fetchall()
-        }
-        claimed: set[str] = set()
+        rejected = dict(seen.rejected)
+        for job, offset in zip(group, offsets, strict=True):
+            for i, why in job.pre_rejected.items():
+                rejected[offset + i + 1] = why
         results: list[list[Outcome]] = []
         for job, offset in zip(group, offsets, strict=True):
             out: list[Outcome] = []
-            for i, item in enumerate(job.items):
+            for i in range(len(job.items)):
                 line = offset + i + 1
                 if line in rejected:
                     reason, fld = rejected[line]
                     out.append(Outcome(i, "rejected", reason, fld))
                     continue
-                value = item.get(key) if isinstance(item, dict) else None
-                k = str(value).strip() if value is not None else ""
-                if k in stored and k not in claimed:
-                    claimed.add(k)
+                if line in seen.stored:  # the first line of its key that this commit stored
                     out.append(Outcome(i, "accepted"))
                 else:
                     out.append(Outcome(i, "duplicate"))

@@ -22,6 +22,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -51,6 +52,20 @@ def _shape(wh: Warehouse, fmt: str) -> SourceShape:
     return SourceShape(fmt, {name: str(kind) for name, kind in zip(rel.columns, rel.types, strict=True)})
 
 
+@dataclass
+class LineOutcomes:
+    """Per-line outcomes of one load, for callers that answer by index (the API):
+    read from the chunk's own temp tables, so no scan of the stored table or quarantine."""
+
+    stored: set[int] = field(default_factory=set)
+    rejected: dict[int, tuple[str, str | None]] = field(default_factory=dict)  # line -> (reason, field)
+
+
+def _split_why(why: str) -> tuple[str, str | None]:
+    parts = why.split(":")  # as split_part(why, ':', 1) / NULLIF(split_part(why, ':', 2), '')
+    return parts[0], (parts[1] if len(parts) > 1 and parts[1] else None)
+
+
 class ChunkLoader:
     """Loads chunks of one source into one table."""
 
@@ -63,6 +78,8 @@ class ChunkLoader:
         self.plan = load_plan(wh.settings.tracking_plan_path) if table.name == "events" else None
         self._sql: list[str] | None = None
         self._shape: SourceShape | None = None
+        self.outcomes: LineOutcomes | None = None
+        self._anon_links = 0
         self.mapping_json = json.dumps(mapping.to_dict(), ensure_ascii=False) if mapping.rules or mapping.constants or mapping.timezone else None
 
     def staging_statements(self, shape: SourceShape) -> list[str]:
@@ -72,7 +89,8 @@ class ChunkLoader:
             self._sql, self._shape = builder.statements(), shape
         return self._sql
 
-    def load(self, chunk: Chunk) -> IngestReport:
+    def load(self, chunk: Chunk, outcomes: LineOutcomes | None = None) -> IngestReport:
+        self.outcomes = outcomes
         report = IngestReport(self.table.name, received=chunk.received)
         con = self.wh.con
         table, t = self.table, self.table.name
@@ -123,6 +141,8 @@ class ChunkLoader:
             self.wh.con.unregister("_bad")
         report.quarantined += len(bad)
         report.reasons.update(b.reason for b in bad)
+        if self.outcomes is not None:
+            self.outcomes.rejected.update({b.line: (b.reason, b.field) for b in bad})
 
     def _insert_quarantine(self, select_sql: str) -> None:
         """Quarantine rows not already quarantined for this source and line (re-runs)."""
@@ -188,18 +208,34 @@ class ChunkLoader:
                   WHERE s._reason IS NOT NULL OR o.outcome = 'conflict') r
             LEFT JOIN _chunk c ON c._line = r._line
         """
-        self._insert_quarantine(rejected)
+        # one pass for every count (and, for the API, the lines): empty steps are then skipped
+        lines = ", list(s._line)" if self.outcomes is not None else ", NULL"
+        anon = ", count(*) FILTER (WHERE s.anonymous_id IS NOT NULL AND s.user_id IS NOT NULL)" if table.name == "events" else ", 0"
         counts = con.execute(
-            f"""SELECT coalesce(s._reason, CASE o.outcome WHEN 'conflict' THEN '{conflict_reason}' ELSE 'duplicate' END) AS why, count(*)
-                FROM _staged s LEFT JOIN _outcome o ON o._line = s._line
-                WHERE s._reason IS NOT NULL OR o.outcome IS NOT NULL GROUP BY 1"""
+            f"""SELECT coalesce(s._reason, CASE o.outcome WHEN 'conflict' THEN '{conflict_reason}' WHEN 'duplicate' THEN 'duplicate' END) AS why,
+                       s._tracking, count(*){lines}{anon}
+                FROM _staged s LEFT JOIN _outcome o ON o._line = s._line GROUP BY ALL"""
         ).fetchall()
-        for why, n in counts:
-            if why == "duplicate":
+        self._anon_links = 0
+        tracking: list[tuple[str, int]] = []
+        for why, issue, n, line_list, n_anon in counts:
+            if why is None:  # kept rows: stored below
+                self._anon_links += n_anon
+                if issue is not None:
+                    tracking.append((issue, n))
+                if self.outcomes is not None:
+                    self.outcomes.stored.update(line_list)
+            elif why == "duplicate":
                 report.duplicates += n
             else:
                 report.quarantined += n
                 report.reasons[why] += n
+                if self.outcomes is not None:
+                    self.outcomes.rejected.update(dict.fromkeys(line_list, _split_why(why)))
+        if any(why not in (None, "duplicate") for why, *_ in counts):
+            self._insert_quarantine(rejected)
+        for issue, n in tracking:
+            report.tracking_issues[issue] += n
         self._store(report)
 
     def _store(self, report: IngestReport) -> None:
@@ -240,27 +276,25 @@ class ChunkLoader:
             identity.flag_test_users(con)
             inserted = con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _insert").fetchall()
         else:
-            if table.name == "events":
+            if table.name == "events" and self._anon_links:
                 # links first, so this chunk's anonymous-only rows resolve in the insert's join
                 con.execute(f"CREATE OR REPLACE TEMP VIEW _insert AS SELECT s._line, s.user_id, s.anonymous_id FROM _staged s WHERE {keep}")
                 identity.link_anonymous(con)
                 con.execute("DROP VIEW _insert")
             inserted = con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {', '.join(select)} FROM _staged s {joins} WHERE {keep}").fetchall()
         report.stored += int(inserted[0][0])  # INSERT answers its row count: no second pass over _staged
-        if "tracking_issue" in names:
-            for issue, n in con.execute(
-                f"SELECT s._tracking, count(*) FROM _staged s WHERE {keep} AND s._tracking IS NOT NULL GROUP BY 1"
-            ).fetchall():
-                report.tracking_issues[issue] += n
 
 
 def _drop_temps(con: duckdb.DuckDBPyConnection) -> None:
-    for temp in ("_staged", "_outcome", "_insert", "_raw", "_typed", "_merged"):
-        for kind in ("TABLE", "VIEW"):
-            try:
-                con.execute(f"DROP {kind} IF EXISTS {temp}")
-            except duckdb.CatalogException:  # the name is the other kind of object
-                continue
+    # only the ones that exist, each as its kind: a DROP costs a statement's parse and plan
+    names = ("_staged", "_outcome", "_insert", "_raw", "_typed", "_merged")
+    found = con.execute(
+        "SELECT table_name, 'TABLE' FROM duckdb_tables() WHERE temporary AND table_name IN ? "
+        "UNION ALL SELECT view_name, 'VIEW' FROM duckdb_views() WHERE temporary AND view_name IN ?",
+        [list(names), list(names)],
+    ).fetchall()
+    for temp, kind in found:
+        con.execute(f"DROP {kind} IF EXISTS {temp}")
 
 
 def _lit(value: str) -> str:
@@ -352,21 +386,23 @@ def _read_ahead(chunks: Iterator[Chunk]) -> Iterator[Chunk]:
             worker.join(timeout=0.1)
 
 
-def ingest_rows(wh: Warehouse, table: str, rows: pa.Table, *, source: str) -> IngestReport:
+def ingest_rows(wh: Warehouse, table: str, rows: pa.Table, *, source: str, outcomes: LineOutcomes | None = None) -> IngestReport:
     """Ingest an in-memory Arrow table (the API and replay use this)."""
     spec = get_table(table)
     loader = ChunkLoader(wh, spec, Mapping(), source, "parquet")
     if "_line" not in rows.column_names:
         rows = rows.add_column(0, "_line", pa.array(range(1, rows.num_rows + 1), pa.int64()))
-    return loader.load(Chunk(rows))
+    return loader.load(Chunk(rows), outcomes)
 
 
-def ingest_json_lines(wh: Warehouse, table: str, lines: list[tuple[int, str]], *, source: str) -> IngestReport:
+def ingest_json_lines(
+    wh: Warehouse, table: str, lines: list[tuple[int, str]], *, source: str, outcomes: LineOutcomes | None = None
+) -> IngestReport:
     """Ingest JSON texts, each with its line number (replay of NDJSON payloads)."""
     spec = get_table(table)
     loader = ChunkLoader(wh, spec, Mapping(), source, "ndjson")
     chunk = pa.table({"_line": pa.array([n for n, _ in lines], pa.int64()), "_json": pa.array([t for _, t in lines], pa.string())})
-    return loader.load(Chunk(chunk))
+    return loader.load(Chunk(chunk), outcomes)
 
 
 def _progress_bar(path: Path, progress: bool | Progress) -> Progress | None:
