@@ -203,3 +203,18 @@ def test_json_lines_for_orders_with_currency(wh: Warehouse) -> None:
     assert dict(report.reasons) == {"unknown_currency:currency": 1}
     rows = wh.rows("SELECT order_id, CAST(amount AS VARCHAR), attributes FROM orders ORDER BY 1")
     assert rows == [("o1", "71.00", '{"currency":"USD"}'), ("o2", "12.50", "{}")]
+
+
+def test_progress_bar_reports_records_and_closes(wh: Warehouse, files: Path) -> None:
+    from jingyun.ingest.progress import file_progress
+
+    path = write_ndjson(files / "p.ndjson", [event(i) for i in range(7)])
+    seen: list[int] = []
+    bar = file_progress(path)
+
+    def update(rows: int, nbytes: int) -> None:
+        seen.append(rows)
+        bar(rows, nbytes)
+
+    report = ingest_file(wh, "events", path, progress=update)
+    assert report.stored == 7 and seen == [7, -1]  # one chunk, then the close signal
