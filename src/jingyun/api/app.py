@@ -53,6 +53,34 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
+INGEST_PATHS = frozenset({"/api/v1/events/batch", "/api/v1/orders/batch", "/api/v1/user/sync"})
+
+
+class IngestArrivalMiddleware:
+    """Announces each ingestion request to the writer the moment it arrives.
+
+    The writer then waits briefly for requests already on their way (being read, authenticated
+    and parsed) instead of committing the first one alone and the rest one commit later — which
+    doubled the latency of most requests under concurrent load. The route marks the arrival
+    settled when it queues its job (or knows it will not); this middleware settles it otherwise.
+    """
+
+    def __init__(self, app: ASGIApp, state: ServiceState):
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] not in INGEST_PATHS:
+            await self.app(scope, receive, send)
+            return
+        arrival = self.state.writer.expect()
+        scope.setdefault("state", {})["ingest_arrival"] = arrival
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            arrival.settle()
+
+
 class BodyLimitMiddleware:
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY):
         self.app = app
@@ -134,6 +162,7 @@ def create_app(settings: Settings, service: ServiceSettings | None = None, store
 
     for router in all_routers():
         app.include_router(router)
+    app.add_middleware(IngestArrivalMiddleware, state=state)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app
