@@ -42,7 +42,13 @@ Progress = Callable[[int, int], None]  # (records done, bytes done)
 
 
 def _key_join(table: Table, left: str, right: str) -> str:
-    return " AND ".join(f"{left}.{q(k)} IS NOT DISTINCT FROM {right}.{q(k)}" for k in table.key)
+    # a required key column is never NULL in a valid row, so plain equality (which the
+    # join can filter and hash on) matches exactly what IS NOT DISTINCT FROM would
+    required = {c.name for c in table.columns if c.required}
+    return " AND ".join(
+        f"{left}.{q(k)} = {right}.{q(k)}" if k in required else f"{left}.{q(k)} IS NOT DISTINCT FROM {right}.{q(k)}"
+        for k in table.key
+    )
 
 
 def _shape(wh: Warehouse, fmt: str) -> SourceShape:
@@ -165,15 +171,12 @@ class ChunkLoader:
             f"""
             CREATE OR REPLACE TEMP TABLE _outcome AS
             WITH v AS (SELECT _line, {keys}, _hash FROM _staged WHERE _reason IS NULL),
-            dk AS (SELECT {keys} FROM v GROUP BY ALL HAVING count(*) > 1),
-            dr AS (
-                SELECT v._line, v._hash,
-                       row_number() OVER (PARTITION BY {", ".join("v." + q(k) for k in table.key)} ORDER BY v._line) AS rn,
-                       first_value(v._hash) OVER (PARTITION BY {", ".join("v." + q(k) for k in table.key)} ORDER BY v._line) AS fh
-                FROM v JOIN dk ON {_key_join(table, "v", "dk")}
-            ),
+            -- keys seen more than once in the chunk: the first line's hash, by one aggregate
+            -- (no window sort); every later line is a duplicate of it or a conflict
+            dk AS (SELECT {keys}, arg_min(_hash, _line) AS fh, min(_line) AS fl FROM v GROUP BY ALL HAVING count(*) > 1),
             inbatch AS (
-                SELECT _line, CASE WHEN _hash = fh THEN 'duplicate' ELSE 'conflict' END AS outcome FROM dr WHERE rn > 1
+                SELECT v._line, CASE WHEN v._hash = dk.fh THEN 'duplicate' ELSE 'conflict' END AS outcome
+                FROM v JOIN dk ON {_key_join(table, "v", "dk")} WHERE v._line <> dk.fl
             ),
             -- match on the key alone (only the key columns of the stored table are
             -- scanned), then hash just the matched stored rows, fetched by rowid
@@ -189,10 +192,10 @@ class ChunkLoader:
             SELECT * FROM inbatch UNION ALL SELECT * FROM stored
             """
         )
-        # quarantine: invalid rows and conflicting duplicates, with their raw payload
+        # quarantine: invalid rows (their payload was cut in the staging statement) and
+        # conflicting duplicates (rare: their payload is read back from the chunk)
         conflict_reason = "conflicting_duplicate:" + "+".join(table.key)
         source_cols = [n for n in shape.types if n != "_line"]
-        # the raw payload comes from the chunk itself, only for the rejected rows
         if self.fmt == "ndjson":
             raw = "c._json"
         elif source_cols:
@@ -200,13 +203,14 @@ class ChunkLoader:
             raw = f"CAST(to_json(struct_pack({packed})) AS VARCHAR)"
         else:
             raw = "CAST(NULL AS VARCHAR)"
-        rejected = f"""
-            SELECT r._line AS line, split_part(r.why, ':', 1) AS reason,
-                   NULLIF(split_part(r.why, ':', 2), '') AS field, {raw} AS raw
-            FROM (SELECT s._line, coalesce(s._reason, '{conflict_reason}') AS why
-                  FROM _staged s LEFT JOIN _outcome o ON o._line = s._line
-                  WHERE s._reason IS NOT NULL OR o.outcome = 'conflict') r
-            LEFT JOIN _chunk c ON c._line = r._line
+        invalid = """
+            SELECT s._line AS line, split_part(s._reason, ':', 1) AS reason,
+                   NULLIF(split_part(s._reason, ':', 2), '') AS field, s._raw AS raw
+            FROM _staged s WHERE s._reason IS NOT NULL
+        """
+        conflicts = f"""
+            SELECT o._line AS line, 'conflicting_duplicate' AS reason, {_lit("+".join(table.key))} AS field, {raw} AS raw
+            FROM _outcome o LEFT JOIN _chunk c ON c._line = o._line WHERE o.outcome = 'conflict'
         """
         # one pass for every count (and, for the API, the lines): empty steps are then skipped
         lines = ", list(s._line)" if self.outcomes is not None else ", NULL"
@@ -232,8 +236,10 @@ class ChunkLoader:
                 report.reasons[why] += n
                 if self.outcomes is not None:
                     self.outcomes.rejected.update(dict.fromkeys(line_list, _split_why(why)))
-        if any(why not in (None, "duplicate") for why, *_ in counts):
-            self._insert_quarantine(rejected)
+        if any(why not in (None, "duplicate", conflict_reason) for why, *_ in counts):
+            self._insert_quarantine(invalid)
+        if any(why == conflict_reason for why, *_ in counts):
+            self._insert_quarantine(conflicts)
         for issue, n in tracking:
             report.tracking_issues[issue] += n
         self._store(report)

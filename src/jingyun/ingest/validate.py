@@ -98,6 +98,7 @@ class StagingBuilder:
         self.source = source
         self.tz = mapping.timezone or settings.timezone
         self._raw_types: dict[str, str] = {}
+        self._payload: list[str] = []  # pass-through columns the raw payload is made of
 
     # -- the raw layer ----------------------------------------------------
     def _source_name(self, column: Column) -> str | None:
@@ -124,6 +125,7 @@ class StagingBuilder:
             # non-blank character is { is an object — no json_valid/json_type parses.
             extract = f"TRY(json_extract_string(_json, {path_list}))" if paths else "CASE WHEN json_valid(_json) THEN [] END"
             inner = f"SELECT _line, _json, {extract} AS _p FROM _chunk"
+            self._payload = ["_json"]
             is_object = "(starts_with(_json, '{') OR regexp_matches(_json, '^[ \\t\\r\\n]*\\{'))"
             parsed = (
                 f"SELECT _line, _json, _p IS NOT NULL AS _valid, (_p IS NOT NULL AND {is_object}) AS _ok, "
@@ -157,7 +159,9 @@ class StagingBuilder:
                 f"CASE WHEN strlen(_json) > {max_bytes} THEN 'record_too_large' WHEN NOT _valid THEN 'malformed_json' "
                 f"WHEN NOT _ok THEN 'not_an_object' END AS _pre"
             )
-            # the raw line is not carried through the layers: the quarantine reads it from _chunk
+            # the line rides through the layers (passing a vector costs nothing) so the
+            # rejected rows' payload is cut in the staging statement, not by a join afterwards
+            selects.append("_json")
             return f"SELECT {', '.join(selects)} FROM ({parsed})", cols
         present = self.shape.types
         for c in cols:
@@ -179,6 +183,10 @@ class StagingBuilder:
         else:
             selects.append("CAST(NULL AS VARCHAR) AS _extras")
         selects.append("CAST(NULL AS VARCHAR) AS _pre")
+        # the source values, untouched, ride through the layers for the rejected rows' payload
+        source_cols = [n for n in present if n != "_line"]
+        self._payload = [f"_src{i}" for i in range(len(source_cols))]
+        selects += [f"{q(n)} AS _src{i}" for i, n in enumerate(source_cols)]
         return f"SELECT {', '.join(selects)} FROM _chunk", cols
 
     def _constant_fallback(self, c: _Col) -> str:
@@ -404,13 +412,14 @@ class StagingBuilder:
                 if t.endswith(" AS " + q(extras_col)) else t
                 for t in typed_cols
             ]
-        typed_sql = f"SELECT _line, _extras, _pre, {', '.join(q('r_' + c.column.name) for c in cols)}, {', '.join(typed_cols)} FROM ({raw_sql}) _raw"
+        passthrough = "".join(f"{p}, " for p in self._payload)
+        typed_sql = f"SELECT _line, _extras, _pre, {passthrough}{', '.join(q('r_' + c.column.name) for c in cols)}, {', '.join(typed_cols)} FROM ({raw_sql}) _raw"
         conditions: list[tuple[str, str]] = []
         for c in cols:
             conditions += self.rules(c)
         conditions += self.table_rules()
         # merge extras (unknown source columns, unnormalisable values) into the JSON column
-        outer: list[str] = ["_line", "_pre", "_extras"]
+        outer: list[str] = ["_line", "_pre", "_extras", *self._payload]
         for c in cols:
             name = c.column.name
             if name == extras_col:
@@ -443,10 +452,22 @@ class StagingBuilder:
             f"SELECT {select_final}, _reason, "
             f"CASE WHEN _reason IS NULL THEN {hash_expr} END AS _hash, "
             f"CASE WHEN _reason IS NULL THEN {tracking if self.settings.tracking_mode == 'flag' else 'NULL'} END AS _tracking, "
-            f"{test_expr} AS _test_rule "
+            f"{test_expr} AS _test_rule, "
+            f"CASE WHEN _reason IS NOT NULL THEN {self.payload_sql()} END AS _raw "
             f"FROM (SELECT *, {reason_expr} AS _reason FROM ({merged_sql if merged_needed else typed_sql}) _layer)"
         )
         return [f"CREATE OR REPLACE TEMP TABLE _staged AS {staged}"]
+
+    def payload_sql(self) -> str:
+        """The record's raw payload as text (the quarantine keeps it): the line for
+        NDJSON, else the source values as one JSON object, from the pass-through columns."""
+        if self.shape.fmt == "ndjson":
+            return "_json"
+        names = [n for n in self.shape.types if n != "_line"]
+        if not names:
+            return "CAST(NULL AS VARCHAR)"
+        packed = ", ".join(f"{q(n)} := {alias}" for n, alias in zip(names, self._payload, strict=True))
+        return f"CAST(to_json(struct_pack({packed})) AS VARCHAR)"
 
     def _has_extra_columns(self, cols: list[_Col]) -> bool:
         used = {self._source_name(c.column) for c in cols} | set(self.mapping.rules)
