@@ -97,3 +97,38 @@ def test_ndjson_first_line_wins_and_lines_are_kept(wh: Warehouse, files: Path) -
     again = ingest_file(wh, "events", files / "a.ndjson")
     assert (again.stored, again.duplicates, again.quarantined) == (0, 2, 3)
     assert wh.scalar("SELECT count(*) FROM _quarantine") == 3
+
+
+def test_offset_timestamps_to_utc(wh: Warehouse, files: Path) -> None:
+    """Offsets are applied by arithmetic on the instant: the same UTC values as a
+    time-zone conversion, worked out here by hand."""
+    cases = {
+        "2026-10-01T10:00:00+08:00": "2026-10-01 02:00:00",
+        "2026-10-01 10:00:00.123456-05:30": "2026-10-01 15:30:00.123456",
+        "2026-10-01T10:00Z": "2026-10-01 10:00:00",
+        "2026-10-01T10:00:00+0800": "2026-10-01 02:00:00",
+        "2026-10-01T23:59:59.5+14": "2026-10-01 09:59:59.500000",
+        "2026-10-01 10:00:00": "2026-10-01 02:00:00",  # naive: the workspace zone, Asia/Shanghai
+        "1999-12-31T23:00:00-01:00": "2000-01-01 00:00:00",
+    }
+    lines = [event(i, ts=ts) for i, ts in enumerate(cases)]
+    report = ingest_file(wh, "events", write_ndjson(files / "ts.ndjson", lines))
+    assert report.stored == len(cases) and report.quarantined == 0
+    got = dict(wh.rows("SELECT event_id, strftime(ts, '%Y-%m-%d %H:%M:%S.%f') FROM events"))
+    for i, want in enumerate(cases.values()):
+        assert got[f"e{i}"].removesuffix(".000000") == want, (i, got[f"e{i}"])
+
+
+def test_blank_lines_are_the_lines_trimming_empties() -> None:
+    """The reader finds blank lines with utf8_is_space; the reference is trimming
+    Unicode whitespace and checking for an empty rest, over every BMP code point."""
+    import pyarrow.compute as pc
+
+    from jingyun.ingest.readers import _ndjson_table
+
+    chars = [chr(c) for c in range(0x10000) if not 0xD800 <= c <= 0xDFFF and c != 0x0A]
+    lines = pa.array(["", *chars, *(c + " " + c for c in chars), *("x" + c for c in chars)], pa.large_string())
+    want = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(lines)), 0)
+    table, n = _ndjson_table(lines, 1)
+    assert n == len(lines)
+    assert table["_line"].to_pylist() == [i + 1 for i, keep in enumerate(want.to_pylist()) if keep]

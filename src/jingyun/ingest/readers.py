@@ -114,8 +114,9 @@ def _lines_fast(block: bytes | memoryview) -> pa.Array | None:
 def _ndjson_table(lines: pa.Array, first_line: int) -> tuple[pa.Table, int]:
     n = len(lines)
     numbers = pa.array(np.arange(first_line, first_line + n, dtype=np.int64))
-    stripped = pc.utf8_trim_whitespace(lines)
-    keep = pc.greater(pc.utf8_length(stripped), 0)  # blank lines are not records
+    # blank lines (empty or only whitespace) are not records; utf8_is_space stops at the
+    # first other character, where trimming copied every line
+    keep = pc.invert(pc.or_(pc.equal(pc.binary_length(lines), 0), pc.utf8_is_space(lines)))
     table = pa.table({"_line": numbers, "_json": lines.cast(pa.string()) if lines.type != pa.string() else lines})
     return table.filter(keep), n
 
