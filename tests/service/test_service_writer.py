@@ -34,7 +34,7 @@ def _until(condition: Callable[[], bool], what: str) -> None:
 
 @pytest.fixture
 def writer(settings: Settings) -> Iterator[IngestWriter]:
-    w = IngestWriter(Warehouse.open(settings), linger_s=30.0, idle_s=3600.0)
+    w = IngestWriter(Warehouse.open(settings), linger_s=30.0, max_linger_s=30.0, idle_s=3600.0)
     yield w
     w.close()
     w.wh.close()

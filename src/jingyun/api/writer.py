@@ -15,9 +15,12 @@ Where the latency tail came from, and what this module does about it
 * **Stragglers split groups.** Taking whatever was queued the moment a commit
   ended gave alternating groups of 7 requests and 1 (the 7 were still being
   parsed), so each request waited two commits. The routes now *announce* a
-  request when it arrives (:meth:`IngestWriter.expect`) and the writer waits —
-  at most ``linger_s`` — for announced requests still being read and parsed
-  before it commits, so one commit takes the whole wave.
+  request when it arrives (:meth:`IngestWriter.expect`); before committing, the
+  writer waits for announced requests still being read and parsed (up to the
+  last commit's duration, ``max_linger_s`` at most: leaving one behind would
+  cost it a whole commit) and, right after a commit, up to ``linger_s`` for as
+  many jobs as that commit answered — the clients it answered tend to send
+  again at once. At 8 clients every commit then holds all 8 batches.
 * **Groups are capped** at ``max_rows`` events, so one commit never grows
   without bound under a burst and latency stays one or two commits.
 * **Checkpoints off the request path.** DuckDB checkpoints inside the commit
@@ -144,11 +147,12 @@ class Arrival:
 
 
 class IngestWriter:
-    def __init__(self, wh: Warehouse, *, max_rows: int = 8_000, linger_s: float = 0.025, idle_s: float = 0.1,
-                 busy_checkpoint_bytes: int = 8 << 20, backstop_checkpoint: str = "64MB"):
+    def __init__(self, wh: Warehouse, *, max_rows: int = 8_000, linger_s: float = 0.025, max_linger_s: float = 0.2,
+                 idle_s: float = 0.1, busy_checkpoint_bytes: int = 8 << 20, backstop_checkpoint: str = "64MB"):
         self.wh = wh
         self.max_rows = max_rows
         self.linger_s = linger_s
+        self.max_linger_s = max_linger_s
         self.idle_s = idle_s
         self.busy_checkpoint_bytes = busy_checkpoint_bytes
         self.lock = threading.Lock()  # also taken by other writes (quarantine replay)
@@ -159,6 +163,7 @@ class IngestWriter:
         self._dirty = False  # committed since the last checkpoint
         self._wave = 0  # jobs answered by the last commit plus those that queued up while it ran
         self._wave_end = 0.0  # when the last commit answered (time.perf_counter())
+        self._last_commit_s = 0.0  # how long the last commit took
         self._wal = self._wal_path()
         if self._wal is not None:
             # DuckDB's automatic checkpoint runs inside a commit, on some request's path: keep it as a
@@ -174,7 +179,7 @@ class IngestWriter:
         return f"{path}.wal" if path else None  # None: an in-memory warehouse has no WAL
 
     def expect(self) -> Arrival:
-        """A request has arrived whose job will follow: the writer may wait for it (``linger_s`` at most)."""
+        """A request has arrived whose job will follow: the writer may wait for it (``max_linger_s`` at most)."""
         with self._cv:
             self._preparing += 1
         return Arrival(self)
@@ -232,10 +237,14 @@ class IngestWriter:
                 return None
             group, rows = [first], len(first.items)
             now = time.perf_counter()
-            deadline = now + self.linger_s
             # Right after a commit, the clients it answered are likely to send again at once (a
-            # closed loop, or a steady stream): wait for that many jobs, not just the first one back
+            # closed loop, or a steady stream): wait up to linger_s for that many jobs, not just the
+            # first one back. Requests already announced (being read and parsed while the event loop
+            # works through the wave) are worth a longer wait: leaving one behind costs it a whole
+            # commit, so wait for them up to the last commit's duration (max_linger_s at most).
             target = self._wave if now - self._wave_end < self.linger_s else 0
+            expected_until = now + self.linger_s
+            announced_until = now + min(self.max_linger_s, max(self.linger_s, self._last_commit_s))
             while rows < self.max_rows:
                 if self._jobs:
                     nxt = self._jobs[0]
@@ -247,10 +256,13 @@ class IngestWriter:
                     group.append(nxt)
                     rows += len(nxt.items)
                     continue
-                left = deadline - time.perf_counter()
-                if left <= 0 or (self._preparing <= 0 and len(group) >= target):
+                now = time.perf_counter()
+                if self._preparing > 0 and now < announced_until:
+                    self._cv.wait(announced_until - now)
+                elif len(group) < target and now < expected_until:
+                    self._cv.wait(expected_until - now)
+                else:
                     break
-                self._cv.wait(left)  # a request announced but still being read or parsed, or one expected back
             return group
 
     def _wal_bytes(self) -> int:
@@ -303,6 +315,7 @@ class IngestWriter:
         ingest_ms = (time.perf_counter() - started) * 1000
         with self._cv:
             self._wave, self._wave_end = len(group) + len(self._jobs), time.perf_counter()
+            self._last_commit_s = ingest_ms / 1000
         self.stats.append(CommitStats(started, len(group), sum(len(j.items) for j in group),
                                       max(started - j.submitted for j in group) * 1000, ingest_ms, 0.0,
                                       self._wal_bytes()))
