@@ -124,12 +124,17 @@ class StagingBuilder:
             # json_valid is false (same reader), and a valid text whose first
             # non-blank character is { is an object — no json_valid/json_type parses.
             extract = f"TRY(json_extract_string(_json, {path_list}))" if paths else "CASE WHEN json_valid(_json) THEN [] END"
-            inner = f"SELECT _line, _json, {extract} AS _p FROM _chunk"
+            # the pattern only for a line that does not start with {: OR evaluates both sides
+            # of every row in a projection, CASE only the rows that need it
+            is_object = "CASE WHEN starts_with(_json, '{') THEN TRUE ELSE regexp_matches(_json, '^[ \\t\\r\\n]*\\{') END"
+            inner = f"SELECT _line, _json, {extract} AS _p, {is_object} AS _o FROM _chunk"
             self._payload = ["_json"]
-            is_object = "(starts_with(_json, '{') OR regexp_matches(_json, '^[ \\t\\r\\n]*\\{'))"
+            # the keys are listed once per record: the extra-key count check and the filter
+            # both read _k (written twice, a record with a JSON null parsed its keys twice)
             parsed = (
-                f"SELECT _line, _json, _p IS NOT NULL AS _valid, (_p IS NOT NULL AND {is_object}) AS _ok, "
-                f"CASE WHEN _p IS NOT NULL AND {is_object} THEN _p END AS _v FROM ({inner})"
+                f"SELECT _line, _json, _p IS NOT NULL AS _valid, (_p IS NOT NULL AND _o) AS _ok, "
+                f"CASE WHEN _p IS NOT NULL AND _o THEN _p END AS _v, "
+                f"CASE WHEN _p IS NOT NULL AND _o THEN json_keys(_json) END AS _k FROM ({inner})"
             )
             json_present: list[str] = []  # per JSON-kind key: 1 when present (before any constant fill)
             for c in cols:
@@ -147,10 +152,10 @@ class StagingBuilder:
             # (only when every column reads its own key, so no key is counted twice)
             sources = [self._source_name(c.column) or c.column.name for c in cols]
             n_present = " + ".join((["list_count(_v)"] if paths else []) + json_present) or "0"
-            count_check = f"AND len(json_keys(_json)) > {n_present} " if len(set(sources)) == len(sources) else ""
+            count_check = f"AND len(_k) > {n_present} " if len(set(sources)) == len(sources) else ""
             extras = (
                 f"CASE WHEN _ok {count_check}"
-                f"AND len(list_filter(json_keys(_json), lambda k: k NOT IN {known})) > 0 THEN "
+                f"AND len(list_filter(_k, lambda k: k NOT IN {known})) > 0 THEN "
                 f"to_json(map_from_entries(list_filter(map_entries(json_transform(_json, '\"MAP(VARCHAR, JSON)\"')), lambda e: e.key NOT IN {known}))) END"
             )
             selects.append(f"CAST({extras} AS VARCHAR) AS _extras")
