@@ -118,6 +118,8 @@ def _ndjson_table(lines: pa.Array, first_line: int) -> tuple[pa.Table, int]:
     # first other character, where trimming copied every line
     keep = pc.invert(pc.or_(pc.equal(pc.binary_length(lines), 0), pc.utf8_is_space(lines)))
     table = pa.table({"_line": numbers, "_json": lines.cast(pa.string()) if lines.type != pa.string() else lines})
+    if pc.all(keep).as_py():  # the usual block has no blank line: no copy of its text
+        return table, n
     return table.filter(keep), n
 
 
