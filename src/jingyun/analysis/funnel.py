@@ -148,16 +148,22 @@ def _start_range(p: FunnelParams, column: str = "ts") -> str:
     return " AND ".join(x for x in parts if x) or "TRUE"
 
 
-def _events_cte(p: FunnelParams) -> str:
+def _event_filters(p: FunnelParams) -> list[str]:
+    """Row filters every funnel query shares: test traffic, missing persons, and the time range of any step."""
     lo, _, reach = _bounds(p)
-    names = sorted({s.event for s in (*p.steps, *p.exclusions)})
-    where = [f"event IN ({', '.join(quote(n) for n in names)})", "person_id IS NOT NULL"]
+    where = ["person_id IS NOT NULL"]
     if not p.include_test:
         where.append("NOT coalesce(is_test, FALSE)")
     if lo:
         where.append(f"ts >= {lo}")
     if reach:
         where.append(f"ts <= {reach}")
+    return where
+
+
+def _events_cte(p: FunnelParams) -> str:
+    names = sorted({s.event for s in (*p.steps, *p.exclusions)})
+    where = [f"event IN ({', '.join(quote(n) for n in names)})", *_event_filters(p)]
     bv = p.by.event_sql() if p.by else "CAST(NULL AS VARCHAR)"
     return (
         f"SELECT person_id, ts, event_id, event, properties, {bv} AS bv FROM events WHERE " + " AND ".join(where)
@@ -175,16 +181,24 @@ def _step_rows(p: FunnelParams) -> tuple[str, bool]:
     conds = [start, *(s.sql() for s in p.steps[1:])]
     names = [s.event for s in (*p.steps, *p.exclusions)]
     if len(set(names)) == len(names):
-        # Distinct event names: an event matches at most one step, so one pass with CASE suffices.
-        case = "CASE " + " ".join(f"WHEN {c} THEN {i}" for i, c in enumerate(conds, 1))
-        case += "".join(f" WHEN {e.sql()} THEN 0" for e in p.exclusions) + " END"
-        # The events subquery is inlined: a CTE would be materialized (DuckDB) for nothing. Every event the
-        # events query keeps matches some step unless steps carry filters or step 1 ends before the reach of
-        # the last step (date_to); only then can the CASE give NULL, and only then is the filter paid for.
-        unmatched = p.date_to is not None or any(s.filters for s in (*p.steps, *p.exclusions))
-        where = " WHERE step IS NOT NULL" if unmatched else ""
-        return (f"SELECT person_id, ts, step, bv FROM (SELECT person_id, ts, {case} AS step, bv FROM ({_events_cte(p)}) ev) z"
-                + where), False
+        # Distinct event names: an event matches at most one step, so the step number comes from a join with a
+        # small (event, step) table. A CASE over the names costs string comparisons per row, and DuckDB
+        # evaluates it again in the filter it pushes down from the consumers (``step = 1 OR step = 2 ...``);
+        # the join filters and numbers the rows in one hash probe (a quarter less CPU on 10M events).
+        numbered = [*((s, i) for i, s in enumerate(p.steps, 1)), *((e, 0) for e in p.exclusions)]
+        values = ", ".join(f"({quote(s.event)}, {i})" for s, i in numbered)
+        # The (event name, step) table's columns are named apart from the events table's, so the shared
+        # expressions (filters on properties, the dimension) need no table prefix.
+        where = _event_filters(p)
+        start_range = _start_range(p)
+        for s, i in numbered:
+            extra = [f.sql() for f in s.filters] + ([start_range] if i == 1 and start_range != "TRUE" else [])
+            if extra:
+                # Filters and the start range apply to their own step's rows only.
+                where.append(f"(step <> {i} OR ({' AND '.join(extra)}))")
+        bv = p.by.event_sql() if p.by else "CAST(NULL AS VARCHAR)"
+        return (f"SELECT person_id, ts, step, {bv} AS bv FROM events JOIN (VALUES {values}) m(step_event, step) "
+                f"ON event = step_event WHERE " + " AND ".join(where)), False
     arms = [f"SELECT person_id, ts, {i} AS step, bv FROM ev WHERE {c}" for i, c in enumerate(conds, 1)]
     arms += [f"SELECT person_id, ts, 0 AS step, bv FROM ev WHERE {e.sql()}" for e in p.exclusions]
     return "\n  UNION ALL ".join(arms), True
@@ -204,11 +218,17 @@ def _join_ctes(p: FunnelParams) -> list[tuple[str, str]]:
     """Default mode without exclusions, with hash joins instead of window sorts.
 
     ``q{i}`` holds (person, time of a step-i event, b): b is the latest start of a chain that reaches step i
-    at that event. A step-(i+1) event at ts extends the chain with the latest b among the q{i} rows at or
+    at that event. A step-(i+1) event at ts extends the chain with the latest b among the step-i rows at or
     before ts with b >= ts - window (the same quantity as the window formulation's running max: every such
-    row lies in [ts - window, ts]). Rows are keyed on (person, time bucket): same-bucket candidates are
-    compared pairwise; each earlier bucket within reach contributes only its largest b (if that one is out of
-    reach, all of them are). No sort of all funnel rows, which is what a window pass costs.
+    row lies in [ts - window, ts]). Rows are keyed on (person, time bucket): candidates in the same bucket and
+    the one before are compared pairwise; each bucket further back contributes only its largest b (if that
+    one is out of reach, all of them are). No sort of all funnel rows, which is what a window pass costs.
+
+    The step-i side is the one copied once per bucket it can reach (bk, bk + 1, ...), and the step-(i+1)
+    rows are the ones looked up: the hash table is then built on the later step, which is the smaller side
+    in any real funnel (step 1 is most of the rows), and step 1 flows through the join without being
+    gathered into a table of its own. With views first this took the funnel's largest join from about 1.0
+    to 0.5 s of CPU on 10M events.
     """
     n, w = len(p.steps), p.window
     width = _bucket_seconds(w)
@@ -217,21 +237,22 @@ def _join_ctes(p: FunnelParams) -> list[tuple[str, str]]:
     bucket = f"CAST(floor(date_diff('second', TIMESTAMP '2000-01-01 00:00:00', ts) / {width}) AS BIGINT)"
     ctes = [("ev", _events_cte(p))] if uses_ev else []
     ctes.append(("s", f"SELECT person_id, ts, step, bv, {bucket} AS bk FROM ({rows}) s0"))
-    # Duplicate rows (same person and time) would only repeat candidates: no DISTINCT, which costs a hash table.
-    ctes.append(("q1", "SELECT person_id, ts, bk, ts AS b FROM s WHERE step = 1"))
     reach = f"INTERVAL '{w}' SECOND"
     for i in range(1, n):
-        # Probe keys: the row's own bucket and the one before are compared pairwise (so one window's worth of
-        # candidates at most); buckets 2..probes back (windows over a day) by their largest b only.
-        near = " UNION ALL ".join(f"SELECT person_id, ts, bk, bk - {k} AS pk FROM s WHERE step = {i + 1}" for k in (0, 1))
-        arms = [f"SELECT t.person_id, t.ts, t.bk, q.b FROM ({near}) t JOIN q{i} q ON q.person_id = t.person_id "
-                f"AND q.bk = t.pk WHERE q.ts <= t.ts AND q.b >= t.ts - {reach}"]
+        # Step 1's rows are read from s in place (a CTE of them would be one more copy of most of the rows).
+        prev = "SELECT person_id, ts, ts AS b, bk FROM s WHERE step = 1" if i == 1 else f"SELECT person_id, ts, b, bk FROM q{i}"
+        cur = f"SELECT person_id, ts, bk FROM s WHERE step = {i + 1}"
+        # The row's own bucket and the one after are compared pairwise (one window's worth of candidates at
+        # most); buckets 2..probes after (windows over a day) by their largest b only. Duplicate rows (same
+        # person and time) would only repeat candidates: no DISTINCT, which costs a hash table.
+        near = " UNION ALL ".join(f"SELECT person_id, ts, b, bk + {k} AS pk FROM ({prev}) p{k}" for k in (0, 1))
+        arms = [f"SELECT t.person_id, t.ts, t.bk, q.b FROM ({cur}) t JOIN ({near}) q ON q.person_id = t.person_id "
+                f"AND q.pk = t.bk WHERE q.ts <= t.ts AND q.b >= t.ts - {reach}"]
         if probes > 1:
-            far = " UNION ALL ".join(f"SELECT person_id, ts, bk, bk - {k} AS pk FROM s WHERE step = {i + 1}"
-                                     for k in range(2, probes + 1))
-            ctes.append((f"m{i}", f"SELECT person_id, bk, max(b) AS b FROM q{i} GROUP BY person_id, bk"))
-            arms.append(f"SELECT t.person_id, t.ts, t.bk, m.b FROM ({far}) t JOIN m{i} m ON m.person_id = t.person_id "
-                        f"AND m.bk = t.pk WHERE m.b >= t.ts - {reach}")
+            ctes.append((f"m{i}", f"SELECT person_id, bk, max(b) AS b FROM ({prev}) p GROUP BY person_id, bk"))
+            far = " UNION ALL ".join(f"SELECT person_id, b, bk + {k} AS pk FROM m{i}" for k in range(2, probes + 1))
+            arms.append(f"SELECT t.person_id, t.ts, t.bk, m.b FROM ({cur}) t JOIN ({far}) m ON m.person_id = t.person_id "
+                        f"AND m.pk = t.bk WHERE m.b >= t.ts - {reach}")
         ctes.append((f"q{i + 1}", f"SELECT person_id, ts, bk, max(b) AS b FROM ({' UNION ALL '.join(arms)}) c "
                                   "GROUP BY person_id, ts, bk"))
     ctes.extend(_levels_ctes(p))
