@@ -293,7 +293,7 @@ class IngestWriter:
         try:
             with self.lock:
                 self.wh.con.execute("CHECKPOINT")
-        except duckdb.Error as exc:  # e.g. a long reader holds an old snapshot: try again later
+        except (duckdb.Error, OSError) as exc:  # e.g. a long reader holds an old snapshot: try again later
             log.warning("checkpoint skipped: %s", exc)
             return
         self._dirty = False
