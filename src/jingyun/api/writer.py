@@ -242,7 +242,9 @@ class IngestWriter:
             # first one back. Requests already announced (being read and parsed while the event loop
             # works through the wave) are worth a longer wait: leaving one behind costs it a whole
             # commit, so wait for them up to the last commit's duration (max_linger_s at most).
-            target = self._wave if now - self._wave_end < self.linger_s else 0
+            # (a wave is still "just answered" up to max_linger_s later: on a busy machine the first
+            # client back can take longer than linger_s; waiting for the rest is bounded by linger_s)
+            target = self._wave if now - self._wave_end < self.max_linger_s else 0
             expected_until = now + self.linger_s
             announced_until = now + min(self.max_linger_s, max(self.linger_s, self._last_commit_s))
             while rows < self.max_rows:
