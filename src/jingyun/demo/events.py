@@ -83,11 +83,53 @@ def checkout_to_pay(truths: Truths, cal: Calendar, platform: np.ndarray, ts: np.
     return np.where(worse, f.worse_checkout_to_pay, f.checkout_to_pay)
 
 
+# Quality-sensitive shoppers look at the premium line when they browse and compare.
+PREMIUM_FOCUS_QUALITY = 0.5
+# Share of orders followed by an after-sales contact, service-sensitive buyers vs others.
+AFTER_SALES_CONTACT = (0.5, 0.04)
+
+
+def _premium_focus(prods: np.ndarray, user: np.ndarray, users: Users, pool: np.ndarray,
+                   trng: np.random.Generator) -> np.ndarray:
+    """Replace the focus product of a quality-sensitive user's browsing session by a premium
+    one (share PREMIUM_FOCUS_QUALITY); everyone else keeps the catalogue-wide draw."""
+    if len(pool) == 0 or len(prods) == 0:
+        return prods
+    swap = users.quality_sensitive[user] & (trng.random(len(prods)) < PREMIUM_FOCUS_QUALITY)
+    return np.where(swap, pool[trng.integers(0, len(pool), len(prods))], prods)
+
+
+def _after_sales_contacts(b: EventBuilder, users: Users, detail: OrderDetail, start: int,
+                          trng: np.random.Generator, n_products: int) -> None:
+    o = detail.orders
+    sel = np.flatnonzero(detail.pay_ms >= start)
+    p = np.where(users.service_sensitive[o.user[sel]], *AFTER_SALES_CONTACT)
+    sel = sel[trng.random(len(sel)) < p]
+    if len(sel) == 0:
+        return
+    user = o.user[sel]
+    t = detail.pay_ms[sel] + trng.integers(2 * 3_600_000, 3 * DAY_MS, len(sel))
+    plat = np.where(o.platform[sel] == POS, online_platform(users, user, trng), o.platform[sel])
+    aux = trng.integers(0, 1000, len(sel))
+    s = _sessions(user, plat, t, trng.integers(0, n_products, len(sel)), aux=aux)
+    # Its own builder (and stream): the session numbers continue after everything else.
+    extra = EventBuilder(trng, n_products)
+    extra.next_session = b.next_session
+    extra.add(s, [(EV["app_start"], (plat == APP).astype(np.int64)), (EV["contact_service"], np.ones(len(sel), np.int64))])
+    b.parts.extend(extra.parts)
+    b.next_session = extra.next_session
+
+
 def generate_events(
     users: Users, detail: OrderDetail, alive_until: np.ndarray, exposures: tuple[np.ndarray, np.ndarray, np.ndarray],
     truths: Truths, cal: Calendar, rng: np.random.Generator, n_products: int,
+    premium: np.ndarray | None = None,
 ) -> EventRows:
     f = truths.funnel
+    # The need traits' browsing habits draw from a child stream (spawning does not advance the
+    # parent), so planting them leaves every other draw of the events stage as it was.
+    trng = rng.spawn(1)[0]
+    premium_pool = np.flatnonzero(premium) if premium is not None and premium.any() else np.empty(0, np.int64)
     o = detail.orders
     b = EventBuilder(rng, n_products)
     start = cal.start_ms
@@ -113,7 +155,7 @@ def generate_events(
         # Within five days before the order, never before sign-up or the period.
         lo = np.maximum(pay[idx] - 5 * DAY_MS, np.maximum(users.reg_ms[ou[idx]], start))
         t = lo + (rng.random(len(idx)) * np.maximum(pay[idx] - 3_600_000 - lo, 0)).astype(np.int64)
-        prods = rng.integers(0, n_products, len(idx))
+        prods = _premium_focus(rng.integers(0, n_products, len(idx)), ou[idx], users, premium_pool, trng)
         b.funnel_prefix(_sessions(ou[idx], op[idx], t, prods), depth)
 
     # 3. Browsing and window-shopping by everyone while active (dropouts go quiet).
@@ -147,7 +189,7 @@ def generate_events(
     t = lo[idx] + (rng.random(len(idx)) * np.maximum(alive_until[idx] - lo[idx], 0)).astype(np.int64)
     reach = 1 + (rng.random(len(idx)) < f.view_to_cart) * (1 + (rng.random(len(idx)) < f.cart_to_checkout))
     plat = online_platform(users, idx, rng)
-    prods = rng.integers(0, n_products, len(idx))
+    prods = _premium_focus(rng.integers(0, n_products, len(idx)), idx, users, premium_pool, trng)
     for d in (1, 2, 3):
         sel = reach == d
         b.funnel_prefix(_sessions(idx[sel], plat[sel], t[sel], prods[sel]), d)
@@ -163,6 +205,10 @@ def generate_events(
     s = _sessions(ex_user, plat, ex_ms, rng.integers(0, n_products, len(ex_user)), aux=ex_var, )
     b.add(s, [(EV["view_home"], np.ones(len(ex_user), np.int64)), (EV["exp_exposure"], np.ones(len(ex_user), np.int64))],
           anchor_end=True)
+
+    # 6. After-sales contacts: service-sensitive buyers ask customer service about their
+    # orders (delivery, invoices, returns) far more often — a session 2 hours to 3 days later.
+    _after_sales_contacts(b, users, detail, start, trng, n_products)
 
     rows = b.rows()
     # Only the observed period has event logs.

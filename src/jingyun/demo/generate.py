@@ -81,7 +81,7 @@ def generate(
     )
     events = generate_events(
         users, detail, alive_until, (exposure.user, exposure.ts_ms, exposure.variation),
-        truths, cal, stage_rng(params.seed, "events"), products.n,
+        truths, cal, stage_rng(params.seed, "events"), products.n, products.premium,
     )
     done("events")
     marketing = generate_marketing(users, churn, cal, stage_rng(params.seed, "marketing"))

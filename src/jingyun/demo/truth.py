@@ -201,8 +201,10 @@ def build_truth(d: DemoData, written: Written, sources: Path) -> dict[str, Any]:
             "counts": {"price_sensitive": int(u.price_sensitive.sum()), "quality_sensitive": int(u.quality_sensitive.sum()),
                        "service_sensitive": int(u.service_sensitive.sum())},
             "effects": {"price_sensitive": "coupons on 55% of orders (12% otherwise), more coupon_claim events, 价格贵 feedback",
-                        "quality_sensitive": "premium products on 50% of lines (12% otherwise), more returns, 质量问题 feedback",
-                        "service_sensitive": "contact_service in 18% of visits (3% otherwise), 客服态度 feedback"},
+                        "quality_sensitive": "premium products on 50% of lines (12% otherwise), premium focus in 50% of unpaid "
+                                             "shopping sessions, more returns, 质量问题 feedback",
+                        "service_sensitive": "contact_service after 50% of orders (4% otherwise) and in 18% of "
+                                             "visits (3% otherwise), 客服态度 feedback"},
             "file": "truth/users.parquet",
         },
         "churn": {
