@@ -7,16 +7,20 @@ own rate for every signal (naive Bayes across signals, binomial within). No
 planted value is used — the rates are estimated from the data, and shown as the
 rule that defines the group.
 
-The rule: a person is in the group when the posterior probability of the
-sensitive class is >= ``threshold`` (default 0.9) and the person's own behaviour
-favours it at least 9:1 (Bayes factor), out of it when both point the other way,
-and ``undecided`` in between — too little behaviour to tell (for example one order).
-Automation targets only the decided; the coverage says how many that is.
+The rule: a person with at least ``min_orders`` valid orders (default 3) is in the
+group when the posterior probability of the sensitive class is >= ``threshold``
+(default 0.5: the likelier class) and out of it otherwise; everyone with fewer
+orders is ``undecided`` — too little behaviour to tell. The order count, not the
+model's confidence, decides who is labelled, so the labelled population is
+known in advance and an unconfident call still counts (precision and recall on
+the demo are measured over exactly that population, see docs/segments.md).
 
 Signals (successes / chances):
   price:   coupon orders / valid orders; coupon_claim events / home visits; price complaints / feedback
-  quality: premium order lines / lines; returned orders / orders; quality complaints / feedback
-  service: contact_service events / home visits; service complaints / feedback
+  quality: premium order lines / lines; premium product views / views outside paying sessions;
+           returned orders / orders; quality complaints / feedback
+  service: orders followed by a service contact within 3 days / orders in the event log;
+           other contact_service events / visits without a product view; service complaints / feedback
 """
 
 from __future__ import annotations
@@ -51,23 +55,35 @@ NEEDS: dict[str, tuple[str, str, tuple[Signal, ...]]] = {
     )),
     "quality_sensitive": ("品质敏感", "Quality-sensitive", (
         Signal("premium_line_share", "高端商品行占比", "premium_lines", "lines"),
+        Signal("premium_view_share", "浏览高端商品占比", "premium_views", "views"),
         Signal("return_share", "退货订单占比", "returns", "all_orders"),
         Signal("quality_complaint_share", "质量类反馈占比", "quality_fb", "feedback"),
     )),
     "service_sensitive": ("服务敏感", "Service-sensitive", (
+        Signal("after_sales_contact_share", "售后联系客服订单占比", "order_contacts", "log_orders"),
         Signal("service_contact_rate", "联系客服次数/访问", "contacts", "visits"),
         Signal("service_complaint_share", "客服类反馈占比", "service_fb", "feedback"),
     )),
 }
-COLUMNS = ("orders", "coupon_orders", "all_orders", "returns", "lines", "premium_lines",
-           "visits", "coupon_claims", "contacts", "feedback", "price_fb", "quality_fb", "service_fb")
+# Which CTE of the counts query gives which columns.
+SOURCES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("o", ("orders", "coupon_orders", "all_orders", "returns")),
+    ("li", ("lines", "premium_lines")),
+    ("ev", ("visits", "coupon_claims", "contacts")),
+    ("pv", ("views", "premium_views")),
+    ("oca", ("log_orders", "order_contacts")),
+    ("fb", ("feedback", "price_fb", "quality_fb", "service_fb")),
+)
+COLUMNS = tuple(c for _, cols in SOURCES for c in cols)
+# An after-sales contact is a service contact within this many days after an order.
+CONTACT_DAYS = 3
 
 
 def _like_any(words: tuple[str, ...]) -> str:
     return "(" + " OR ".join(f"text LIKE '%{w}%'" for w in words) + ")"
 
 
-def counts_query() -> str:
+def counts_query(contact_days: int = CONTACT_DAYS) -> str:
     """Per person: chances and hits of every signal (one portable query)."""
     return (
         "WITH o AS (SELECT person_id, "
@@ -81,16 +97,40 @@ def counts_query() -> str:
         "FROM order_items i JOIN orders o ON o.order_id = i.order_id "
         "LEFT JOIN products p ON p.product_id = i.product_id "
         f"WHERE o.person_id IS NOT NULL AND NOT COALESCE(o.is_test, FALSE) GROUP BY o.person_id), "
-        # Visits are sessions without a product view: the browsing visits in which people claim
-        # coupons or look for help (shopping sessions would dilute both rates).
-        "ss AS (SELECT person_id, session_id, "
+        "ss AS (SELECT person_id, session_id, min(ts) AS started, "
         "max(CASE WHEN event = 'view_product' THEN 1 ELSE 0 END) AS shop, "
+        "max(CASE WHEN event = 'pay' THEN 1 ELSE 0 END) AS paid, "
         "max(CASE WHEN event = 'exp_exposure' THEN 1 ELSE 0 END) AS exposure, "
         "sum(CASE WHEN event = 'coupon_claim' THEN 1 ELSE 0 END) AS claims, "
         "sum(CASE WHEN event = 'contact_service' THEN 1 ELSE 0 END) AS contacts FROM events "
         f"WHERE person_id IS NOT NULL AND session_id IS NOT NULL AND {NOT_TEST} GROUP BY person_id, session_id), "
-        "ev AS (SELECT person_id, count(*) AS visits, sum(claims) AS coupon_claims, sum(contacts) AS contacts "
-        "FROM ss WHERE shop = 0 AND exposure = 0 GROUP BY person_id), "
+        # Orders placed while the event log runs: each is a chance of an after-sales contact,
+        # a contact session starting within contact_days after it.
+        f"oe AS (SELECT o.person_id, o.order_id, o.ts FROM orders o WHERE o.person_id IS NOT NULL AND {NOT_TEST} "
+        "AND COALESCE(o.status, '') <> 'cancelled' "
+        f"AND o.ts >= (SELECT min(ts) FROM events WHERE {NOT_TEST})), "
+        "oc AS (SELECT oe.person_id, oe.order_id, max(CASE WHEN c.session_id IS NULL THEN 0 ELSE 1 END) AS hit, "
+        "max(c.session_id) AS any_session FROM oe LEFT JOIN ss c ON c.person_id = oe.person_id "
+        "AND c.shop = 0 AND c.contacts > 0 "
+        f"AND c.started > oe.ts AND c.started <= oe.ts + INTERVAL {int(contact_days)} DAY "
+        "GROUP BY oe.person_id, oe.order_id), "
+        "oca AS (SELECT person_id, count(*) AS log_orders, sum(hit) AS order_contacts FROM oc GROUP BY person_id), "
+        # Sessions that followed an order are after-sales, counted above; the rest of the visits
+        # without a product view are the browsing visits in which people claim coupons or look
+        # for help unprompted (shopping sessions would dilute both rates).
+        "aft AS (SELECT DISTINCT c.person_id, c.session_id FROM ss c JOIN oe ON oe.person_id = c.person_id "
+        f"AND c.started > oe.ts AND c.started <= oe.ts + INTERVAL {int(contact_days)} DAY "
+        "WHERE c.shop = 0 AND c.contacts > 0), "
+        "ev AS (SELECT ss.person_id, count(*) AS visits, sum(claims) AS coupon_claims, sum(contacts) AS contacts "
+        "FROM ss LEFT JOIN aft ON aft.person_id = ss.person_id AND aft.session_id = ss.session_id "
+        "WHERE ss.shop = 0 AND ss.exposure = 0 AND aft.session_id IS NULL GROUP BY ss.person_id), "
+        # Product views outside paying sessions: what people look at when they compare.
+        "pv AS (SELECT e.person_id, count(*) AS views, "
+        "count(*) FILTER (WHERE json_extract_string(p.attributes, '$.premium') = 'true') AS premium_views "
+        "FROM events e JOIN ss ON ss.person_id = e.person_id AND ss.session_id = e.session_id AND ss.paid = 0 "
+        "LEFT JOIN products p ON p.product_id = json_extract_string(e.properties, '$.product_id') "
+        f"WHERE e.event = 'view_product' AND e.person_id IS NOT NULL AND NOT COALESCE(e.is_test, FALSE) "
+        "GROUP BY e.person_id), "
         "fb AS (SELECT person_id, count(*) AS feedback, "
         f"count(*) FILTER (WHERE {_like_any(PRICE_WORDS)}) AS price_fb, "
         f"count(*) FILTER (WHERE {_like_any(QUALITY_WORDS)}) AS quality_fb, "
@@ -98,12 +138,10 @@ def counts_query() -> str:
         f"FROM feedback WHERE person_id IS NOT NULL AND {NOT_TEST} GROUP BY person_id), "
         f"people AS (SELECT DISTINCT person_id FROM users WHERE person_id IS NOT NULL AND {NOT_TEST}) "
         "SELECT p.person_id, "
-        + ", ".join(f"COALESCE({src}.{c}, 0) AS {c}" for src, cols in (
-            ("o", COLUMNS[0:4]), ("li", COLUMNS[4:6]), ("ev", COLUMNS[6:9]), ("fb", COLUMNS[9:13]))
-            for c in cols)
-        + " FROM people p LEFT JOIN o ON o.person_id = p.person_id LEFT JOIN li ON li.person_id = p.person_id "
-        "LEFT JOIN ev ON ev.person_id = p.person_id LEFT JOIN fb ON fb.person_id = p.person_id "
-        "ORDER BY p.person_id"
+        + ", ".join(f"COALESCE({src}.{c}, 0) AS {c}" for src, cols in SOURCES for c in cols)
+        + " FROM people p "
+        + " ".join(f"LEFT JOIN {src} ON {src}.person_id = p.person_id" for src, _ in SOURCES)
+        + " ORDER BY p.person_id"
     )
 
 
@@ -132,7 +170,9 @@ class NeedGroup:
 @dataclass(frozen=True)
 class NeedsResult:
     threshold: float
+    min_orders: int
     persons: int
+    eligible: int  # persons with >= min_orders valid orders: the labelled population
     groups: list[NeedGroup]
     query: str
     # person_id -> need -> posterior (only kept when asked for)
@@ -177,33 +217,35 @@ def fit_latent_class(hits: np.ndarray, chances: np.ndarray, iters: int = 500, to
     return post, log_bf, prior, p1, p0, it
 
 
-def compute_needs(wh: Warehouse, *, threshold: float = 0.9, keep_posteriors: bool = False) -> NeedsResult:
-    if not 0.5 < threshold < 1:
-        raise JingyunError("bad_param", "threshold must be in (0.5, 1)", "threshold")
+def compute_needs(wh: Warehouse, *, threshold: float = 0.5, min_orders: int = 3,
+                  keep_posteriors: bool = False) -> NeedsResult:
+    if not 0 < threshold < 1:
+        raise JingyunError("bad_param", "threshold must be in (0, 1), for example 0.5", "threshold")
+    if min_orders < 1:
+        raise JingyunError("bad_param", "min_orders must be at least 1", "min_orders")
     sql = portable.check(counts_query())
     table = wh.con.sql(sql).to_arrow_table()
     ids = [str(x) for x in table.column("person_id").to_pylist()]
     cols = {c: np.asarray(table.column(c).to_numpy(zero_copy_only=False), dtype=float) for c in COLUMNS}
+    eligible = cols["orders"] >= min_orders
     groups: list[NeedGroup] = []
     posts: dict[str, np.ndarray] = {}
     labels: dict[str, np.ndarray] = {}
     for key, (zh, en, signals) in NEEDS.items():
         hits = np.column_stack([cols[s.hits] for s in signals])
         chances = np.column_stack([cols[s.chances] for s in signals])
-        post, log_bf, prior, p1, p0, it = fit_latent_class(hits, chances)
-        # Decided only when the person's own behaviour carries the odds (Bayes factor) as well as
-        # the posterior: the prior alone never labels anyone.
-        need_odds = float(np.log(threshold / (1 - threshold)))
-        label = np.where((post >= threshold) & (log_bf >= need_odds), 1,
-                         np.where((post <= 1 - threshold) & (log_bf <= -need_odds), 0, -1))
+        # The rates are fitted on everyone (a person with little behaviour adds little), the
+        # labels given only where there is enough behaviour to judge.
+        post, _log_bf, prior, p1, p0, it = fit_latent_class(hits, chances)
+        label = np.where(eligible, (post >= threshold).astype(int), -1)
         posts[key] = post
         labels[key] = label
-        fits = [SignalFit(s.name, s.zh, round(float(a), 6), round(float(b), 6)) for s, a, b in zip(signals, p1, p0,
-                                                                                                  strict=True)]
-        rule = (f"member: P({key} | " + ", ".join(s.name for s in signals)
-                + f") >= {threshold} and the behaviour's Bayes factor >= {threshold / (1 - threshold):.0f}; "
-                f"non-member: P <= {1 - threshold:.2f} and Bayes factor <= 1/{threshold / (1 - threshold):.0f}; "
-                "else undecided (two-class binomial mixture fitted by EM)")
+        fits = [SignalFit(s.name, s.zh, round(float(a), 6), round(float(b), 6))
+                for s, a, b in zip(signals, p1, p0, strict=True)]
+        rule = (f"person with >= {min_orders} valid orders: member when P({key} | "
+                + ", ".join(f"{s.name}={s.hits}/{s.chances}" for s in signals)
+                + f") >= {threshold}, else non-member; fewer orders: undecided "
+                "(two-class binomial mixture fitted by EM; the fitted rates per class are the signals)")
         groups.append(NeedGroup(key, zh, en, rule, round(prior, 6), fits, int((label == 1).sum()),
                                 int((label == 0).sum()), int((label == -1).sum()), it))
     out: dict[str, dict[str, float]] = {}
@@ -212,4 +254,4 @@ def compute_needs(wh: Warehouse, *, threshold: float = 0.9, keep_posteriors: boo
         for i, pid in enumerate(ids):
             out[pid] = {k: float(v[i]) for k, v in posts.items()}
             lab[pid] = {k: (None if v[i] < 0 else bool(v[i])) for k, v in labels.items()}
-    return NeedsResult(threshold, len(ids), groups, sql, out, lab)
+    return NeedsResult(threshold, min_orders, len(ids), int(eligible.sum()), groups, sql, out, lab)
