@@ -265,8 +265,10 @@ def _levels_ctes(p: FunnelParams) -> list[tuple[str, str]]:
     ctes = [("f", "SELECT person_id, min(ts) AS f1 FROM s WHERE step = 1 GROUP BY person_id")]
     ctes.append((
         "r1",
-        "SELECT f.person_id, 1 AS lv, f.f1, min(s.bv) AS bv, CAST(NULL AS BIGINT) AS ttc FROM f "
-        "JOIN s ON s.person_id = f.person_id AND s.ts = f.f1 AND s.step = 1 GROUP BY f.person_id, f.f1"
+        # Every step-1 row at the first instant (several when they tie): pu's min(bv) picks among them, so no
+        # GROUP BY of its own here.
+        "SELECT f.person_id, 1 AS lv, f.f1, s.bv, CAST(NULL AS BIGINT) AS ttc FROM f "
+        "JOIN s ON s.person_id = f.person_id AND s.ts = f.f1 AND s.step = 1"
         if p.by else "SELECT person_id, 1 AS lv, f1, CAST(NULL AS VARCHAR) AS bv, CAST(NULL AS BIGINT) AS ttc FROM f",
     ))
     reached = ["SELECT * FROM r1"]
