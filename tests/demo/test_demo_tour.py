@@ -18,3 +18,7 @@ def test_tour_runs_every_step_and_recovers_what_small_data_can(tmp_path: Path) -
     # what a 3,000-user demo is large enough to show (the CLV recovery needs the default size)
     for name in ("funnel bottleneck", "what moved GMV", "A/B test lift", "reconciliation checks"):
         assert steps[name].matches, steps[name]
+    # need groups are scored against the planted traits of the people they label, not planted totals
+    needs = steps["need-based groups"]
+    assert needs.matches is not None and needs.found.count("precision") == 3, needs
+    print(needs)

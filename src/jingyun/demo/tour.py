@@ -123,12 +123,25 @@ def _rfm(wh: Warehouse, settings: Settings, truth: dict[str, Any]) -> tuple[str,
 
 
 def _needs(wh: Warehouse, settings: Settings, truth: dict[str, Any]) -> tuple[str, str, bool | None]:
+    import pyarrow.parquet as pq
+
     from jingyun.segments.needs import compute_needs
 
-    result = compute_needs(wh)
-    found = ", ".join(f"{g.key} {g.members:,}" for g in result.groups)
-    counts = truth["traits"]["counts"]
-    return found, ", ".join(f"{k} {v:,}" for k, v in counts.items()), None
+    result = compute_needs(wh, keep_posteriors=True)
+    traits = {str(r["user_id"]): r for r in pq.read_table(settings.home / "demo" / "truth" / "users.parquet").to_pylist()}
+    # Scored on the people the groups label (>= min_orders valid orders) against the traits planted in them;
+    # the planted totals include everyone, most of whom never bought often enough to show a trait.
+    scored = [pid for pid, labels in result.labels.items() if pid in traits and None not in labels.values()]
+    found, ok = [], bool(scored)
+    for g in result.groups:
+        tp = sum(1 for pid in scored if result.labels[pid][g.key] and traits[pid][g.key])
+        predicted = sum(1 for pid in scored if result.labels[pid][g.key])
+        actual = sum(1 for pid in scored if traits[pid][g.key])
+        precision, recall = (tp / predicted if predicted else 0.0), (tp / actual if actual else 0.0)
+        ok = ok and precision >= 0.8 and recall >= 0.8
+        found.append(f"{g.key} precision {precision:.2f} recall {recall:.2f}")
+    planted = f"traits of the {len(scored):,} customers with >= {result.min_orders} orders (goal: each >= 0.80)"
+    return ", ".join(found), planted, ok
 
 
 def _checks(wh: Warehouse, settings: Settings, truth: dict[str, Any]) -> tuple[str, str, bool | None]:
