@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from models_more_support import DEMO, Demo
 
 from jingyun.config import Settings, load_settings
 from jingyun.demo.build import build
-from jingyun.demo.params import DemoParams
 from jingyun.warehouse import Warehouse
-
-DEMO = DemoParams(users=4000, days=365, seed=3)
-DATA_END = DEMO.end_date + dt.timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class Demo:
-    home: Path
-    settings: Settings
 
 
 @pytest.fixture(scope="session")

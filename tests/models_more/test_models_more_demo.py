@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from models_more_support import DATA_END, Demo
 
-from conftest import DATA_END, Demo
 from jingyun.cli.main import main
 from jingyun.config import Settings
 from jingyun.models.churn import ChurnParams, evaluate, roc_auc, score_churn, score_frame

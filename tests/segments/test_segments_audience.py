@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from segments_support import AS_OF, days_ago, put
 
-from conftest import AS_OF, days_ago, put
 from jingyun.errors import JingyunError
 from jingyun.segments import audience
 from jingyun.segments.common import ensure_segment_tables

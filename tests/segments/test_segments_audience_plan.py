@@ -9,9 +9,9 @@ import random
 from typing import Any
 
 import pytest
+from segments_support import AS_OF, days_ago, put
 from test_segments_audience import CTX_TAGS, data  # noqa: F401  (fixture)
 
-from conftest import AS_OF, days_ago, put
 from jingyun.segments import audience
 from jingyun.warehouse import Warehouse, portable
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from segments_support import AS_OF, days_ago, put
 
-from conftest import AS_OF, days_ago, put
 from jingyun.errors import JingyunError
 from jingyun.segments.lifecycle import LifecycleParams, compute_lifecycle, lifecycle_query, preset
 from jingyun.segments.rfm import RfmParams, compute_rfm, group_of

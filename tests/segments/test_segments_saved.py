@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
+from segments_support import AS_OF, days_ago, put
 
-from conftest import AS_OF, days_ago, put
 from jingyun.errors import JingyunError
 from jingyun.segments import saved
 from jingyun.segments.common import ensure_segment_tables

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from segments_support import AS_OF, days_ago, put
 
-from conftest import AS_OF, days_ago, put
 from jingyun.config import Settings
 from jingyun.errors import JingyunError
 from jingyun.segments import tags as T

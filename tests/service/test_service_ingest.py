@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import Service
+from service_support import Service
 
 
 def _events(prefix: str, n: int, **extra: object) -> list[dict[str, object]]:

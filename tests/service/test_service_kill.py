@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import httpx
+from service_support import free_port
 
-from conftest import free_port
 from jingyun.config import load_settings
 from jingyun.security import auth
 from jingyun.store import open_store

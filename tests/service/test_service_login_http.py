@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import PASSWORD, Service
+from service_support import PASSWORD, Service
 
 
 def test_login_sets_a_session_cookie_and_logout_revokes_it(svc: Service) -> None:

@@ -7,8 +7,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from service_support import Service, build_service
 
-from conftest import Service, build_service
 from jingyun.schema.tables import USERS
 from jingyun.security.masking import age_band, deidentify, province_of, pseudonym
 

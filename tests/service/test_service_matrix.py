@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 
 from fastapi.routing import APIRoute
-
-from conftest import Service
+from service_support import Service
 
 ALL = {"specialist", "analyst", "manager", "admin", "read_key"}
 PEOPLE = {"specialist", "analyst", "manager", "admin"}

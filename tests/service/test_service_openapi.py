@@ -8,8 +8,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.specs.openapi.checks import response_schema_conformance
-
-from conftest import Service
+from service_support import Service
 
 pytestmark = pytest.mark.slow  # ~30 s of generated requests
 

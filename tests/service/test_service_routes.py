@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from service_support import Service, build_service
 from statsmodels.stats.proportion import proportions_ztest
 
-from conftest import Service, build_service
 from jingyun.analysis.attribution import AttributionParams, run_models
 from jingyun.analysis.channels import ChannelParams, run_channels
 from jingyun.api.deps import jsonable

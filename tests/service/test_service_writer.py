@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from service_support import Service
 
-from conftest import Service
 from jingyun.api.routers.ingest import _job
 from jingyun.api.writer import IngestWriter
 from jingyun.config import Settings

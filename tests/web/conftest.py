@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from web_support import REFRESH_DAYS_BACK, SAVED
 
 from jingyun.api import create_app
 from jingyun.api.app import app_state
@@ -46,12 +47,6 @@ def demo_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build(settings, DemoParams(users=1500, days=120, seed=7))
     _refresh_history(settings)
     return home
-
-
-# Two saved segments refreshed at four successive as-of days: the size history the console draws.
-SAVED = {"recent_buyers": {"orders": "count", "within_days": 30, "op": "gte", "value": 1},
-         "active_viewers": {"event": "view_product", "within_days": 14, "count": {"op": "gte", "value": 2}}}
-REFRESH_DAYS_BACK = (45, 30, 15, 0)
 
 
 def _refresh_history(settings: Settings) -> None:

@@ -18,7 +18,8 @@ def _reader(console: Any) -> Any:
 def test_trend_series_equals_sizes_recomputed_at_each_refresh(console: Any) -> None:
     """Each refresh's size (from the change log) equals the rule's size at that refresh's as-of day,
     computed here by the library estimate, independently of segment_changes."""
-    from conftest import REFRESH_DAYS_BACK, SAVED
+    from web_support import REFRESH_DAYS_BACK, SAVED
+
     from jingyun.web.segment_trends import segment_trends
 
     wh = _reader(console)
