@@ -76,10 +76,10 @@ def test_join_and_window_formulations_agree(backend, spread_events, window, monk
     monkeypatch.setattr(fn, "_join_ctes", None)  # force the window path below
     original = fn._default_ctes
 
-    def windows_only(q: FunnelParams) -> list[tuple[str, str]]:
+    def windows_only(q: FunnelParams, first: fn.FirstTouch) -> list[tuple[str, str]]:
         # An exclusion that never matches takes the window path without changing any chain.
-        return original(q) if q.exclusions else original(
-            FunnelParams(**{**q.__dict__, "exclusions": (fn.Step("no_such_event"),)}))
+        return original(q, first) if q.exclusions else original(
+            FunnelParams(**{**q.__dict__, "exclusions": (fn.Step("no_such_event"),)}), first)
 
     monkeypatch.setattr(fn, "_default_ctes", windows_only)
     windowed = run_funnel(backend, p, compare=True)
