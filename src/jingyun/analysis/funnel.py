@@ -16,7 +16,9 @@ equals "any chain reaches step i". One window pass per step, each over two steps
 Without exclusions the same quantity is computed with hash joins on (person, time bucket) instead
 (``_join_ctes``): a window pass sorts every funnel row, which alone cost about what chdb's whole
 ``windowFunnel`` costs; the joins touch each row a bounded number of times. With exclusions the window
-passes remain (the latest exclusion before each row is a running max as well).
+passes remain (the latest exclusion before each row is a running max as well). The breakdown value at a
+person's first step-1 instant comes from one ``min`` of the instant and the value's rank packed into a BIGINT
+(``_first_touch_packed``), with the join form as the exact fallback.
 
 ``strict``: the steps must be consecutive among the person's funnel events
 (events matching a step or an exclusion); any chain of consecutive events
