@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import duckdb
 
+from jingyun.warehouse import person_orders
+
 FACT_TABLES = ("events", "orders", "touches", "feedback")
 
 
@@ -77,11 +79,17 @@ def merge_users(con: duckdb.DuckDBPyConnection) -> int:
             """INSERT INTO identities SELECT 'user_id', user_id, person_id, now() AT TIME ZONE 'UTC'
                FROM _people WHERE person_id <> user_id"""
         )
+        # the persons whose orders move: where they were and where they go
+        moved = ("SELECT o.person_id FROM orders o JOIN _people p ON o.user_id = p.user_id "
+                 "WHERE p.person_id <> p.user_id UNION SELECT person_id FROM _people WHERE person_id <> user_id")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _moved AS {moved}")
         for table in FACT_TABLES:
             con.execute(
                 f"""UPDATE {table} SET person_id = p.person_id FROM _people p
                     WHERE {table}.user_id = p.user_id AND p.person_id <> p.user_id"""
             )
+        person_orders.refresh_persons(con, "SELECT * FROM _moved")
+        con.execute("DROP TABLE _moved")
     return int(merged)
 
 
@@ -92,6 +100,8 @@ def flag_test_users(con: duckdb.DuckDBPyConnection) -> None:
             f"""UPDATE {table} SET is_test = TRUE
                 WHERE NOT is_test AND user_id IN (SELECT user_id FROM _insert WHERE is_test)"""
         )
+    person_orders.refresh_persons(
+        con, "SELECT person_id FROM orders WHERE user_id IN (SELECT user_id FROM _insert WHERE is_test)")
 
 
 def person_sql(table: str) -> tuple[str, str]:

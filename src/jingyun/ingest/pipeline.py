@@ -36,6 +36,7 @@ from jingyun.ingest.report import IngestReport
 from jingyun.ingest.validate import SourceShape, StagingBuilder, q
 from jingyun.schema.tables import Table, get_table
 from jingyun.schema.tracking import load_plan
+from jingyun.warehouse import person_orders
 from jingyun.warehouse.connection import Warehouse
 
 Progress = Callable[[int, int], None]  # (records done, bytes done)
@@ -288,6 +289,11 @@ class ChunkLoader:
                 identity.link_anonymous(con)
                 con.execute("DROP VIEW _insert")
             inserted = con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {', '.join(select)} FROM _staged s {joins} WHERE {keep}").fetchall()
+            if table.name == "orders" and inserted[0][0]:
+                # this chunk's rows: its source, stamped with this transaction's start time
+                person_orders.refresh_persons(
+                    con, "SELECT person_id FROM orders WHERE _source = ? AND _ingested_at = now() AT TIME ZONE 'UTC'",
+                    [self.source])
         report.stored += int(inserted[0][0])  # INSERT answers its row count: no second pass over _staged
 
 

@@ -14,16 +14,12 @@ import re
 from jingyun.errors import JingyunError
 from jingyun.warehouse import Warehouse
 from jingyun.warehouse.connection import MODEL_SCORES_DDL as MODEL_SCORES_DDL
+from jingyun.warehouse.person_orders import VALID_ORDER as VALID_ORDER  # beside the summary that uses it
 from jingyun.warehouse.sqltext import quote as quote  # re-exported: callers import it from here
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
-# Orders that count as purchases everywhere in segments (RFM, lifecycle, audiences):
-# cancelled, refunded and returned orders bought nothing; test accounts are excluded.
-VALID_ORDER = (
-    "COALESCE(status, 'paid') NOT IN ('cancelled', 'refunded', 'returned') AND NOT COALESCE(is_test, FALSE)"
-)
 NOT_TEST = "NOT COALESCE(is_test, FALSE)"
 
 USER_TAGS_DDL = """CREATE TABLE IF NOT EXISTS user_tags (

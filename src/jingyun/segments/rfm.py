@@ -24,19 +24,27 @@ distinct values gives "strictly worse", identical to RANK() - 1), and the group
 summary needs no per-customer score at all: each "high" is a cut-off on the raw
 value. tests/segments/test_segments_rfm_equiv.py checks both against the previous
 per-customer RANK() query on random, heavily tied data.
+
+With the maintained per-person order summary (``person_orders``, built by ``jingyun
+optimize``) and a question about all history, the customers are read from it instead
+of grouping ``orders``, and the groups come from the score levels (see
+``_summary_by_levels``): same sizes, totals and splits, checked against this path.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
 import functools
+import itertools
+import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from jingyun.errors import JingyunError
 from jingyun.segments.common import VALID_ORDER, as_naive_utc, last_data_time, ts_literal
-from jingyun.warehouse import Warehouse, portable
+from jingyun.warehouse import Warehouse, person_orders, portable
 
 Scoring = Literal["quantile", "threshold"]
 
@@ -99,6 +107,7 @@ class RfmResult:
     groups: list[RfmGroup]
     query: str
     persons: list[dict[str, object]] = field(default_factory=list)
+    source: str = "orders"  # or "person_orders": the maintained summary answered
 
 
 def _value_scores(name: str, col: str, cuts: tuple[float, ...], higher_better: bool, p: RfmParams) -> str:
@@ -123,27 +132,42 @@ def _value_scores(name: str, col: str, cuts: tuple[float, ...], higher_better: b
             f"(SELECT {col} AS v, count(*) AS c FROM base GROUP BY {col}) h)")
 
 
-def _scored_ctes(p: RfmParams, as_of: dt.datetime) -> str:
-    """``WITH base, sr, sf, sm``: one row per customer, then the score of each distinct value."""
-    lo = f" AND ts >= {ts_literal(as_of - dt.timedelta(days=p.window_days))}" if p.window_days else ""
+def _recency(as_of: dt.datetime, last: str) -> str:
     # whole days since the last order, computed on epoch seconds (portable, no date_diff dialects)
-    recency = (f"CAST(FLOOR((EXTRACT(EPOCH FROM {ts_literal(as_of)}) - EXTRACT(EPOCH FROM max(ts))) / 86400.0)"
-               " AS BIGINT)")
+    return f"CAST(FLOOR((EXTRACT(EPOCH FROM {ts_literal(as_of)}) - EXTRACT(EPOCH FROM {last})) / 86400.0) AS BIGINT)"
+
+
+def _base(p: RfmParams, as_of: dt.datetime, summary: bool) -> str:
+    """One row per customer: person_id, recency_days, frequency, monetary."""
+    if summary:
+        # exact: the DECIMAL total, so group totals do not depend on summation order
+        return (f"SELECT person_id, {_recency(as_of, 'last_ts')} AS recency_days, orders AS frequency, "
+                f"CAST(amount AS DOUBLE) AS monetary, amount AS exact FROM {person_orders.TABLE}")
+    lo = f" AND ts >= {ts_literal(as_of - dt.timedelta(days=p.window_days))}" if p.window_days else ""
     # sum of DECIMAL is exact, so equal totals are equal doubles whatever the summation order
+    return (f"SELECT person_id, {_recency(as_of, 'max(ts)')} AS recency_days, count(*) AS frequency, "
+            "CAST(sum(amount) AS DOUBLE) AS monetary FROM orders "
+            f"WHERE person_id IS NOT NULL AND {VALID_ORDER} AND ts < {ts_literal(as_of)}{lo} GROUP BY person_id")
+
+
+def _scored_ctes(p: RfmParams, as_of: dt.datetime, summary: bool = False) -> str:
+    """``WITH base, sr, sf, sm``: one row per customer, then the score of each distinct value.
+
+    ``summary``: read the maintained per-person order summary instead of grouping
+    ``orders`` (only valid for all history before ``as_of``; see ``person_orders.usable``).
+    """
     return (
-        "WITH base AS (SELECT person_id, " + recency + " AS recency_days, count(*) AS frequency, "
-        "CAST(sum(amount) AS DOUBLE) AS monetary FROM orders "
-        f"WHERE person_id IS NOT NULL AND {VALID_ORDER} AND ts < {ts_literal(as_of)}{lo} GROUP BY person_id), "
+        f"WITH base AS ({_base(p, as_of, summary)}), "
         + _value_scores("sr", "recency_days", p.recency_thresholds, False, p) + ", "
         + _value_scores("sf", "frequency", p.frequency_thresholds, True, p) + ", "
         + _value_scores("sm", "monetary", p.monetary_thresholds, True, p) + " "
     )
 
 
-def rfm_query(p: RfmParams, as_of: dt.datetime) -> str:
+def rfm_query(p: RfmParams, as_of: dt.datetime, summary: bool = False) -> str:
     """One portable query: person_id, recency_days, frequency, monetary, r, f, m."""
     return (
-        _scored_ctes(p, as_of) + "SELECT base.person_id, base.recency_days, base.frequency, base.monetary, "
+        _scored_ctes(p, as_of, summary) + "SELECT base.person_id, base.recency_days, base.frequency, base.monetary, "
         "sr.s AS r, sf.s AS f, sm.s AS m FROM base JOIN sr ON base.recency_days = sr.v "
         "JOIN sf ON base.frequency = sf.v JOIN sm ON base.monetary = sm.v"
     )
@@ -174,6 +198,112 @@ def summary_query(p: RfmParams, as_of: dt.datetime) -> str:
     )
 
 
+# --- the same summary by score levels, for the per-person summary table -----------------
+#
+# Write y for a dimension's value oriented so that larger is better (y = -recency_days,
+# frequency, monetary). A score is 1 + the number of levels k = 1..K whose test P_k(y)
+# holds, and the tests are nested (P_k+1 implies P_k):
+#   quantile:  P_k(y) = y > x_k, x_k the m_k-th smallest y, m_k = ceil(k n / bins), K = bins - 1
+#              (a value's score is >= k + 1 iff #strictly worse >= k n / bins iff it exceeds x_k);
+#   threshold: P_k(y) = y >= the k-th cut-off, oriented (K = number of cut-offs).
+# So the mean score is (n + sum_k #P_k) / n, and "score > split" is P_j for j = floor(split),
+# i.e. y >= T_j, the smallest y passing P_j. For quantiles, x_k, #P_k (n minus the count up
+# to x_k) and T_k (the next value after x_k) come from two small histograms: by floor(y),
+# then the exact values inside the buckets that hold an x_k and the bucket after each.
+# Three short queries (histograms, values, the final pass) and integer arithmetic in
+# between: no sort of every distinct value, and each query plans in a millisecond.
+
+_DIMS = (("r", "-recency_days"), ("f", "frequency"), ("m", "monetary"))
+_WHOLE = {"r", "f"}  # integer dimensions: their floor histogram already holds the exact values
+
+
+def _num(v: float | int) -> str:
+    """A SQL literal that reads back as exactly this number (doubles via their shortest repr)."""
+    return str(v) if isinstance(v, int) else f"CAST('{v!r}' AS DOUBLE)"
+
+
+Levels = dict[str, list[tuple[int, float | None]]]
+
+
+def _quantile_levels(wh: Warehouse, ysql: str, bins: int) -> tuple[int, Levels]:
+    """n, and per dimension, for k = 1..bins-1: (#P_k, T_k)."""
+    hist: dict[str, list[tuple[float, int]]] = {d: [] for d, _ in _DIMS}
+    for d, b, c in wh.rows(" UNION ALL ".join(
+            f"SELECT '{d}', {f'y{d}' if d in _WHOLE else f'FLOOR(y{d})'}, count(*) FROM ({ysql}) y GROUP BY 2"
+            for d, _ in _DIMS)):
+        hist[d].append((b, int(c)))
+    n = sum(c for _, c in hist["r"])
+    marks = [-(-k * n // bins) for k in range(1, bins)]  # m_k = ceil(k n / bins), exactly
+    lows: dict[str, dict[float, int]] = {}
+    wanted: dict[str, set[float]] = {}
+    for d, _ in _DIMS:
+        buckets = sorted(hist[d])
+        ends = list(itertools.accumulate(c for _, c in buckets))  # how many y are in this bucket or below
+        lows[d] = {b: end - c for (b, c), end in zip(buckets, ends, strict=True)}
+        wanted[d] = set()
+        for m in marks:  # the bucket holding the m-th smallest; T_k may be in the next one
+            i = bisect.bisect_left(ends, m)
+            wanted[d].update(b for b, _ in buckets[i:i + 2])
+    values: dict[str, list[tuple[float, int]]] = {d: list(hist[d]) if d in _WHOLE else [] for d, _ in _DIMS}
+    parts = [f"SELECT '{d}', y{d}, count(*) FROM ({ysql}) y WHERE FLOOR(y{d}) IN ({', '.join(map(_num, sorted(w)))}) "
+             f"GROUP BY y{d}" for d, w in wanted.items() if w and d not in _WHOLE]
+    for d, v, c in wh.rows(" UNION ALL ".join(parts)) if parts else []:
+        values[d].append((v, int(c)))
+    out: dict[str, list[tuple[int, float | None]]] = {}
+    for d, _ in _DIMS:
+        cum, run, bucket = [], 0, None
+        for v, c in sorted(values[d]):
+            b = math.floor(v)
+            if b != bucket:
+                bucket, run = b, lows[d][b]
+            run += c
+            cum.append((v, run))  # how many y are <= v
+        levels = []
+        for m in marks:
+            i = next(i for i, (_, total) in enumerate(cum) if total >= m)
+            levels.append((n - cum[i][1], cum[i + 1][0] if i + 1 < len(cum) else None))
+        out[d] = levels
+    return n, out
+
+
+def _threshold_levels(wh: Warehouse, ysql: str, p: RfmParams) -> tuple[int, Levels]:
+    """n, and per dimension, for each cut-off level: (#P_k, T_k), in one pass."""
+    tests: dict[str, list[str]] = {}
+    for d, _ in _DIMS:
+        cuts = {"r": p.recency_thresholds, "f": p.frequency_thresholds, "m": p.monetary_thresholds}[d]
+        # recency: score 1 + #{c : recency <= c}, so P_k is recency <= the k-th largest cut-off
+        oriented = [-c for c in reversed(cuts)] if d == "r" else list(cuts)
+        tests[d] = [f"y{d} >= {_num(c)}" for c in oriented]
+    cols = [f"count(*) FILTER (WHERE {t}), min(y{d}) FILTER (WHERE {t})" for d, _ in _DIMS for t in tests[d]]
+    n, *row = wh.rows(f"SELECT count(*), {', '.join(cols)} FROM ({ysql}) y")[0]
+    out, i = {}, 0
+    for d, _ in _DIMS:
+        out[d] = [(int(row[i + 2 * k]), row[i + 2 * k + 1]) for k in range(len(tests[d]))]
+        i += 2 * len(tests[d])
+    return int(n), out
+
+
+def _summary_by_levels(wh: Warehouse, p: RfmParams, as_of: dt.datetime) -> list[tuple[Any, ...]]:
+    """The rows of :func:`summary_query`, from ``person_orders``, by score levels."""
+    ysql = f"SELECT {', '.join(f'{expr} AS y{d}' for d, expr in _DIMS)}, exact FROM ({_base(p, as_of, True)}) b"
+    n, levels = _quantile_levels(wh, ysql, p.bins) if p.scoring == "quantile" else _threshold_levels(wh, ysql, p)
+    if not n:
+        return []
+    split: dict[str, float] = {}
+    flag: dict[str, str] = {}
+    for d, _ in _DIMS:
+        # the mean score, computed as summary_query does: SUM(s * c) / n
+        split[d] = float(p.split) if p.split is not None else float(n + sum(c for c, _ in levels[d])) / n
+        j = math.floor(split[d])
+        # score > split iff P_j: everyone for j <= 0, no one above the top level
+        cut = levels[d][j - 1][1] if 0 < j <= len(levels[d]) else None
+        flag[d] = "TRUE" if j <= 0 else f"COALESCE(y{d} >= {_num(cut)}, FALSE)" if cut is not None else "FALSE"
+    flags = ", ".join(f"{flag[d]} AS {d}h" for d, _ in _DIMS)
+    rows = wh.rows(f"SELECT rh, fh, mh, count(*), CAST(sum(exact) AS DOUBLE) FROM (SELECT {flags}, exact "
+                   f"FROM ({ysql}) y) g GROUP BY rh, fh, mh")
+    return [(*r, split["r"], split["f"], split["m"]) for r in rows]
+
+
 def resolve_as_of(wh: Warehouse, as_of: dt.datetime | str | None) -> dt.datetime:
     if as_of is not None:
         return as_naive_utc(as_of)
@@ -183,14 +313,15 @@ def resolve_as_of(wh: Warehouse, as_of: dt.datetime | str | None) -> dt.datetime
 
 
 @functools.lru_cache(maxsize=64)
-def _check_portable(p: RfmParams) -> None:
+def _check_portable(p: RfmParams, summary: bool) -> None:
     """Parse both queries once per parameter set (sqlglot costs ~25 ms a query).
 
     Portability depends on the query's shape, not on the as_of literal in it, so the
     check runs with a fixed instant and is remembered.
     """
-    portable.check(rfm_query(p, _SHAPE_AS_OF))
-    portable.check(summary_query(p, _SHAPE_AS_OF))
+    portable.check(rfm_query(p, _SHAPE_AS_OF, summary))
+    if not summary:  # the summary table's three short queries are checked by the tests
+        portable.check(summary_query(p, _SHAPE_AS_OF))
 
 
 _SHAPE_AS_OF = dt.datetime(2000, 1, 1)
@@ -200,9 +331,11 @@ def compute_rfm(wh: Warehouse, params: RfmParams | None = None, *, with_persons:
     """Scores, groups and their sizes/value shares, all aggregated in SQL (only the 8 rows come back)."""
     p = (params or RfmParams()).validate()
     as_of = resolve_as_of(wh, p.as_of)
-    _check_portable(dataclasses.replace(p, as_of=None))
-    sql, summary = rfm_query(p, as_of), summary_query(p, as_of)
-    rows = wh.rows(summary)
+    # all history before as_of: the maintained per-person summary answers it when current
+    from_summary = p.window_days is None and person_orders.usable(wh, as_of)
+    _check_portable(dataclasses.replace(p, as_of=None), from_summary)
+    sql = rfm_query(p, as_of, from_summary)
+    rows = _summary_by_levels(wh, p, as_of) if from_summary else wh.rows(summary_query(p, as_of))
     sizes = {GROUPS[(bool(r[0]), bool(r[1]), bool(r[2]))][0]: int(r[3]) for r in rows}
     money = {GROUPS[(bool(r[0]), bool(r[1]), bool(r[2]))][0]: float(r[4]) for r in rows}
     n = sum(sizes.values())
@@ -222,7 +355,8 @@ def compute_rfm(wh: Warehouse, params: RfmParams | None = None, *, with_persons:
                  round(money.get(key, 0.0), 2), round(money.get(key, 0.0) / total, 6) if total else 0.0)
         for key, zh, en in GROUPS.values()
     ]
-    return RfmResult(as_of, p.scoring, n, {k: round(v, 6) for k, v in split.items()}, groups, sql, persons)
+    return RfmResult(as_of, p.scoring, n, {k: round(v, 6) for k, v in split.items()}, groups, sql, persons,
+                     person_orders.TABLE if from_summary else "orders")
 
 
 def group_of(r: int, f: int, m: int, split: dict[str, float]) -> str:

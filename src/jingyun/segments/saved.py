@@ -32,7 +32,7 @@ from jingyun.segments.common import now_utc, quote, ts_literal
 from jingyun.segments.rfm import resolve_as_of
 from jingyun.segments.store import RunRecord, SavedSegment, SegmentStore
 from jingyun.segments.tags import tag_types
-from jingyun.warehouse import Warehouse
+from jingyun.warehouse import Warehouse, person_orders
 
 MEMBERS_DDL = (
     "CREATE TABLE IF NOT EXISTS segment_members (segment VARCHAR NOT NULL, person_id VARCHAR NOT NULL, "
@@ -69,9 +69,10 @@ class RefreshResult:
 
 def context(wh: Warehouse, store: SegmentStore, as_of: Any = None) -> audience.RuleContext:
     segs = store.segments()
+    at = resolve_as_of(wh, as_of)
     return audience.RuleContext(
-        tag_types(wh.settings), lambda name: segs[name].rule if name in segs else None,
-        resolve_as_of(wh, as_of),
+        tag_types(wh.settings), lambda name: segs[name].rule if name in segs else None, at,
+        order_summary=person_orders.usable(wh, at),
     )
 
 
