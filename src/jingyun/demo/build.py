@@ -182,4 +182,10 @@ def _ingest(
                 truth["expected_ingest"][rel], dict(sorted(report.reasons.items())),
             ))
             progress.update(task, advance=1)
+        # what `jingyun optimize` does after a backfill: time-ordered storage and the
+        # per-person order summary, which ingestion keeps current from here on
+        from jingyun.warehouse.optimize import optimize
+
+        progress.update(task, description="optimize")
+        optimize(wh)
     return outcomes

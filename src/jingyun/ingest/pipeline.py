@@ -110,6 +110,8 @@ class ChunkLoader:
             )
         elif chunk.table is not None:
             con.register("_chunk", chunk.table)
+        # the per-person order summary, if it was current, is stamped again after the commit
+        summary_current = t == "orders" and person_orders.stamp_matches(con)
         try:
             with self.wh.transaction():
                 self._quarantine_unreadable(chunk.bad, report)
@@ -119,6 +121,8 @@ class ChunkLoader:
                     "INSERT INTO _ingest_log VALUES (?, ?, ?, ?, ?, ?, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')",
                     [t, self.source, report.received, report.stored, report.duplicates, report.quarantined],
                 )
+            if summary_current and report.stored:
+                person_orders.restamp(con)
         finally:
             if chunk.parquet is not None:
                 con.execute("DROP VIEW IF EXISTS _chunk")

@@ -47,6 +47,10 @@ jobs:
     run: check --fail
     every: 1h
     timeout: 10m
+  - name: optimize
+    run: optimize
+    every: 1d
+    timeout: 1h
   - name: tags
     run: tags compute
     every: 1d

@@ -625,7 +625,7 @@ def _step(cand: str, table: str, leaves: list[tuple[Node, bool]], as_of: dt.date
 # the same values the grouped orders rows give, NULL where the person has no valid order.
 _SUMMARY_METRICS: dict[str, str] = {
     "count": "coalesce(max(r.orders), 0)", "sum_amount": "max(r.amount)",
-    "avg_amount": "max(r.amount) / max(r.orders)", "max_amount": "max(r.max_amount)",
+    "avg_amount": "max(r.amount) / max(r.priced_orders)", "max_amount": "max(r.max_amount)",
     "coupon_orders": "coalesce(max(r.coupon_orders), 0)",
 }
 

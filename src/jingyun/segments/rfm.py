@@ -233,6 +233,8 @@ def _quantile_levels(wh: Warehouse, ysql: str, bins: int) -> tuple[int, Levels]:
             for d, _ in _DIMS)):
         hist[d].append((b, int(c)))
     n = sum(c for _, c in hist["r"])
+    if not n:
+        return 0, {}
     marks = [-(-k * n // bins) for k in range(1, bins)]  # m_k = ceil(k n / bins), exactly
     lows: dict[str, dict[float, int]] = {}
     wanted: dict[str, set[float]] = {}

@@ -71,5 +71,7 @@ def optimize(wh: Warehouse, tables: tuple[str, ...] = DEFAULT_TABLES, *, summary
         started = time.perf_counter()
         state = person_orders.rebuild(wh)
         reports.append(OptimizeReport(person_orders.TABLE, state.rows, "(rebuilt)", round(time.perf_counter() - started, 3)))
-    con.execute("CHECKPOINT")  # hand the old row groups' space back now
+    on_disk = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
+    if on_disk and on_disk[0][0]:
+        con.execute("CHECKPOINT")  # hand the old row groups' space back now
     return reports

@@ -38,6 +38,7 @@ TABLE = "person_orders"
 _DDL = f"""CREATE TABLE {TABLE} (
   person_id VARCHAR NOT NULL,
   orders BIGINT NOT NULL,
+  priced_orders BIGINT NOT NULL,
   amount DECIMAL(38,2),
   max_amount DECIMAL(18,2),
   coupon_orders BIGINT NOT NULL,
@@ -55,7 +56,8 @@ _STATE_DDL = """CREATE TABLE IF NOT EXISTS _derived_state (
 )"""
 
 _SELECT = (
-    "SELECT person_id, count(*) AS orders, sum(amount) AS amount, max(amount) AS max_amount, "
+    "SELECT person_id, count(*) AS orders, count(amount) AS priced_orders, sum(amount) AS amount, "
+    "max(amount) AS max_amount, "
     "count(coupon_id) AS coupon_orders, min(ts) AS first_ts, max(ts) AS last_ts FROM orders "
     f"WHERE person_id IS NOT NULL AND {VALID_ORDER}"
 )
@@ -108,7 +110,11 @@ def rebuild(wh: Warehouse) -> SummaryState:
 def refresh_persons(con: duckdb.DuckDBPyConnection, persons_sql: str, params: list[object] | None = None) -> None:
     """Recompute the rows of the persons ``persons_sql`` selects (one column), when the
     summary exists; call it inside the transaction that changed their orders. Naming
-    a person who did not change costs a little and changes nothing."""
+    a person who did not change costs a little and changes nothing.
+
+    The latest order time is updated here, in the transaction; the stamp is not: rows
+    inserted in an open transaction have provisional rowids, so a writer that inserts
+    calls :func:`restamp` after its commit (see :func:`stamp_matches`)."""
     if not _exists(con):
         return
     con.execute(f"CREATE OR REPLACE TEMP TABLE _po_touched AS SELECT DISTINCT p FROM ({persons_sql}) t(p) "
@@ -116,7 +122,28 @@ def refresh_persons(con: duckdb.DuckDBPyConnection, persons_sql: str, params: li
     con.execute(f"DELETE FROM {TABLE} WHERE person_id IN (SELECT p FROM _po_touched)")
     con.execute(f"INSERT INTO {TABLE} {_SELECT} AND person_id IN (SELECT p FROM _po_touched) GROUP BY person_id")
     con.execute("DROP TABLE _po_touched")
-    _record(con, None)
+    con.execute(f"UPDATE _derived_state SET max_ts = (SELECT max(last_ts) FROM {TABLE}) WHERE name = ?", [TABLE])
+
+
+def stamp_matches(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the summary exists and its stamp matches ``orders`` now. A writer that
+    inserts orders asks this before its transaction and, if so, calls :func:`restamp`
+    after the commit: a summary that was stale before stays stale (a crash between the
+    commit and the restamp leaves it stale too, which only means it is not used)."""
+    if not _exists(con):
+        return False
+    try:
+        row = con.execute("SELECT source_rows, source_max_rowid FROM _derived_state WHERE name = ?", [TABLE]).fetchall()
+    except duckdb.CatalogException:
+        return False
+    return bool(row) and (int(row[0][0]), int(row[0][1])) == _stamp(con)
+
+
+def restamp(con: duckdb.DuckDBPyConnection) -> None:
+    """Record the stamp of ``orders`` as it is now (outside any write transaction)."""
+    rows, max_rowid = _stamp(con)
+    con.execute("UPDATE _derived_state SET source_rows = ?, source_max_rowid = ? WHERE name = ?",
+                [rows, max_rowid, TABLE])
 
 
 def state(wh: Warehouse) -> SummaryState:
