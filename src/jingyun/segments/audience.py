@@ -550,8 +550,15 @@ def _plan(node: Node, as_of: dt.datetime, summary: bool = False) -> str:
         steps["events"] = [x for x in steps["events"] if x not in needed]
         # here the leaves' own filters go in WHERE, so only matching rows are grouped
         match = " OR ".join(f"({_event_match(n, as_of)})" for n, _ in needed)
+        if len(needed) == 1:  # WHERE already keeps exactly the leaf's rows: count them, not re-test them
+            (leaf, positive), = needed
+            assert leaf.cond is not None
+            held = f"({_compare('count(*)', leaf.cond, 'number')})"
+            having = held if positive else f"NOT {held}"
+        else:
+            having = _terms(needed, as_of)
         sql = (f"SELECT r.person_id FROM ({_rows_sql('events', [n for n, _ in needed], as_of)} AND ({match})) r "
-               f"GROUP BY r.person_id HAVING {_terms(needed, as_of)}")
+               f"GROUP BY r.person_id HAVING {having}")
         sql = (f"SELECT c.person_id FROM ({sql}) c JOIN users r ON r.person_id = c.person_id "
                f"GROUP BY c.person_id HAVING {users}")
     order = [t for t in steps if steps[t]]
