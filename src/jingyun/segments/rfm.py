@@ -33,14 +33,14 @@ of grouping ``orders``, and the groups come from the score levels (see
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import datetime as dt
 import functools
-import itertools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+import numpy as np
 
 from jingyun.errors import JingyunError
 from jingyun.segments.common import VALID_ORDER, as_naive_utc, last_data_time, ts_literal
@@ -227,44 +227,33 @@ Levels = dict[str, list[tuple[int, float | None]]]
 
 def _quantile_levels(wh: Warehouse, ysql: str, bins: int) -> tuple[int, Levels]:
     """n, and per dimension, for k = 1..bins-1: (#P_k, T_k)."""
-    hist: dict[str, list[tuple[float, int]]] = {d: [] for d, _ in _DIMS}
-    for d, b, c in wh.rows(" UNION ALL ".join(
-            f"SELECT '{d}', {f'y{d}' if d in _WHOLE else f'FLOOR(y{d})'}, count(*) FROM ({ysql}) y GROUP BY 2"
-            for d, _ in _DIMS)):
-        hist[d].append((b, int(c)))
-    n = sum(c for _, c in hist["r"])
+    hist = {}
+    for d, _ in _DIMS:
+        key = f"y{d}" if d in _WHOLE else f"FLOOR(y{d})"
+        t = wh.con.sql(f"SELECT {key} AS b, count(*) AS c FROM ({ysql}) y GROUP BY 1 ORDER BY 1").to_arrow_table()
+        hist[d] = (t.column("b").to_numpy(), t.column("c").to_numpy())
+    n = int(hist["r"][1].sum())
     if not n:
         return 0, {}
-    marks = [-(-k * n // bins) for k in range(1, bins)]  # m_k = ceil(k n / bins), exactly
-    lows: dict[str, dict[float, int]] = {}
-    wanted: dict[str, set[float]] = {}
+    marks = np.array([-(-k * n // bins) for k in range(1, bins)], dtype=np.int64)  # m_k = ceil(k n / bins)
+    out: Levels = {}
     for d, _ in _DIMS:
-        buckets = sorted(hist[d])
-        ends = list(itertools.accumulate(c for _, c in buckets))  # how many y are in this bucket or below
-        lows[d] = {b: end - c for (b, c), end in zip(buckets, ends, strict=True)}
-        wanted[d] = set()
-        for m in marks:  # the bucket holding the m-th smallest; T_k may be in the next one
-            i = bisect.bisect_left(ends, m)
-            wanted[d].update(b for b, _ in buckets[i:i + 2])
-    values: dict[str, list[tuple[float, int]]] = {d: list(hist[d]) if d in _WHOLE else [] for d, _ in _DIMS}
-    parts = [f"SELECT '{d}', y{d}, count(*) FROM ({ysql}) y WHERE FLOOR(y{d}) IN ({', '.join(map(_num, sorted(w)))}) "
-             f"GROUP BY y{d}" for d, w in wanted.items() if w and d not in _WHOLE]
-    for d, v, c in wh.rows(" UNION ALL ".join(parts)) if parts else []:
-        values[d].append((v, int(c)))
-    out: dict[str, list[tuple[int, float | None]]] = {}
-    for d, _ in _DIMS:
-        cum, run, bucket = [], 0, None
-        for v, c in sorted(values[d]):
-            b = math.floor(v)
-            if b != bucket:
-                bucket, run = b, lows[d][b]
-            run += c
-            cum.append((v, run))  # how many y are <= v
-        levels = []
-        for m in marks:
-            i = next(i for i, (_, total) in enumerate(cum) if total >= m)
-            levels.append((n - cum[i][1], cum[i + 1][0] if i + 1 < len(cum) else None))
-        out[d] = levels
+        b, c = hist[d]
+        ends = np.cumsum(c)  # how many y are in this bucket or below
+        at = np.searchsorted(ends, marks, side="left")  # the bucket holding the m_k-th smallest
+        if d in _WHOLE:  # buckets are the values
+            values, cum = b, ends
+        else:  # the exact values of those buckets and of the next ones (where T_k may be)
+            wanted = np.unique(b[np.concatenate([at, at[at + 1 < len(b)] + 1])])
+            t = wh.con.sql(f"SELECT y{d} AS v, count(*) AS c FROM ({ysql}) y WHERE FLOOR(y{d}) IN "
+                           f"({', '.join(_num(x.item()) for x in wanted)}) GROUP BY 1 ORDER BY 1").to_arrow_table()
+            values, vc = t.column("v").to_numpy(), t.column("c").to_numpy()
+            bucket = np.searchsorted(b, np.floor(values))
+            first = np.searchsorted(bucket, bucket, side="left")  # each value's bucket starts here
+            run = np.cumsum(vc)
+            cum = (ends - c)[bucket] + run - (run[first] - vc[first])
+        i = np.searchsorted(cum, marks, side="left")  # x_k = values[i]: the first with cum >= m_k
+        out[d] = [(n - int(cum[j]), values[j + 1].item() if j + 1 < len(values) else None) for j in i]
     return n, out
 
 
