@@ -39,7 +39,7 @@ _DDL = f"""CREATE TABLE {TABLE} (
   person_id VARCHAR NOT NULL,
   orders BIGINT NOT NULL,
   priced_orders BIGINT NOT NULL,
-  amount DECIMAL(38,2),
+  amount DECIMAL(18,2),  -- a person's total below 10^16 yuan: 64-bit sums and casts, twice as fast as 38 digits
   max_amount DECIMAL(18,2),
   coupon_orders BIGINT NOT NULL,
   first_ts TIMESTAMP,
@@ -56,7 +56,7 @@ _STATE_DDL = """CREATE TABLE IF NOT EXISTS _derived_state (
 )"""
 
 _SELECT = (
-    "SELECT person_id, count(*) AS orders, count(amount) AS priced_orders, sum(amount) AS amount, "
+    "SELECT person_id, count(*) AS orders, count(amount) AS priced_orders, CAST(sum(amount) AS DECIMAL(18,2)) AS amount, "
     "max(amount) AS max_amount, "
     "count(coupon_id) AS coupon_orders, min(ts) AS first_ts, max(ts) AS last_ts FROM orders "
     f"WHERE person_id IS NOT NULL AND {VALID_ORDER}"
