@@ -23,7 +23,7 @@ from test_segments_rfm_equiv import AS_OF, CASES, _fill
 from jingyun.ingest import ingest_file
 from jingyun.segments import audience
 from jingyun.segments.rfm import RfmParams, RfmResult, compute_rfm
-from jingyun.warehouse import Warehouse, person_orders
+from jingyun.warehouse import Warehouse, person_orders, portable
 
 # --- helpers -----------------------------------------------------------------------
 
@@ -546,3 +546,40 @@ def test_property_prefilter_keeps_escaped_matches(prop_events: Warehouse, op: st
     assert _members(prop_events, audience.compile_rule(windowed, ctx).sql) == expected
     counted = {**rule, "count": {"op": "lt", "value": 1}}
     assert _members(prop_events, audience.compile_rule(counted, ctx).sql) == sorted(set(_PROPS) - set(expected))
+
+
+class _Recorder:
+    """A connection that records the SQL it is given (and forwards everything)."""
+
+    def __init__(self, con: Any) -> None:
+        self._con, self.seen = con, []
+
+    def sql(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        self.seen.append(query)
+        return self._con.sql(query, *args, **kwargs)
+
+    def execute(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        self.seen.append(query)
+        return self._con.execute(query, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._con, name)
+
+
+@pytest.mark.parametrize("params", [RfmParams(as_of=AS_OF), RfmParams(as_of=AS_OF, scoring="threshold")])
+def test_rfm_summary_queries_are_portable(wh: Warehouse, params: RfmParams) -> None:
+    # the summary path runs three short queries built at run time; each must stay in the portable subset
+    _fill(wh, 2, 2000, 1500, 365, 200)
+    person_orders.rebuild(wh)
+    recorder = _Recorder(wh.con)
+    wh.con = recorder  # type: ignore[assignment]
+    try:
+        assert compute_rfm(wh, params).source == "person_orders"
+    finally:
+        wh.con = recorder._con
+    reading = [q for q in recorder.seen if "person_orders" in q and "_derived_state" not in q]
+    # quantile: a histogram per dimension, the amounts inside the buckets that matter, the groups;
+    # threshold: the levels in one pass, the groups
+    assert len(reading) == (5 if params.scoring == "quantile" else 2)
+    for query in reading:
+        assert portable.lint(query) == [], query
