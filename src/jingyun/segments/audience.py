@@ -642,18 +642,8 @@ def _summary_step(cand: str, leaves: list[tuple[Node, bool]], as_of: dt.datetime
     the candidates join one summary row each instead of all their order rows."""
     terms = []
     for leaf, positive in leaves:
-        cond = leaf.cond
-        assert cond is not None
-        if leaf.name == "days_since_last":
-            held, at_zero = f"COALESCE({_days_since(cond, as_of, 'max(r.last_ts)')}, FALSE)", False
-        else:
-            test = _compare(_SUMMARY_METRICS[leaf.name], cond, "number")
-            if leaf.name in ("count", "coupon_orders"):
-                held, at_zero = f"({test})", _holds_at_zero(cond)
-            elif leaf.name in _ZERO_AT_NONE and _holds_at_zero(cond):
-                held, at_zero = f"(NOT COALESCE(NOT ({test}), FALSE))", True
-            else:
-                held, at_zero = f"COALESCE({test}, FALSE)", False
+        assert leaf.cond is not None
+        held, at_zero = _order_holds(leaf.name, leaf.cond, as_of, _SUMMARY_METRICS.get(leaf.name, ""), "max(r.last_ts)")
         terms.append((held if positive else f"NOT {held}", at_zero != positive))
     join = "JOIN" if any(fails for _, fails in terms) else "LEFT JOIN"
     return (f"SELECT c.person_id FROM ({cand}) c {join} {person_orders.TABLE} r ON r.person_id = c.person_id "
@@ -698,13 +688,19 @@ def _leaf_holds(node: Node, as_of: dt.datetime) -> tuple[str, bool]:
     if node.kind == "event":
         match = _event_match(node, as_of)
         return f"({_compare(f'count(*) FILTER (WHERE {match})', cond, 'number')})", _holds_at_zero(cond)
-    if node.name == "days_since_last":
-        return f"COALESCE({_days_since(cond, as_of, f'max(ts) FILTER (WHERE {window})')}, FALSE)", False
     agg = {"count": "count(*)", "coupon_orders": "count(coupon_id)"}.get(node.name, ORDER_METRICS[node.name])
-    test = _compare(f"{agg} FILTER (WHERE {window})", cond, "number")
-    if node.name in ("count", "coupon_orders"):  # counts are 0, never NULL, without rows
+    return _order_holds(node.name, cond, as_of, f"{agg} FILTER (WHERE {window})", f"max(ts) FILTER (WHERE {window})")
+
+
+def _order_holds(name: str, cond: Cond, as_of: dt.datetime, value: str, last: str) -> tuple[str, bool]:
+    """(predicate, whether it holds for a person with no orders) for an order metric whose
+    aggregate is ``value`` (the last order time ``last`` for days_since_last)."""
+    if name == "days_since_last":
+        return f"COALESCE({_days_since(cond, as_of, last)}, FALSE)", False
+    test = _compare(value, cond, "number")
+    if name in ("count", "coupon_orders"):  # counts are 0, never NULL, without rows
         return f"({test})", _holds_at_zero(cond)
-    if node.name in _ZERO_AT_NONE and _holds_at_zero(cond):  # a sum over no rows counts as 0
+    if name in _ZERO_AT_NONE and _holds_at_zero(cond):  # a sum over no rows counts as 0
         return f"(NOT COALESCE(NOT ({test}), FALSE))", True
     return f"COALESCE({test}, FALSE)", False
 
