@@ -210,8 +210,10 @@ def summary_query(p: RfmParams, as_of: dt.datetime) -> str:
 # i.e. y >= T_j, the smallest y passing P_j. For quantiles, x_k, #P_k (n minus the count up
 # to x_k) and T_k (the next value after x_k) come from two small histograms: by floor(y),
 # then the exact values inside the buckets that hold an x_k and the bucket after each.
-# Three short queries (histograms, values, the final pass) and integer arithmetic in
-# between: no sort of every distinct value, and each query plans in a millisecond.
+# Short queries (a histogram per dimension, the amounts inside a few buckets, the final
+# pass) with exact integer arithmetic in between (numpy cumsum/searchsorted): no sort of
+# every distinct value, and each query plans in a millisecond (one query of ~30 CTEs
+# spent 0.12 s in DuckDB's optimizer alone).
 
 _DIMS = (("r", "-recency_days"), ("f", "frequency"), ("m", "monetary"))
 _WHOLE = {"r", "f"}  # integer dimensions: their floor histogram already holds the exact values
