@@ -5,6 +5,7 @@ tells duplicates from conflicts in a larger stored table."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -84,3 +85,21 @@ def test_ndjson_blocks_keep_line_numbers_and_bad_bytes(wh: Warehouse, files: Pat
     assert [(r.line, r.reason) for r in rows] == [(10, "invalid_utf8")]
     got = sorted(int(r[0][1:]) for r in wh.rows("SELECT event_id FROM events"))
     assert got == [i for i in range(1, 30) if i not in (10, 20)]
+
+
+def test_ndjson_reused_read_buffer_keeps_every_value(wh: Warehouse, files: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The reader refills one buffer: every stored value must still be the line's own,
+    across chunks (chunk_rows small), a line longer than the buffer, and no final newline."""
+    from jingyun.ingest import readers
+
+    monkeypatch.setattr(readers, "BLOCK_BYTES", 256)
+    monkeypatch.setattr(wh, "settings", dataclasses.replace(wh.settings, chunk_rows=7))
+    records = [event(i, user_id=f"u{i}", session_id=f"s{i}") for i in range(1, 41)]
+    records[12]["properties"] = {"note": "x" * 1000}  # one line four times the buffer
+    path = files / "a.ndjson"
+    path.write_text("\n".join(json.dumps(r) for r in records), encoding="utf-8")  # no newline at the end
+    report = ingest_file(wh, "events", path)
+    assert (report.received, report.stored, report.quarantined) == (40, 40, 0)
+    got = {eid: (uid, sid, json.loads(props)) for eid, uid, sid, props in
+           wh.rows("SELECT event_id, user_id, session_id, properties FROM events")}
+    assert got == {r["event_id"]: (r["user_id"], r["session_id"], r["properties"]) for r in records}

@@ -108,7 +108,11 @@ def _lines_fast(block: bytes | memoryview) -> pa.Array | None:
         text = raw.cast(pa.large_string())
     except pa.ArrowInvalid:
         return None
-    return pc.split_pattern(text, "\n").flatten()
+    lines = pc.split_pattern(text, "\n").flatten()
+    data = lines.buffers()[2]
+    if data is not None and buf.address <= data.address < buf.address + max(buf.size, 1):
+        lines = pa.concat_arrays([lines])  # never keep a view of the reader's reused buffer
+    return lines
 
 
 def _ndjson_table(lines: pa.Array, first_line: int) -> tuple[pa.Table, int]:
@@ -123,46 +127,63 @@ def _ndjson_table(lines: pa.Array, first_line: int) -> tuple[pa.Table, int]:
     return table.filter(keep), n
 
 
+def _ndjson_blocks(path: Path) -> Iterator[memoryview]:
+    """The file as blocks of whole lines (the last newline of each block cut off).
+
+    One buffer is filled with ``readinto`` and reused: a fresh 32 MB ``bytes``
+    per read, plus the copy that joined it to the previous block's partial
+    line, cost twice what splitting the lines does. A block is only valid until
+    the next one is read; the lines made from it are copies (``split_pattern``
+    writes new buffers). A line longer than the buffer grows it."""
+    buf = bytearray(BLOCK_BYTES)
+    filled = 0  # bytes at the front of buf: the previous block's partial last line
+    with path.open("rb") as fh:
+        while True:
+            if filled == len(buf):  # one line fills the whole buffer: make room
+                buf.extend(bytes(len(buf)))
+            with memoryview(buf) as free:
+                n = fh.readinto(free[filled:])
+            end = filled + n
+            if n == 0:  # end of file: what is left is the last line (no newline after it)
+                if filled:
+                    with memoryview(buf) as view, view[:filled] as block:
+                        yield block
+                return
+            cut = buf.rfind(b"\n", 0, end)
+            if cut < 0:  # no line ends in the buffer yet: keep reading
+                filled = end
+                continue
+            with memoryview(buf) as view, view[:cut] as block:
+                yield block
+            filled = end - cut - 1
+            buf[:filled] = buf[cut + 1 : end]  # same length: allowed even while a view exists
+
+
 def _ndjson_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
     next_line = 1
     pending: list[pa.Table] = []
     pending_rows = 0
     pending_bad: list[BadRecord] = []
     pending_bytes = 0
-    with path.open("rb") as fh:
-        carry = b""
-        while True:
-            data = fh.read(BLOCK_BYTES)
-            if not data and not carry:
-                break
-            whole = carry + data
-            block: bytes | memoryview = whole
-            if data:
-                cut = whole.rfind(b"\n")
-                if cut < 0:  # a single line longer than the block: keep reading
-                    carry = whole
-                    continue
-                carry, block = whole[cut + 1 :], memoryview(whole)[:cut]  # the view: no copy of the block
-            else:
-                carry = b""
-            pending_bytes += len(block) + 1
-            lines = _lines_fast(block)
-            if lines is None:
-                table, count, bad = _ndjson_slow(bytes(block), next_line)
-                pending_bad.extend(bad)
-            else:
-                table, count = _ndjson_table(lines, next_line)
-            next_line += count
-            pending.append(table)
-            pending_rows += table.num_rows
-            if pending_rows >= chunk_rows:
-                merged = pa.concat_tables(pending)
-                for start in range(0, merged.num_rows - chunk_rows + 1, chunk_rows):
-                    yield Chunk(merged.slice(start, chunk_rows), pending_bad, pending_bytes)
-                    pending_bad, pending_bytes = [], 0
-                rest = merged.num_rows % chunk_rows
-                pending = [merged.slice(merged.num_rows - rest, rest)] if rest else []
-                pending_rows = rest
+    for block in _ndjson_blocks(path):
+        pending_bytes += len(block) + 1
+        lines = _lines_fast(block)
+        if lines is None:
+            table, count, bad = _ndjson_slow(bytes(block), next_line)
+            pending_bad.extend(bad)
+        else:
+            table, count = _ndjson_table(lines, next_line)
+        next_line += count
+        pending.append(table)
+        pending_rows += table.num_rows
+        if pending_rows >= chunk_rows:
+            merged = pa.concat_tables(pending)
+            for start in range(0, merged.num_rows - chunk_rows + 1, chunk_rows):
+                yield Chunk(merged.slice(start, chunk_rows), pending_bad, pending_bytes)
+                pending_bad, pending_bytes = [], 0
+            rest = merged.num_rows % chunk_rows
+            pending = [merged.slice(merged.num_rows - rest, rest)] if rest else []
+            pending_rows = rest
     if pending_rows or pending_bad:
         table = pa.concat_tables(pending) if pending else pa.table({"_line": pa.array([], pa.int64()), "_json": pa.array([], pa.string())})
         yield Chunk(table, pending_bad, pending_bytes)
