@@ -2,7 +2,8 @@
 
 Each module exposes ``run(quick: bool) -> list[dict]``: rows of one table, each
 a measurement next to the reference measured in the same run on this machine.
-``python -m bench.run [--quick] [NAME ...]``; results go to ``bench/results/NAME.md``.
+``python -m bench.run [--quick] [NAME ...]``; results go to ``bench/results/NAME.md``,
+newest run first, earlier runs and their notes kept below it.
 """
 
 from __future__ import annotations
@@ -43,9 +44,20 @@ def main(argv: list[str] | None = None) -> int:
         rows = module.run(quick=args.quick)
         table = markdown(rows)
         header = f"# {name}\n\n{(module.__doc__ or '').strip()}\n\nRun {time.strftime('%Y-%m-%d %H:%M')} ({time.perf_counter() - started:.0f} s, quick={args.quick}).\n\n"
-        (RESULTS / f"{name}.md").write_text(header + table, encoding="utf-8")
+        out = RESULTS / f"{name}.md"
+        (out).write_text(header + table + _earlier_runs(out), encoding="utf-8")
         sys.stdout.write(f"\n## {name}\n{table}")
     return 0
+
+
+def _earlier_runs(path: Path) -> str:
+    """What the results file held below its title and description: earlier runs
+    and the notes written beside them are kept under the new run, not overwritten."""
+    if not path.exists():
+        return ""
+    text = path.read_text(encoding="utf-8")
+    start = text.find("\nRun ")
+    return "\n" + text[start + 1 :] if start >= 0 else ""
 
 
 if __name__ == "__main__":

@@ -16,4 +16,15 @@ def test_ingest_bench_quick(monkeypatch: pytest.MonkeyPatch) -> None:
         n = row["events"]
         # 1% exact duplicates, 1% placeholder user ids, 1% unknown platform — the same in both formats
         assert (row["stored"], row["duplicates"], row["quarantined"]) == (n * 97 // 100, n // 100, n * 2 // 100)
-        assert row["peak MB"] > 0 and row["DuckDB-only load s"] > 0
+        assert row["peak MB"] > 0 and row["DuckDB-only load s"] > 0 and row["DuckDB in-memory load s"] > 0
+
+
+def test_results_keep_earlier_runs(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bench.run import _earlier_runs
+
+    path = tmp_path / "x.md"
+    assert _earlier_runs(path) == ""
+    path.write_text("# x\n\nold description\n\nRun 2026-01-01 10:00 (3 s).\n\n| a |\n|---|\n| 1 |\n\nA note.\n", encoding="utf-8")
+    assert _earlier_runs(path) == "\nRun 2026-01-01 10:00 (3 s).\n\n| a |\n|---|\n| 1 |\n\nA note.\n"
+    path.write_text("# x\n\nno run yet\n", encoding="utf-8")
+    assert _earlier_runs(path) == ""
