@@ -68,6 +68,7 @@ def _seed_warehouse(home: Path, seed: Path) -> None:
 
 def child(kind: str, home: str, path: str) -> dict[str, Any]:
     started = time.perf_counter()
+    out: dict[str, Any]
     if kind == "pipeline":
         from jingyun.config import load_settings
         from jingyun.ingest import ingest_file
