@@ -65,3 +65,14 @@ def test_every_migration_goes_down_and_up_again(fresh: Store) -> None:
     assert _tables(fresh) == set()
     fresh.migrate()
     assert _diff(fresh) == []
+
+
+def test_one_linear_history() -> None:
+    from alembic.script import ScriptDirectory
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    script = ScriptDirectory.from_config(cfg)
+    assert len(script.get_heads()) == 1  # two heads would mean two migrations claim the same parent
+    files = [rev.path.rsplit("/", 1)[-1] for rev in reversed(list(script.walk_revisions()))]
+    assert files == ["0001_initial.py", "0002_model_registry.py"]
