@@ -10,8 +10,10 @@ def test_ingest_bench_quick(monkeypatch: pytest.MonkeyPatch) -> None:
     import bench.bench_ingest as bench
 
     monkeypatch.setenv("BENCH_EVENTS", "20000")
+    monkeypatch.setenv("BENCH_ROUNDS", "2")  # rounds must agree on the counts
     rows = bench.run(quick=False)
     assert [r["format"] for r in rows] == ["parquet", "ndjson"]
+    assert all(r["rounds"] == 2 and len(r["pipeline s, each round"].split(" / ")) == 2 for r in rows)
     for row in rows:
         n = row["events"]
         # 1% exact duplicates, 1% placeholder user ids, 1% unknown platform — the same in both formats
