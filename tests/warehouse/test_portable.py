@@ -83,3 +83,18 @@ def test_lake_is_partitioned_by_local_date(lake: tuple[Warehouse, Path]) -> None
     parts = sorted(p.name for p in (path / "events").iterdir())
     assert parts == ["dt=2026-10-01", "dt=2026-10-02", "dt=2026-10-03"]
     assert (path / "users" / "data.parquet").exists()
+
+
+def test_lake_refuses_a_file_a_full_folder_and_an_unwritable_place(wh: Warehouse, tmp_path: Path) -> None:
+    afile = tmp_path / "lake.txt"
+    afile.write_text("x", encoding="utf-8")
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "keep.txt").write_text("mine", encoding="utf-8")
+    cases = [(afile, "not_a_dir"), (full, "exists"), (afile / "under-a-file", "cannot_write")]
+    for target, code in cases:
+        with pytest.raises(JingyunError) as caught:
+            export_lake(wh, target)
+        assert (caught.value.code, caught.value.field) == (code, "dir")
+    assert (full / "keep.txt").read_text(encoding="utf-8") == "mine"  # nothing replaced without --overwrite
+    assert [t.table for t in export_lake(wh, tmp_path / "new" / "lake")][:2] == ["events", "users"]

@@ -3,6 +3,7 @@ partitioned by local date (``dt=YYYY-MM-DD`` in the workspace time zone)."""
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,17 +22,23 @@ class LakeTable:
 
 def export_lake(wh: Warehouse, target: Path, *, overwrite: bool = False) -> list[LakeTable]:
     target = target.expanduser()
+    if target.exists() and not target.is_dir():
+        raise JingyunError("not_a_dir", f"{target} is a file; give a folder for the lake", "dir")
     if target.exists() and any(target.iterdir()) and not overwrite:
         raise JingyunError("exists", f"{target} is not empty; pass --overwrite to replace it", "dir")
-    target.mkdir(parents=True, exist_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        probe = target / ".jingyun-write-check"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise JingyunError("cannot_write", f"cannot write the lake to {target}: {exc.strerror or exc}", "dir") from None
     tz = wh.settings.timezone.replace("'", "")
     out = []
     for table in TABLES.values():
         folder = target / table.name
         rows = wh.count(table.name)
         if folder.exists():
-            import shutil
-
             shutil.rmtree(folder)
         partitioned = bool(table.ts_column) and rows > 0
         if partitioned:
