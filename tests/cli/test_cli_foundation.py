@@ -79,3 +79,21 @@ def test_console_script_runs_without_traceback(home: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "jingyun.cli.main", "ingest", "events", "nothing.csv"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.startswith("error: no_file")
+
+
+def test_query_and_lake_errors_are_one_line(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "e.ndjson"
+    path.write_text('{"event_id":"e1","user_id":"u1","event":"pay","ts":"2026-10-01T10:00:00Z"}\n', encoding="utf-8")
+    assert run(["ingest", "events", str(path)], capsys)[0] == 0
+    code, out, _ = run(["query", "SELECT count(*) AS n FROM events", "--json"], capsys)
+    assert code == 0 and json.loads(out)["rows"] == [{"n": 1}]
+    for args, needle in [
+        (["query", "SELECT * FROM nosuch"], "bad_query [sql]: the query failed: Catalog Error"),
+        (["query", "DROP TABLE events"], "read_only_query [sql]"),
+        (["query", "SELEC 1"], "not_portable [sql]: cannot parse query"),
+        (["export-lake", str(path)], "not_a_dir [dir]"),
+    ]:
+        code, _out, err = run(args, capsys)
+        assert code == 2 and needle in err, err
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert run(["query", "SELECT count(*) AS n FROM events", "--json"], capsys)[0] == 0  # the DROP changed nothing

@@ -70,6 +70,10 @@ def test_same_query_same_rows_on_duckdb_and_spark(lake: tuple[Warehouse, Path]) 
     spark = SparkBackend(path)
     try:
         rows = spark.run(sql).to_pylist()
+        from pyspark.errors import PySparkException
+
+        with pytest.raises(PySparkException):  # what `jingyun query --engine spark` turns into bad_query
+            spark.run("SELECT * FROM nosuch")
     finally:
         spark.stop()
     assert rows == duck

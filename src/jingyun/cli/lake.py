@@ -45,16 +45,25 @@ def query(
     settings = load_settings()
     chosen = engine or settings.engine
     if chosen == "duckdb":
+        import duckdb
+
         from jingyun.warehouse.backends.duckdb import DuckDBBackend
 
         with Warehouse.open(settings, read_only=True) as wh:
-            result = DuckDBBackend(wh).run(sql)
+            try:
+                result = DuckDBBackend(wh).run(sql)
+            except duckdb.Error as exc:  # the user's SQL, not a bug of ours: say what DuckDB said
+                raise _bad_query(exc) from None
     elif chosen == "spark":
+        from pyspark.errors import PySparkException
+
         from jingyun.warehouse.backends.spark import SparkBackend
 
         backend = SparkBackend(lake or settings.lake_path)
         try:
             result = backend.run(sql)
+        except PySparkException as exc:
+            raise _bad_query(exc) from None
         finally:
             backend.stop()
     else:
@@ -64,6 +73,13 @@ def query(
         print_json({"engine": chosen, "columns": result.column_names, "rows": rows})
     else:
         print_table(f"{chosen}", result.column_names, [list(r.values()) for r in rows])
+
+
+def _bad_query(exc: Exception) -> JingyunError:
+    first = " ".join(str(exc).split("\n")[:2]).strip()
+    if "read-only mode" in first:
+        return JingyunError("read_only_query", "queries run read-only: write a SELECT (or WITH ... SELECT)", "sql")
+    return JingyunError("bad_query", f"the query failed: {first[:300]}", "sql")
 
 
 def register(app: typer.Typer) -> None:

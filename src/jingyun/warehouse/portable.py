@@ -43,7 +43,8 @@ def parse(sql: str) -> Any:
     try:
         tree = sqlglot.parse_one(sql, read="duckdb")
     except sqlglot.errors.ParseError as exc:
-        raise NotPortable(f"cannot parse query: {exc}") from None
+        first = str(exc).split("\n")[0]  # sqlglot adds the query and a marker on lines below
+        raise NotPortable(f"cannot parse query: {first}") from None
     if tree is None:
         raise NotPortable("empty query")
     return tree
