@@ -97,3 +97,23 @@ def test_query_and_lake_errors_are_one_line(home: Path, tmp_path: Path, capsys: 
         assert code == 2 and needle in err, err
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert run(["query", "SELECT count(*) AS n FROM events", "--json"], capsys)[0] == 0  # the DROP changed nothing
+
+
+def test_serve_and_metrics_refuse_bad_arguments_in_one_line(home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        cases = [
+            (["serve", "--port", "99999"], "bad_port [port]"),
+            (["serve", "--port", str(busy)], f"port_unavailable [port]: cannot listen on 127.0.0.1:{busy}"),
+            (["demo", "--serve", "--port", str(busy), "--users", "100"], "port_unavailable [port]"),  # before the build
+            (["metrics", "validate", "/no/such/metrics.yaml"], "bad_file [file]: cannot read /no/such/metrics.yaml"),
+        ]
+        for args, needle in cases:
+            code, _out, err = run(args, capsys)
+            assert code == 2 and needle in err, err
+            assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (home / "warehouse.duckdb").exists()  # the refused demo built nothing

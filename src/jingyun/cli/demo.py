@@ -41,6 +41,10 @@ def demo(
 
     settings = load_settings()
     params = DemoParams(users=users, days=days, seed=seed, end_date=_date(end_date))
+    if serve:  # a taken port is said now, not after the build
+        from jingyun.cli.serve import check_listen
+
+        check_listen("127.0.0.1", port)
     result = build(settings, params, ingest=ingest, replace=replace, show_progress=not as_json)
     steps: list[TourStep] = []
     if tour and ingest:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from jingyun.config import Settings, load_settings
+from jingyun.errors import JingyunError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -23,9 +24,30 @@ def serve(
     """
     import uvicorn
 
+    check_listen(host, port)
     app = service_app(load_settings())
     _tune_gc()
     uvicorn.run(app, host=host, port=port, log_level=log_level, workers=1, access_log=False)
+
+
+def check_listen(host: str, port: int) -> None:
+    """Refuse a port out of range or already taken, before any start-up work, in one line
+    (uvicorn would print a traceback). Another process could still take it in between."""
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise JingyunError("bad_port", f"port must be between 1 and 65535, got {port}", "port")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise JingyunError("bad_host", f"cannot resolve host {host!r}: {exc.strerror}", "host") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise JingyunError("port_unavailable", f"cannot listen on {host}:{port}: {exc.strerror}", "port") from None
 
 
 def _tune_gc() -> None:

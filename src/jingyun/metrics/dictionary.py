@@ -355,7 +355,11 @@ def _metric(ctx: _Ctx, name: str, data: Any, sources: dict[str, Source]) -> Metr
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise JingyunError("bad_file", f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}", "file") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise JingyunError("bad_metric", f"{path}: not valid YAML: {exc}", str(path)) from None
     if data is None:
