@@ -24,3 +24,18 @@ class JingyunError(Exception):
     def __str__(self) -> str:
         where = f" [{self.field}]" if self.field else ""
         return f"{self.code}{where}: {self.message}"
+
+
+def one_line(text: str) -> str:
+    """The text with its line breaks and runs of spaces made single spaces (the CLI's
+    promise: every error is one line, whatever a library put in its message)."""
+    return " ".join(text.split())
+
+
+def yaml_problem(exc: Exception) -> str:
+    """A YAML parse error as "<problem> at line L, column C" (PyYAML's own text spans
+    several lines and quotes the document)."""
+    problem, mark = getattr(exc, "problem", None), getattr(exc, "problem_mark", None)
+    if problem and mark is not None:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return one_line(str(exc))

@@ -117,3 +117,22 @@ def test_serve_and_metrics_refuse_bad_arguments_in_one_line(home: Path, capsys: 
             assert code == 2 and needle in err, err
             assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (home / "warehouse.duckdb").exists()  # the refused demo built nothing
+
+
+def test_yaml_mistakes_are_named_by_line_and_column(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("columns:\n  a: [\n", encoding="utf-8")
+    data = tmp_path / "e.csv"
+    data.write_text("event_id,user_id,event,ts\ne1,u1,pay,2026-10-01T10:00:00Z\n", encoding="utf-8")
+    for args in (["ingest", "events", str(data), "--mapping", str(bad)], ["kpi", "targets", "--targets", str(bad)],
+                 ["metrics", "validate", str(bad)]):
+        code, _out, err = run(args, capsys)
+        assert code == 2 and "not valid YAML" in err and "at line 3, column 1" in err, err
+        assert len(err.strip().splitlines()) == 1
+
+
+def test_one_line_joins_whatever_a_library_wrote() -> None:
+    from jingyun.errors import JingyunError, one_line
+
+    assert one_line("first\n  second\t third\n") == "first second third"
+    assert one_line(str(JingyunError("x", "a\nb", "f"))) == "x [f]: a b"

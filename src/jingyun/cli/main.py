@@ -13,7 +13,7 @@ import sys
 import typer
 
 from jingyun import __version__
-from jingyun.errors import JingyunError
+from jingyun.errors import JingyunError, one_line
 
 app = typer.Typer(
     name="jingyun",
@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=False)
     except JingyunError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {one_line(str(exc))}", err=True)
         return 2
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             return int(exc.exit_code)
         if os.environ.get("JINGYUN_DEBUG"):
             raise
-        typer.echo(f"internal error: {type(exc).__name__}: {exc} (set JINGYUN_DEBUG=1 for details)", err=True)
+        typer.echo(f"internal error: {type(exc).__name__}: {one_line(str(exc))} (set JINGYUN_DEBUG=1 for details)", err=True)
         return 3
     return 0
 

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from jingyun.errors import JingyunError
+from jingyun.errors import JingyunError, yaml_problem
 from jingyun.schema.tables import Table
 
 
@@ -145,5 +145,5 @@ def load_mapping(path: Path | None) -> Mapping:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise JingyunError("bad_mapping", f"{path.name}: not valid YAML ({exc})", "mapping") from None
+        raise JingyunError("bad_mapping", f"{path.name}: not valid YAML ({yaml_problem(exc)})", "mapping") from None
     return parse_mapping(data)

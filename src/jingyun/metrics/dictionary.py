@@ -20,7 +20,7 @@ import yaml
 from sqlglot import exp
 
 from jingyun.config import Settings
-from jingyun.errors import JingyunError
+from jingyun.errors import JingyunError, yaml_problem
 from jingyun.metrics.model import (
     DERIVED_KINDS,
     DIRECTIONS,
@@ -361,7 +361,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise JingyunError("bad_metric", f"{path}: not valid YAML: {exc}", str(path)) from None
+        raise JingyunError("bad_metric", f"{path}: not valid YAML: {yaml_problem(exc)}", str(path)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -429,7 +429,7 @@ def load_text(text: str, origin: str = "<text>", settings: Settings | None = Non
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise JingyunError("bad_metric", f"{origin}: not valid YAML: {exc}", origin) from None
+        raise JingyunError("bad_metric", f"{origin}: not valid YAML: {yaml_problem(exc)}", origin) from None
     if not isinstance(data, dict):
         raise JingyunError("bad_metric", f"{origin}: the top level must be a mapping with datasets/metrics", origin)
     add_file(metrics, sources, data, origin)

@@ -26,7 +26,7 @@ from typing import Any, Literal
 import yaml
 
 from jingyun.config import Settings
-from jingyun.errors import JingyunError
+from jingyun.errors import JingyunError, yaml_problem
 from jingyun.metrics.compute import ComputeParams, build_query, data_starts, values_over
 from jingyun.metrics.model import PERSPECTIVES, Dictionary
 from jingyun.metrics.periods import Period, parse_period
@@ -206,7 +206,7 @@ def load_targets(d: Dictionary, path: Path) -> TargetSet:
     except OSError as exc:
         raise JingyunError("bad_target", f"cannot read {path}: {exc.strerror}", "targets") from None
     except yaml.YAMLError as exc:
-        raise JingyunError("bad_target", f"{path}: not valid YAML: {exc}", "targets") from None
+        raise JingyunError("bad_target", f"{path}: not valid YAML: {yaml_problem(exc)}", "targets") from None
     return parse_targets(data, d, str(path))
 
 

@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from jingyun.config import Settings
-from jingyun.errors import JingyunError
+from jingyun.errors import JingyunError, yaml_problem
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -115,7 +115,7 @@ def load_jobs(settings: Settings) -> list[Job]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise JingyunError("bad_schedule", f"{path.name}: not valid YAML ({exc})", "schedule") from None
+        raise JingyunError("bad_schedule", f"{path.name}: not valid YAML ({yaml_problem(exc)})", "schedule") from None
     jobs = data.get("jobs") if isinstance(data, dict) else None
     if not isinstance(jobs, list):
         raise JingyunError("bad_schedule", "the schedule needs a list under 'jobs'", "jobs")

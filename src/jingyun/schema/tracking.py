@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from jingyun.errors import JingyunError
+from jingyun.errors import JingyunError, yaml_problem
 
 DEFAULT_PLAN = Path(__file__).with_name("tracking_plan.yaml")
 
@@ -119,5 +119,5 @@ def load_plan(path: Path) -> TrackingPlan | None:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise JingyunError("bad_tracking_plan", f"{path.name}: not valid YAML ({exc})", "tracking_plan") from None
+        raise JingyunError("bad_tracking_plan", f"{path.name}: not valid YAML ({yaml_problem(exc)})", "tracking_plan") from None
     return parse_plan(data, path.name)
