@@ -136,3 +136,19 @@ def test_one_line_joins_whatever_a_library_wrote() -> None:
 
     assert one_line("first\n  second\t third\n") == "first second third"
     assert one_line(str(JingyunError("x", "a\nb", "f"))) == "x [f]: a b"
+
+
+def test_unreadable_files_are_refused_whole_in_one_line(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import random
+
+    folder = tmp_path / "adir.csv"
+    folder.mkdir()
+    junk = tmp_path / "junk.csv"
+    junk.write_bytes(bytes(random.Random(5).randrange(256) for _ in range(1000)))
+    fake = tmp_path / "fake.parquet"
+    fake.write_bytes(b"PAR1xxxxPAR1")
+    for target, needle in [(folder, "not_a_file [file]"), (junk, "bad_file [file]: junk.csv: not a readable CSV"),
+                           (fake, "bad_file [file]: fake.parquet: not a readable Parquet file")]:
+        code, _out, err = run(["ingest", "events", str(target)], capsys)
+        assert code == 2 and needle in err, err
+        assert len(err.strip().splitlines()) == 1 and "\ufffd" not in err

@@ -12,10 +12,14 @@ def file_progress(path: Path) -> Callable[[int, int], None]:
     """Returns update(records_done, bytes_in_chunk); update(-1, 0) closes the bar."""
     size = path.stat().st_size if path.exists() else 0
     rows_total = None
-    if path.suffix.lower() in (".parquet", ".pq"):
+    if path.suffix.lower() in (".parquet", ".pq") and path.is_file():
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        rows_total = pq.ParquetFile(path).metadata.num_rows
+        try:
+            rows_total = pq.ParquetFile(path).metadata.num_rows
+        except (pa.ArrowInvalid, OSError):  # the reader refuses it next, with the file named
+            rows_total = None
     bar = Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[rows]:,} records"),
         TimeElapsedColumn(), transient=True,

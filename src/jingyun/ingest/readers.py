@@ -87,6 +87,12 @@ def detect_format(path: Path, fmt: str | None = None) -> Format:
 def read_chunks(path: Path, fmt: Format, chunk_rows: int) -> Iterator[Chunk]:
     if not path.exists():
         raise JingyunError("no_file", f"no such file: {path}", "file")
+    if path.is_dir():
+        raise JingyunError("not_a_file", f"{path} is a folder; give the files in it", "file")
+    try:
+        path.open("rb").close()
+    except OSError as exc:
+        raise JingyunError("cannot_read", f"cannot read {path}: {exc.strerror}", "file") from None
     if fmt == "ndjson":
         yield from _ndjson_chunks(path, chunk_rows)
     elif fmt == "csv":
@@ -230,16 +236,22 @@ def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
         bad.append(BadRecord(line, "malformed_csv_row", row.text, None))
         return "skip"
 
-    reader = pacsv.open_csv(
-        path,
-        read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES, column_names=header, skip_rows=1),
-        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=True),
-        convert_options=pacsv.ConvertOptions(
-            column_types={h: pa.binary() for h in header}, strings_can_be_null=False, quoted_strings_can_be_null=False
-        ),
-    )
+    def batches() -> Iterator[pa.RecordBatch]:
+        try:
+            yield from pacsv.open_csv(
+                path,
+                read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES, column_names=header, skip_rows=1),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={h: pa.binary() for h in header}, strings_can_be_null=False,
+                    quoted_strings_can_be_null=False),
+            )
+        except pa.ArrowInvalid as exc:  # what the row handler cannot take (e.g. binary junk): the whole file
+            shown = ": ".join(str(exc).split("\n")[0].split(": ")[:2])[:160]  # Arrow's reason, not the row's bytes
+            raise JingyunError("bad_file", f"{path.name}: not a readable CSV ({shown})", "file") from None
+
     next_record = 2  # line 1 is the header
-    for batch in reader:
+    for batch in batches():
         for start in range(0, max(batch.num_rows, 1), chunk_rows):
             part = batch.slice(start, chunk_rows)
             if part.num_rows == 0 and not bad:
