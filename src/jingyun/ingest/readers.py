@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from jingyun.errors import JingyunError
+from jingyun.ingest import csv_records
 
 Format = Literal["ndjson", "csv", "parquet"]
 BLOCK_BYTES = 32 << 20
@@ -218,7 +220,11 @@ def _ndjson_slow(block: bytes, first_line: int) -> tuple[pa.Table, int, list[Bad
 # -- CSV ----------------------------------------------------------------------
 def _csv_header(path: Path) -> list[str]:
     with path.open("rb") as fh:
-        first = fh.readline().decode("utf-8-sig", "replace")
+        raw = fh.readline()
+    try:
+        first = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise JingyunError("bad_file", f"{path.name}: the first line (the header) is not UTF-8 text", "file") from None
     header = next(csv.reader(io.StringIO(first)), [])
     if not header or not any(h.strip() for h in header):
         raise JingyunError("bad_file", f"{path.name}: the CSV has no header row", "file")
@@ -226,45 +232,163 @@ def _csv_header(path: Path) -> list[str]:
 
 
 def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
+    """Blocks of whole records, each parsed by Arrow and numbered by :mod:`csv_records`.
+
+    Every record keeps its real line (a value may hold newlines) and every rejected
+    row its own line, so no two quarantined rows of a file share one. A block where
+    the scan and Arrow disagree (a stray quote) is read with Python's ``csv`` instead;
+    a stray quote that leaves no record end in sight sends the rest of the file there."""
     header = _csv_header(path)
     if len(set(header)) != len(header):
         raise JingyunError("bad_file", f"{path.name}: duplicate column names in the CSV header", "file")
-    bad: list[BadRecord] = []
+    with path.open("rb") as fh:
+        fh.readline()  # the header, read by _csv_header
+        line, carry = 2, b""
+        while True:
+            data = fh.read(BLOCK_BYTES)
+            whole = carry + data
+            recs = csv_records.scan(whole, line)
+            if not data:
+                chunks = _arrow_block(whole, recs, header, chunk_rows) if whole else []
+                if chunks is None:
+                    yield from _csv_python(path, _text_lines(whole, fh), line, header, chunk_rows)
+                else:
+                    yield from chunks
+                return
+            n = csv_records.complete(recs, len(whole))
+            if n == 0 and len(whole) <= 4 * BLOCK_BYTES:  # no record ends yet: keep reading
+                carry = whole
+                continue
+            cut = int(recs.ends[n - 1]) if n else -1
+            chunks = _arrow_block(whole[:cut], csv_records.head(recs, n), header, chunk_rows) if n else None
+            if chunks is None:
+                # a stray quote: the scan's record ends (and so this cut) cannot be trusted from
+                # here on; Python's csv reads the rest, from this block's first record
+                yield from _csv_python(path, _text_lines(whole, fh), line, header, chunk_rows)
+                return
+            yield from chunks
+            carry = whole[cut + 1 :]
+            line += whole.count(b"\n", 0, cut) + 1
+
+
+def _arrow_block(block: bytes, recs: csv_records.Records, header: list[str], chunk_rows: int) -> list[Chunk] | None:
+    """The block's chunks, parsed by Arrow and numbered by the scan; None where the two
+    disagree (a stray quote, a block that is not UTF-8) and Python's csv must read it."""
+    malformed = ~recs.blank & (recs.fields != len(header))
+    valid = ~recs.blank & ~malformed
+    rejected = [0]
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
-        line = int(row.number) if row.number is not None and row.number >= 0 else -1
-        bad.append(BadRecord(line, "malformed_csv_row", row.text, None))
+        rejected[0] += 1
         return "skip"
 
-    def batches() -> Iterator[pa.RecordBatch]:
-        try:
-            yield from pacsv.open_csv(
-                path,
-                read_options=pacsv.ReadOptions(block_size=BLOCK_BYTES, column_names=header, skip_rows=1),
-                parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=True),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={h: pa.binary() for h in header}, strings_can_be_null=False,
-                    quoted_strings_can_be_null=False),
-            )
-        except pa.ArrowInvalid as exc:  # what the row handler cannot take (e.g. binary junk): the whole file
-            shown = ": ".join(str(exc).split("\n")[0].split(": ")[:2])[:160]  # Arrow's reason, not the row's bytes
-            raise JingyunError("bad_file", f"{path.name}: not a readable CSV ({shown})", "file") from None
+    # Arrow hands a rejected row to the handler as text: a block that is not UTF-8 (rare)
+    # goes to Python's csv, which keeps the bytes for the invalid_utf8 reason
+    if not recs.balanced or not _is_utf8(block):
+        return None
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(block),
+            read_options=pacsv.ReadOptions(column_names=header, block_size=4 << 20),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(column_types={h: pa.binary() for h in header},
+                                                 strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except pa.ArrowInvalid:
+        return None
+    # the scan and Arrow must agree row for row: the counts, and the newlines inside each value
+    if table.num_rows != int(valid.sum()) or rejected[0] != int(malformed.sum()):
+        return None
+    if table.num_rows:
+        inside = np.zeros(table.num_rows, dtype=np.int64)
+        for name in header:
+            inside += pc.fill_null(pc.count_substring(table[name], "\n"), 0).to_numpy()
+        if not (inside == recs.inner_newlines[valid]).all():
+            return None
+    bad = [BadRecord(int(recs.lines[i]), "malformed_csv_row", _raw(block[recs.starts[i] : recs.ends[i]]))
+           for i in np.flatnonzero(malformed)]
+    numbers = pa.array(recs.lines[valid])
+    chunks = []
+    for start in range(0, max(table.num_rows, 1), chunk_rows):
+        part, part_lines = table.slice(start, chunk_rows), numbers.slice(start, chunk_rows)
+        if part.num_rows == 0 and not bad:
+            continue
+        decoded, utf8_bad = _decode_binary_columns(part, part_lines)
+        chunks.append(Chunk(decoded, bad + utf8_bad))
+        bad = []
+    return chunks
 
-    next_record = 2  # line 1 is the header
-    for batch in batches():
-        for start in range(0, max(batch.num_rows, 1), chunk_rows):
-            part = batch.slice(start, chunk_rows)
-            if part.num_rows == 0 and not bad:
+
+def _is_utf8(block: bytes) -> bool:
+    raw = pa.Array.from_buffers(pa.large_binary(), 1, [None, pa.py_buffer(np.array([0, len(block)], np.int64).tobytes()),
+                                                        pa.py_buffer(block)])
+    try:
+        raw.cast(pa.large_string())  # Arrow's validation, without a Python copy of the block
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _raw(record: bytes) -> str:
+    return record.decode("utf-8", "backslashreplace").removesuffix("\r")
+
+
+def _text_lines(head: bytes, fh: io.BufferedReader) -> Iterator[str]:
+    """``head`` (bytes already read) then the rest of the file, as text lines; a line cut
+    between the two is joined. Bytes that are not UTF-8 are kept (surrogateescape)."""
+    pending = b""
+    for raw in itertools.chain(io.BytesIO(head), fh):
+        raw, pending = pending + raw, b""
+        if not raw.endswith(b"\n"):
+            pending = raw
+            continue
+        yield raw.decode("utf-8", "surrogateescape")
+    if pending:
+        yield pending.decode("utf-8", "surrogateescape")
+
+
+def _csv_python(path: Path, lines: Iterator[str], first_line: int, header: list[str],
+                chunk_rows: int) -> Iterator[Chunk]:
+    """Record by record with Python's ``csv`` (exact lines, slower): for what the scan cannot read."""
+    texts: list[str] = []
+
+    def numbered() -> Iterator[str]:
+        for text in lines:
+            texts.append(text)
+            yield text
+
+    reader = csv.reader(numbered(), strict=False)
+    rows: list[list[str]] = []
+    row_lines: list[int] = []
+    bad: list[BadRecord] = []
+    seen = 0  # physical lines consumed so far
+    try:
+        for record in reader:
+            start, seen = first_line + seen, reader.line_num
+            raw = "".join(texts)
+            texts.clear()
+            if not record:
                 continue
-            numbers = pa.array(range(next_record, next_record + part.num_rows), pa.int64())
-            next_record += part.num_rows
-            table, utf8_bad = _decode_binary_columns(pa.Table.from_batches([part]), numbers)
-            chunk_bad = bad + utf8_bad
-            bad = []
-            yield Chunk(table, chunk_bad)
-    if bad:
-        empty = pa.table({"_line": pa.array([], pa.int64()), **{h: pa.array([], pa.string()) for h in header}})
-        yield Chunk(empty, bad)
+            if len(record) != len(header):
+                bad.append(BadRecord(start, "malformed_csv_row", _raw(raw.rstrip("\n").encode("utf-8", "surrogateescape"))))
+                continue
+            rows.append(record)
+            row_lines.append(start)
+            if len(rows) >= chunk_rows:
+                yield _python_chunk(rows, row_lines, header, bad)
+                rows, row_lines, bad = [], [], []
+    except csv.Error as exc:
+        raise JingyunError("bad_file", f"{path.name}: not a readable CSV near line {first_line + seen} ({exc})",
+                           "file") from None
+    if rows or bad:
+        yield _python_chunk(rows, row_lines, header, bad)
+
+
+def _python_chunk(rows: list[list[str]], row_lines: list[int], header: list[str], bad: list[BadRecord]) -> Chunk:
+    columns = {h: pa.array([r[j].encode("utf-8", "surrogateescape") for r in rows], pa.binary())
+               for j, h in enumerate(header)}
+    table, utf8_bad = _decode_binary_columns(pa.table(columns), pa.array(row_lines, pa.int64()))
+    return Chunk(table, bad + utf8_bad)
 
 
 def _decode_binary_columns(table: pa.Table, numbers: pa.Array) -> tuple[pa.Table, list[BadRecord]]:
