@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -46,17 +47,11 @@ def ingest_text(wh: Warehouse, path: Path, text: str) -> tuple[dict[str, int], d
     report = ingest_file(wh, "events", path)
     assert report.reconciles
     _, rows = q.list_rows(wh, limit=10_000)
-    malformed = {r.line: r.raw for r in rows if r.reason == "malformed_csv_row"}
+    malformed = {int(r.line or 0): str(r.raw) for r in rows if r.reason == "malformed_csv_row"}
     # a stored record's line is not kept in the table: a bad timestamp on purpose quarantines
     # each good record, so its line shows
-    lines = {r.raw: r.line for r in rows if r.reason == "bad_timestamp"}
-    return {eid: line for raw, line in lines.items() for eid in [_event_id(raw)]}, malformed
-
-
-def _event_id(raw: str) -> str:
-    import json
-
-    return str(json.loads(raw)["event_id"])
+    good = {str(json.loads(str(r.raw))["event_id"]): int(r.line or 0) for r in rows if r.reason == "bad_timestamp"}
+    return good, malformed
 
 
 def test_scan_finds_records_lines_and_fields() -> None:
