@@ -224,7 +224,8 @@ def _csv_header(path: Path) -> list[str]:
     try:
         first = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise JingyunError("bad_file", f"{path.name}: the first line (the header) is not UTF-8 text", "file") from None
+        raise JingyunError("bad_file", f"{path.name}: the first line (the header) is not UTF-8 text; if the file is "
+                           f"GBK (as Excel saves it), convert it first: iconv -f GBK -t UTF-8", "file") from None
     header = next(csv.reader(io.StringIO(first)), [])
     if not header or not any(h.strip() for h in header):
         raise JingyunError("bad_file", f"{path.name}: the CSV has no header row", "file")
