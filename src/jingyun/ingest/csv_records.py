@@ -28,10 +28,10 @@ class Records:
     starts: np.ndarray  # byte offset where each record starts
     ends: np.ndarray  # byte offset where it ends (its newline, or the block's end)
     lines: np.ndarray  # the file's line number of each record's first byte
-    fields: np.ndarray  # how many fields each record has
     inner_newlines: np.ndarray  # newlines inside each record (in quoted values)
     blank: np.ndarray  # empty lines (or a lone carriage return): not records, as Arrow skips them
     balanced: bool  # the block ends outside quotes
+    quoted: bool  # the block holds a quote at all (without one, every newline ends a record)
 
 
 def _outside(positions: np.ndarray, quotes: np.ndarray) -> np.ndarray:
@@ -48,8 +48,8 @@ def complete(recs: Records, size: int) -> int:
 
 def head(recs: Records, n: int) -> Records:
     """The first ``n`` records (they end outside quotes, so the part is balanced)."""
-    return Records(recs.starts[:n], recs.ends[:n], recs.lines[:n], recs.fields[:n], recs.inner_newlines[:n],
-                   recs.blank[:n], balanced=True if n < len(recs.ends) else recs.balanced)
+    return Records(recs.starts[:n], recs.ends[:n], recs.lines[:n], recs.inner_newlines[:n], recs.blank[:n],
+                   balanced=True if n < len(recs.ends) else recs.balanced, quoted=recs.quoted)
 
 
 def scan(block: bytes, first_line: int) -> Records:
@@ -57,17 +57,25 @@ def scan(block: bytes, first_line: int) -> Records:
     a = np.frombuffer(block, dtype=np.uint8)
     quotes = np.flatnonzero(a == QUOTE)
     newlines = np.flatnonzero(a == NEWLINE)
-    outside_nl = _outside(newlines, quotes)
-    ends = newlines[outside_nl]
+    ends = newlines[_outside(newlines, quotes)] if len(quotes) else newlines
     if len(a) and (len(ends) == 0 or ends[-1] != len(a) - 1):
         ends = np.append(ends, len(a))  # a last record with no newline after it
     starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64) if len(ends) else np.zeros(0, np.int64)
-    commas = np.flatnonzero(a == COMMA)
-    commas = commas[_outside(commas, quotes)]
-    fields = np.searchsorted(commas, ends) - np.searchsorted(commas, starts) + 1
-    lines = first_line + np.searchsorted(newlines, starts)
-    inner = np.searchsorted(newlines, ends) - np.searchsorted(newlines, starts)
+    if len(quotes):
+        before = np.searchsorted(newlines, starts)
+        lines, inner = first_line + before, np.searchsorted(newlines, ends) - before
+    else:  # every newline ends a record
+        lines, inner = first_line + np.arange(len(starts)), np.zeros(len(starts), np.int64)
     length = ends - starts
     blank = (length == 0) | ((length == 1) & (a[np.minimum(starts, len(a) - 1)] == CR)) if len(a) else length == 0
-    return Records(starts, ends, lines.astype(np.int64), fields.astype(np.int64), inner.astype(np.int64),
-                   np.asarray(blank), balanced=len(quotes) % 2 == 0)
+    return Records(starts, ends, lines.astype(np.int64), inner.astype(np.int64), np.asarray(blank),
+                   balanced=len(quotes) % 2 == 0, quoted=len(quotes) > 0)
+
+
+def field_counts(block: bytes, recs: Records) -> np.ndarray:
+    """How many fields each record has (asked for only when Arrow rejected some rows)."""
+    a = np.frombuffer(block, dtype=np.uint8)
+    commas = np.flatnonzero(a == COMMA)
+    if recs.quoted:
+        commas = commas[_outside(commas, np.flatnonzero(a == QUOTE))]
+    return np.asarray(np.searchsorted(commas, recs.ends) - np.searchsorted(commas, recs.starts) + 1)

@@ -275,8 +275,6 @@ def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
 def _arrow_block(block: bytes, recs: csv_records.Records, header: list[str], chunk_rows: int) -> list[Chunk] | None:
     """The block's chunks, parsed by Arrow and numbered by the scan; None where the two
     disagree (a stray quote, a block that is not UTF-8) and Python's csv must read it."""
-    malformed = ~recs.blank & (recs.fields != len(header))
-    valid = ~recs.blank & ~malformed
     rejected = [0]
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -298,9 +296,13 @@ def _arrow_block(block: bytes, recs: csv_records.Records, header: list[str], chu
     except pa.ArrowInvalid:
         return None
     # the scan and Arrow must agree row for row: the counts, and the newlines inside each value
+    malformed = ~recs.blank & (csv_records.field_counts(block, recs) != len(header)) if rejected[0] else recs.blank & False
+    valid = ~recs.blank & ~malformed
     if table.num_rows != int(valid.sum()) or rejected[0] != int(malformed.sum()):
         return None
-    if table.num_rows:
+    # where the scan saw values spanning lines, Arrow's values must hold the same newlines (a
+    # newline Arrow took as a record end where the scan did not shows up in the counts above)
+    if recs.quoted and table.num_rows and recs.inner_newlines.any():
         inside = np.zeros(table.num_rows, dtype=np.int64)
         for name in header:
             inside += pc.fill_null(pc.count_substring(table[name], "\n"), 0).to_numpy()
