@@ -296,7 +296,8 @@ def _arrow_block(block: bytes, recs: csv_records.Records, header: list[str], chu
     except pa.ArrowInvalid:
         return None
     # the scan and Arrow must agree row for row: the counts, and the newlines inside each value
-    malformed = ~recs.blank & (csv_records.field_counts(block, recs) != len(header)) if rejected[0] else recs.blank & False
+    malformed = (~recs.blank & (csv_records.field_counts(block, recs) != len(header)) if rejected[0]
+                 else np.zeros_like(recs.blank))
     valid = ~recs.blank & ~malformed
     if table.num_rows != int(valid.sum()) or rejected[0] != int(malformed.sum()):
         return None
