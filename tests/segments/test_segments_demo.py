@@ -12,6 +12,7 @@ import pytest
 
 from jingyun.cli.main import main
 from jingyun.config import Settings
+from jingyun.security.masking import Masker, pseudonym
 from jingyun.segments.common import VALID_ORDER
 from jingyun.segments.needs import compute_needs
 from jingyun.segments.profile import build_profile
@@ -84,11 +85,13 @@ def test_profile_and_snapshot(demo_settings: Settings) -> None:
         snap = take_snapshot(wh, "lifecycle", label="test")
         rfm = compute_rfm(wh, with_persons=True)
         buyer = str(rfm.persons[0]["person_id"])
-        p = build_profile(wh, buyer)
-        admin = build_profile(wh, buyer, role="admin")
+        admin = build_profile(wh, buyer)
+        p = admin.deidentified(Masker(b"salt"))
     assert snap.persons == sum(snap.counts.values())
-    assert p.masked and "name" not in p.attributes and "address" not in p.attributes
-    assert p.attributes["phone"] is None or len(p.attributes["phone"]) == 64
+    assert p.masked and "name" not in p.attributes and "birth_date" not in p.attributes
+    raw_phone = admin.attributes["phone"]
+    assert p.attributes["phone"] == pseudonym(raw_phone, b"salt") and (raw_phone is None or raw_phone != p.attributes["phone"])
+    assert admin.attributes["address"] is None or p.attributes["address"] != admin.attributes["address"]
     assert not admin.masked and "name" in admin.attributes
     assert p.rfm == rfm.persons[0]
     assert p.tags["rfm_group"] == rfm.persons[0]["group"]

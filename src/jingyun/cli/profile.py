@@ -9,6 +9,8 @@ import typer
 from jingyun.cli.output import print_json, print_table
 from jingyun.cli.segment import AsOfOpt, JsonOpt
 from jingyun.config import load_settings
+from jingyun.security.masking import Masker, salt_for
+from jingyun.security.roles import RAW_ROLES
 from jingyun.segments.profile import build_profile
 from jingyun.warehouse import Warehouse
 
@@ -23,8 +25,11 @@ def profile(
 
     Example: jingyun profile u0000002 --json
     """
-    with Warehouse.open(load_settings()) as wh:
-        p = build_profile(wh, user_id, role=role, as_of=as_of)
+    settings = load_settings()
+    with Warehouse.open(settings) as wh:
+        p = build_profile(wh, user_id, as_of=as_of)
+    if role not in RAW_ROLES:
+        p = p.deidentified(Masker(salt_for(settings)))
     if as_json:
         print_json(p)
         return

@@ -14,6 +14,8 @@ import typer
 from jingyun.cli.output import print_json, print_table
 from jingyun.config import load_settings
 from jingyun.errors import JingyunError
+from jingyun.security.masking import Masker, salt_for
+from jingyun.security.roles import RAW_ROLES
 from jingyun.segments import saved, snapshots
 from jingyun.segments.playbooks import get_playbook
 from jingyun.segments.store import SavedSegment, SegmentStore
@@ -157,8 +159,12 @@ def export(
 
     Example: jingyun segment export zj_buyers members.xlsx
     """
-    with Warehouse.open(load_settings()) as wh:
-        n = saved.export(wh, name, path, role=role, personal=personal)
+    if personal and role not in RAW_ROLES:
+        raise JingyunError("forbidden", f"role {role!r} may not export personal data; ask an admin or manager", "role",
+                           status=403)
+    settings = load_settings()
+    with Warehouse.open(settings) as wh:
+        n = saved.export(wh, name, path, mask=None if personal else Masker(salt_for(settings)))
     print_json({"segment": name, "path": str(path), "rows": n, "deidentified": not personal}) if as_json \
         else typer.echo(f"{n} rows → {path}")
 

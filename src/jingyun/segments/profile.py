@@ -7,17 +7,18 @@ snapshots, RFM, recent events and orders, feedback, and model scores.
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jingyun.errors import JingyunError
+from jingyun.schema.tables import EVENTS, FEEDBACK, ORDERS, USERS
+from jingyun.security.masking import Masker
 from jingyun.segments import audience
 from jingyun.segments.common import NOT_TEST, ensure_segment_tables, table_exists
 from jingyun.segments.lifecycle import LifecycleParams, lifecycle_query
 from jingyun.segments.playbooks import playbook_for
 from jingyun.segments.rfm import RfmParams, compute_rfm, resolve_as_of
-from jingyun.segments.saved import PERSONAL_ROLES, _salt, age_band, context, hash_value
+from jingyun.segments.saved import context
 from jingyun.segments.store import SegmentStore
 from jingyun.warehouse import Warehouse
 
@@ -39,6 +40,15 @@ class Profile:
     scores: dict[str, float]
     playbooks: list[dict[str, str]] = field(default_factory=list)
 
+    def deidentified(self, masker: Masker) -> Profile:
+        """The profile as a masked role sees it: every personal part through the de-identification gate."""
+        return replace(
+            self, masked=True, attributes=masker.row(USERS, self.attributes) if self.attributes else {},
+            recent_events=[masker.row(EVENTS, e) for e in self.recent_events],
+            orders=[masker.row(ORDERS, o) for o in self.orders],
+            feedback=[masker.row(FEEDBACK, f) for f in self.feedback],
+        )
+
 
 def _person(wh: Warehouse, user_id: str) -> str:
     rows = wh.rows("SELECT person_id FROM users WHERE user_id = ? OR person_id = ? LIMIT 1", [user_id, user_id])
@@ -55,23 +65,14 @@ def _dicts(wh: Warehouse, sql: str, params: list[Any]) -> list[dict[str, Any]]:
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
-def build_profile(wh: Warehouse, user_id: str, *, role: str = "analyst", limit: int = 10, as_of: Any = None
-                  ) -> Profile:
+def build_profile(wh: Warehouse, user_id: str, *, limit: int = 10, as_of: Any = None) -> Profile:
+    """Everything held about one person, raw: edges de-identify it with :meth:`Profile.deidentified`."""
     ensure_segment_tables(wh)
     pid = _person(wh, user_id)
     at = resolve_as_of(wh, as_of)
-    masked = role not in PERSONAL_ROLES
     users = _dicts(wh, "SELECT user_id, registered_at, channel, name, phone, email, gender, birth_date, province, "
-                   "city, address, member_level FROM users WHERE person_id = ? ORDER BY registered_at, user_id", [pid])
+                   "city, address, member_level, attributes FROM users WHERE person_id = ? ORDER BY registered_at, user_id", [pid])
     attrs: dict[str, Any] = dict(users[0]) if users else {}
-    if masked and attrs:
-        salt = _salt(SegmentStore(wh.settings))
-        attrs["phone"] = hash_value(attrs.get("phone"), salt)
-        attrs["email"] = hash_value(attrs.get("email"), salt)
-        attrs.pop("name", None)
-        attrs.pop("address", None)  # province stays
-        bd = attrs.pop("birth_date", None)
-        attrs["age_band"] = age_band(bd if isinstance(bd, dt.date) else None, at.date())
     tags = {str(t): str(v) for t, v in wh.rows("SELECT tag, value FROM user_tags WHERE person_id = ? ORDER BY tag",
                                                [pid])}
     store = SegmentStore(wh.settings)
@@ -110,5 +111,5 @@ def build_profile(wh: Warehouse, user_id: str, *, role: str = "analyst", limit: 
         if pb:
             plays.append({"for": f"{scheme}:{group}", "playbook": pb.key, "action_zh": pb.action_zh,
                           "action_en": pb.action_en})
-    return Profile(pid, [str(u["user_id"]) for u in users], masked, attrs, tags, segs, lifecycle, history, rfm,
+    return Profile(pid, [str(u["user_id"]) for u in users], False, attrs, tags, segs, lifecycle, history, rfm,
                    events, orders, feedback, scores, plays)

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
-import secrets
 import threading
 import time
 import uuid
@@ -27,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from jingyun.errors import JingyunError
+from jingyun.security.masking import Masker
 from jingyun.segments import audience
 from jingyun.segments.common import now_utc, quote, ts_literal
 from jingyun.segments.rfm import resolve_as_of
@@ -40,7 +39,6 @@ MEMBERS_DDL = (
     "CREATE TABLE IF NOT EXISTS segment_changes (segment VARCHAR NOT NULL, person_id VARCHAR NOT NULL, "
     "change VARCHAR NOT NULL, changed_at TIMESTAMP NOT NULL, run_id VARCHAR)",
 )
-PERSONAL_ROLES = ("admin", "manager")
 
 
 @dataclass(frozen=True)
@@ -251,35 +249,12 @@ EXPORT_COLUMNS = ("person_id", "user_id", "name", "phone", "email", "gender", "b
                   "address", "member_level", "channel")
 
 
-def _salt(store: SegmentStore) -> str:
-    path = store.root / ".salt"
-    if not path.exists():
-        store.root.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_hex(16), encoding="utf-8")
-        path.chmod(0o600)
-    return path.read_text(encoding="utf-8").strip()
+def export(wh: Warehouse, name: str, path: Path, *, mask: Masker | None, as_of: Any = None) -> int:
+    """Write members with their attributes to CSV or .xlsx.
 
-
-def hash_value(value: str | None, salt: str) -> str | None:
-    if value is None or value == "":
-        return None
-    return hashlib.sha256((salt + value).encode("utf-8")).hexdigest()
-
-
-def age_band(birth: dt.date | None, today: dt.date) -> str | None:
-    if birth is None:
-        return None
-    age = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
-    lo = (age // 5) * 5
-    return f"{lo}-{lo + 5}"
-
-
-def export(wh: Warehouse, name: str, path: Path, *, role: str = "analyst", personal: bool = False,
-           as_of: Any = None) -> int:
-    """Write members with attributes to CSV or .xlsx; de-identified unless the role may see personal data."""
-    if personal and role not in PERSONAL_ROLES:
-        raise JingyunError("forbidden", f"role {role!r} may not export personal data; ask an admin or manager",
-                           "role", status=403)
+    ``mask`` is the caller's de-identification gate (:class:`jingyun.security.masking.Masker`) for
+    roles that may not see personal data, or None for raw rows: the edge decides, by role.
+    """
     store = SegmentStore(wh.settings)
     compiled = audience.compile_rule(store.get_segment(name).rule, context(wh, store, as_of))
     cols = ", ".join(f"u.{c}" for c in EXPORT_COLUMNS[1:])
@@ -290,15 +265,9 @@ def export(wh: Warehouse, name: str, path: Path, *, role: str = "analyst", perso
     )
     headers: list[str] = list(EXPORT_COLUMNS)
     out_rows: list[list[Any]] = [list(r) for r in rows]
-    if not personal:
-        salt = _salt(store)
-        today = compiled.as_of.date()
-        # De-identification (DESIGN §7): phone/email → salted SHA-256, names dropped,
-        # address → province, birth date → 5-year age band.
-        headers = ["person_id", "user_id", "phone_sha256", "email_sha256", "gender", "age_band", "province",
-                   "city", "member_level", "channel"]
-        out_rows = [[r[0], r[1], hash_value(r[3], salt), hash_value(r[4], salt), r[5], age_band(r[6], today),
-                     r[7], r[8], r[10], r[11]] for r in rows]
+    if mask is not None:
+        mask = replace(mask, today=mask.today or compiled.as_of.date())
+        headers, out_rows = mask.named(headers, out_rows, table="users")
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".xlsx":
         from openpyxl import Workbook

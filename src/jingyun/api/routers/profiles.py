@@ -18,8 +18,7 @@ from pydantic import BaseModel, Field
 
 from jingyun.api.deps import PagingDep, StateDep, jsonable, permit, reading, request_id
 from jingyun.errors import JingyunError
-from jingyun.schema.tables import EVENTS, FEEDBACK, ORDERS, USERS
-from jingyun.security.masking import deidentify
+from jingyun.security.masking import Masker
 from jingyun.security.roles import Principal
 from jingyun.segments import saved
 from jingyun.segments.common import as_naive_utc, ensure_segment_tables
@@ -137,17 +136,6 @@ def estimate(body: AudienceIn, state: StateDep, _: Viewer) -> SizeOut:
     return SizeOut(**jsonable(est))
 
 
-def mask_profile(profile: dict[str, Any], salt: bytes, today: dt.date) -> dict[str, Any]:
-    """Every personal part of a profile de-identified by the data dictionary's classification."""
-    out = dict(profile)
-    out["attributes"] = deidentify(USERS, profile["attributes"], salt, today) if profile["attributes"] else {}
-    out["recent_events"] = [deidentify(EVENTS, e, salt, today) for e in profile["recent_events"]]
-    out["orders"] = [deidentify(ORDERS, o, salt, today) for o in profile["orders"]]
-    out["feedback"] = [deidentify(FEEDBACK, f, salt, today) for f in profile["feedback"]]
-    out["masked"] = True
-    return out
-
-
 @router.get("/profiles/{user_id}", summary="The 360° profile, de-identified unless your role sees personal data 用户360画像")
 def profile(request: Request, state: StateDep, principal: ProfileReader,
             user_id: Annotated[str, Path(min_length=1, max_length=200)],
@@ -157,12 +145,10 @@ def profile(request: Request, state: StateDep, principal: ProfileReader,
     with state.writer.lock:
         ensure_segment_tables(state.writer.wh)
     # built unmasked, then masked here: one salt and one rule set for every read path of the service
-    p = reading(state, lambda wh: build_profile(wh, user_id, role="admin", limit=limit, as_of=_as_of(as_of)))
-    data: dict[str, Any] = {f: getattr(p, f) for f in p.__dataclass_fields__}
+    p = reading(state, lambda wh: build_profile(wh, user_id, limit=limit, as_of=_as_of(as_of)))
     if not principal.sees_raw:
-        data = mask_profile(data, state.service.mask_salt, dt.date.today())
-    else:
-        data["masked"] = False
+        p = p.deidentified(Masker(state.service.mask_salt, dt.date.today()))
+    data: dict[str, Any] = {f: getattr(p, f) for f in p.__dataclass_fields__}
     state.auditor.log(actor=principal.name, role=principal.role, action="read_personal", target=f"person:{p.person_id}",
                       detail={"deidentified": not principal.sees_raw, "route": "profiles"}, request_id=request_id(request))
     return jsonable({**data, "deidentified": not principal.sees_raw})

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from jingyun.api.deps import PagingDep, ServiceState, StateDep, permit, request_id
 from jingyun.errors import JingyunError
 from jingyun.schema.tables import USERS
-from jingyun.security.masking import deidentify
+from jingyun.security.masking import Masker
 from jingyun.security.roles import Principal
 from jingyun.warehouse import Warehouse
 
@@ -38,8 +38,8 @@ def present(state: ServiceState, principal: Principal, row: dict[str, Any], toda
     clean = {k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v) for k, v in row.items()}
     if principal.sees_raw:
         return clean
-    return deidentify(USERS, row | {k: v for k, v in clean.items() if k not in ("birth_date",)},
-                      state.service.mask_salt, today)
+    masked = Masker(state.service.mask_salt, today).row(USERS, row)
+    return {k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v) for k, v in masked.items()}
 
 
 def fetch_users(wh: Warehouse, where: str, params: list[Any], limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
