@@ -329,6 +329,18 @@ def require_field_access(ref: str, *, sees_raw: bool, field_name: str, table: Ta
                        f"select by{hint}", field_name, status=403)
 
 
+# -- small counts where people are selected ---------------------------------------------
+MIN_COUNT = 10
+
+
+def small_count(n: int, threshold: int = MIN_COUNT) -> int | str:
+    """A count of selected people as a masked role sees it: exact from ``threshold`` up, ``"<10"`` below.
+
+    Only where people are picked (audience estimates, segment sizes): aggregate analyses stay exact.
+    """
+    return n if n >= threshold else f"<{threshold}"
+
+
 def salt_for(settings: Any) -> bytes:
     """The workspace's masking salt (the service settings' ``mask_salt``), for edges that hold only Settings."""
     from jingyun.security.config import load_service_settings

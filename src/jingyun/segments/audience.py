@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from jingyun.errors import JingyunError
+from jingyun.security.masking import require_field_access
 from jingyun.segments.common import KEY, NOT_TEST, VALID_ORDER, as_naive_utc, date_literal, quote, ts_literal
 from jingyun.warehouse import person_orders, portable
 
@@ -262,6 +263,35 @@ def _parse_segment(rule: dict[str, Any], ctx: RuleContext, path: str) -> Node:
 
 
 # -- compilation ------------------------------------------------------------------
+
+
+# Fields that single out one person however they are compared: a rule on them selects people one by one.
+PINNING_ATTRIBUTES = frozenset({"user_id"})
+
+
+def guard(rule: Any, *, sees_raw: bool, path: str = "rule") -> None:
+    """Refuse (403, naming the node) what a role without raw access may not select people by: a rule that
+    pins one person (``user_id``, any operator: ``neq`` pins by difference) or a condition on personal data
+    (``birth_date``, an event property such as ``phone``), so repeated counts cannot recover a person's value."""
+    if sees_raw or not isinstance(rule, dict):
+        return
+    for head in ("and", "or"):
+        if isinstance(rule.get(head), list):
+            for i, child in enumerate(rule[head]):
+                guard(child, sees_raw=sees_raw, path=f"{path}.{head}[{i}]")
+    if "not" in rule:
+        guard(rule["not"], sees_raw=sees_raw, path=f"{path}.not")
+    attr = rule.get("attr")
+    if isinstance(attr, str):
+        if attr in PINNING_ATTRIBUTES:
+            raise JingyunError("pins_person", f"a rule on {attr} selects one person; your role selects groups only",
+                               f"{path}.attr", status=403)
+        require_field_access(f"users.{attr}", sees_raw=False, field_name=f"{path}.attr")
+    where = rule.get("where")
+    if "event" in rule and isinstance(where, list):
+        for i, flt in enumerate(where):
+            if isinstance(flt, dict) and isinstance(flt.get("prop"), str):
+                require_field_access(f"properties.{flt['prop']}", sees_raw=False, field_name=f"{path}.where[{i}].prop")
 
 
 def compile_rule(rule: Any, ctx: RuleContext | None = None) -> CompiledAudience:

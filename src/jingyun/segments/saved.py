@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from jingyun.errors import JingyunError
-from jingyun.security.masking import Masker
+from jingyun.security.masking import MIN_COUNT, Masker, small_count
 from jingyun.segments import audience
 from jingyun.segments.common import now_utc, quote, ts_literal
 from jingyun.segments.rfm import resolve_as_of
@@ -50,6 +50,16 @@ class SizeEstimate:
     as_of: dt.datetime
     seconds: float
     warning: str | None = None
+
+    def shown(self, *, sees_raw: bool, threshold: int = MIN_COUNT) -> dict[str, Any]:
+        """The estimate as a viewer sees it: for roles without raw access a size below ``threshold`` reads
+        ``"<10"`` (and its share and warning go with it), so counts cannot single a person out."""
+        out = {f: getattr(self, f) for f in ("size", "universe", "share", "sql", "as_of", "seconds", "warning")}
+        out["suppressed"] = False
+        if not sees_raw and self.size < threshold:
+            out.update(size=small_count(self.size, threshold), share=None, suppressed=True,
+                       warning=f"fewer than {threshold} people match: the exact count is withheld")
+        return out
 
 
 @dataclass(frozen=True)

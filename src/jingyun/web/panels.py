@@ -100,6 +100,8 @@ def cell(value: Any, fmt: Fmt, locale: i18n.Locale) -> str:
     value = plain(value)
     if value is None:
         return "—"
+    if isinstance(value, str) and fmt != "text" and fmt != "date":  # a withheld small count ("<10")
+        return value
     if fmt == "int":
         return i18n.number(float(value), 0)
     if fmt == "num":

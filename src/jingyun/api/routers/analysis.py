@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from jingyun.analysis import FunnelParams, PathsParams, RetentionParams, run_funnel, run_paths, run_retention
 from jingyun.api.deps import StateDep, permit
 from jingyun.errors import JingyunError
+from jingyun.security.masking import Masker, require_field_access
 from jingyun.security.roles import Principal
 from jingyun.warehouse.backends.duckdb import DuckDBBackend
 
@@ -62,10 +63,17 @@ def _run(state: StateDep, fn: Any, params: Any) -> dict[str, Any]:
 
 
 @router.post("/funnel", summary="Funnel conversion and bottleneck 漏斗分析")
-def funnel(body: FunnelIn, state: StateDep, _: Analyst) -> dict[str, Any]:
+def funnel(body: FunnelIn, state: StateDep, principal: Analyst) -> dict[str, Any]:
     params = FunnelParams.create(list[Any](body.steps), body.window, body.date_from, body.date_to, body.mode, (), body.by,
                                  body.period, state.settings.timezone)
-    return _run(state, run_funnel, params)
+    if params.by is not None:
+        require_field_access(params.by.label, sees_raw=principal.sees_raw, field_name="by")
+    result = _run(state, run_funnel, params)
+    if not principal.sees_raw:  # a property breakdown's values may be free text
+        masker = Masker(state.service.mask_salt)
+        for group in result.get("breakdown") or []:
+            group["value"] = masker.any(group["value"])
+    return result
 
 
 @router.post("/retention", summary="Retention by cohort 留存分析")

@@ -12,15 +12,16 @@ from __future__ import annotations
 import dataclasses
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from jingyun.api.deps import StateDep, jsonable, permit, reading
+from jingyun.api.deps import StateDep, jsonable, permit, reading, request_id
 from jingyun.metrics.compute import ComputeParams, compute
 from jingyun.metrics.dictionary import load_dictionary
 from jingyun.metrics.kpi import load_targets, scorecard, scorecard_dict, target_dict, targets_path
 from jingyun.metrics.model import Metric
 from jingyun.metrics.periods import parse_period
+from jingyun.security.masking import Masker, require_field_access, sensitive_field
 from jingyun.security.roles import Principal
 from jingyun.warehouse.backends.duckdb import DuckDBBackend
 
@@ -114,7 +115,7 @@ def get_metric(name: MetricName, state: StateDep, _: Reader) -> MetricOut:
 @router.get("/metrics/{name}/values", summary="A metric per day/week/month, optionally by a dimension 指标计算",
             response_model=MetricValues, response_model_by_alias=True)
 def metric_values(
-    name: MetricName, state: StateDep, _: Analyst,
+    request: Request, name: MetricName, state: StateDep, principal: Analyst,
     date_from: Annotated[str, Query(alias="from", pattern=r"^\d{4}-\d{2}-\d{2}$", description="First local day 开始日期")],
     date_to: Annotated[str, Query(alias="to", pattern=r"^\d{4}-\d{2}-\d{2}$", description="Last local day, inclusive 结束日期")],
     grain: Annotated[str | None, Query(max_length=10, description="day | week | month | total 粒度")] = None,
@@ -124,7 +125,23 @@ def metric_values(
     d = load_dictionary(state.settings)
     params = ComputeParams.create(name, date_from, date_to, grain=grain, by=by, timezone=state.settings.timezone,
                                   include_test=include_test)
-    return jsonable(reading(state, lambda wh: compute(DuckDBBackend(wh), d, params).to_dict()))
+    if params.by is not None:
+        require_field_access(params.by, sees_raw=principal.sees_raw, field_name="by")
+    result = reading(state, lambda wh: compute(DuckDBBackend(wh), d, params)).to_dict()
+    if params.by is not None:
+        masker = Masker(state.service.mask_salt)
+        masked = [masker.any(pt["by_value"]) for pt in result["points"]]
+        personal = sensitive_field(params.by) or any(
+            m != pt["by_value"] for m, pt in zip(masked, result["points"], strict=True))
+        if not principal.sees_raw:  # free text and JSON values of a property breakdown
+            result["points"] = [{**pt, "by_value": m} for m, pt in zip(masked, result["points"], strict=True)]
+        if personal:
+            # values per person (phones, contacts): audited like an export, so thousands of them raise
+            # the bulk-export alert
+            state.auditor.log(actor=principal.name, role=principal.role, action="export", target=f"metric:{name}",
+                              detail={"by": params.by, "rows": len(result["points"]),
+                                      "deidentified": not principal.sees_raw}, request_id=request_id(request))
+    return jsonable(result)
 
 
 @router.get("/kpi/targets", summary="KPI targets and weights KPI目标", response_model=TargetsOut)

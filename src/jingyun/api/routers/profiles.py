@@ -20,7 +20,7 @@ from jingyun.api.deps import PagingDep, StateDep, jsonable, permit, reading, req
 from jingyun.errors import JingyunError
 from jingyun.security.masking import Masker
 from jingyun.security.roles import Principal
-from jingyun.segments import saved
+from jingyun.segments import audience, saved
 from jingyun.segments.common import as_naive_utc, ensure_segment_tables
 from jingyun.segments.lifecycle import compute_lifecycle, preset
 from jingyun.segments.profile import build_profile
@@ -65,9 +65,11 @@ class AudienceIn(BaseModel):
 
 
 class SizeOut(BaseModel):
-    size: int
+    size: int | str = Field(description='People matching; "<10" below the small-count threshold for roles '
+                                        "without raw access 人群规模(小样本显示为<10)")
     universe: int
-    share: float
+    share: float | None
+    suppressed: bool
     as_of: str
     seconds: float
     warning: str | None
@@ -131,9 +133,10 @@ def lifecycle(state: StateDep, _: Analyst,
 
 
 @router.post("/audience/estimate", summary="Size of a rule tree, without saving it 人群规模估算", response_model=SizeOut)
-def estimate(body: AudienceIn, state: StateDep, _: Viewer) -> SizeOut:
+def estimate(body: AudienceIn, state: StateDep, principal: Viewer) -> SizeOut:
+    audience.guard(body.rule, sees_raw=principal.sees_raw)
     est = reading(state, lambda wh: saved.estimate(wh, body.rule, as_of=_as_of(body.as_of)))
-    return SizeOut(**jsonable(est))
+    return SizeOut(**jsonable(est.shown(sees_raw=principal.sees_raw, threshold=state.service.min_count)))
 
 
 @router.get("/profiles/{user_id}", summary="The 360° profile, de-identified unless your role sees personal data 用户360画像")

@@ -3,6 +3,7 @@ value-cost matrix, diagnosis waterfall — each one library call from :mod:`jing
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from jingyun.analysis.explain import DIMENSIONS as EXPLAIN_DIMS
 from jingyun.analysis.explain import METRICS as EXPLAIN_METRICS
 from jingyun.analysis.explain import ExplainParams, Period, run_explain
 from jingyun.errors import JingyunError
+from jingyun.security.masking import Masker, require_field_access
 from jingyun.warehouse.backends.duckdb import DuckDBBackend
 from jingyun.web.context import ConsoleCtx, page_ctx
 from jingyun.web.filters import parse_filters
@@ -47,14 +49,26 @@ def _steps(params: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(steps)
 
 
+def _run_funnel(ctx: ConsoleCtx, p: FunnelParams, **kw: Any) -> Any:
+    """The funnel as this viewer may see it: no breakdown by personal data, free-text values masked."""
+    if p.by is not None:
+        require_field_access(p.by.label, sees_raw=ctx.principal.sees_raw, field_name="by")
+    with ctx.reader() as wh:
+        res = run_funnel(DuckDBBackend(wh), p, **kw)
+    if p.by is not None and not ctx.principal.sees_raw:
+        masker = Masker(ctx.state.service.mask_salt)
+        res = dataclasses.replace(res, breakdown=[dataclasses.replace(g, value=masker.any(g.value))
+                                                  for g in res.breakdown])
+    return res
+
+
 @panel("funnel", "analysis:run")
 def funnel(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     f = parse_filters(ctx, params)
     by = params.get("by") or None
     p = FunnelParams.create(_steps(params), params.get("window", "24h"), f.date_from, f.date_to, by=by,
                             timezone=ctx.timezone)
-    with ctx.reader() as wh:
-        res = run_funnel(DuckDBBackend(wh), p)
+    res = _run_funnel(ctx, p)
     names = [s.name for s in res.steps]
     opt = bar_option(names, [(ctx.t("col.users"), [s.users for s in res.steps])])
     opt["series"][0]["label"] = {"show": True, "position": "top"}
@@ -89,8 +103,7 @@ def funnel_breakdown(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     by = params.get("by") or "platform"
     p = FunnelParams.create(_steps(params), params.get("window", "24h"), f.date_from, f.date_to, by=by,
                             timezone=ctx.timezone)
-    with ctx.reader() as wh:
-        res = run_funnel(DuckDBBackend(wh), p, compare=False, ttc=False)
+    res = _run_funnel(ctx, p, compare=False, ttc=False)
     names = [s.name for s in res.steps]
     opt = bar_option([g.value for g in res.breakdown],
                      [(n, [round(g.steps[i].step_conversion * 100, 2) for g in res.breakdown])

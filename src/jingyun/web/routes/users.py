@@ -16,6 +16,7 @@ from jingyun.api.deps import request_id
 from jingyun.api.routers.users import fetch_users, present
 from jingyun.errors import JingyunError
 from jingyun.segments import saved
+from jingyun.segments.audience import guard
 from jingyun.segments.lifecycle import STAGES, compute_lifecycle
 from jingyun.segments.rfm import compute_rfm
 from jingyun.segments.snapshots import Transitions, compare_snapshots, current_groups, transitions
@@ -62,8 +63,9 @@ def segments(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
         for seg in segs.values():
             est = saved.estimate(wh, seg.rule)
             spark = Spark(tuple(trends[seg.name].sizes), "/console/users/segment?" + urlencode({"name": seg.name}))
+            shown = est.shown(sees_raw=ctx.principal.sees_raw, threshold=ctx.state.service.min_count)
             rows.append([seg.zh if ctx.locale == "zh-CN" and seg.zh else (seg.en or seg.name), ctx.t("seg.audience"),
-                         est.size, est.share, spark])
+                         shown["size"], shown["share"], spark])
         with ctx.state.store.session() as ses:
             stmt = select(Segment).order_by(Segment.id)
             if ctx.principal.role not in ALL_DEPARTMENTS:
@@ -229,6 +231,7 @@ def audience_page(ctx: Builder) -> HTMLResponse:
 def estimate(ctx: Builder, rule: Annotated[str, Form(max_length=20_000)]) -> HTMLResponse:
     try:
         parsed = json.loads(rule)
+        guard(parsed, sees_raw=ctx.principal.sees_raw)
         with ctx.reader() as wh:
             est = saved.estimate(wh, parsed)
     except json.JSONDecodeError:
@@ -236,7 +239,8 @@ def estimate(ctx: Builder, rule: Annotated[str, Form(max_length=20_000)]) -> HTM
     except JingyunError as exc:  # the field names the node (rule.and[2].attr): the builder marks it
         return ctx.render("parts/estimate.html", est=None, error_path=exc.field or "",
                           error=f"{exc.field}: {exc.message}" if exc.field else exc.message)
-    return ctx.render("parts/estimate.html", est=est, error=None)
+    shown = est.shown(sees_raw=ctx.principal.sees_raw, threshold=ctx.state.service.min_count)
+    return ctx.render("parts/estimate.html", est=shown, error=None)
 
 
 @router.get("/users/profile", response_class=HTMLResponse)
