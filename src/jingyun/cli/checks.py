@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from jingyun.cli.identity import ApiKeyOpt, gate, identify
 from jingyun.cli.output import print_json, print_table
 from jingyun.config import load_settings
 from jingyun.quality.checks import CHECKS, run_checks
@@ -18,10 +19,22 @@ def check(
     stale_hours: Annotated[int, typer.Option(help="A source is stale after this many hours without data")] = 24,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     fail: Annotated[bool, typer.Option("--fail/--no-fail", help="Exit 1 when a check finds rows (for schedulers)")] = False,
+    api_key: ApiKeyOpt = None,
 ) -> None:
-    """Run data-quality and reconciliation checks. 运行数据对账检查。 Example: jingyun check order_payment_mismatch --json"""
-    with Warehouse.open(load_settings(), read_only=True) as wh:
+    """Run data-quality and reconciliation checks. 运行数据对账检查。
+
+    Offending rows with personal data (a shared phone number) print de-identified unless a manager
+    or admin is signed in; raw reads are audited.
+    Example: jingyun check order_payment_mismatch --json
+    """
+    settings = load_settings()
+    identity = identify(settings, api_key)
+    with Warehouse.open(settings, read_only=True) as wh:
         results = run_checks(wh, names, limit=limit, stale_hours=stale_hours)
+    for r in results:
+        check_sql = CHECKS[r.name].sql if r.name in CHECKS else None
+        r.columns, r.rows = gate(settings, identity, r.columns, r.rows, command="check", target=f"check:{r.name}",
+                                 sql=check_sql)
     if as_json:
         print_json({"checks": [r.to_dict() for r in results]})
     else:

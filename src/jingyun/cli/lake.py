@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from jingyun.cli.identity import ApiKeyOpt, gate, identify
 from jingyun.cli.output import print_json, print_table
 from jingyun.config import load_settings
 from jingyun.errors import JingyunError
@@ -37,12 +38,16 @@ def query(
     engine: Annotated[str | None, typer.Option(help="duckdb | spark (default: the JINGYUN_ENGINE setting)")] = None,
     lake: Annotated[Path | None, typer.Option(help="Parquet lake for spark (default: $JINGYUN_HOME/lake)")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    api_key: ApiKeyOpt = None,
 ) -> None:
     """Run a portable query on DuckDB or Spark (the same text on both). 在DuckDB或Spark上运行查询。
 
+    Personal columns (traced through aliases and subqueries, or named so, or phone/ID/email in
+    text) print de-identified unless a manager or admin is signed in; raw reads are audited.
     Example: jingyun query "SELECT platform, count(*) AS n FROM events GROUP BY platform" --engine spark
     """
     settings = load_settings()
+    identity = identify(settings, api_key)
     chosen = engine or settings.engine
     if chosen == "duckdb":
         import duckdb
@@ -68,11 +73,13 @@ def query(
             backend.stop()
     else:
         raise JingyunError("bad_engine", "engine must be duckdb or spark", "engine")
-    rows = result.to_pylist()
+    names, rows = gate(settings, identity, result.column_names, list(zip(*(c.to_pylist() for c in result.columns),
+                                                                         strict=True)),
+                       command="query", target="query", sql=sql)
     if as_json:
-        print_json({"engine": chosen, "columns": result.column_names, "rows": rows})
+        print_json({"engine": chosen, "columns": names, "rows": [dict(zip(names, r, strict=True)) for r in rows]})
     else:
-        print_table(f"{chosen}", result.column_names, [list(r.values()) for r in rows])
+        print_table(f"{chosen}", names, rows)
 
 
 def _bad_query(exc: Exception) -> JingyunError:

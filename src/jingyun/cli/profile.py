@@ -6,30 +6,37 @@ from typing import Annotated
 
 import typer
 
+from jingyun.cli.identity import ApiKeyOpt, RemovedRoleOpt, identify, masker
 from jingyun.cli.output import print_json, print_table
 from jingyun.cli.segment import AsOfOpt, JsonOpt
 from jingyun.config import load_settings
-from jingyun.security.masking import Masker, salt_for
-from jingyun.security.roles import RAW_ROLES
+from jingyun.security import cli_identity
 from jingyun.segments.profile import build_profile
 from jingyun.warehouse import Warehouse
 
 
 def profile(
     user_id: Annotated[str, typer.Argument(help="User or person id. 用户ID。")],
-    role: Annotated[str, typer.Option("--role", help="Viewer role; admin/manager see personal data. 查看角色。")] = "analyst",
     as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
+    api_key: ApiKeyOpt = None,
+    role: RemovedRoleOpt = None,
 ) -> None:
-    """Everything known about one user, masked per role. 单个用户的全景画像(按角色脱敏)。
+    """Everything known about one user: personal data in clear for a signed-in manager or admin,
+    de-identified for everyone else; every read is audited. 单个用户的全景画像(按登录身份脱敏,留审计)。
 
     Example: jingyun profile u0000002 --json
     """
     settings = load_settings()
+    identity = identify(settings, api_key, role_flag=role)
+    if identity.principal is not None:
+        identity.principal.require("profile:read")
     with Warehouse.open(settings) as wh:
         p = build_profile(wh, user_id, as_of=as_of)
-    if role not in RAW_ROLES:
-        p = p.deidentified(Masker(salt_for(settings)))
+    if not identity.sees_raw:
+        p = p.deidentified(masker(settings))
+    cli_identity.audit(settings, identity, "read_personal", f"person:{p.person_id}",
+                       {"command": "profile", "deidentified": not identity.sees_raw})
     if as_json:
         print_json(p)
         return

@@ -11,11 +11,11 @@ from typing import Annotated, Any
 
 import typer
 
+from jingyun.cli.identity import ApiKeyOpt, RemovedRoleOpt, identify, masker
 from jingyun.cli.output import print_json, print_table
 from jingyun.config import load_settings
 from jingyun.errors import JingyunError
-from jingyun.security.masking import Masker, salt_for
-from jingyun.security.roles import RAW_ROLES
+from jingyun.security import cli_identity
 from jingyun.segments import saved, snapshots
 from jingyun.segments.playbooks import get_playbook
 from jingyun.segments.store import SavedSegment, SegmentStore
@@ -151,20 +151,26 @@ def refresh(
 @segment_app.command("export")
 def export(
     name: str, path: Path,
-    role: Annotated[str, typer.Option("--role", help="Exporting role. 导出角色。")] = "analyst",
-    personal: Annotated[bool, typer.Option("--personal", help="Include personal data (admin/manager). 含个人信息。")] = False,
+    personal: Annotated[bool, typer.Option("--personal", help="Include personal data: needs a manager or admin "
+                                           "sign-in (`jingyun login`). 含个人信息(需经理或管理员登录)。")] = False,
     as_json: JsonOpt = False,
+    api_key: ApiKeyOpt = None,
+    role: RemovedRoleOpt = None,
 ) -> None:
-    """Export members to .csv or .xlsx, de-identified by default. 导出成员(默认脱敏)。
+    """Export members to .csv or .xlsx, de-identified by default; every export is audited. 导出成员(默认脱敏,留审计)。
 
     Example: jingyun segment export zj_buyers members.xlsx
+    Example: jingyun login && jingyun segment export zj_buyers members.xlsx --personal
     """
-    if personal and role not in RAW_ROLES:
-        raise JingyunError("forbidden", f"role {role!r} may not export personal data; ask an admin or manager", "role",
-                           status=403)
     settings = load_settings()
+    identity = identify(settings, api_key, role_flag=role)
+    if personal:
+        identity.require_raw("personal")
     with Warehouse.open(settings) as wh:
-        n = saved.export(wh, name, path, mask=None if personal else Masker(salt_for(settings)))
+        n = saved.export(wh, name, path, mask=None if personal else masker(settings))
+    # rows in detail: the Auditor raises bulk_export past JINGYUN_EXPORT_ALERT_ROWS, as for the API
+    cli_identity.audit(settings, identity, "export", f"segment:{name}",
+                       {"command": "segment export", "rows": n, "deidentified": not personal})
     print_json({"segment": name, "path": str(path), "rows": n, "deidentified": not personal}) if as_json \
         else typer.echo(f"{n} rows → {path}")
 
