@@ -3,17 +3,32 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Annotated
 
 import typer
 
+from jingyun.cli.identity import ApiKeyOpt, identify, masker
 from jingyun.cli.output import print_json, print_table
-from jingyun.config import load_settings
+from jingyun.config import Settings, load_settings
 from jingyun.errors import JingyunError
 from jingyun.ingest import quarantine as q
+from jingyun.security import cli_identity
+from jingyun.security.cli_identity import Identity
 from jingyun.warehouse import Warehouse
 
 app = typer.Typer(help="Inspect, fix and replay rejected records. 隔离区:查看、修正、重放被拒记录。", no_args_is_help=True)
+
+
+def _shown(settings: Settings, identity: Identity, rows: list[q.QuarantineRow], target: str) -> list[q.QuarantineRow]:
+    """Raw payloads hold personal data: in clear for a raw role (audited), through the gate for everyone else."""
+    if identity.sees_raw:
+        if rows:
+            cli_identity.audit(settings, identity, "read_personal", target,
+                               {"command": "quarantine", "rows": len(rows), "deidentified": False})
+        return rows
+    mask = masker(settings)
+    return [replace(r, raw=None if r.raw is None else str(mask.any(r.raw))) for r in rows]
 
 
 @app.command("list")
@@ -25,9 +40,13 @@ def list_cmd(
     offset: Annotated[int, typer.Option(help="Rows to skip (pagination)")] = 0,
     summary: Annotated[bool, typer.Option(help="Counts per table and reason instead of rows")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    api_key: ApiKeyOpt = None,
 ) -> None:
-    """List quarantined records (paginated). 列出隔离记录。 Example: jingyun quarantine list --table events --json"""
-    with Warehouse.open(load_settings()) as wh:
+    """List quarantined records (paginated); payloads de-identified unless a manager or admin is signed in.
+    列出隔离记录。 Example: jingyun quarantine list --table events --json"""
+    settings = load_settings()
+    identity = identify(settings, api_key)
+    with Warehouse.open(settings) as wh:
         st = None if status == "all" else status
         if summary:
             rows = q.summary(wh, st)
@@ -37,6 +56,7 @@ def list_cmd(
                 print_table("quarantine", ["table", "reason", "count"], rows)
             return
         total, page = q.list_rows(wh, table=table, reason=reason, status=st, limit=limit, offset=offset)
+    page = _shown(settings, identity, page, "quarantine")
     if as_json:
         print_json({"total": total, "offset": offset, "limit": limit, "rows": [r.to_dict() for r in page]})
         return
@@ -48,10 +68,13 @@ def list_cmd(
 
 
 @app.command()
-def show(qid: int, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """Show one record with its full raw payload. 查看单条记录。"""
-    with Warehouse.open(load_settings()) as wh:
+def show(qid: int, as_json: Annotated[bool, typer.Option("--json")] = False, api_key: ApiKeyOpt = None) -> None:
+    """Show one record with its full payload (de-identified unless a manager or admin is signed in). 查看单条记录。"""
+    settings = load_settings()
+    identity = identify(settings, api_key)
+    with Warehouse.open(settings) as wh:
         row = q.get_row(wh, qid)
+    [row] = _shown(settings, identity, [row], f"quarantine:{qid}")
     if as_json:
         print_json(row.to_dict(raw_limit=None))
     else:
@@ -65,8 +88,11 @@ def fix(
     set_: Annotated[list[str] | None, typer.Option("--set", help="field=value (value parsed as JSON when it can be); repeatable")] = None,
     unset: Annotated[list[str] | None, typer.Option(help="Remove a field; repeatable")] = None,
     raw: Annotated[str | None, typer.Option(help="Replace the whole raw payload with this text")] = None,
+    api_key: ApiKeyOpt = None,
 ) -> None:
     """Correct a quarantined payload before replay. 修正记录。 Example: jingyun quarantine fix 12 --set platform=web"""
+    settings = load_settings()
+    identity = identify(settings, api_key)
     changes: dict[str, object] = {}
     for item in set_ or []:
         if "=" not in item:
@@ -78,8 +104,9 @@ def fix(
             changes[key] = value
     for key in unset or []:
         changes[key] = None
-    with Warehouse.open(load_settings()) as wh:
+    with Warehouse.open(settings) as wh:
         row = q.fix(wh, qid, set_fields=changes, raw=raw)
+    [row] = _shown(settings, identity, [row], f"quarantine:{qid}")
     typer.echo(f"fixed {row.qid}: {row.raw}")
 
 
