@@ -1,4 +1,4 @@
-"""Store (SQLite and PostgreSQL), passwords and lockout, tokens, API keys, encryption, audit alerts."""
+"""Store (SQLite and PostgreSQL), passwords and revocation, tokens, API keys, encryption, audit alerts."""
 
 from __future__ import annotations
 
@@ -59,14 +59,24 @@ def test_store_round_trip_and_append_only_audit(store: Store) -> None:
         assert person.department_names == ["growth", "stores"]
 
 
-def test_lockout_after_five_failures_for_fifteen_minutes(store: Store) -> None:
-    auth.create_person(store, username="bob", password="right-password", role="analyst")
-    t0 = dt.datetime(2024, 6, 3, 2, 0)
-    outcomes = [auth.authenticate(store, SERVICE, "bob", "wrong", now=t0).outcome for _ in range(5)]
-    assert outcomes == ["bad_credentials"] * 4 + ["just_locked"]
-    assert auth.authenticate(store, SERVICE, "bob", "right-password", now=t0 + dt.timedelta(minutes=14)).outcome == "locked"
-    assert auth.authenticate(store, SERVICE, "bob", "right-password", now=t0 + dt.timedelta(minutes=16)).outcome == "ok"
-    assert auth.authenticate(store, SERVICE, "nobody", "x", now=t0).outcome == "bad_credentials"
+def test_no_lockout_and_every_credential_ends_with_a_new_version(store: Store) -> None:
+    """Wrong passwords never lock (throttling is the service's, per address and name); a password reset
+    raises the person's token version, which ends the sessions and the bearer tokens issued before."""
+    bob = auth.create_person(store, username="bob", password="right-password", role="analyst")
+    assert [auth.authenticate(store, SERVICE, "bob", "wrong").outcome for _ in range(6)] == ["bad_credentials"] * 6
+    assert auth.authenticate(store, SERVICE, "bob", "right-password").outcome == "ok"
+    assert auth.authenticate(store, SERVICE, "nobody", "x").outcome == "bad_credentials"
+    session = auth.open_session(store, SERVICE, bob.id, refresh=True)
+    assert session.refresh_token is not None
+    token = auth.issue_token(SERVICE, "bob", version=bob.token_version)
+    assert auth.session_principal(store, session.cookie) is not None
+    assert auth.token_principal(store, SERVICE, token).name == "bob"
+    auth.reset_password(store, "bob", "another-password")
+    assert auth.session_principal(store, session.cookie) is None
+    with pytest.raises(JingyunError, match="revoked"):
+        auth.token_principal(store, SERVICE, token)
+    with pytest.raises(JingyunError, match="refresh token is not valid"):
+        auth.refresh(store, SERVICE, session.refresh_token)
 
 
 def test_tokens_refuse_none_bad_signature_expiry_and_audience(store: Store) -> None:

@@ -14,7 +14,7 @@ import datetime as dt
 import decimal
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
@@ -25,6 +25,7 @@ from jingyun.security import auth
 from jingyun.security.audit import Auditor
 from jingyun.security.config import ServiceSettings
 from jingyun.security.roles import PERMISSIONS, ROLES, Principal
+from jingyun.security.throttle import LoginThrottle
 from jingyun.store import Store
 
 SESSION_COOKIE = "jingyun_session"
@@ -39,6 +40,10 @@ class ServiceState:
     writer: Any  # IngestWriter (imported lazily: the writer opens DuckDB)
     ingest_limiter: Any
     login_limiter: Any
+    login_throttle: LoginThrottle = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.login_throttle = LoginThrottle(self.service)
 
 
 def get_state(request: Request) -> ServiceState:
@@ -130,12 +135,17 @@ def permit(permission: str) -> Callable[..., Principal | None]:
     return dependency
 
 
-def deny_object(state: ServiceState, request: Request, principal: Principal, what: str) -> JingyunError:
-    """Object-level refusal (BOLA): audited, and answered 404 so ids cannot be probed."""
+def not_found(what: str, field: str) -> JingyunError:
+    """The one answer for an object that is missing or not yours: the two must read byte for byte alike."""
+    return JingyunError("not_found", f"no such {what}", field, status=404)
+
+
+def deny_object(state: ServiceState, request: Request, principal: Principal, what: str, field: str) -> JingyunError:
+    """Object-level refusal (BOLA): audited, and answered exactly like a missing object so ids cannot be probed."""
     state.auditor.log(actor=principal.name, role=principal.role, action="denied", outcome="denied",
                       target=f"{request.method} {_route_template(request)}", detail={"object": what},
                       request_id=request_id(request))
-    return JingyunError("not_found", f"no such {what}", None, status=404)
+    return not_found(what, field)
 
 
 @dataclass(frozen=True)

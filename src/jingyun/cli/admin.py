@@ -13,6 +13,7 @@ from jingyun.security import auth
 from jingyun.security.audit import Auditor
 from jingyun.security.config import load_service_settings
 from jingyun.security.crypto import rotate_store
+from jingyun.security.vault import rewrap
 from jingyun.store import ApiKey, Person, open_store
 
 admin = typer.Typer(help="Users, API keys, key rotation. 用户、API密钥与密钥轮换。", no_args_is_help=True)
@@ -52,7 +53,7 @@ def reset_password(
     username: Annotated[str, typer.Argument(help="Login name. 用户名")],
     password: Annotated[str | None, typer.Option(help="New password (prompted when omitted). 新密码")] = None,
 ) -> None:
-    """Set a new password, clear the lockout, end the user's sessions. 重置密码并解除锁定。
+    """Set a new password and end every session and token of the user. 重置密码并使其所有会话与令牌失效。
 
     Example: jingyun admin reset-password alice
     """
@@ -72,14 +73,13 @@ def list_users(as_json: Json = False) -> None:
     """
     store = open_store(load_settings())
     with store.session() as ses:
-        rows: list[dict[str, Any]] = [{"username": p.username, "role": p.role, "departments": p.department_names, "disabled": p.disabled,
-                 "locked_until": p.locked_until.isoformat() if p.locked_until else None}
-                for p in ses.scalars(select(Person).order_by(Person.id))]
+        rows: list[dict[str, Any]] = [{"username": p.username, "role": p.role, "departments": p.department_names,
+                                       "disabled": p.disabled} for p in ses.scalars(select(Person).order_by(Person.id))]
     if as_json:
         print_json(rows)
         return
-    print_table("Users 用户", ["username 用户名", "role 角色", "departments 部门", "disabled 停用", "locked until 锁定至"],
-                [[r["username"], r["role"], ", ".join(str(d) for d in r["departments"] or []), r["disabled"], r["locked_until"] or ""]
+    print_table("Users 用户", ["username 用户名", "role 角色", "departments 部门", "disabled 停用"],
+                [[r["username"], r["role"], ", ".join(str(d) for d in r["departments"] or []), r["disabled"]]
                  for r in rows])
 
 
@@ -145,8 +145,13 @@ def rotate_key(as_json: Json = False) -> None:
     Example: JINGYUN_OLD_SECRET_KEYS=old JINGYUN_SECRET_KEY=new jingyun admin rotate-key
     """
     settings = load_settings()
-    changed = rotate_store(open_store(settings), load_service_settings(settings))
-    print_json({"reencrypted": changed}) if as_json else typer.echo(f"re-encrypted {changed} values")
+    service = load_service_settings(settings)
+    changed = rotate_store(open_store(settings), service)
+    rewrapped = rewrap(settings.home, service)  # the warehouse's personal-data key: 32 bytes, not every value
+    if as_json:
+        print_json({"reencrypted": changed, "data_key_rewrapped": rewrapped})
+    else:
+        typer.echo(f"re-encrypted {changed} values" + ("; re-wrapped the personal-data key" if rewrapped else ""))
 
 
 def register(app: typer.Typer) -> None:

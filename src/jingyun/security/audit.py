@@ -23,7 +23,7 @@ from jingyun.security.config import ServiceSettings
 from jingyun.store import Alert, AuditEntry, Store
 from jingyun.store.models import utcnow
 
-ACTIONS = ("login", "logout", "login_failed", "account_locked", "read_personal", "export", "permission_change",
+ACTIONS = ("login", "logout", "login_failed", "login_throttled", "account_locked", "read_personal", "export", "permission_change",
            "user_created", "key_created", "key_revoked", "password_reset", "denied", "segment_change", "replay")
 PERSONAL_ACTIONS = frozenset({"read_personal", "export"})
 
@@ -81,8 +81,8 @@ class Auditor:
             start, end = self.service.work_hours
             if local.weekday() >= 5 or not (start <= local.hour < end):
                 alerts.append(("off_hours", {"action": action, "local_time": local.isoformat(timespec="minutes")}))
-        if action == "account_locked":
-            alerts.append(("failed_logins", {"failures": detail.get("failures")}))
+        if action in ("login_throttled", "account_locked"):  # account_locked: entries from before the throttle
+            alerts.append(("failed_logins", {"failures": detail.get("failures"), "scope": detail.get("scope")}))
         return alerts
 
     # -- reading -----------------------------------------------------------

@@ -50,9 +50,13 @@ class Person(Base):
     password_hash: Mapped[str] = mapped_column(String(200))
     email_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
     phone_enc: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # the lockout's counters, unused since 0003 (throttling is per address and name, in security.throttle);
+    # kept because dropping a column of a referenced table on old SQLite means copying the table
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # every credential of the person carries the version it was issued under; raising it ends them all
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     departments: Mapped[list[Department]] = relationship(secondary=person_departments, lazy="selectin")
 
@@ -78,7 +82,12 @@ class ApiKey(Base):
 
 
 class WebSession(Base):
-    """A console session; the cookie carries the token, the store only its hash."""
+    """A sign-in: the cookie carries the token, the store only its hash.
+
+    A sign-in through the API also holds a refresh token (its hash; the one it
+    replaced is kept to recognise a replay). The session is valid while it is
+    not revoked, not expired, and its ``token_version`` is the person's.
+    """
 
     __tablename__ = "sessions"
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -86,6 +95,9 @@ class WebSession(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    refresh_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True, index=True)
+    refresh_prev_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
 
 
 class AuditEntry(Base):

@@ -126,6 +126,9 @@ def change_person(username: Username, body: PersonChange, request: Request, stat
             person.disabled = body.disabled
         ses.flush()
         after = {"role": person.role, "departments": person.department_names, "disabled": person.disabled}
+        if (after["role"], after["disabled"]) != (before["role"], before["disabled"]):
+            # a new role or status ends every sign-in: the next request is made under what was decided
+            auth.revoke_credentials(ses, person.id)
         out = person_out(person)
         pid = person.id
     state.auditor.log(actor=admin.name, role=admin.role, action="permission_change", target=f"person:{pid}",

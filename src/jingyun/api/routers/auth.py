@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from jingyun.api.deps import SESSION_COOKIE, StateDep, permit, request_id
+from jingyun.api.deps import SESSION_COOKIE, ServiceState, StateDep, permit, request_id
 from jingyun.errors import JingyunError
 from jingyun.security import auth
+from jingyun.security.config import ServiceSettings, over_tls
 from jingyun.security.roles import Principal
 from jingyun.store import Person
 
@@ -34,7 +35,20 @@ class LoginOut(BaseModel):
     user: PersonOut
     access_token: str
     token_type: str = "bearer"
+    expires_in: int = Field(description="Seconds the access token lives: an hour at most 至多3600秒")
+    refresh_token: str = Field(description="Spend at POST /api/v1/auth/refresh for a new pair; valid while the "
+                                           "session lasts (JINGYUN_SESSION_HOURS) 刷新令牌")
+
+
+class RefreshBody(BaseModel):
+    refresh_token: str = Field(min_length=1, max_length=200)
+
+
+class RefreshOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
     expires_in: int
+    refresh_token: str
 
 
 class ProfileUpdate(BaseModel):
@@ -53,39 +67,50 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def set_session_cookie(request: Request, response: Response, service: ServiceSettings, token: str) -> None:
+    """The session cookie, ``Secure`` when asked for or when the request came over HTTPS."""
+    secure = service.cookie_secure or over_tls(service, request.url.scheme, request.headers.get("x-forwarded-proto"))
+    response.set_cookie(SESSION_COOKIE, token, max_age=int(service.session_hours * 3600), httponly=True,
+                        samesite="strict", secure=secure, path="/")
+
+
+def sign_in(request: Request, state: ServiceState, username: str, password: str, via: str) -> Person:
+    """The sign-in of both edges (API and console): flood guard, throttle, password, audit."""
+    client = _client(request)
+    state.login_limiter.check(client)
+    return auth.sign_in(state.store, state.service, state.login_throttle, state.auditor, username=username,
+                        password=password, address=client, request_id=request_id(request), via=via)
+
+
+def sign_out(request: Request, state: ServiceState, me: Principal, via: str) -> None:
+    """End every session and token of the caller (an API key has none: nothing to end)."""
+    if me.person_id is not None:
+        auth.sign_out(state.store, me.person_id)
+    state.auditor.log(actor=me.name, role=me.role, action="logout", detail={} if via == "api" else {"via": via},
+                      request_id=request_id(request))
+
+
 @router.post("/auth/login", summary="Sign in with username and password; sets the session cookie", response_model=LoginOut)
 def login(body: LoginBody, request: Request, response: Response, state: StateDep, _: Public) -> LoginOut:
-    state.login_limiter.check(_client(request))
-    result = auth.authenticate(state.store, state.service, body.username, body.password)
-    rid = request_id(request)
-    if result.person is None:
-        # the username is what was typed: it may not exist, so it is not logged as an actor
-        if result.outcome == "just_locked":
-            state.auditor.log(actor=body.username[:100], action="account_locked", outcome="failed",
-                              detail={"failures": result.failures}, request_id=rid)
-        else:
-            state.auditor.log(actor=body.username[:100], action="login_failed", outcome="failed",
-                              detail={"why": result.outcome}, request_id=rid)
-        if result.outcome in ("locked", "just_locked"):
-            raise JingyunError("account_locked", "too many failed sign-ins; the account is locked for "
-                               f"{state.service.lockout_minutes:g} minutes", "username", status=401)
-        raise JingyunError("bad_credentials", "wrong username or password", "password", status=401)
-    person = result.person
-    token = auth.create_session(state.store, state.service, person.id)
-    ttl = int(state.service.session_hours * 3600)
-    response.set_cookie(SESSION_COOKIE, token, max_age=ttl, httponly=True, samesite="strict",
-                        secure=state.service.cookie_secure, path="/")
-    state.auditor.log(actor=person.username, role=person.role, action="login", request_id=rid)
-    return LoginOut(user=person_out(person), access_token=auth.issue_token(state.service, person.username, ttl_seconds=ttl),
-                    expires_in=ttl)
+    person = sign_in(request, state, body.username, body.password, "api")
+    session = auth.open_session(state.store, state.service, person.id, refresh=True)
+    assert session.refresh_token is not None
+    set_session_cookie(request, response, state.service, session.cookie)
+    token, ttl = auth.access_token(state.service, person, session.expires_at)
+    return LoginOut(user=person_out(person), access_token=token, expires_in=ttl, refresh_token=session.refresh_token)
 
 
-@router.post("/auth/logout", summary="Sign out: revoke the session cookie", status_code=204)
+@router.post("/auth/refresh", summary="A new access token for a refresh token; the refresh token is rotated",
+             response_model=RefreshOut)
+def refresh(body: RefreshBody, state: StateDep, _: Public) -> RefreshOut:
+    out = auth.refresh(state.store, state.service, body.refresh_token)
+    return RefreshOut(access_token=out.access_token, expires_in=out.expires_in, refresh_token=out.refresh_token)
+
+
+@router.post("/auth/logout", summary="Sign out everywhere: every session, refresh and bearer token of yours ends",
+             status_code=204)
 def logout(request: Request, state: StateDep, me: Me) -> Response:
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        auth.revoke_session(state.store, token)
-    state.auditor.log(actor=me.name, role=me.role, action="logout", request_id=request_id(request))
+    sign_out(request, state, me, "api")
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -20,7 +20,17 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
-from jingyun.api.deps import PagingDep, ServiceState, StateDep, deny_object, jsonable, permit, reading, request_id
+from jingyun.api.deps import (
+    PagingDep,
+    ServiceState,
+    StateDep,
+    deny_object,
+    jsonable,
+    not_found,
+    permit,
+    reading,
+    request_id,
+)
 from jingyun.api.routers.users import Page, fetch_users, present
 from jingyun.errors import JingyunError
 from jingyun.security.auth import departments_by_name
@@ -65,9 +75,11 @@ def _out(seg: Segment) -> SegmentOut:
 
 class SegmentSize(BaseModel):
     id: int
-    size: int
+    size: int | str = Field(description='Persons now; "<10" below the small-count threshold for roles without raw '
+                                        "access 人群规模(小样本显示为<10)")
     universe: int
-    share: float
+    share: float | None
+    suppressed: bool
     as_of: str
     warning: str | None
 
@@ -99,9 +111,9 @@ def _load(state: ServiceState, request: Request, principal: Principal, segment_i
     with state.store.session() as ses:
         seg = ses.get(Segment, segment_id)
         if seg is None:
-            raise JingyunError("not_found", "no such segment", "segment_id", status=404)
+            raise not_found("segment", "segment_id")
         if not principal.can_see_department(seg.department_id):
-            raise deny_object(state, request, principal, "segment")
+            raise deny_object(state, request, principal, "segment", "segment_id")
         return seg
 
 
@@ -120,11 +132,14 @@ def list_segments(state: StateDep, principal: Annotated[Principal, Depends(permi
 @router.post("/segments", summary="Create a segment in one of your departments", response_model=SegmentOut, status_code=201)
 def create_segment(body: SegmentIn, request: Request, state: StateDep,
                    principal: Annotated[Principal, Depends(permit("segments:create"))]) -> SegmentOut:
+    from jingyun.segments.audience import guard
+
+    guard(audience_rule(body.rule), sees_raw=principal.sees_raw)  # no rule that singles a person out
     reading(state, lambda wh: compiled_sql(state, wh, body.rule))  # never save a rule that does not compile
     with state.store.session() as ses:
         existing = ses.scalar(select(Department).where(Department.name == body.department))
         if principal.role != "admin" and (existing is None or existing.id not in principal.departments):
-            raise deny_object(state, request, principal, "department")
+            raise deny_object(state, request, principal, "department", "department")
         dep = existing or departments_by_name(ses, [body.department])[0]
         seg = Segment(name=body.name, department_id=dep.id, rule=json.dumps(body.rule, ensure_ascii=False),
                       status="draft", created_by=principal.name)
@@ -202,4 +217,5 @@ def segment_size(segment_id: SegmentId, request: Request, state: StateDep,
         est = reading(state, lambda wh: saved.estimate(wh, rule))
     except JingyunError as exc:  # a segment it references was deleted since
         raise JingyunError(exc.code, exc.message, exc.field or "rule", status=409) from None
-    return SegmentSize(id=segment_id, **{k: v for k, v in jsonable(est).items() if k not in ("sql", "seconds")})
+    shown = est.shown(sees_raw=principal.sees_raw, threshold=state.service.min_count)
+    return SegmentSize(id=segment_id, **{k: v for k, v in jsonable(shown).items() if k not in ("sql", "seconds")})

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from jingyun.api.deps import SESSION_COOKIE, get_state, request_id
+from jingyun.api.routers.auth import set_session_cookie, sign_in, sign_out
 from jingyun.errors import JingyunError
 from jingyun.security import auth
 from jingyun.web import i18n
@@ -97,33 +98,27 @@ def login(request: Request, username: Annotated[str, Form(max_length=100)],
           password: Annotated[str, Form(max_length=1000)]) -> Response:
     state = get_state(request)
     locale = request_locale(request)
-    client = request.client.host if request.client else "unknown"
-    state.login_limiter.check(client)
-    result = auth.authenticate(state.store, state.service, username, password)
-    rid = request_id(request)
-    if result.person is None:
-        state.auditor.log(actor=username[:100], action="login_failed", outcome="failed",
-                          detail={"why": result.outcome, "via": "console"}, request_id=rid)
-        key = "login.locked" if result.outcome in ("locked", "just_locked") else "login.bad"
+    try:
+        person = sign_in(request, state, username, password, "console")
+    except JingyunError as exc:
+        if exc.status not in (401, 429):
+            raise
+        headers = getattr(exc, "headers", None)
+        seconds = (headers or {}).get("Retry-After", "")
+        message = i18n.translate(locale, "login.locked", seconds=seconds) if exc.status == 429 \
+            else i18n.translate(locale, "login.bad")
         return TEMPLATES.TemplateResponse(request, "login.html", {
-            "t": lambda k, **v: i18n.translate(locale, k, **v), "locale": locale,
-            "error": i18n.translate(locale, key)}, status_code=401)
-    token = auth.create_session(state.store, state.service, result.person.id)
-    state.auditor.log(actor=result.person.username, role=result.person.role, action="login",
-                      detail={"via": "console"}, request_id=rid)
+            "t": lambda k, **v: i18n.translate(locale, k, **v), "locale": locale, "error": message},
+            status_code=exc.status, headers=headers)
+    token = auth.create_session(state.store, state.service, person.id)
     response = RedirectResponse(PREFIX + "/", status_code=303)
-    response.set_cookie(SESSION_COOKIE, token, max_age=int(state.service.session_hours * 3600), httponly=True,
-                        samesite="strict", secure=state.service.cookie_secure, path="/")
+    set_session_cookie(request, response, state.service, token)
     return response
 
 
 @router.post("/logout")
 def logout(request: Request, ctx: Ctx) -> Response:
-    token = request.cookies.get(SESSION_COOKIE)
-    if token:
-        auth.revoke_session(ctx.state.store, token)
-    ctx.state.auditor.log(actor=ctx.principal.name, role=ctx.principal.role, action="logout",
-                          detail={"via": "console"}, request_id=request_id(request))
+    sign_out(request, ctx.state, ctx.principal, "console")
     response = RedirectResponse(PREFIX + "/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
