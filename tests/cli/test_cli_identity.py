@@ -286,3 +286,25 @@ def test_quarantined_payloads_are_de_identified_without_a_raw_role(
     code, out, _ = run(["quarantine", "show", str(row["qid"]), "--json"], capsys)
     assert code == 0 and "13700001111" in out
     assert [(e["actor"], e["target"]) for e in audit(ws, "read_personal")] == [("root", f"quarantine:{row['qid']}")]
+
+
+def test_a_metric_breakdown_by_a_personal_column_needs_a_raw_role(
+        ws: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    with Warehouse.open(ws) as wh:
+        wh.con.execute("INSERT INTO orders (order_id, user_id, person_id, ts, amount, status, is_test, _ingested_at) "
+                       "VALUES ('o1', 'u1', 'u1', TIMESTAMP '2026-01-02 03:00:00', 100, 'paid', FALSE, now())")
+    args = ["metrics", "compute", "gmv", "--from", "2026-01-01", "--to", "2026-01-31", "--grain", "total", "--json"]
+    code, plain, err = run(args, capsys)
+    assert code == 0, err  # an aggregate: no credential asked
+    err = one_line_refusal(*run([*args, "--by", "users.phone"], capsys))
+    assert "login_required [by]" in err and "jingyun login" in err
+    person(ws, "clerk", "specialist")
+    login("clerk", monkeypatch, capsys)
+    assert "sensitive_field [by]" in one_line_refusal(*run([*args, "--by", "users.phone"], capsys))
+    assert run(args, capsys)[1] == plain  # the aggregate prints exactly what it printed before
+    person(ws, "boss", "manager")
+    login("boss", monkeypatch, capsys)
+    code, out, _ = run([*args, "--by", "users.phone"], capsys)
+    assert code == 0 and [p["by_value"] for p in json.loads(out)["points"]] == [PHONE]
+    [entry] = audit(ws, "export")
+    assert (entry["actor"], entry["target"], entry["detail"]["by"]) == ("boss", "metric:gmv", "users.phone")  # type: ignore[index]

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from jingyun.ingest import ingest_file
 from jingyun.quality.checks import run_checks
+from jingyun.security.config import load_service_settings
+from jingyun.security.masking import pseudonym
 from jingyun.warehouse import Warehouse
 
 
@@ -38,7 +40,9 @@ def test_checks_find_planted_mismatches(wh: Warehouse, files: Path) -> None:
     assert [(r[0], float(r[4])) for r in mismatch.rows] == [("o3", 50.0), ("o2", 10.0)]
     assert [r[0] for r in results["payment_without_order"].rows] == ["p4"]
     assert [(r[0], r[1]) for r in results["events_unknown_user"].rows] == [("ghost", 2)]
-    assert results["duplicate_users_by_phone"].rows == [["+8613800138000", 2, "u1,u3"]]
+    # the shared phone is shown as its pseudonym, never in clear
+    salt = load_service_settings(wh.settings).mask_salt
+    assert results["duplicate_users_by_phone"].rows == [[pseudonym("+8613800138000", salt), 2, "u1,u3"]]
     assert results["stale_sources"].count == 4  # stale after 0 hours: every source
     fresh = {r.name: r for r in run_checks(wh, ["stale_sources"], stale_hours=24)}
     assert fresh["stale_sources"].count == 0

@@ -10,7 +10,7 @@ from ingest_helpers import event, write_ndjson
 from jingyun.config import load_settings
 from jingyun.ingest import ingest_file
 from jingyun.schema.tracking import DEFAULT_PLAN
-from jingyun.warehouse import Warehouse
+from jingyun.warehouse import Warehouse, personal
 
 USERS_CSV = (
     "用户编号,手机,邮箱,注册时间,性别,渠道,积分\n"
@@ -42,7 +42,10 @@ def test_mapping_normalisation_and_merge_by_phone_and_email(wh: Warehouse, files
     users, mapping = _users(files)
     report = ingest_file(wh, "users", users, mapping=mapping)
     assert (report.received, report.stored, report.quarantined) == (6, 6, 0)
-    rows = wh.rows("SELECT user_id, phone, email, gender, person_id, attributes, CAST(registered_at AS VARCHAR) FROM users ORDER BY user_id")
+    names = ("user_id", "phone", "email", "gender", "person_id", "attributes", "registered_at")
+    stored = wh.rows("SELECT user_id, phone, email, gender, person_id, attributes, CAST(registered_at AS VARCHAR) FROM users ORDER BY user_id")
+    assert all(r[1] is None and r[2] is None for r in stored)  # encrypted at rest; read back through reveal
+    rows = [tuple(r.values()) for r in personal.reveal(wh, [dict(zip(names, r, strict=True)) for r in stored])]
     assert rows[0] == ("test_9", "+8613700000000", "t@shop.cn", "male", "test_9", "{}", "2026-03-05 01:00:00")
     assert rows[1] == ("u1", "+8613800138000", "a@shop.cn", "male", "u1", '{"积分":"10"}', "2026-01-02 01:00:00")
     # u2 shares u1's phone (other format) → same person

@@ -13,6 +13,7 @@ from jingyun.security import auth
 from jingyun.security.audit import Auditor
 from jingyun.security.config import load_service_settings
 from jingyun.security.crypto import rotate_store
+from jingyun.security.vault import rewrap
 from jingyun.store import ApiKey, Person, open_store
 
 admin = typer.Typer(help="Users, API keys, key rotation. 用户、API密钥与密钥轮换。", no_args_is_help=True)
@@ -144,8 +145,13 @@ def rotate_key(as_json: Json = False) -> None:
     Example: JINGYUN_OLD_SECRET_KEYS=old JINGYUN_SECRET_KEY=new jingyun admin rotate-key
     """
     settings = load_settings()
-    changed = rotate_store(open_store(settings), load_service_settings(settings))
-    print_json({"reencrypted": changed}) if as_json else typer.echo(f"re-encrypted {changed} values")
+    service = load_service_settings(settings)
+    changed = rotate_store(open_store(settings), service)
+    rewrapped = rewrap(settings.home, service)  # the warehouse's personal-data key: 32 bytes, not every value
+    if as_json:
+        print_json({"reencrypted": changed, "data_key_rewrapped": rewrapped})
+    else:
+        typer.echo(f"re-encrypted {changed} values" + ("; re-wrapped the personal-data key" if rewrapped else ""))
 
 
 def register(app: typer.Typer) -> None:

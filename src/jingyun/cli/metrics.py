@@ -9,11 +9,17 @@ from typing import Annotated, Any
 
 import typer
 
+from jingyun.cli.identity import ApiKeyOpt, identify
+from jingyun.cli.identity import masker as cli_masker
 from jingyun.cli.output import print_json, print_table
 from jingyun.config import Settings, load_settings
+from jingyun.errors import JingyunError
 from jingyun.metrics.compute import ComputeParams, MetricResult, compute
 from jingyun.metrics.dictionary import load_dictionary
 from jingyun.metrics.model import Derived, Metric
+from jingyun.security import cli_identity
+from jingyun.security.cli_identity import Identity
+from jingyun.security.masking import require_field_access, sensitive_field
 from jingyun.warehouse import Warehouse
 from jingyun.warehouse.backends import Backend
 
@@ -127,20 +133,28 @@ def compute_cmd(
     include_test: Annotated[bool, typer.Option("--include-test", help="Keep test accounts. 包含测试账号")] = False,
     show_sql: Annotated[bool, typer.Option("--sql", help="Also print the query. 显示SQL")] = False,
     as_json: JsonOpt = False,
+    api_key: ApiKeyOpt = None,
 ) -> None:
     """Compute a metric per day/week/month. 按日/周/月计算指标。
 
+    A breakdown by personal data (users.phone, properties.contacts…) needs a manager or admin
+    sign-in and is audited as an export, as in the API.
     Example: jingyun metrics compute gmv --from 2026-10-01 --to 2026-10-31 --grain week --by channel --json
     """
     settings = load_settings()
     d = load_dictionary(settings)
     params = ComputeParams.create(name, date_from, date_to, grain=grain, by=by, timezone=settings.timezone,
                                   include_test=include_test)
+    identity = None
+    if params.by is not None and sensitive_field(params.by):  # refused before any work
+        identity = _breakdown_identity(settings, api_key, params.by)
     backend, close = open_backend(settings)
     try:
         result = compute(backend, d, params)
     finally:
         close()
+    if params.by is not None:
+        _gate_breakdown(settings, result, identity, api_key, name)
     if as_json:
         print_json(result_json(result))
         return
@@ -152,6 +166,32 @@ def compute_cmd(
     print_table(f"{m.name} ({m.unit}, {result.grain}, {settings.timezone})", headers, rows)
     if show_sql:
         typer.echo(result.sql)
+
+
+def _breakdown_identity(settings: Settings, api_key: str | None, by: str) -> Identity:
+    identity = identify(settings, api_key)
+    if identity.principal is None:
+        raise JingyunError("login_required", f"{by} is personal data: a breakdown by it needs a manager or admin "
+                           f"sign-in; {cli_identity.SIGN_IN}", "by")
+    require_field_access(by, sees_raw=identity.sees_raw, field_name="by")
+    return identity
+
+
+def _gate_breakdown(settings: Settings, result: MetricResult, identity: Identity | None, api_key: str | None,
+                    name: str) -> None:
+    """Breakdown values through the masking gate, as ``GET /metrics/{name}/values`` does: a property
+    breakdown's free text and JSON for masked callers; values per person audited like an export."""
+    masker = cli_masker(settings)
+    masked = [masker.any(p.by_value) for p in result.points]
+    if all(m == p.by_value for m, p in zip(masked, result.points, strict=True)) and identity is None:
+        return  # nothing personal in the values: an aggregate, printed as it always was
+    identity = identity or identify(settings, api_key)
+    if not identity.sees_raw:
+        for m, p in zip(masked, result.points, strict=True):
+            p.by_value = m
+    cli_identity.audit(settings, identity, "export", f"metric:{name}",
+                       {"command": "metrics compute", "by": result.by, "rows": len(result.points),
+                        "deidentified": not identity.sees_raw})
 
 
 def register(app: typer.Typer) -> None:

@@ -47,16 +47,21 @@ def link_anonymous(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def merge_users(con: duckdb.DuckDBPyConnection) -> int:
-    """Person ids for the users being stored, merging by phone then email."""
+    """Person ids for the users being stored, merging by phone then email.
+
+    They are compared through their keyed pseudonyms (``_phone_ps``, ``_email_ps``), which every
+    stored user has whether or not its clear values are encrypted at rest
+    (:mod:`jingyun.warehouse.personal`)."""
     con.execute(
         """
         CREATE OR REPLACE TEMP TABLE _people AS
         WITH cand AS (
-            SELECT user_id, user_id AS person_id, phone, email, registered_at, 1 AS fresh, _line FROM _insert
+            SELECT user_id, user_id AS person_id, _phone_ps AS phone, _email_ps AS email, registered_at, 1 AS fresh, _line
+            FROM _insert
             UNION ALL
-            SELECT u.user_id, u.person_id, u.phone, u.email, u.registered_at, 0, 0 FROM users u
-            WHERE u.phone IN (SELECT phone FROM _insert WHERE phone IS NOT NULL)
-               OR u.email IN (SELECT email FROM _insert WHERE email IS NOT NULL)
+            SELECT u.user_id, u.person_id, u._phone_ps, u._email_ps, u.registered_at, 0, 0 FROM users u
+            WHERE u._phone_ps IN (SELECT _phone_ps FROM _insert WHERE _phone_ps IS NOT NULL)
+               OR u._email_ps IN (SELECT _email_ps FROM _insert WHERE _email_ps IS NOT NULL)
         ),
         by_phone AS (
             SELECT phone, arg_min(person_id, (fresh, registered_at, _line, user_id)) AS person_id
@@ -68,8 +73,8 @@ def merge_users(con: duckdb.DuckDBPyConnection) -> int:
         )
         SELECT i.user_id, coalesce(p.person_id, e.person_id, i.user_id) AS person_id
         FROM _insert i
-        LEFT JOIN by_phone p ON p.phone = i.phone
-        LEFT JOIN by_email e ON e.email = i.email
+        LEFT JOIN by_phone p ON p.phone = i._phone_ps
+        LEFT JOIN by_email e ON e.email = i._email_ps
         """
     )
     con.execute("UPDATE _insert SET person_id = p.person_id FROM _people p WHERE _insert.user_id = p.user_id")

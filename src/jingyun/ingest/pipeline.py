@@ -36,7 +36,7 @@ from jingyun.ingest.report import IngestReport
 from jingyun.ingest.validate import SourceShape, StagingBuilder, q
 from jingyun.schema.tables import Table, get_table
 from jingyun.schema.tracking import load_plan
-from jingyun.warehouse import person_orders
+from jingyun.warehouse import person_orders, personal
 from jingyun.warehouse.connection import Warehouse
 
 Progress = Callable[[int, int], None]  # (records done, bytes done)
@@ -87,6 +87,7 @@ class ChunkLoader:
         self._shape: SourceShape | None = None
         self.outcomes: LineOutcomes | None = None
         self._anon_links = 0
+        self._personal: personal.Sealer | None = None
         self.mapping_json = json.dumps(mapping.to_dict(), ensure_ascii=False) if mapping.rules or mapping.constants or mapping.timezone else None
 
     def staging_statements(self, shape: SourceShape) -> list[str]:
@@ -249,6 +250,15 @@ class ChunkLoader:
             report.tracking_issues[issue] += n
         self._store(report)
 
+    def _sealer(self) -> personal.Sealer:
+        """The workspace's sealer, made on the first users chunk (inside its transaction), which also
+        seals users stored in clear before encryption was turned on."""
+        if self._personal is None:
+            personal.ensure_columns(self.wh.con)
+            self._personal = personal.Sealer.for_workspace(self.wh.settings, self.wh.con)
+            personal.seal_stored(self.wh.con, self._personal)
+        return self._personal
+
     def _store(self, report: IngestReport) -> None:
         con, table = self.wh.con, self.table
         names = table.column_names
@@ -283,6 +293,8 @@ class ChunkLoader:
         if table.name == "users":
             # users need a materialised step: their person ids are merged before storing
             con.execute(f"CREATE OR REPLACE TEMP TABLE _insert AS SELECT s._line, {', '.join(select)} FROM _staged s {joins} WHERE {keep}")
+            # personal columns sealed (pseudonyms, ciphertexts) before anything compares or stores them
+            cols += "".join(f", {q(n)}" for n in personal.seal_insert(con, self._sealer()))
             identity.merge_users(con)
             identity.flag_test_users(con)
             inserted = con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _insert").fetchall()

@@ -62,8 +62,10 @@ CHECKS: dict[str, Check] = {c.name: c for c in (
     ),
     Check(
         "duplicate_users_by_phone", "手机号重复的用户", "Users sharing a phone number",
-        """SELECT phone, count(*) AS users, string_agg(user_id, ',' ORDER BY user_id) AS user_ids FROM users
-           WHERE phone IS NOT NULL GROUP BY phone HAVING count(*) > 1 ORDER BY users DESC, phone""",
+        # by the keyed pseudonym: the clear phone is encrypted at rest (warehouse.personal), and the
+        # pseudonym is what a de-identified export shows, so the finding can be joined to one
+        """SELECT _phone_ps AS phone_pseudonym, count(*) AS users, string_agg(user_id, ',' ORDER BY user_id) AS user_ids
+           FROM users WHERE _phone_ps IS NOT NULL GROUP BY _phone_ps HAVING count(*) > 1 ORDER BY users DESC, _phone_ps""",
     ),
     Check(
         "stale_sources", "数据源断流", "Sources with no new data for too long",

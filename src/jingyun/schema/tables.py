@@ -122,6 +122,21 @@ EVENTS = Table(
     ts_column="ts", extras_column="properties",
 )
 
+# Personal columns encrypted at rest (jingyun.warehouse.personal): the clear column is left NULL and
+# the AES-256-GCM ciphertext kept here (internal, "_" like _source); phone and email also keep their keyed pseudonym, which
+# identity merges join on and which equals what the masking gate shows a masked role.
+_SEALED = (
+    *(_c(f"_{n}_enc", "text", f"{zh}(密文)", f"{en} (encrypted)", f"{zh}的密文(AES-256-GCM,工作区数据密钥)",
+         f"{en}, encrypted with the workspace's data key (AES-256-GCM)", derived=True)
+      for n, zh, en in (("name", "姓名", "Name"), ("phone", "手机号", "Phone"), ("email", "邮箱", "Email"),
+                        ("birth_date", "出生日期", "Birth date"), ("address", "地址", "Address"),
+                        ("attributes", "个人扩展属性", "Personal attributes"))),
+    _c("_phone_ps", "id", "手机号假名", "Phone pseudonym", "手机号的加盐SHA-256假名,身份合并以此关联",
+       "Salted SHA-256 pseudonym of the phone; identity merges join on it", derived=True),
+    _c("_email_ps", "id", "邮箱假名", "Email pseudonym", "邮箱的加盐SHA-256假名,身份合并以此关联",
+       "Salted SHA-256 pseudonym of the email; identity merges join on it", derived=True),
+)
+
 USERS = Table(
     "users", "用户", "Users", ("user_id",),
     (
@@ -141,6 +156,7 @@ USERS = Table(
         _c("attributes", "json", "扩展属性", "Attributes", "其他用户属性(JSON对象);源数据的额外列也存于此", "Other attributes (JSON object); extra source columns land here"),
         _PERSON,
         *_INGESTED,
+        *_SEALED,
     ),
     ts_column="registered_at", extras_column="attributes",
 )

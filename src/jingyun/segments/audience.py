@@ -33,6 +33,7 @@ from jingyun.errors import JingyunError
 from jingyun.security.masking import require_field_access
 from jingyun.segments.common import KEY, NOT_TEST, VALID_ORDER, as_naive_utc, date_literal, quote, ts_literal
 from jingyun.warehouse import person_orders, portable
+from jingyun.warehouse.personal import BIRTH_DATE_SQL
 
 ValueType = Literal["string", "number", "bool", "timestamp", "date"]
 OPS = ("eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "between", "is_set", "is_not_set", "contains")
@@ -390,7 +391,7 @@ def _attr_sql(node: Node, as_of: dt.datetime) -> str:
 def _derived(name: str, cond: Cond, as_of: dt.datetime) -> str:
     """Age and account age as bounds on the stored date, computed here (portable, index-friendly)."""
     if cond.op == "is_set":
-        return "birth_date IS NOT NULL" if name == "age" else "registered_at IS NOT NULL"
+        return f"{BIRTH_DATE_SQL} IS NOT NULL" if name == "age" else "registered_at IS NOT NULL"
     values = cond.value if isinstance(cond.value, tuple) else (cond.value,)
     if cond.op == "in":
         return "(" + " OR ".join(_derived(name, Cond("eq", v), as_of) for v in values) + ")"
@@ -402,12 +403,12 @@ def _derived(name: str, cond: Cond, as_of: dt.datetime) -> str:
     ge = {"gte": n, "gt": n + 1, "eq": n}.get(cond.op)
     lt = {"lt": n, "lte": n + 1, "eq": n + 1}.get(cond.op)
     parts = []
-    col = "birth_date" if name == "age" else "registered_at"
+    col = BIRTH_DATE_SQL if name == "age" else "registered_at"  # sealed birth dates decrypt in DuckDB
     for bound, op in ((ge, "<="), (lt, ">")):
         if bound is None:
             continue
         if name == "age":
-            parts.append(f"birth_date {op} {date_literal(_years_before(as_of.date(), bound))}")
+            parts.append(f"{BIRTH_DATE_SQL} {op} {date_literal(_years_before(as_of.date(), bound))}")
         else:
             parts.append(f"registered_at {op} {ts_literal(as_of - dt.timedelta(days=bound))}")
     return "(" + " AND ".join(parts) + f" AND {col} IS NOT NULL)"

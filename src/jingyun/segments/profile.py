@@ -20,7 +20,7 @@ from jingyun.segments.playbooks import playbook_for
 from jingyun.segments.rfm import RfmParams, compute_rfm, resolve_as_of
 from jingyun.segments.saved import context
 from jingyun.segments.store import SegmentStore
-from jingyun.warehouse import Warehouse
+from jingyun.warehouse import Warehouse, personal
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,7 @@ def build_profile(wh: Warehouse, user_id: str, *, limit: int = 10, as_of: Any = 
     at = resolve_as_of(wh, as_of)
     users = _dicts(wh, "SELECT user_id, registered_at, channel, name, phone, email, gender, birth_date, province, "
                    "city, address, member_level, attributes FROM users WHERE person_id = ? ORDER BY registered_at, user_id", [pid])
+    users = personal.reveal(wh, users)  # personal columns are encrypted at rest (warehouse.personal)
     attrs: dict[str, Any] = dict(users[0]) if users else {}
     tags = {str(t): str(v) for t, v in wh.rows("SELECT tag, value FROM user_tags WHERE person_id = ? ORDER BY tag",
                                                [pid])}

@@ -74,6 +74,9 @@ class Warehouse:
         con.execute(f"SET memory_limit = '{settings.memory_limit}'")
         con.execute("SET preserve_insertion_order = false")
         con.execute("SET enable_progress_bar = false")  # our own progress bars speak for long work
+        from jingyun.warehouse.personal import register_functions
+
+        register_functions(con, settings)  # personal_birth_date(): exact ages over sealed birth dates
         if not read_only:
             self.ensure_tables()
 
@@ -101,6 +104,9 @@ class Warehouse:
             self.con.execute(table_ddl(table))
         for ddl in INTERNAL_DDL:
             self.con.execute(ddl)
+        from jingyun.warehouse.personal import ensure_columns
+
+        ensure_columns(self.con)  # users' sealed columns, added to warehouses created before them
 
     def close(self) -> None:
         self.con.close()

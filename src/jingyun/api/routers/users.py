@@ -17,7 +17,7 @@ from jingyun.errors import JingyunError
 from jingyun.schema.tables import USERS
 from jingyun.security.masking import Masker
 from jingyun.security.roles import Principal
-from jingyun.warehouse import Warehouse
+from jingyun.warehouse import Warehouse, personal
 
 router = APIRouter(prefix="/api/v1", tags=["users 用户"])
 ProfileReader = Annotated[Principal, Depends(permit("profile:read"))]
@@ -46,7 +46,8 @@ def fetch_users(wh: Warehouse, where: str, params: list[Any], limit: int, offset
     cols = ", ".join(f'"{c}"' for c in USER_COLUMNS)
     total = int(wh.scalar(f"SELECT count(*) FROM users WHERE {where}", params))
     rows = wh.rows(f"SELECT {cols} FROM users WHERE {where} ORDER BY user_id LIMIT {limit} OFFSET {offset}", params)
-    return total, [dict(zip(USER_COLUMNS, r, strict=True)) for r in rows]
+    # personal columns are encrypted at rest; present() masks them for roles without raw access
+    return total, personal.reveal(wh, [dict(zip(USER_COLUMNS, r, strict=True)) for r in rows])
 
 
 @router.get("/users/export", summary="Export users (de-identified unless your role sees raw data)", response_model=Page)
