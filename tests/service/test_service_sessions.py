@@ -316,3 +316,12 @@ def test_the_console_signs_in_and_out_like_the_api(tmp_path) -> None:  # type: i
                           follow_redirects=False) for _ in range(6)]
         assert [a.status_code for a in answers] == [401] * 5 + [429]
         assert int(answers[-1].headers["retry-after"]) >= 1
+
+
+def test_every_service_setting_is_documented() -> None:
+    from pathlib import Path
+
+    from jingyun.security.config import SERVICE_SETTINGS_HELP
+
+    api = (Path(__file__).parents[2] / "docs" / "api.md").read_text(encoding="utf-8")
+    assert [name for name in SERVICE_SETTINGS_HELP if f"`{name}`" not in api] == []
