@@ -308,3 +308,13 @@ def test_a_metric_breakdown_by_a_personal_column_needs_a_raw_role(
     assert code == 0 and [p["by_value"] for p in json.loads(out)["points"]] == [PHONE]
     [entry] = audit(ws, "export")
     assert (entry["actor"], entry["target"], entry["detail"]["by"]) == ("boss", "metric:gmv", "users.phone")  # type: ignore[index]
+
+
+def test_scheduled_jobs_do_not_act_as_the_signed_in_person(
+        ws: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    person(ws, "boss", "manager")
+    login("boss", monkeypatch, capsys)
+    monkeypatch.setenv("JINGYUN_CLI_SESSION", "off")  # what the scheduler sets for its child processes
+    code, out, _ = run(["query", "SELECT phone FROM users", "--json"], capsys)
+    assert code == 0 and PHONE not in out and hashed(ws, PHONE) in out
+    assert audit(ws, "read_personal") == []

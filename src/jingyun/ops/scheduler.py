@@ -197,7 +197,8 @@ def run_job(settings: Settings, job: Job) -> RunRecord:
     started = _now()
     record = RunRecord(job.name, "running", started.isoformat())
     store.write(record)
-    env = {**os.environ, "JINGYUN_HOME": str(settings.home)}
+    # jobs run as nobody: never as whoever last ran `jingyun login` in this home (cli_identity)
+    env = {**os.environ, "JINGYUN_HOME": str(settings.home), "JINGYUN_CLI_SESSION": "off"}
     t0 = time.monotonic()
     for attempt in range(1, job.retries + 2):
         record.attempts = attempt

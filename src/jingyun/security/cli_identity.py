@@ -43,6 +43,8 @@ from jingyun.store import Store, open_store
 CREDENTIAL_FILE = "cli-session.json"
 API_KEY_ENV = "JINGYUN_API_KEY"
 PASSWORD_ENV = "JINGYUN_PASSWORD"
+# "off": ignore the signed-in session (the scheduler's jobs: a person's sign-in must not lend them its role)
+SESSION_ENV = "JINGYUN_CLI_SESSION"
 SIGN_IN = "sign in with `jingyun login` or pass a read API key (--api-key or JINGYUN_API_KEY)"
 
 
@@ -194,6 +196,8 @@ def resolve(settings: Settings, api_key: str | None = None) -> Identity:
             raise JingyunError("forbidden", "an ingest key cannot read data: use a read key or `jingyun login`",
                                "api_key", status=403)
         return Identity(principal)
+    if os.environ.get(SESSION_ENV, "").strip().lower() == "off":
+        return Identity(None)
     token = _read_token(credential_path(settings))
     if token is None:
         return Identity(None)
