@@ -47,7 +47,8 @@ def planted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
             assert r.json()["accepted"] == 15, r.text
             events = [{"event_id": f"e{i}", "user_id": f"z{i}", "event": "view_home", "ts": "2026-10-02T08:00:00Z",
                        "platform": "app", "properties": {"note": f"call me at {NOTE_PHONE}", "contacts": [
-                           {"phone": LIST_PHONE, "email": LIST_EMAIL, "id_card": LIST_ID}]}} for i in range(12)]
+                           {"phone": LIST_PHONE if i == 0 else f"+86137000022{i:02d}", "email": LIST_EMAIL,
+                            "id_card": LIST_ID}]}} for i in range(12)]
             r = svc.client.post("/api/v1/events/batch", headers=svc.headers("ingest_key"), json={"events": events})
             assert r.json()["accepted"] == 12, r.text
             orders = [{"order_id": f"o{i}", "user_id": f"z{i}", "ts": "2026-10-03T08:00:00Z", "amount": 100 + i,
@@ -77,14 +78,17 @@ def test_breakdown_by_a_sensitive_column_is_refused_for_masked_roles(planted: Se
 
 
 def test_raw_breakdown_is_audited_as_an_export_and_raises_the_bulk_alert(planted: Service) -> None:
-    r = _values(planted, "admin", "users.phone")
-    assert r.status_code == 200
-    assert sorted(p["by_value"] for p in r.json()["points"])[0] == "+8613912340000"
+    """A raw role's breakdown that lists personal values (12 contact lists with phones) is an export."""
+    r = _values(planted, "manager", "properties.contacts", metric="dau")
+    assert r.status_code == 200 and LIST_PHONE in r.text
     audit = planted.client.get("/api/v1/audit", headers=planted.headers("admin"), params={"action": "export"}).json()
-    entries = [e for e in audit["items"] if e["target"] == "metric:gmv"]
-    assert entries and entries[0]["detail"]["by"] == "users.phone" and entries[0]["detail"]["rows"] == 12
-    alerts = planted.client.get("/api/v1/audit/alerts", headers=planted.headers("admin")).json()
+    entries = [e for e in audit["items"] if e["target"] == "metric:dau"]
+    assert entries and entries[0]["detail"]["by"] == "properties.contacts" and entries[0]["detail"]["rows"] == 12
+    alerts = planted.client.get("/api/v1/alerts", headers=planted.headers("admin")).json()
     assert any(a["kind"] == "bulk_export" for a in alerts["items"])
+    # phones are encrypted at rest: no role can group by them (each value has its own nonce)
+    sealed = _values(planted, "admin", "users.phone")
+    assert sealed.status_code == 422 and sealed.json()["error"]["code"] == "encrypted_field"
 
 
 def test_property_breakdown_values_are_masked_for_masked_roles(planted: Service) -> None:
@@ -95,7 +99,7 @@ def test_property_breakdown_values_are_masked_for_masked_roles(planted: Service)
         for raw in (LIST_PHONE, LIST_EMAIL, LIST_ID, NOTE_PHONE):
             assert raw not in r.text, (by, raw)
     contacts = _values(planted, "analyst", "properties.contacts", metric="dau").json()["points"]
-    assert json.loads(contacts[0]["by_value"])[0]["phone"] == pseudonym(LIST_PHONE, salt)
+    assert pseudonym(LIST_PHONE, salt) in {json.loads(p["by_value"])[0]["phone"] for p in contacts}
     raw = _values(planted, "manager", "properties.contacts", metric="dau")
     assert LIST_PHONE in raw.text  # the raw role still sees them, so the test cannot pass on an empty answer
 

@@ -19,8 +19,9 @@ from jingyun.metrics.dictionary import load_dictionary
 from jingyun.metrics.model import Derived, Metric
 from jingyun.security import cli_identity
 from jingyun.security.cli_identity import Identity
+from jingyun.security.config import load_service_settings
 from jingyun.security.masking import require_field_access, sensitive_field
-from jingyun.warehouse import Warehouse
+from jingyun.warehouse import Warehouse, personal
 from jingyun.warehouse.backends import Backend
 
 metrics_app = typer.Typer(
@@ -174,6 +175,7 @@ def _breakdown_identity(settings: Settings, api_key: str | None, by: str) -> Ide
         raise JingyunError("login_required", f"{by} is personal data: a breakdown by it needs a manager or admin "
                            f"sign-in; {cli_identity.SIGN_IN}", "by")
     require_field_access(by, sees_raw=identity.sees_raw, field_name="by")
+    personal.require_groupable(load_service_settings(settings), by)
     return identity
 
 

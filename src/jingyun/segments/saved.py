@@ -31,7 +31,7 @@ from jingyun.segments.common import now_utc, quote, ts_literal
 from jingyun.segments.rfm import resolve_as_of
 from jingyun.segments.store import RunRecord, SavedSegment, SegmentStore
 from jingyun.segments.tags import tag_types
-from jingyun.warehouse import Warehouse, person_orders
+from jingyun.warehouse import Warehouse, person_orders, personal
 
 MEMBERS_DDL = (
     "CREATE TABLE IF NOT EXISTS segment_members (segment VARCHAR NOT NULL, person_id VARCHAR NOT NULL, "
@@ -274,7 +274,9 @@ def export(wh: Warehouse, name: str, path: Path, *, mask: Masker | None, as_of: 
         "ON u.person_id = s.person_id AND u.rn = 1 ORDER BY s.person_id"
     )
     headers: list[str] = list(EXPORT_COLUMNS)
-    out_rows: list[list[Any]] = [list(r) for r in rows]
+    # personal columns are encrypted at rest: decrypted here, server-side, then masked below for masked roles
+    clear = personal.reveal(wh, [dict(zip(headers, r, strict=True)) for r in rows])
+    out_rows: list[list[Any]] = [[r[h] for h in headers] for r in clear]
     if mask is not None:
         mask = replace(mask, today=mask.today or compiled.as_of.date())
         headers, out_rows = mask.named(headers, out_rows, table="users")

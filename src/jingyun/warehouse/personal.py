@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -50,9 +51,15 @@ def ensure_columns(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f'ALTER TABLE users ADD COLUMN "{name}" VARCHAR')
 
 
+@functools.lru_cache(maxsize=4096)
+def _personal_key(key: str) -> bool:
+    # attribute keys repeat on every row of a source: classify each once
+    return classify_key(key) is not None
+
+
 def _holds_personal(value: Any) -> bool:
     if isinstance(value, dict):
-        return any(classify_key(k) is not None or _holds_personal(v) for k, v in value.items())
+        return any(_personal_key(str(k)) or _holds_personal(v) for k, v in value.items())
     if isinstance(value, list):
         return any(_holds_personal(v) for v in value)
     return isinstance(value, str) and has_personal_text(value)
@@ -68,7 +75,7 @@ def split_attributes(text: str | None) -> tuple[str | None, str | None]:
         return text, None
     if not isinstance(data, dict):
         return text, None
-    personal = {k: v for k, v in data.items() if classify_key(k) is not None or _holds_personal(v)}
+    personal = {k: v for k, v in data.items() if _personal_key(str(k)) or _holds_personal(v)}
     if not personal:
         return text, None
     rest = {k: v for k, v in data.items() if k not in personal}
@@ -264,3 +271,12 @@ def register_functions(con: duckdb.DuckDBPyConnection, settings: Settings) -> No
     with contextlib.suppress(duckdb.CatalogException):
         con.create_function("personal_birth_date", birth_date, ["VARCHAR", "VARCHAR"], "DATE",  # type: ignore[call-overload]
                             type="arrow", null_handling="special", side_effects=False)
+
+
+def require_groupable(service: ServiceSettings, ref: str, field_name: str = "by") -> None:
+    """Refuse a breakdown by a column sealed at rest (422 ``encrypted_field``): each value is encrypted under
+    its own nonce, so nothing can group by it. Profiles and exports still decrypt for roles allowed raw data."""
+    head, _, column = ref.partition(".")
+    if service.encrypt_personal and head == "users" and column in SEALED:
+        raise JingyunError("encrypted_field", f"{ref} is encrypted at rest and cannot be grouped by; break down by "
+                           "users.province or the age_band tag, or read single profiles", field_name, status=422)

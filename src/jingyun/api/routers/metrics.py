@@ -23,6 +23,7 @@ from jingyun.metrics.model import Metric
 from jingyun.metrics.periods import parse_period
 from jingyun.security.masking import Masker, require_field_access, sensitive_field
 from jingyun.security.roles import Principal
+from jingyun.warehouse import personal
 from jingyun.warehouse.backends.duckdb import DuckDBBackend
 
 router = APIRouter(prefix="/api/v1", tags=["metrics 指标与KPI"])
@@ -127,15 +128,16 @@ def metric_values(
                                   include_test=include_test)
     if params.by is not None:
         require_field_access(params.by, sees_raw=principal.sees_raw, field_name="by")
+        personal.require_groupable(state.service, params.by)
     result = reading(state, lambda wh: compute(DuckDBBackend(wh), d, params)).to_dict()
     if params.by is not None:
         masker = Masker(state.service.mask_salt)
         masked = [masker.any(pt["by_value"]) for pt in result["points"]]
-        personal = sensitive_field(params.by) or any(
+        lists_personal = sensitive_field(params.by) or any(
             m != pt["by_value"] for m, pt in zip(masked, result["points"], strict=True))
         if not principal.sees_raw:  # free text and JSON values of a property breakdown
             result["points"] = [{**pt, "by_value": m} for m, pt in zip(masked, result["points"], strict=True)]
-        if personal:
+        if lists_personal:
             # values per person (phones, contacts): audited like an export, so thousands of them raise
             # the bulk-export alert
             state.auditor.log(actor=principal.name, role=principal.role, action="export", target=f"metric:{name}",
