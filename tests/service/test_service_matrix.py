@@ -18,6 +18,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/healthz"): "public",
     ("GET", "/readyz"): "public",
     ("POST", "/api/v1/auth/login"): "public",
+    ("POST", "/api/v1/auth/refresh"): "public",
     ("POST", "/api/v1/auth/logout"): PEOPLE,
     ("GET", "/api/v1/me"): PEOPLE,
     ("PATCH", "/api/v1/me"): PEOPLE,

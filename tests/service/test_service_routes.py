@@ -27,6 +27,7 @@ from jingyun.metrics.periods import parse_period
 from jingyun.models.clv import ClvParams, fit_clv
 from jingyun.segments import saved
 from jingyun.segments.rfm import RfmParams, compute_rfm
+from jingyun.warehouse import personal
 from jingyun.warehouse.backends.duckdb import DuckDBBackend
 
 TZ = "Asia/Shanghai"
@@ -209,9 +210,11 @@ def test_clv_fit_and_profile(demo: Service) -> None:
     got = get(demo, "/api/v1/models/clv/fit", calibration_end="2026-09-30", holdout_end="2026-10-31")
     assert close(got, jsonable(want))
     assert get(demo, "/api/v1/models/scores")["total"] == 0  # nothing scored yet: an empty page, not an error
-    uid = lib(demo, lambda wh: wh.scalar("SELECT user_id FROM users WHERE phone IS NOT NULL AND person_id IN "
+    # phones are sealed at rest: stored NULL beside their pseudonym, read back through personal.reveal
+    uid = lib(demo, lambda wh: wh.scalar("SELECT user_id FROM users WHERE _phone_ps IS NOT NULL AND person_id IN "
                                          "(SELECT person_id FROM orders) ORDER BY user_id LIMIT 1"))
-    phone = lib(demo, lambda wh: wh.scalar("SELECT phone FROM users WHERE user_id = ?", [uid]))
+    phone = lib(demo, lambda wh: personal.reveal(wh, [{"user_id": uid, "phone": None}])[0]["phone"])
+    assert phone and phone.startswith("+86")
     masked = demo.client.get(f"/api/v1/profiles/{uid}", headers=demo.headers("analyst"))
     raw = get(demo, f"/api/v1/profiles/{uid}", who="manager")
     assert masked.status_code == 200 and phone not in masked.text and masked.json()["deidentified"] is True

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from jingyun.warehouse import personal
 from jingyun.web import i18n
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "src" / "jingyun" / "web" / "templates"
@@ -91,7 +92,8 @@ def test_profile_is_masked_for_a_specialist_and_clear_for_a_manager(console: Any
     mgr = console.client("manager").get("/console/users/profile?user_id=u0000002").text
     reader = console.app.state.jingyun.writer.reader()
     try:
-        name, phone = reader.rows("SELECT name, phone FROM users WHERE user_id = 'u0000002'")[0]
+        clear = personal.reveal(reader, [{"user_id": "u0000002", "name": None, "phone": None}])[0]  # sealed at rest
+        name, phone = clear["name"], clear["phone"]
     finally:
         reader.close()
     assert phone and phone in mgr and phone not in spec
