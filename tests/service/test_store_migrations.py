@@ -59,11 +59,14 @@ def test_migrations_build_exactly_the_models(fresh: Store) -> None:
 
 def test_every_migration_goes_down_and_up_again(fresh: Store) -> None:
     fresh.migrate()
+    _alembic(fresh, "downgrade", "0003")  # 0004 added only the job tables
+    jobs = {"job_state", "job_runs"}
+    assert _tables(fresh) == set(Base.metadata.tables) - jobs
     _alembic(fresh, "downgrade", "-1")  # 0003 added columns only
-    assert _tables(fresh) == set(Base.metadata.tables)
+    assert _tables(fresh) == set(Base.metadata.tables) - jobs
     assert "token_version" not in {c["name"] for c in inspect(fresh.engine).get_columns("people")}
     _alembic(fresh, "downgrade", "-1")
-    assert _tables(fresh) == set(Base.metadata.tables) - {"model_registry"}  # 0002 added only that table
+    assert _tables(fresh) == set(Base.metadata.tables) - jobs - {"model_registry"}  # 0002 added only that table
     _alembic(fresh, "downgrade", "base")
     assert _tables(fresh) == set()
     fresh.migrate()
@@ -78,4 +81,5 @@ def test_one_linear_history() -> None:
     script = ScriptDirectory.from_config(cfg)
     assert len(script.get_heads()) == 1  # two heads would mean two migrations claim the same parent
     files = [rev.path.rsplit("/", 1)[-1] for rev in reversed(list(script.walk_revisions()))]
-    assert files == ["0001_initial.py", "0002_model_registry.py", "0003_session_versions.py"]
+    assert files == ["0001_initial.py", "0002_model_registry.py", "0003_session_versions.py",
+                     "0004_jobs.py"]

@@ -1,6 +1,6 @@
 """Metadata tables (SQLAlchemy 2): console people, departments, API keys,
 sessions, the append-only audit log, idempotency keys, segments, alerts and
-the model registry.
+the model registry, and scheduled jobs (state and run history).
 
 Personal contact details of console users (email, phone) are kept encrypted
 (``*_enc`` columns, AES-GCM via :mod:`jingyun.security.crypto`); secrets are
@@ -11,7 +11,20 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Boolean, Column, Date, DateTime, ForeignKey, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -167,3 +180,48 @@ class ModelRecord(Base):
     params: Mapped[str] = mapped_column(Text, default="{}")
     metrics: Mapped[str] = mapped_column(Text, default="{}")
     artifact: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class JobState(Base):
+    """One scheduled job's state (definitions stay in ``schedule.yaml``).
+
+    ``running_run_id``/``running_deadline`` is the running marker: claimed by a
+    conditional UPDATE (free, or its deadline passed), so one job never has two
+    runs at once across threads and processes; a marker past its deadline is
+    stale and no longer blocks.
+    """
+
+    __tablename__ = "job_state"
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    next_run_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)  # naive UTC
+    last_run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    last_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    last_finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    running_run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    running_owner: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    running_deadline: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class JobRun(Base):
+    """One run of a scheduled job; ``(job, scheduled_for)`` is unique, so a fire time runs once."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (
+        UniqueConstraint("job", "scheduled_for", name="uq_job_runs_job_scheduled_for"),
+        Index("ix_job_runs_job_started_at", "job", "started_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(60))
+    trigger: Mapped[str] = mapped_column(String(20))  # schedule | catch_up | manual | imported
+    scheduled_for: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    deadline: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    status: Mapped[str] = mapped_column(String(20))  # running | ok | failed | timeout | stale
+    seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    exit_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    owner: Mapped[str] = mapped_column(String(200), default="")
