@@ -59,8 +59,13 @@ def test_migrations_build_exactly_the_models(fresh: Store) -> None:
 
 def test_every_migration_goes_down_and_up_again(fresh: Store) -> None:
     fresh.migrate()
+    _alembic(fresh, "downgrade", "0004")  # 0005 added the metadata tables and the segment columns
+    meta = {"tag_versions", "segment_runs", "segment_state", "segment_snapshots", "experiments", "flags",
+            "dashboard_pins"}
+    assert _tables(fresh) == set(Base.metadata.tables) - meta
+    assert "version" not in {c["name"] for c in inspect(fresh.engine).get_columns("segments")}
     _alembic(fresh, "downgrade", "0003")  # 0004 added only the job tables
-    jobs = {"job_state", "job_runs"}
+    jobs = {"job_state", "job_runs"} | meta
     assert _tables(fresh) == set(Base.metadata.tables) - jobs
     _alembic(fresh, "downgrade", "-1")  # 0003 added columns only
     assert _tables(fresh) == set(Base.metadata.tables) - jobs
@@ -82,4 +87,4 @@ def test_one_linear_history() -> None:
     assert len(script.get_heads()) == 1  # two heads would mean two migrations claim the same parent
     files = [rev.path.rsplit("/", 1)[-1] for rev in reversed(list(script.walk_revisions()))]
     assert files == ["0001_initial.py", "0002_model_registry.py", "0003_session_versions.py",
-                     "0004_jobs.py"]
+                     "0004_jobs.py", "0005_metadata.py"]

@@ -1,6 +1,7 @@
 """Metadata tables (SQLAlchemy 2): console people, departments, API keys,
-sessions, the append-only audit log, idempotency keys, segments, alerts and
-the model registry, and scheduled jobs (state and run history).
+sessions, the append-only audit log, idempotency keys, segments (with tag
+versions, refresh runs, state and snapshots), experiments and flags, dashboard
+pins, alerts, the model registry, and scheduled jobs (state and run history).
 
 Personal contact details of console users (email, phone) are kept encrypted
 (``*_enc`` columns, AES-GCM via :mod:`jingyun.security.crypto`); secrets are
@@ -20,10 +21,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -142,18 +145,121 @@ class IdempotencyKey(Base):
 
 
 class Segment(Base):
-    """An audience definition owned by a department (the object behind BOLA checks)."""
+    """The one segment (人群) model: made in the console, the CLI or the API, it is this row.
+
+    A department owns it (the object behind BOLA checks), or none: a workspace
+    segment (made from the CLI without ``--department``), which everyone with
+    ``segments:view`` sees. ``name`` is the identity rules and commands refer to.
+    """
 
     __tablename__ = "segments"
+    __table_args__ = (UniqueConstraint("name", name="uq_segments_name"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), nullable=True)
     rule: Mapped[str] = mapped_column(Text, default="{}")
     status: Mapped[str] = mapped_column(String(20), default="draft")  # draft | approved
     created_by: Mapped[str] = mapped_column(String(100), default="")
     approved_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    department: Mapped[Department] = relationship(lazy="selectin")
+    zh: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    en: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    owner: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    automation: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    playbook: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    department: Mapped[Department | None] = relationship(lazy="selectin")
+
+
+class TagVersionRow(Base):
+    """One version of a custom tag's definition, with its approval."""
+
+    __tablename__ = "tag_versions"
+    __table_args__ = (UniqueConstraint("tag", "version", name="uq_tag_versions_tag_version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tag: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[str] = mapped_column(Text)  # JSON
+    status: Mapped[str] = mapped_column(String(20), default="draft")  # draft | approved | rejected
+    author: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    approved_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class SegmentRun(Base):
+    """One segment or tag recompute; ``running`` past ``deadline_at`` reads as timeout."""
+
+    __tablename__ = "segment_runs"
+    run_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    target: Mapped[str] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    deadline_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    rows: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    extra: Mapped[str] = mapped_column(Text, default="{}")  # JSON
+
+
+class SegmentState(Base):
+    """Small keyed state of the segments capability (incremental watermarks); value is JSON."""
+
+    __tablename__ = "segment_state"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SegmentSnapshot(Base):
+    """A scheme's person → group map at one period: zlib-compressed JSON (see docs/architecture.md)."""
+
+    __tablename__ = "segment_snapshots"
+    scheme: Mapped[str] = mapped_column(String(64), primary_key=True)
+    label: Mapped[str] = mapped_column(String(64), primary_key=True)
+    taken_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    persons: Mapped[int] = mapped_column(Integer, default=0)
+    counts: Mapped[str] = mapped_column(Text, default="{}")  # JSON group -> persons, readable without the blob
+    data: Mapped[bytes] = mapped_column(LargeBinary)  # zlib(JSON of the whole snapshot)
+
+
+class ExperimentRow(Base):
+    """An experiment's definition and decision log (JSON of ``registry.experiment_to_dict``)."""
+
+    __tablename__ = "experiments"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))
+    definition: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class FlagRow(Base):
+    """A feature flag (JSON definition: rollout, enabled, targeting, seed)."""
+
+    __tablename__ = "flags"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    definition: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class DashboardPin(Base):
+    """A panel pinned to a console user's dashboard (我的看板), optionally shared with departments."""
+
+    __tablename__ = "dashboard_pins"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100), index=True)
+    panel: Mapped[str] = mapped_column(String(60))
+    query: Mapped[str] = mapped_column(Text, default="")
+    title: Mapped[str] = mapped_column(String(200), default="")
+    departments: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of department ids
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Alert(Base):
@@ -193,6 +299,8 @@ class JobState(Base):
 
     __tablename__ = "job_state"
     name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    # the trigger next_run_at was computed from ("cron 0 5 * * * Asia/Shanghai"); an edit recomputes it
+    spec: Mapped[str] = mapped_column(String(200))
     next_run_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)  # naive UTC
     last_run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last_status: Mapped[str | None] = mapped_column(String(20), nullable=True)

@@ -17,7 +17,7 @@ Viewer = Annotated[ConsoleCtx, Depends(page_ctx("authenticated"))]
 
 
 def _store(ctx: ConsoleCtx) -> DashboardStore:
-    return DashboardStore(ctx.state.settings.home)
+    return DashboardStore(ctx.state.settings.home, ctx.state.store)
 
 
 @router.get("/dashboards", response_class=HTMLResponse)
