@@ -1,236 +1,160 @@
-"""A small scheduler for recurring work: tag and segment recomputation,
-snapshots, model retraining and scoring, data checks.
+"""The scheduler's decisions: which job is due, catch-up after downtime, one run at a time.
 
-Jobs are ``jingyun`` commands with an interval, declared in
-``$JINGYUN_HOME/schedule.yaml``::
+Definitions come from ``schedule.yaml`` (:mod:`jingyun.ops.jobs`), state and
+history from the metadata store (:mod:`jingyun.ops.ledger`), and the command
+runs through a :class:`~jingyun.ops.runner.Runner`. Time comes from a
+:class:`Clock`, so tests move it instead of sleeping.
 
-    jobs:
-      - name: nightly-tags
-        run: tags compute           # arguments to `jingyun`
-        every: 1d                   # s, m, h, d
-        timeout: 30m                # killed after this; default 1h
-        retries: 1                  # extra attempts after a failure; default 0
-
-``jingyun schedule run --due`` runs what is due (call it from cron or a systemd
-timer), ``jingyun schedule serve`` loops. Each run records its status, duration,
-exit code and last error line in ``schedule_state.json`` (and a history in
-``schedule_runs.jsonl``). A job can never stay "running": a run is a child
-process with a hard timeout, and a record left "running" by a killed scheduler
-reads as ``stale`` once its timeout has passed.
+A job is due when its stored ``next_run_at`` has come. A fire reached within
+:data:`GRACE` of its time runs as ``schedule``; a later one (the service was
+down) follows the job's ``catch_up``: ``once`` runs it once however many fires
+were missed (APScheduler's coalescing), ``skip`` runs nothing and moves to the
+next fire after now. Either way the next fire is computed after *now*, so a
+restart never replays the same fire. Waking up at the right moment is the
+service's business (:mod:`jingyun.ops.service`); ``jingyun schedule run --due``
+from cron uses the same decisions.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import re
-import shlex
-import subprocess
-import sys
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from jingyun.config import Settings
-from jingyun.errors import JingyunError, yaml_problem
+from jingyun.errors import JingyunError
+from jingyun.ops.jobs import DEFAULT_SCHEDULE, Job, load_jobs, next_fire, parse_duration, schedule_path
+from jingyun.ops.ledger import Ledger, RunRecord
+from jingyun.ops.runner import ChildProcessRunner, Outcome, Runner
+from jingyun.store import Store
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+__all__ = ["DEFAULT_SCHEDULE", "GRACE", "Clock", "Job", "RunRecord", "Scheduler", "SystemClock", "load_jobs",
+           "parse_duration", "schedule_path"]
 
-DEFAULT_SCHEDULE = """# Recurring work (jingyun schedule run --due, from cron; or jingyun schedule serve).
-jobs:
-  - name: data-checks
-    run: check --fail
-    every: 1h
-    timeout: 10m
-  - name: optimize
-    run: optimize
-    every: 1d
-    timeout: 1h
-  - name: tags
-    run: tags compute
-    every: 1d
-    timeout: 1h
-    retries: 1
-  - name: lifecycle-snapshot
-    run: segment snapshot lifecycle
-    every: 30d
-    timeout: 30m
-    retries: 1
-  - name: clv-score
-    run: clv score
-    every: 7d
-    timeout: 1h
-  - name: churn-retrain
-    run: model train churn
-    every: 7d
-    timeout: 1h
-    retries: 1
-"""
+# a fire reached later than this after its time counts as missed (the catch-up policy applies)
+GRACE = dt.timedelta(minutes=5)
 
 
-def parse_duration(text: Any, field: str) -> float:
-    m = _DURATION.match(str(text))
-    if not m:
-        raise JingyunError("bad_schedule", f"{text!r} is not a duration like 30s, 10m, 1h or 7d", field)
-    return float(m.group(1)) * _UNITS[m.group(2)]
+class Clock(Protocol):
+    def now(self) -> dt.datetime:
+        """Naive UTC, like the store."""
+        ...
 
 
-@dataclass(frozen=True)
-class Job:
-    name: str
-    args: tuple[str, ...]
-    every_s: float
-    timeout_s: float = 3600.0
-    retries: int = 0
+class SystemClock:
+    def now(self) -> dt.datetime:
+        return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
 
 
-@dataclass
-class RunRecord:
-    job: str
-    status: str  # ok | failed | timeout | running
-    started_at: str
-    finished_at: str | None = None
-    seconds: float | None = None
-    exit_code: int | None = None
-    attempts: int = 1
-    error: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+def local_iso(t: dt.datetime | None, tz: str) -> str | None:
+    """A stored naive-UTC time as the workspace's local time with its offset (2025-01-02T05:00:00+08:00)."""
+    return t.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(tz)).isoformat() if t is not None else None
 
 
-def schedule_path(settings: Settings) -> Path:
-    return settings.home / "schedule.yaml"
+class Scheduler:
+    def __init__(self, settings: Settings, store: Store, *, clock: Clock | None = None,
+                 runner: Runner | None = None):
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.runner: Runner = runner or ChildProcessRunner()
+        self.ledger = Ledger(store, settings.timezone)
 
+    @property
+    def tz(self) -> str:
+        return self.settings.timezone
 
-def load_jobs(settings: Settings) -> list[Job]:
-    path = schedule_path(settings)
-    if not path.exists():
-        raise JingyunError("no_schedule", f"no schedule at {path}; run `jingyun schedule init`", "schedule")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise JingyunError("bad_schedule", f"{path.name}: not valid YAML ({yaml_problem(exc)})", "schedule") from None
-    jobs = data.get("jobs") if isinstance(data, dict) else None
-    if not isinstance(jobs, list):
-        raise JingyunError("bad_schedule", "the schedule needs a list under 'jobs'", "jobs")
-    out: list[Job] = []
-    for i, raw in enumerate(jobs):
-        where = f"jobs[{i}]"
-        if not isinstance(raw, dict):
-            raise JingyunError("bad_schedule", "each job is an object with name, run and every", where)
-        unknown = set(raw) - {"name", "run", "every", "timeout", "retries"}
-        if unknown:
-            raise JingyunError("bad_schedule", f"unknown keys {sorted(unknown)}", where)
-        name, run = raw.get("name"), raw.get("run")
-        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,60}", name):
-            raise JingyunError("bad_schedule", "name must be 1-60 letters, digits, '.', '_' or '-'", f"{where}.name")
-        if not isinstance(run, str) or not run.strip():
-            raise JingyunError("bad_schedule", "run must be the arguments of a jingyun command", f"{where}.run")
-        retries = raw.get("retries", 0)
-        if not isinstance(retries, int) or not 0 <= retries <= 5:
-            raise JingyunError("bad_schedule", "retries must be an integer from 0 to 5", f"{where}.retries")
-        out.append(Job(name, tuple(shlex.split(run)), parse_duration(raw.get("every"), f"{where}.every"),
-                       parse_duration(raw.get("timeout", "1h"), f"{where}.timeout"), retries))
-    names = [j.name for j in out]
-    if len(set(names)) != len(names):
-        raise JingyunError("bad_schedule", "job names must be unique", "jobs")
-    return out
+    def jobs(self) -> list[Job]:
+        return load_jobs(self.settings)
 
+    def job(self, name: str, jobs: list[Job] | None = None) -> Job:
+        for job in jobs if jobs is not None else self.jobs():
+            if job.name == name:
+                return job
+        raise JingyunError("unknown_job", f"no job {name!r} in the schedule; see `jingyun schedule status`", "job",
+                           status=404)
 
-class State:
-    """The last run of each job (JSON) and the history of runs (JSON lines)."""
+    def fire(self, job: Job) -> RunRecord | None:
+        """Run the job if its next fire has come (by its catch-up policy); None when nothing ran."""
+        now = self.clock.now()
+        state = self.ledger.ensure(job, now)
+        fire = state.next_run_at
+        if fire is None or fire > now:
+            return None
+        following = next_fire(job, self.tz, after=now, anchor=fire)
+        late = now - fire > GRACE
+        if late and job.catch_up == "skip":
+            self.ledger.advance(job, fire=fire, next_run_at=following, now=now)
+            return None
+        record = self.ledger.claim(job, now, trigger="catch_up" if late else "schedule", fire=fire,
+                                   next_run_at=following)
+        return self._execute(job, record) if record is not None else None
 
-    def __init__(self, settings: Settings):
-        self.path = settings.home / "schedule_state.json"
-        self.history = settings.home / "schedule_runs.jsonl"
+    def run_now(self, job: Job) -> RunRecord:
+        """Run the job now whatever its schedule (its next fire stays); refused while it runs."""
+        now = self.clock.now()
+        self.ledger.ensure(job, now)
+        record = self.ledger.claim(job, now, trigger="manual")
+        if record is None:
+            raise JingyunError("job_running", f"job {job.name} is running; wait for it (jingyun schedule status)",
+                               "job", status=409)
+        return self._execute(job, record)
 
-    def read(self) -> dict[str, RunRecord]:
-        if not self.path.exists():
-            return {}
-        raw = json.loads(self.path.read_text(encoding="utf-8") or "{}")
-        return {k: RunRecord(**v) for k, v in raw.items()}
-
-    def write(self, record: RunRecord) -> None:
-        current = self.read()
-        current[record.job] = record
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({k: v.to_dict() for k, v in current.items()}, ensure_ascii=False, indent=1),
-                       encoding="utf-8")
-        os.replace(tmp, self.path)  # atomic: a reader never sees half a file
-        if record.status != "running":
-            with self.history.open("a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-
-
-def status(settings: Settings, jobs: list[Job], now: dt.datetime | None = None) -> list[dict[str, Any]]:
-    """Each job's last run and when it is next due; a 'running' record past its timeout reads as stale."""
-    now = now or _now()
-    last = State(settings).read()
-    out = []
-    for job in jobs:
-        rec = last.get(job.name)
-        state = rec.status if rec else "never"
-        if rec and rec.status == "running":
-            started = dt.datetime.fromisoformat(rec.started_at)
-            if (now - started).total_seconds() > job.timeout_s * (job.retries + 1) + 60:
-                state = "stale"  # the scheduler died mid-run; the job is not in progress
-        due_at = now if rec is None else dt.datetime.fromisoformat(rec.started_at) + dt.timedelta(seconds=job.every_s)
-        out.append({"job": job.name, "run": " ".join(job.args), "status": state,
-                    "last_started": rec.started_at if rec else None, "seconds": rec.seconds if rec else None,
-                    "error": rec.error if rec else None, "due_at": due_at.isoformat(), "due": due_at <= now})
-    return out
-
-
-def run_job(settings: Settings, job: Job) -> RunRecord:
-    """Run one job as a child process, with its timeout and retries; record every outcome."""
-    store = State(settings)
-    started = _now()
-    record = RunRecord(job.name, "running", started.isoformat())
-    store.write(record)
-    # jobs run as nobody: never as whoever last ran `jingyun login` in this home (cli_identity)
-    env = {**os.environ, "JINGYUN_HOME": str(settings.home), "JINGYUN_CLI_SESSION": "off"}
-    t0 = time.monotonic()
-    for attempt in range(1, job.retries + 2):
-        record.attempts = attempt
+    def _execute(self, job: Job, record: RunRecord) -> RunRecord:
+        t0 = time.monotonic()
         try:
-            proc = subprocess.run([sys.executable, "-m", "jingyun.cli.main", *job.args], env=env,
-                                  capture_output=True, text=True, timeout=job.timeout_s)
-        except subprocess.TimeoutExpired:
-            record.status, record.exit_code = "timeout", None
-            record.error = f"killed after {job.timeout_s:g} s"
-            continue
-        record.exit_code = proc.returncode
-        if proc.returncode == 0:
-            record.status, record.error = "ok", None
-            break
-        lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
-        record.status, record.error = "failed", (lines[-1][:500] if lines else f"exit {proc.returncode}")
-    record.finished_at = _now().isoformat()
-    record.seconds = round(time.monotonic() - t0, 3)
-    store.write(record)
-    return record
+            outcome = self.runner(self.settings, job)
+        except Exception as exc:  # a runner bug must still free the marker and leave a line
+            outcome = Outcome("failed", None, 1, f"{type(exc).__name__}: {exc}"[:500])
+        record.status, record.exit_code = outcome.status, outcome.exit_code
+        record.attempts, record.error = max(outcome.attempts, 1), outcome.error
+        record.seconds = round(time.monotonic() - t0, 3)
+        return self.ledger.finish(record, self.clock.now())
 
+    def run_due(self, jobs: list[Job] | None = None, *, only: str | None = None,
+                force: bool = False) -> list[RunRecord]:
+        """What ``jingyun schedule run`` does: the due jobs (or the named one; ``force`` ignores the schedule)."""
+        jobs = jobs if jobs is not None else self.jobs()
+        chosen = [self.job(only, jobs)] if only is not None else jobs
+        ran: list[RunRecord] = []
+        for job in chosen:
+            if force:
+                try:
+                    ran.append(self.run_now(job))
+                except JingyunError as exc:
+                    if only is not None or exc.code != "job_running":
+                        raise
+            elif (record := self.fire(job)) is not None:
+                ran.append(record)
+        return ran
 
-def run_due(settings: Settings, jobs: list[Job], *, only: str | None = None, force: bool = False,
-            now: dt.datetime | None = None) -> list[RunRecord]:
-    """Run the jobs that are due (or the named one; ``force`` ignores the interval)."""
-    if only is not None and only not in {j.name for j in jobs}:
-        raise JingyunError("unknown_job", f"no job {only!r} in the schedule", "job")
-    due = {row["job"] for row in status(settings, jobs, now) if row["due"] and row["status"] != "running"}
-    ran = []
-    for job in jobs:
-        if only is not None and job.name != only:
-            continue
-        if force or job.name in due:
-            ran.append(run_job(settings, job))
-    return ran
+    def status(self, jobs: list[Job] | None = None) -> list[dict[str, Any]]:
+        """Each job's last run and next fire; a running marker past its deadline reads as ``stale``."""
+        jobs = jobs if jobs is not None else self.jobs()
+        now = self.clock.now()
+        states = self.ledger.states()
+        last = self.ledger.last_runs([s.last_run_id for s in states.values() if s.last_run_id is not None])
+        out = []
+        for job in jobs:
+            st = states.get(job.name)
+            fresh = st is not None and st.spec == job.spec(self.tz)
+            next_at = st.next_run_at if st is not None and fresh else self.ledger.initial_next(
+                job, now, st.last_started_at if st is not None else None)
+            run = last.get(st.last_run_id) if st is not None and st.last_run_id is not None else None
+            state = (st.last_status or "never") if st is not None else "never"
+            if st is not None and st.running_owner is not None:
+                deadline = st.running_deadline
+                state = "stale" if deadline is not None and deadline < now else "running"
+            elif state == "running":  # a run the marker was taken from
+                state = "stale"
+            out.append({
+                "job": job.name, "run": " ".join(job.args), "schedule": job.schedule, "catch_up": job.catch_up,
+                "status": state,
+                "last_started": st.last_started_at.isoformat() if st is not None and st.last_started_at else None,
+                "seconds": run.seconds if run is not None else None,
+                "error": run.error if run is not None else None,
+                "next_run": local_iso(next_at, self.tz),
+                "next_run_utc": next_at.isoformat() if next_at is not None else None,
+                "due": next_at is not None and next_at <= now and state != "running",
+            })
+        return out

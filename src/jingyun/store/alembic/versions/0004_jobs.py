@@ -26,6 +26,7 @@ def upgrade() -> None:
     op.create_table(
         "job_state",
         sa.Column("name", sa.String(length=60), nullable=False),
+        sa.Column("spec", sa.String(length=200), nullable=False),
         sa.Column("next_run_at", sa.DateTime(), nullable=True),
         sa.Column("last_run_id", sa.Integer(), nullable=True),
         sa.Column("last_status", sa.String(length=20), nullable=True),
