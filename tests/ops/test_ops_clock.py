@@ -19,6 +19,7 @@ from jingyun.ops.scheduler import Scheduler
 from jingyun.store import Store, open_store
 from jingyun.store.models import JobRun
 
+
 class FakeClock:
     def __init__(self, at: dt.datetime):
         self.at = at
