@@ -147,8 +147,15 @@ def create_app(settings: Settings, service: ServiceSettings | None = None, store
     )
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
+        from jingyun.ops.service import ServiceScheduler
+
+        # the scheduler runs inside the service: due jobs of schedule.yaml (none without one)
+        scheduler = app_.state.scheduler = ServiceScheduler(settings, store)
+        scheduler.start()
         yield
+        scheduler.stop()
+        app_.state.scheduler = None
         close_state(state)
 
     app = FastAPI(
@@ -157,6 +164,7 @@ def create_app(settings: Settings, service: ServiceSettings | None = None, store
         responses=errors.ERROR_RESPONSES,
     )
     app.state.jingyun = state
+    app.state.scheduler = None  # a ServiceScheduler while the lifespan runs (jingyun serve)
     errors.install(app)
     from jingyun.api.routers import all_routers
 
