@@ -1,6 +1,8 @@
 """The ``jingyun`` command: a thin layer over the library.
 
-Library errors (:class:`JingyunError`) become a one-line message on stderr and
+While ``jingyun serve`` owns the home, commands that reach the warehouse run inside that
+service (:mod:`jingyun.control`); their output and exit status are the same. Library errors
+(:class:`JingyunError`) become a one-line message on stderr and
 exit status 2; anything unexpected becomes one line and exit status 3 (set
 ``JINGYUN_DEBUG=1`` for the traceback). Never a traceback by default.
 """
@@ -60,8 +62,19 @@ def _register() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     _register()
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=argv, standalone_mode=False)
+        from jingyun.control.client import forward
+
+        # one owner per home: while a service owns it, the command runs there (see jingyun.control)
+        forwarded = forward(args)
+    except JingyunError as exc:
+        typer.echo(f"error: {one_line(str(exc))}", err=True)
+        return 2
+    if forwarded is not None:
+        return forwarded
+    try:
+        app(args=args, standalone_mode=False)
     except JingyunError as exc:
         typer.echo(f"error: {one_line(str(exc))}", err=True)
         return 2

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,12 +21,18 @@ def serve(
 ) -> None:
     """Run the API (one process: it holds the warehouse writer). 启动接口服务(单进程,持有仓库写连接)。
 
+    While it runs, it owns the home: other `jingyun` commands on this home run through it, over
+    the control socket $JINGYUN_HOME/run/control.sock (see `jingyun status`).
+
     Example: jingyun serve --host 127.0.0.1 --port 8000
     """
     import uvicorn
 
     check_listen(host, port)
-    app = service_app(load_settings())
+    settings = load_settings()
+    check_owner(settings)
+    app = service_app(settings)
+    own_home(app, f"{host}:{port}")
     _tune_gc()
     uvicorn.run(app, host=host, port=port, log_level=log_level, workers=1, access_log=False)
 
@@ -48,6 +55,41 @@ def check_listen(host: str, port: int) -> None:
             probe.bind(address)
         except OSError as exc:
             raise JingyunError("port_unavailable", f"cannot listen on {host}:{port}: {exc.strerror}", "port") from None
+
+
+def check_owner(settings: Settings) -> None:
+    """Refuse, in one line, a home that a live service already owns (DuckDB would say "lock")."""
+    from jingyun.control.owner import live_owner
+
+    found = live_owner(settings.home.resolve())
+    if found is not None:
+        owner, sock = found
+        sock.close()
+        raise JingyunError("service_running", f"a service already owns {settings.home} (pid {owner.pid}, "
+                           f"http {owner.http}); see `jingyun status`", "home", status=409)
+
+
+def own_home(app: FastAPI, http: str) -> None:
+    """While the app runs, its control channel takes commands for the home (see jingyun.control):
+    started after the app's start-up, stopped before its shutdown closes the writer."""
+    from contextlib import asynccontextmanager
+
+    from jingyun.api.app import app_state
+    from jingyun.control.server import ControlServer
+
+    control = ControlServer(app_state(app).writer, http=http)
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: Any) -> AsyncIterator[Any]:
+        async with inner(a) as state:
+            control.start()
+            try:
+                yield state
+            finally:
+                control.stop()
+
+    app.router.lifespan_context = lifespan
 
 
 def _tune_gc() -> None:

@@ -87,6 +87,13 @@ class Warehouse:
         settings = settings or load_settings()
         if memory:
             return cls(duckdb.connect(":memory:"), settings)
+        from jingyun.control.ambient import ambient_open
+
+        # inside the service, a command's warehouse is a cursor on the service's database
+        # (one owner per home: another process could not open the file at all)
+        ambient = ambient_open(settings, read_only=read_only)
+        if ambient is not None:
+            return ambient
         path = settings.warehouse_path
         if read_only and not path.exists():
             raise JingyunError(

@@ -1,0 +1,129 @@
+"""The warehouse a command sees inside the service: a cursor on the service's own database.
+
+``Warehouse.open()`` in a command thread (:func:`ambient_open`) answers a :class:`ServiceWarehouse`:
+a DuckDB cursor of the service writer's connection, so reads run beside HTTP ingestion and the
+console without waiting. Writes keep the writer's rules: :meth:`ServiceWarehouse.transaction` holds
+the writer's lock (``IngestWriter.lock``, the one its group commit and quarantine replay take) for
+one transaction — one chunk of a file ingest — so a file of millions of rows stalls HTTP ingestion
+by at most one chunk's commit, and two ingests never deduplicate against each other's uncommitted
+rows. Statements outside a transaction (segment tables, scores) autocommit on their own: DuckDB
+appends never conflict.
+
+Cancelling (the client hung up, or the service is stopping) interrupts the command's cursors
+(``con.interrupt()``) and makes its next transaction refuse to start: a chunk commits whole or not
+at all, and the loop over chunks stops.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import TYPE_CHECKING
+
+import duckdb
+
+from jingyun.config import Settings
+from jingyun.warehouse.connection import Warehouse
+
+if TYPE_CHECKING:
+    from jingyun.api.writer import IngestWriter
+
+
+class Cancelled(KeyboardInterrupt):
+    """The command was cancelled (Ctrl-C on the client, or the service stopping)."""
+
+
+class Session:
+    """One command running in the service: its cursors, and whether it was cancelled and why."""
+
+    def __init__(self, writer: IngestWriter):
+        self.writer = writer
+        self.cancelled = threading.Event()
+        self.reason = ""
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._lock = threading.Lock()
+
+    def open(self, settings: Settings, *, read_only: bool) -> Warehouse:
+        self.check()
+        cur = self.writer.wh.con.cursor()
+        with self._lock:
+            self._cursors.append(cur)
+        return ServiceWarehouse(cur, settings, self, read_only=read_only)
+
+    def forget(self, cur: duckdb.DuckDBPyConnection) -> None:
+        with self._lock:
+            if cur in self._cursors:
+                self._cursors.remove(cur)
+
+    def cancel(self, reason: str) -> None:
+        if self.cancelled.is_set():
+            return
+        self.reason = reason
+        self.cancelled.set()
+        with self._lock:
+            cursors = list(self._cursors)
+        for cur in cursors:
+            with suppress(duckdb.Error):  # already closed
+                cur.interrupt()
+
+    def check(self) -> None:
+        if self.cancelled.is_set():
+            raise Cancelled(self.reason)
+
+    def close(self) -> None:
+        with self._lock:
+            cursors, self._cursors = list(self._cursors), []
+        for cur in cursors:
+            with suppress(duckdb.Error):
+                cur.close()
+
+
+class ServiceWarehouse(Warehouse):
+    """A :class:`Warehouse` on a cursor of the service's database (see the module docstring)."""
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection, settings: Settings, session: Session, *, read_only: bool):
+        # the service created the tables; read_only here skips ensure_tables, the flag is set after
+        super().__init__(cur, session.writer.wh.settings, read_only=True)
+        self.settings = settings
+        self.read_only = read_only
+        self.session = session
+
+    def close(self) -> None:
+        self.session.forget(self.con)
+        with suppress(duckdb.Error):
+            self.con.close()  # the cursor, never the service's connection
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.session.check()
+        with self.session.writer.lock:
+            self.session.check()
+            with super().transaction() as con:
+                yield con
+
+
+_SESSION: contextvars.ContextVar[Session | None] = contextvars.ContextVar("jingyun_session", default=None)
+
+
+def current() -> Session | None:
+    return _SESSION.get()
+
+
+def enter(session: Session) -> contextvars.Token[Session | None]:
+    return _SESSION.set(session)
+
+
+def leave(token: contextvars.Token[Session | None]) -> None:
+    _SESSION.reset(token)
+
+
+def ambient_open(settings: Settings, *, read_only: bool) -> Warehouse | None:
+    """The command's warehouse when it runs inside the service and names the service's warehouse; else None."""
+    session = _SESSION.get()
+    if session is None:
+        return None
+    if settings.warehouse_path.resolve() != session.writer.wh.settings.warehouse_path.resolve():
+        return None  # another home: opened directly, as without a service
+    return session.open(settings, read_only=read_only)
