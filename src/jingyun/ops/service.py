@@ -123,3 +123,30 @@ class ServiceScheduler:
     def _done(self, name: str) -> None:
         with self._lock:
             self._inflight.discard(name)
+
+
+def run_now_from_console(settings: Settings, store: Store, name: str, scheduler: ServiceScheduler | None) -> None:
+    """Start a job now, in the background; ``job_running`` (409) while a run holds it.
+
+    Inside ``jingyun serve`` the service's scheduler runs it; elsewhere (a test
+    app without its lifespan) a thread of this process does.
+    """
+    core = scheduler.core if scheduler is not None else Scheduler(settings, store)
+    job = core.job(name)
+    state = core.ledger.states().get(name)
+    now = core.clock.now()
+    if state is not None and state.running_owner is not None and state.running_deadline is not None \
+            and state.running_deadline >= now:
+        raise JingyunError("job_running", f"job {name} is running; wait for it", "job", status=409)
+    if scheduler is not None:
+        scheduler.reload()
+        scheduler.submit(name, force=True)
+        return
+
+    def run() -> None:
+        try:
+            core.run_now(job)
+        except JingyunError as exc:
+            log.warning("job %s not run: %s", name, exc.message)
+
+    threading.Thread(target=run, name=f"jingyun-job-{name}", daemon=True).start()

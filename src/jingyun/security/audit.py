@@ -24,7 +24,8 @@ from jingyun.store import Alert, AuditEntry, Store
 from jingyun.store.models import utcnow
 
 ACTIONS = ("login", "logout", "login_failed", "login_throttled", "account_locked", "read_personal", "export", "permission_change",
-           "user_created", "key_created", "key_revoked", "password_reset", "denied", "segment_change", "replay")
+           "user_created", "key_created", "key_revoked", "password_reset", "denied", "segment_change", "replay",
+           "job_run")
 PERSONAL_ACTIONS = frozenset({"read_personal", "export"})
 
 

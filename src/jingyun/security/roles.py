@@ -42,6 +42,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "quarantine:replay": frozenset({"admin"}),
     "users:manage": frozenset({"admin"}),
     "audit:read": frozenset({"admin"}),
+    "jobs:view": frozenset({"manager", "admin"}),  # the scheduler's jobs, outcomes and error lines
+    "jobs:run": frozenset({"admin"}),
 }
 # what a read-scoped API key may do, on top of its role (never writes, never admin functions)
 READ_KEY_PERMISSIONS = frozenset({"schema:read", "profile:read", "analysis:run", "segments:view"})

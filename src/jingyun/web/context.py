@@ -45,6 +45,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("nav.experiments", "/experiments", "analysis:run"),
     NavItem("nav.quality", "/quality", "analysis:run"),
     NavItem("nav.admin", "/admin", "users:manage"),
+    NavItem("nav.jobs", "/jobs", "jobs:view"),
     NavItem("nav.dashboards", "/dashboards", "authenticated"),
 )
 

@@ -11,7 +11,8 @@ def all_routers() -> list[APIRouter]:
     from jingyun.web.routes.common import router as common
     from jingyun.web.routes.dashboards import router as dashboards
     from jingyun.web.routes.experiments import router as experiments
+    from jingyun.web.routes.jobs import router as jobs
     from jingyun.web.routes.quality import router as quality
     from jingyun.web.routes.users import router as users
 
-    return [common, cockpit, analyses, users, experiments, quality, dashboards]
+    return [common, cockpit, analyses, users, experiments, quality, dashboards, jobs]
