@@ -156,15 +156,17 @@ def test_pins_are_private_until_shared_within_the_department(console: Any) -> No
     mgr, spec, ana = console.client("manager"), console.client("specialist"), console.client("analyst")
     q = "from=2026-10-01&to=2026-10-31&metric=orders"
     assert "已固定" in mgr.post("/console/dashboards/pin", data={"panel": "trend", "query": q, "title": "orders"}).text
-    pin_file = console.settings.home / "dashboards" / "mgr.json"
-    pin_id = json.loads(pin_file.read_text())["pins"][-1]["id"]
+    from jingyun.web.dashboards import DashboardStore
+
+    pins = DashboardStore(console.settings.home)  # the metadata store: another process sees the same rows
+    pin_id = pins.pins("mgr")[-1].id
     assert f"/console/panel/trend?{q}" in mgr.get("/console/dashboards").text.replace("&amp;", "&")
     assert f"/console/panel/trend?{q}" not in spec.get("/console/dashboards").text.replace("&amp;", "&")
     mgr.post(f"/console/dashboards/{pin_id}/share", data={"shared": "true"})
     assert f"/console/panel/trend?{q}" in spec.get("/console/dashboards").text.replace("&amp;", "&")  # same department
     assert f"/console/panel/trend?{q}" not in ana.get("/console/dashboards").text.replace("&amp;", "&")  # no department
     mgr.post(f"/console/dashboards/{pin_id}/unpin")
-    assert all(p["id"] != pin_id for p in json.loads(pin_file.read_text())["pins"])
+    assert all(p.id != pin_id for p in pins.pins("mgr"))
 
 
 def test_language_switch_is_a_local_redirect(console: Any) -> None:

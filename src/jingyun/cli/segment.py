@@ -54,15 +54,18 @@ def create(
     automation: Annotated[bool, typer.Option("--automation", help="Used by automation: refresh incrementally. 供自动化使用。")] = False,
     playbook: Annotated[str | None, typer.Option("--playbook", help="Playbook key. 运营策略。")] = None,
     replace: Annotated[bool, typer.Option("--replace", help="Update an existing segment. 覆盖已有人群。")] = False,
+    department: Annotated[str | None, typer.Option("--department", help="Owning department (default: none, a "
+                                                   "workspace segment everyone sees). 所属部门。")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Validate, estimate and save a segment. 校验、估算并保存人群。
+    """Validate, estimate and save a segment: the same segment the API and the console see. 校验、估算并保存人群。
 
     Example: jingyun segment create zj_buyers --rule '{"attr": "province", "op": "eq", "value": "浙江省"}'
+    Example: jingyun segment create zj_buyers --rule @zj.json --department growth
     """
     seg = SavedSegment(name, _rule(rule), zh, en, owner, automation, playbook)
     with Warehouse.open(load_settings()) as wh:
-        stored, size = saved.create(wh, seg, replace_existing=replace)
+        stored, size = saved.create(wh, seg, replace_existing=replace, department=department)
     if as_json:
         print_json({"segment": stored, "estimate": size})
         return
@@ -104,8 +107,10 @@ def list_segments(as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(list(segs.values()))
         return
-    print_table("Segments 人群", ["name", "中文", "owner", "automation", "playbook", "version", "updated"],
-                [[s.name, s.zh, s.owner, s.automation, s.playbook or "", s.version, s.updated_at] for s in segs.values()])
+    print_table("Segments 人群", ["name", "中文", "department 部门", "status 状态", "owner", "automation", "playbook",
+                                "version", "updated"],
+                [[s.name, s.zh, s.department or "", s.status, s.owner, s.automation, s.playbook or "", s.version,
+                  s.updated_at] for s in segs.values()])
 
 
 @segment_app.command("show")

@@ -103,14 +103,26 @@ def estimate(wh: Warehouse, rule: dict[str, Any], *, as_of: Any = None) -> SizeE
                         round(time.perf_counter() - t0, 4), warning)
 
 
-def create(wh: Warehouse, seg: SavedSegment, *, replace_existing: bool = False) -> tuple[SavedSegment, SizeEstimate]:
-    """Validate and estimate first; only a valid rule is saved (never half-saved)."""
+def create(wh: Warehouse, seg: SavedSegment, *, replace_existing: bool = False, department: str | None = None
+           ) -> tuple[SavedSegment, SizeEstimate]:
+    """Validate and estimate first; only a valid rule is saved (never half-saved).
+
+    ``department`` gives the segment an owning department (it must exist); without one it is a workspace
+    segment, seen by everyone with ``segments:view`` (a replace keeps the department it had).
+    """
     if seg.playbook is not None:
         from jingyun.segments.playbooks import get_playbook
 
         get_playbook(seg.playbook)
+    store = SegmentStore(wh.settings)
+    dep_id = None
+    if department is not None:
+        dep_id = store.department_id(department)
+        if dep_id is None:
+            raise JingyunError("unknown_department", f"no department {department!r}; an admin creates departments "
+                               "with `jingyun admin create-user --department`", "department")
     size = estimate(wh, seg.rule)
-    saved = SegmentStore(wh.settings).save_segment(seg, replace=replace_existing)
+    saved = store.save_segment(seg, replace=replace_existing, department_id=dep_id)
     return saved, size
 
 

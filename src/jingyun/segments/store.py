@@ -48,6 +48,27 @@ KEEP_RUNS = 500
 SEGMENT_NAME = re.compile(r"^[^\W_][\w.\- ]{0,98}[\w.\-]$|^[^\W_]$")
 
 
+# the short form the API has always accepted: {column: value} equality filters on public users columns
+SHORT_RULE_COLUMNS = ("channel", "province", "city", "member_level", "gender")
+TREE_KEYS = frozenset({"and", "or", "not", "attr", "tag", "event", "orders", "segment"})
+
+
+def tree_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """The rule as a rule tree: the short form ``{column: value}`` becomes an ``and`` of ``attr eq``.
+
+    Rules are stored as their author wrote them; every reader compiles this form.
+    """
+    if set(rule) & TREE_KEYS:
+        return rule
+    for col, value in rule.items():
+        if col not in SHORT_RULE_COLUMNS:
+            raise JingyunError("bad_rule", f"rule columns must be among {', '.join(SHORT_RULE_COLUMNS)}, "
+                               "or write a rule tree (and/or/not/attr/tag/event/orders)", f"rule.{col}", status=422)
+        if not isinstance(value, str):
+            raise JingyunError("bad_rule", "short-form rule values are text", f"rule.{col}", status=422)
+    return {"and": [{"attr": c, "op": "eq", "value": v} for c, v in rule.items()]}
+
+
 def check_segment_name(name: str, field_name: str = "name") -> str:
     if not isinstance(name, str) or not SEGMENT_NAME.match(name):
         raise JingyunError("bad_name", f"{name!r} is not a valid segment name: 1-100 letters, digits, '_', '-', '.' "
@@ -118,7 +139,7 @@ def _ts(value: str | None) -> dt.datetime | None:
 
 def _segment(row: Segment) -> SavedSegment:
     return SavedSegment(
-        name=row.name, rule=json.loads(row.rule or "{}"), zh=row.zh, en=row.en, owner=row.owner,
+        name=row.name, rule=tree_rule(json.loads(row.rule or "{}")), zh=row.zh, en=row.en, owner=row.owner,
         automation=bool(row.automation), playbook=row.playbook, created_at=_iso(row.created_at),
         updated_at=_iso(row.updated_at or row.created_at), version=row.version, id=row.id,
         department=row.department.name if row.department else None, status=row.status, created_by=row.created_by,
@@ -224,7 +245,8 @@ class SegmentStore:
                     ses.refresh(row)
                     return _segment(row)
                 if not replace:
-                    raise JingyunError("segment_exists", f"segment {seg.name!r} exists; pass --replace to update it",
+                    raise JingyunError("segment_exists", f"segment {seg.name!r} exists; pick another name, or update it "
+                                       "(`jingyun segment create --replace`)",
                                        "name", status=409)
                 values: dict[str, Any] = dict(rule=rule, zh=seg.zh, en=seg.en, owner=seg.owner,
                                               automation=seg.automation, playbook=seg.playbook, updated_at=stamp,

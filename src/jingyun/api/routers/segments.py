@@ -9,6 +9,12 @@ rule is compiled (validated) on create; members are persons, exported as
 their ``users`` rows, de-identified by role. Specialists and managers see and
 create only their own departments' segments; someone else's id answers 404,
 exactly like a missing one, and the attempt is audited.
+
+These are the same segments ``jingyun segment`` and the console list and
+refresh (one ``segments`` table, :mod:`jingyun.segments.store`): names are
+unique, and a segment made from the CLI without ``--department`` is a
+workspace segment (no department) that everyone with ``segments:view`` sees
+and only an admin approves.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from jingyun.api.deps import (
     PagingDep,
@@ -35,30 +41,37 @@ from jingyun.api.routers.users import Page, fetch_users, present
 from jingyun.errors import JingyunError
 from jingyun.security.auth import departments_by_name
 from jingyun.security.roles import ALL_DEPARTMENTS, Principal
+from jingyun.segments.store import SHORT_RULE_COLUMNS, SavedSegment, SegmentStore, tree_rule
 from jingyun.store import Department, Segment
 
 router = APIRouter(prefix="/api/v1", tags=["segments 人群"])
-RULE_COLUMNS = ("channel", "province", "city", "member_level", "gender")
-TREE_KEYS = frozenset({"and", "or", "not", "attr", "tag", "event", "orders", "segment"})
+RULE_COLUMNS = SHORT_RULE_COLUMNS
 SegmentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 class SegmentIn(BaseModel):
     model_config = ConfigDict(extra="ignore")  # status/approved_by/created_by cannot be mass-assigned
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=100, description="Unique; letters, digits, _ - . and inner spaces 名称")
     department: str = Field(min_length=1, max_length=100)
     rule: dict[str, Any] = Field(default_factory=dict, max_length=10,
                                  description="rule tree, or {column: value} equality filters 规则")
+    zh: str = Field("", max_length=200, description="Chinese name 中文名")
+    en: str = Field("", max_length=200, description="English name 英文名")
+    playbook: str | None = Field(None, max_length=60, description="Playbook key 运营策略")
 
 
 class SegmentOut(BaseModel):
     id: int
     name: str
-    department: str
+    department: str | None = Field(description="Owning department; null for a workspace segment made from the CLI")
     rule: dict[str, Any]
     status: str
     created_by: str
     approved_by: str | None
+    zh: str
+    en: str
+    playbook: str | None
+    version: int
 
 
 class SegmentPage(BaseModel):
@@ -69,8 +82,13 @@ class SegmentPage(BaseModel):
 
 
 def _out(seg: Segment) -> SegmentOut:
-    return SegmentOut(id=seg.id, name=seg.name, department=seg.department.name, rule=json.loads(seg.rule),
-                      status=seg.status, created_by=seg.created_by, approved_by=seg.approved_by)
+    return SegmentOut(id=seg.id, name=seg.name, department=seg.department.name if seg.department else None,
+                      rule=json.loads(seg.rule), status=seg.status, created_by=seg.created_by,
+                      approved_by=seg.approved_by, zh=seg.zh, en=seg.en, playbook=seg.playbook, version=seg.version)
+
+
+def _visible(principal: Principal, department_id: int | None) -> bool:
+    return department_id is None or principal.can_see_department(department_id)
 
 
 class SegmentSize(BaseModel):
@@ -85,24 +103,15 @@ class SegmentSize(BaseModel):
 
 
 def audience_rule(rule: dict[str, Any]) -> dict[str, Any]:
-    """The rule as a rule tree: the short form ``{column: value}`` becomes an ``and`` of ``attr eq``."""
-    if set(rule) & TREE_KEYS:
-        return rule
-    for col, value in rule.items():
-        if col not in RULE_COLUMNS:
-            raise JingyunError("bad_rule", f"rule columns must be among {', '.join(RULE_COLUMNS)}, "
-                               "or write a rule tree (and/or/not/attr/tag/event/orders)", f"rule.{col}", status=422)
-        if not isinstance(value, str):
-            raise JingyunError("bad_rule", "short-form rule values are text", f"rule.{col}", status=422)
-    return {"and": [{"attr": c, "op": "eq", "value": v} for c, v in rule.items()]}
+    """The rule as a rule tree (the short form ``{column: value}`` becomes an ``and`` of ``attr eq``)."""
+    return tree_rule(rule)
 
 
 def compiled_sql(state: ServiceState, wh: Any, rule: dict[str, Any]) -> str:
     from jingyun.segments import audience, saved
-    from jingyun.segments.store import SegmentStore
 
     try:
-        return audience.compile_rule(audience_rule(rule), saved.context(wh, SegmentStore(state.settings))).sql
+        return audience.compile_rule(audience_rule(rule), saved.context(wh, SegmentStore(state.settings, state.store))).sql
     except JingyunError as exc:
         raise JingyunError(exc.code, exc.message, exc.field or "rule", status=422) from None
 
@@ -112,7 +121,7 @@ def _load(state: ServiceState, request: Request, principal: Principal, segment_i
         seg = ses.get(Segment, segment_id)
         if seg is None:
             raise not_found("segment", "segment_id")
-        if not principal.can_see_department(seg.department_id):
+        if not _visible(principal, seg.department_id):
             raise deny_object(state, request, principal, "segment", "segment_id")
         return seg
 
@@ -122,7 +131,8 @@ def list_segments(state: StateDep, principal: Annotated[Principal, Depends(permi
                   page: PagingDep) -> SegmentPage:
     stmt = select(Segment)
     if principal.role not in ALL_DEPARTMENTS:
-        stmt = stmt.where(Segment.department_id.in_(sorted(principal.departments) or [-1]))
+        stmt = stmt.where(or_(Segment.department_id.is_(None),
+                              Segment.department_id.in_(sorted(principal.departments) or [-1])))
     with state.store.session() as ses:
         total = int(ses.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
         rows = ses.scalars(stmt.order_by(Segment.id).limit(page.limit).offset(page.offset)).all()
@@ -133,20 +143,24 @@ def list_segments(state: StateDep, principal: Annotated[Principal, Depends(permi
 def create_segment(body: SegmentIn, request: Request, state: StateDep,
                    principal: Annotated[Principal, Depends(permit("segments:create"))]) -> SegmentOut:
     from jingyun.segments.audience import guard
+    from jingyun.segments.playbooks import get_playbook
+    from jingyun.segments.store import check_segment_name
 
+    check_segment_name(body.name)
+    if body.playbook is not None:
+        get_playbook(body.playbook)
     guard(audience_rule(body.rule), sees_raw=principal.sees_raw)  # no rule that singles a person out
     reading(state, lambda wh: compiled_sql(state, wh, body.rule))  # never save a rule that does not compile
     with state.store.session() as ses:
         existing = ses.scalar(select(Department).where(Department.name == body.department))
         if principal.role != "admin" and (existing is None or existing.id not in principal.departments):
             raise deny_object(state, request, principal, "department", "department")
-        dep = existing or departments_by_name(ses, [body.department])[0]
-        seg = Segment(name=body.name, department_id=dep.id, rule=json.dumps(body.rule, ensure_ascii=False),
-                      status="draft", created_by=principal.name)
-        ses.add(seg)
-        ses.flush()
-        ses.refresh(seg)
-        out = _out(seg)
+        dep_id = (existing or departments_by_name(ses, [body.department])[0]).id
+    saved = SegmentStore(state.settings, state.store).save_segment(
+        SavedSegment(body.name, body.rule, zh=body.zh, en=body.en, playbook=body.playbook, created_by=principal.name),
+        department_id=dep_id)
+    with state.store.session() as ses:
+        out = _out(ses.get_one(Segment, saved.id))
     # audit after the unit of work: SQLite allows one writer at a time
     state.auditor.log(actor=principal.name, role=principal.role, action="segment_change", target=f"segment:{out.id}",
                       detail={"op": "create"}, request_id=request_id(request))
@@ -163,7 +177,8 @@ def get_segment(segment_id: SegmentId, request: Request, state: StateDep,
              response_model=SegmentOut)
 def approve_segment(segment_id: SegmentId, request: Request, state: StateDep,
                     principal: Annotated[Principal, Depends(permit("segments:approve"))]) -> SegmentOut:
-    _load(state, request, principal, segment_id)
+    if _load(state, request, principal, segment_id).department_id is None and principal.role != "admin":
+        raise JingyunError("forbidden", "a workspace segment (no department) is approved by an admin", None, status=403)
     with state.store.session() as ses:
         seg = ses.get(Segment, segment_id)
         assert seg is not None

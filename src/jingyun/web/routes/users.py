@@ -15,12 +15,13 @@ from fastapi.responses import HTMLResponse
 from jingyun.api.deps import request_id
 from jingyun.api.routers.users import fetch_users, present
 from jingyun.errors import JingyunError
+from jingyun.security.roles import ALL_DEPARTMENTS
 from jingyun.segments import saved
 from jingyun.segments.audience import guard
 from jingyun.segments.lifecycle import STAGES, compute_lifecycle
 from jingyun.segments.rfm import compute_rfm
 from jingyun.segments.snapshots import Transitions, compare_snapshots, current_groups, transitions
-from jingyun.segments.store import SegmentStore
+from jingyun.segments.store import SavedSegment, SegmentStore
 from jingyun.web.context import ConsoleCtx, page_ctx
 from jingyun.web.filters import parse_filters
 from jingyun.web.panels import (
@@ -37,6 +38,32 @@ from jingyun.web.panels import (
 from jingyun.web.segment_trends import segment_trends
 
 router = APIRouter()
+
+
+def _segments(ctx: ConsoleCtx) -> dict[str, SavedSegment]:
+    return SegmentStore(ctx.state.settings, ctx.state.store).segments()
+
+
+def _segment(ctx: ConsoleCtx, name: str) -> SavedSegment:
+    """One segment by name; another department's answers like a missing one (BOLA)."""
+    seg = SegmentStore(ctx.state.settings, ctx.state.store).get_segment(name)  # unknown: the library's 404
+    if seg.department is not None and ctx.principal.role not in ALL_DEPARTMENTS \
+            and seg.department not in _department_names(ctx):
+        raise JingyunError("unknown_segment", f"no saved segment {name!r}; see `jingyun segment list`", "name",
+                           status=404)
+    return seg
+
+
+def _department_names(ctx: ConsoleCtx) -> set[str]:
+    from sqlalchemy import select
+
+    from jingyun.store import Department
+
+    with ctx.state.store.session() as ses:
+        return set(ses.scalars(select(Department.name).where(Department.id.in_(sorted(ctx.principal.departments)
+                                                                                or [-1]))))
+
+
 SegViewer = Annotated[ConsoleCtx, Depends(page_ctx("segments:view"))]
 ProfileReader = Annotated[ConsoleCtx, Depends(page_ctx("profile:read"))]
 Builder = Annotated[ConsoleCtx, Depends(page_ctx("segments:create"))]
@@ -50,31 +77,20 @@ def users_page(ctx: SegViewer) -> HTMLResponse:
 
 @panel("segments", "segments:view", pinnable=False)
 def segments(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
-    """Saved audiences (rule segments) and department segments, each with its current size."""
-    from sqlalchemy import select
-
-    from jingyun.security.roles import ALL_DEPARTMENTS
-    from jingyun.store import Segment
-
+    """Every segment the viewer may see (made here, by the CLI or the API: one table), each with its size
+    now and its trend. Department segments show only to their departments; workspace ones to everyone."""
     rows: list[list[Any]] = []
     with ctx.reader() as wh:
-        segs = SegmentStore(ctx.state.settings).segments()
+        segs = {n: s for n, s in _segments(ctx).items()
+                if s.department is None or ctx.principal.role in ALL_DEPARTMENTS
+                or s.department in _department_names(ctx)}
         trends = segment_trends(wh, sorted(segs))
         for seg in segs.values():
             est = saved.estimate(wh, seg.rule)
             spark = Spark(tuple(trends[seg.name].sizes), "/console/users/segment?" + urlencode({"name": seg.name}))
             shown = est.shown(sees_raw=ctx.principal.sees_raw, threshold=ctx.state.service.min_count)
-            rows.append([seg.zh if ctx.locale == "zh-CN" and seg.zh else (seg.en or seg.name), ctx.t("seg.audience"),
-                         shown["size"], shown["share"], spark])
-        with ctx.state.store.session() as ses:
-            stmt = select(Segment).order_by(Segment.id)
-            if ctx.principal.role not in ALL_DEPARTMENTS:
-                stmt = stmt.where(Segment.department_id.in_(sorted(ctx.principal.departments) or [-1]))
-            depsegs = [(s.name, s.department.name, json.loads(s.rule)) for s in ses.scalars(stmt)]
-        universe = int(wh.scalar("SELECT count(*) FROM users") or 0)
-        for name, dep, rule in depsegs:
-            total, _ = fetch_users(wh, " AND ".join(f'"{c}" = ?' for c in rule) or "TRUE", list(rule.values()), 1, 0)
-            rows.append([name, dep, total, total / universe if universe else 0.0, None])
+            rows.append([seg.zh if ctx.locale == "zh-CN" and seg.zh else (seg.en or seg.name),
+                         seg.department or ctx.t("seg.audience"), shown["size"], shown["share"], spark])
     opt = bar_option([str(r[0]) for r in rows], [(ctx.t("col.size"), [r[2] for r in rows])], horizontal=True)
     opt["yAxis"]["inverse"] = True
     table = Table([Column(ctx.t("col.segment")), Column(ctx.t("col.owner")), Column(ctx.t("col.size"), "int"),
@@ -87,7 +103,7 @@ def segments(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
 
 @router.get("/users/segment", response_class=HTMLResponse)
 def segment_page(ctx: SegViewer, name: str = "") -> HTMLResponse:
-    seg = SegmentStore(ctx.state.settings).get_segment(name)  # unknown name: the library's 404-style error
+    seg = _segment(ctx, name)
     title = seg.zh if ctx.locale == "zh-CN" and seg.zh else (seg.en or seg.name)
     return ctx.render("segment.html", seg=seg, title=title, query=urlencode({"name": seg.name}))
 
@@ -96,7 +112,7 @@ def segment_page(ctx: SegViewer, name: str = "") -> HTMLResponse:
 def segment_trend(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     """One saved segment's size after each refresh, with the entries and exits of that refresh."""
     name = params.get("name", "")
-    seg = SegmentStore(ctx.state.settings).get_segment(name)
+    seg = _segment(ctx, name)
     with ctx.reader() as wh:
         trend = segment_trends(wh, [seg.name])[seg.name]
     x = [p.at.strftime("%Y-%m-%d %H:%M:%S") for p in trend.points]
@@ -224,7 +240,7 @@ def audience_page(ctx: Builder) -> HTMLResponse:
                       count_ops=("gte", "gt", "eq", "neq", "lte", "lt", "between"),
                       filter_ops=("eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "contains"),
                       metrics=list(ORDER_METRICS), tag_types=tag_types(ctx.state.settings),
-                      segments=sorted(SegmentStore(ctx.state.settings).segments()))
+                      segments=sorted(_segments(ctx)))
 
 
 @router.post("/users/estimate", response_class=HTMLResponse)
