@@ -23,7 +23,8 @@ def test_each_role_has_exactly_its_permissions() -> None:
     assert granted(person("specialist")) == everyone | {"segments:export", "segments:create"}
     assert granted(person("analyst")) == everyone | {"analysis:run"}
     assert granted(person("manager")) == everyone | {
-        "users:export", "segments:export", "analysis:run", "segments:create", "segments:approve"}
+        "users:export", "segments:export", "analysis:run", "segments:create", "segments:approve",
+        "jobs:view"}
     assert granted(person("admin")) == set(PERMISSIONS)
 
 
