@@ -201,6 +201,8 @@ CONSOLE_ROUTES: dict[tuple[str, str], Walk] = {
     ("GET", "/console/quality"): [Call()],
     ("POST", "/console/quality/replay"): "writes (admin): replays quarantined records",
     ("GET", "/console/admin"): [Call()],
+    ("GET", "/console/jobs"): [Call(), Call({"page": "2"})],
+    ("POST", "/console/jobs/{name}/run"): "writes (admin): starts a scheduled job now",
     ("GET", "/console/dashboards"): [Call()],
     ("POST", "/console/dashboards/pin"): "writes: pins a panel (its name and parameters)",
     ("POST", "/console/dashboards/{pin_id}/share"): "writes: shares a pin",

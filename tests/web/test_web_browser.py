@@ -31,13 +31,13 @@ PAGES = {  # nav path -> extra pages reached from it
     "/": [], "/analyses": ["/analyses?tab=retention", "/analyses?tab=paths", "/analyses?tab=attribution",
                            "/analyses?tab=diagnosis"],
     "/users": ["/users/audience", "/users/profile?user_id=u0000002", "/users/segment?name=recent_buyers"], "/experiments": [], "/quality": [],
-    "/admin": [], "/dashboards": [],
+    "/admin": [], "/dashboards": [], "/jobs": [],
 }
 NAV_BY_ROLE = {
     "specialist": {"/", "/users", "/dashboards"},
     "analyst": {"/", "/analyses", "/users", "/experiments", "/quality", "/dashboards"},
-    "manager": {"/", "/analyses", "/users", "/experiments", "/quality", "/dashboards"},
-    "admin": {"/", "/analyses", "/users", "/experiments", "/quality", "/admin", "/dashboards"},
+    "manager": {"/", "/analyses", "/users", "/experiments", "/quality", "/dashboards", "/jobs"},
+    "admin": {"/", "/analyses", "/users", "/experiments", "/quality", "/admin", "/dashboards", "/jobs"},
 }
 
 
