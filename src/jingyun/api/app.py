@@ -1,15 +1,16 @@
 """The FastAPI application: ``create_app(settings)``.
 
 The process opens the metadata store and holds the one DuckDB write
-connection (see :mod:`jingyun.api.writer`). Two pure-ASGI middlewares run
-before routing: request ids (``X-Request-ID`` echoed when it is a sane token,
-generated otherwise) and the body-size cap (413 before a byte is parsed,
-whether or not ``Content-Length`` is sent).
+connection (see :mod:`jingyun.api.writer`). Pure-ASGI middlewares run before
+routing. Outermost, around even Starlette's 500 handler: request ids
+(``X-Request-ID`` echoed when it is a sane token, generated otherwise) and the
+security headers (:mod:`jingyun.security.headers`). Then the ingestion arrival
+notice and the body rules of :mod:`jingyun.api.bodies` (size cap while reading,
+gzip, one strict JSON parser).
 """
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from collections.abc import AsyncIterator
@@ -21,14 +22,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from jingyun import __version__
 from jingyun.api import errors
+from jingyun.api.bodies import MAX_BODY, BodyMiddleware
 from jingyun.api.deps import ServiceState
 from jingyun.api.ratelimit import RateLimiter
 from jingyun.config import Settings
 from jingyun.security.audit import Auditor
 from jingyun.security.config import ServiceSettings, load_service_settings
+from jingyun.security.headers import SecurityHeadersMiddleware
 from jingyun.store import Store, open_store
 
-MAX_BODY = 1_048_576 + 64 * 1024  # 1 MB of records plus the envelope
+__all__ = ["MAX_BODY", "JingyunAPI", "app_state", "close_state", "create_app"]
 _RID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -81,54 +84,15 @@ class IngestArrivalMiddleware:
             arrival.settle()
 
 
-class BodyLimitMiddleware:
-    def __init__(self, app: ASGIApp, limit: int = MAX_BODY):
-        self.app = app
-        self.limit = limit
+class JingyunAPI(FastAPI):
+    """FastAPI with request ids and security headers outside everything, 500s included.
 
-    async def _too_large(self, send: Send) -> None:
-        body = json.dumps({"error": {"code": "too_large", "message": f"request body over {self.limit} bytes; "
-                                     "split it into batches of at most 1,000 records and 1 MB", "field": None}}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+    ``add_middleware`` places a middleware inside Starlette's ``ServerErrorMiddleware``, whose
+    500 answer would then go out without them.
+    """
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.limit:
-            await self._too_large(send)
-            return
-        seen = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _BodyTooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
-                await self._too_large(send)
-
-
-class _BodyTooLarge(Exception):
-    pass
+    def build_middleware_stack(self) -> ASGIApp:
+        return RequestIdMiddleware(SecurityHeadersMiddleware(super().build_middleware_stack()))
 
 
 def create_app(settings: Settings, service: ServiceSettings | None = None, store: Store | None = None,
@@ -158,7 +122,7 @@ def create_app(settings: Settings, service: ServiceSettings | None = None, store
         app_.state.scheduler = None
         close_state(state)
 
-    app = FastAPI(
+    app = JingyunAPI(
         title="Jingyun API 精运接口", version=__version__, lifespan=lifespan,
         description="Ingestion, analyses, profiles and administration. 数据接入、分析、用户画像与管理。",
         responses=errors.ERROR_RESPONSES,
@@ -170,9 +134,9 @@ def create_app(settings: Settings, service: ServiceSettings | None = None, store
 
     for router in all_routers():
         app.include_router(router)
+    # the last added runs first: the arrival is announced before the body is read
+    app.add_middleware(BodyMiddleware, parse_later=INGEST_PATHS)
     app.add_middleware(IngestArrivalMiddleware, state=state)
-    app.add_middleware(BodyLimitMiddleware)
-    app.add_middleware(RequestIdMiddleware)
     return app
 
 

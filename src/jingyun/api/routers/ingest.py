@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jingyun.api import idempotency
+from jingyun.api.bodies import check_charset, parse_json
 from jingyun.api.deps import ServiceState, StateDep, permit, request_id
 from jingyun.api.writer import Arrival, Job, Outcome
 from jingyun.errors import JingyunError
@@ -98,13 +99,8 @@ async def read_json(request: Request) -> tuple[bytes, Any]:
     body = await request.body()
     if len(body) > MAX_CALL_BYTES:
         raise JingyunError("too_large", f"body is {len(body)} bytes; at most {MAX_CALL_BYTES} per call", None, status=413)
-    try:
-        return body, json.loads(body)
-    except UnicodeDecodeError:
-        raise JingyunError("malformed_json", "body is not UTF-8 text", "body", status=422) from None
-    except json.JSONDecodeError as exc:
-        raise JingyunError("malformed_json", f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                           "body", status=422) from None
+    check_charset(request.headers.get("content-type", ""))
+    return body, parse_json(body)  # the service's one JSON parser: UTF-8, depth cap, no NaN
 
 
 def _records(payload: Any, key: str) -> list[Any]:
