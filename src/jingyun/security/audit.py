@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from jingyun.errors import JingyunError
 from jingyun.security.config import ServiceSettings
+from jingyun.security.exports import safe_row
 from jingyun.store import Alert, AuditEntry, Store
 from jingyun.store.models import utcnow
 
@@ -111,8 +112,8 @@ class Auditor:
         writer = csv.writer(buf)
         writer.writerow(["id", "ts", "actor", "actor_role", "action", "target", "outcome", "detail", "request_id"])
         for r in records:
-            writer.writerow([r.id, r.ts.isoformat() + "Z", r.actor, r.actor_role, r.action, r.target, r.outcome,
-                             json.dumps(r.detail, ensure_ascii=False), r.request_id])
+            writer.writerow(safe_row([r.id, r.ts.isoformat() + "Z", r.actor, r.actor_role, r.action, r.target,
+                                      r.outcome, json.dumps(r.detail, ensure_ascii=False), r.request_id]))
         return buf.getvalue()
 
     def alerts(self, *, limit: int = 50, offset: int = 0) -> tuple[int, list[dict[str, Any]]]:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from jingyun.errors import JingyunError
+from jingyun.security.exports import safe_row
 from jingyun.security.masking import MIN_COUNT, Masker, small_count
 from jingyun.segments import audience
 from jingyun.segments.common import now_utc, quote, ts_literal
@@ -298,15 +299,15 @@ def export(wh: Warehouse, name: str, path: Path, *, mask: Masker | None, as_of: 
 
         wb = Workbook(write_only=True)
         ws = wb.create_sheet(name[:31])
-        ws.append(headers)
+        ws.append(safe_row(headers))
         for r in out_rows:
-            ws.append([v.isoformat() if isinstance(v, dt.date) else v for v in r])
+            ws.append(safe_row(v.isoformat() if isinstance(v, dt.date) else v for v in r))
         wb.save(path)
     elif path.suffix.lower() == ".csv":
         with path.open("w", encoding="utf-8-sig", newline="") as fh:
             w = csv.writer(fh)
-            w.writerow(headers)
-            w.writerows(out_rows)
+            w.writerow(safe_row(headers))
+            w.writerows(safe_row(r) for r in out_rows)  # formula injection: see security.exports
     else:
         raise JingyunError("bad_path", "export to a .csv or .xlsx file", "path")
     return len(out_rows)

@@ -14,6 +14,7 @@ from jingyun.api.deps import SESSION_COOKIE, get_state, request_id
 from jingyun.api.routers.auth import set_session_cookie, sign_in, sign_out
 from jingyun.errors import JingyunError
 from jingyun.security import auth
+from jingyun.security.exports import safe_row
 from jingyun.web import i18n
 from jingyun.web.context import LANG_COOKIE, PREFIX, TEMPLATES, ConsoleCtx, console_ctx, request_locale
 from jingyun.web.panels import PANELS, PanelData, cell, chart_json, plain
@@ -51,9 +52,9 @@ def panel_fragment(name: PanelName, ctx: Ctx) -> HTMLResponse:
 def _csv(data: PanelData) -> bytes:
     out = io.StringIO()
     w = csv.writer(out)
-    w.writerow([c.label for c in data.table.columns])
+    w.writerow(safe_row(c.label for c in data.table.columns))
     for row in data.table.rows:
-        w.writerow(["" if plain(v) is None else plain(v) for v in row])
+        w.writerow(safe_row("" if plain(v) is None else plain(v) for v in row))
     return ("\ufeff" + out.getvalue()).encode("utf-8")  # BOM: Excel opens UTF-8 Chinese correctly
 
 
@@ -64,9 +65,9 @@ def _xlsx(data: PanelData) -> bytes:
     ws = wb.active
     assert ws is not None
     ws.title = data.title[:31].replace("/", "-").replace(":", " ") or "data"
-    ws.append([c.label for c in data.table.columns])
+    ws.append(safe_row(c.label for c in data.table.columns))
     for row in data.table.rows:
-        ws.append([plain(v) for v in row])
+        ws.append(safe_row(plain(v) for v in row))
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
