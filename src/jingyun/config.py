@@ -105,7 +105,10 @@ def _coerce(name: str, value: Any) -> Any:
 
 def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
     """Settings for a workspace: env > ``jingyun.toml`` in the home > defaults."""
+    from jingyun.security.files import private_home
+
     home_path = Path(home or os.environ.get("JINGYUN_HOME") or _DEFAULT_HOME).expanduser()
+    private_home(home_path)  # owner-only files under the home (0600/0700), whoever creates them
     values: dict[str, Any] = {"home": home_path}
     toml_file = home_path / "jingyun.toml"
     if toml_file.exists():

@@ -75,7 +75,10 @@ class Store:
 def open_store(settings: Settings, url: str | None = None, *, migrate: bool = True) -> Store:
     url = url or database_url(settings)
     if url.startswith("sqlite"):
-        settings.home.mkdir(parents=True, exist_ok=True)
+        from jingyun.security.files import private_dir, private_home
+
+        private_home(settings.home)
+        private_dir(settings.home)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
     else:

@@ -99,7 +99,10 @@ class Warehouse:
             raise JingyunError(
                 "no_warehouse", f"no warehouse at {path}; ingest data or run `jingyun demo` first", "home"
             )
-        path.parent.mkdir(parents=True, exist_ok=True)
+        from jingyun.security.files import private_dir, private_home
+
+        private_home(settings.home)
+        private_dir(path.parent)
         try:
             con = duckdb.connect(str(path), read_only=read_only)
         except duckdb.IOException as exc:

@@ -21,6 +21,7 @@ from jingyun.metrics.dictionary import load_dictionary
 from jingyun.metrics.kpi import load_targets, scorecard, scorecard_dict, target_dict, targets_path
 from jingyun.metrics.model import Metric
 from jingyun.metrics.periods import parse_period
+from jingyun.security.files import public_path
 from jingyun.security.masking import Masker, require_field_access, sensitive_field
 from jingyun.security.roles import Principal
 from jingyun.warehouse import personal
@@ -152,7 +153,7 @@ def kpi_targets(state: StateDep, _: Reader) -> TargetsOut:
     path = targets_path(state.settings)
     ts = load_targets(d, path)
     targets = [jsonable(target_dict(t)) for t in ts.targets]
-    return TargetsOut(file=str(path), bands={"green": ts.bands.green, "yellow": ts.bands.yellow}, score_cap=ts.cap,
+    return TargetsOut(file=public_path(path, state.settings.home), bands={"green": ts.bands.green, "yellow": ts.bands.yellow}, score_cap=ts.cap,
                       weight_total=sum(t.weight for t in ts.targets), targets=targets, total=len(targets))
 
 
