@@ -100,7 +100,11 @@ class Job:
 
     @property
     def schedule(self) -> str:
-        return f"cron {self.cron}" if self.cron else f"every {self.every_s:g}s"
+        if self.cron:
+            return f"cron {self.cron}"
+        assert self.every_s is not None
+        unit = next(u for u in "dhms" if self.every_s % _UNITS[u] == 0 or u == "s")
+        return f"every {self.every_s / _UNITS[unit]:g}{unit}"
 
     def spec(self, tz: str) -> str:
         return f"{self.schedule} {tz}"[:200]
