@@ -14,7 +14,7 @@ from jingyun.control.owner import Owner, write_owner
 
 def test_stale_owner_file_means_direct(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    assert jingyun(home, "demo", "--users", "60", "--days", "5").returncode == 0
+    assert jingyun(home, "demo", "--users", "100", "--days", "30").returncode == 0
     # a service that died (kill -9) leaves its owner file behind; its pid is gone
     dead = 2 ** 22 + 12345
     write_owner(Owner(dead, 0, str(home / "run" / "control.sock"), "127.0.0.1:1", 0.0, str(home.resolve())))

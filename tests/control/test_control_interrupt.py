@@ -46,7 +46,7 @@ def _wait_for_rows(home: Path, prefix: str, proc: subprocess.Popen[str]) -> int:
 
 def test_kill_9_during_an_ingest_then_rerun_stores_each_record_once(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    assert jingyun(home, "demo", "--users", "60", "--days", "5").returncode == 0
+    assert jingyun(home, "demo", "--users", "100", "--days", "30").returncode == 0
     data = tmp_path / "big.ndjson"
     _write_file(data, "kx")
     env = {"JINGYUN_CHUNK_ROWS": str(CHUNK)}  # the client's setting applies to its command in the service
@@ -78,7 +78,7 @@ def test_kill_9_during_an_ingest_then_rerun_stores_each_record_once(tmp_path: Pa
 
 def test_ctrl_c_cancels_the_command_in_the_service_between_chunks(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    assert jingyun(home, "demo", "--users", "60", "--days", "5").returncode == 0
+    assert jingyun(home, "demo", "--users", "100", "--days", "30").returncode == 0
     data = tmp_path / "big.ndjson"
     _write_file(data, "cx")
     env = {"JINGYUN_CHUNK_ROWS": str(CHUNK)}

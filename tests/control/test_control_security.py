@@ -40,7 +40,7 @@ print(json.dumps({"connect": "ok", "frames": frames}))
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     root = tmp_path_factory.mktemp("ctlsec")
     home = root / "home"
-    assert jingyun(home, "demo", "--users", "100", "--days", "7").returncode == 0
+    assert jingyun(home, "demo", "--users", "100", "--days", "30").returncode == 0
     svc = Service(home, free_port(), root / "cwd")
     try:
         yield svc

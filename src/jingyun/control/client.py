@@ -70,16 +70,19 @@ def forward(argv: list[str]) -> int | None:
                 env["COLUMNS"], env["LINES"] = str(size.columns), str(size.lines)
             except (OSError, ValueError):
                 pass
-        send_frame(sock, {"op": "run", "argv": absolute_paths(argv, cwd), "cwd": str(cwd), "env": env, "tty": tty})
+        sent = absolute_paths(argv, cwd)
+        # what the command prints names each file as it was typed, as it would run here
+        shown = {new: old for new, old in zip(sent, argv, strict=False) if new != old and not old.startswith("-")}
+        send_frame(sock, {"op": "run", "argv": sent, "cwd": str(cwd), "env": env, "tty": tty})
         try:
-            return _stream(sock)
+            return _stream(sock, shown)
         except KeyboardInterrupt:
             # closing the connection cancels the command there; a chunk commits whole or not at all
             print("aborted", file=sys.stderr)
             return 130
 
 
-def _stream(sock: Any) -> int:
+def _stream(sock: Any, shown: dict[str, str]) -> int:
     while True:
         try:
             frame = recv_frame(sock)
@@ -89,12 +92,17 @@ def _stream(sock: Any) -> int:
             raise JingyunError("service_stopped", "the service stopped during the command (the control connection "
                                "closed before it finished); committed chunks are kept, rerun it to finish", "service")
         kind = frame.get("t")
-        if kind == "out":
-            sys.stdout.write(str(frame.get("s", "")))
-            sys.stdout.flush()
-        elif kind == "err":
-            sys.stderr.write(str(frame.get("s", "")))
-            sys.stderr.flush()
+        if kind in ("out", "err"):
+            text = str(frame.get("s", ""))
+            for absolute, typed in shown.items():
+                text = text.replace(absolute, typed)
+            stream = sys.stdout if kind == "out" else sys.stderr
+            try:
+                stream.write(text)
+                stream.flush()
+            except BrokenPipeError:  # `jingyun ... | head`: stop reading; closing the socket cancels the rest
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the interpreter's final flush quiet
+                return 1
         elif kind == "exit":
             return int(frame.get("code", 3))
         elif kind == "error":
