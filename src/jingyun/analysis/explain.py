@@ -26,8 +26,10 @@ exact rationals, and the sum is asserted before floats are returned.
 Drivers (主要驱动因素) are the segments that pushed the metric the way it moved,
 largest first; ``drags`` pushed the other way.
 
-GMV is the order amount (after discount) of orders not cancelled; visitors are
-persons with any event in the period; test accounts are excluded. Dimensions:
+GMV, orders and visitors are the metric dictionary's ``gmv``, ``orders`` and
+``visitors``: their rows come from its SQL generator (paid orders by the
+workspace's definition, test accounts excluded, local calendar days), so the
+totals always equal the metric. Dimensions:
 ``channel`` (the buyer's acquisition channel, ``users.channel`` 获客渠道),
 ``platform`` (``orders.channel`` for orders, ``events.platform`` for visitors),
 ``sales_channel`` (``orders.channel`` 下单渠道), ``province`` 省份, ``member_level`` 会员等级,
@@ -45,9 +47,11 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
 
-from jingyun.analysis.attribution import not_test
 from jingyun.analysis.common import check_timezone, quote, rows, ts_literal, utc_start
 from jingyun.errors import JingyunError
+from jingyun.metrics.dictionary import dictionary_for, load_dictionary
+from jingyun.metrics.model import Dictionary, Leaf
+from jingyun.metrics.sqlgen import Frame, base_rows, date_lit
 from jingyun.warehouse.backends import Backend
 
 Metric = Literal["gmv", "orders", "aov", "conversion_rate"]
@@ -152,16 +156,6 @@ def _bounds(p: ExplainParams, period: Period) -> tuple[str, str]:
             ts_literal(utc_start(period.end + dt.timedelta(days=1), p.timezone)))
 
 
-def _period_case(p: ExplainParams, column: str) -> tuple[str, str]:
-    """(SQL giving 'current'/'previous' for ``column``, the WHERE keeping only the two periods)."""
-    c0, c1 = _bounds(p, p.current)
-    p0, p1 = _bounds(p, p.previous)
-    case = (f"CASE WHEN {column} >= {c0} AND {column} < {c1} THEN 'current' "
-            f"WHEN {column} >= {p0} AND {column} < {p1} THEN 'previous' END")
-    where = f"(({column} >= {c0} AND {column} < {c1}) OR ({column} >= {p0} AND {column} < {p1}))"
-    return case, where
-
-
 def _dim_sql(p: ExplainParams, dim: str, side: Literal["order", "visit"]) -> str:
     if dim in _USER_DIMS:
         expr = _USER_DIMS[dim]
@@ -178,15 +172,39 @@ def _dim_sql(p: ExplainParams, dim: str, side: Literal["order", "visit"]) -> str
     return f"coalesce(CAST({expr} AS VARCHAR), {quote(UNKNOWN)})"
 
 
-def build_explain_sql(p: ExplainParams) -> str:
-    """Rows (period, d0[, d1 ...], num, den) for both periods."""
-    case, where = _period_case(p, "ts")
+def _leaf(d: Dictionary, metric: str) -> Leaf:
+    formula = d.metric(metric).formula
+    assert isinstance(formula, Leaf), f"{metric} is a leaf metric in catalog.yaml"
+    return formula
+
+
+def _frame(p: ExplainParams) -> Frame:
+    spans = tuple(sorted(((p.previous.start, p.previous.end), (p.current.start, p.current.end))))
+    return Frame(spans[0][0], spans[1][1], "total", None, p.timezone, p.include_test, spans)
+
+
+def _rows(d: Dictionary, p: ExplainParams, leaf: Leaf) -> str:
+    """The leaf's rows in either period, as the metric dictionary reads them (``_b``: the period's first day)."""
+    return base_rows(d.sources[leaf.source], leaf.filters, _frame(p), ranged=True)
+
+
+def _period_of(p: ExplainParams) -> str:
+    return f"CASE WHEN r._b = {date_lit(p.current.start)} THEN 'current' ELSE 'previous' END"
+
+
+def build_explain_sql(p: ExplainParams, d: Dictionary | None = None) -> str:
+    """Rows (period, d0[, d1 ...], num, den) for both periods (``d``: the workspace's dictionary)."""
+    d = d or load_dictionary()
     keys = [f"{_dim_sql(p, d, 'order')} AS d{i}" for i, d in enumerate(p.by)]
     gk = ", ".join(f"d{i}" for i in range(len(p.by)))
     pu = ("SELECT person_id, min(channel) AS channel, min(province) AS province, min(member_level) AS member_level, "
           "min(registered_at) AS registered_at FROM users GROUP BY person_id")
-    orders = (f"SELECT order_id, person_id, channel, CAST(amount AS DOUBLE) AS amount, {case} AS period FROM orders "
-              f"WHERE {not_test(p.include_test)} AND coalesce(status, '') <> 'cancelled' AND {where}")
+    # The rows of the dictionary's own metrics (gmv, orders, visitors): the metric's source, its
+    # definition (paid_orders), test accounts and period bounds come from the SQL generator, so the
+    # totals here equal `jingyun metrics show` for the same periods by construction.
+    amount = _leaf(d, "gmv")
+    orders = (f"SELECT order_id, person_id, channel, CAST({amount.column} AS DOUBLE) AS amount, "
+              f"{_period_of(p)} AS period FROM ({_rows(d, p, amount)}) r")
     ctes = [("pu", pu), ("ord", orders)]
     if "category" in p.by:
         # Each order is split over its lines' categories by line amount; orders without lines stay whole.
@@ -208,9 +226,9 @@ def build_explain_sql(p: ExplainParams) -> str:
     parts = [f"SELECT o.period, {', '.join(keys)}, {num} AS num, {den} AS den FROM o "
              f"LEFT JOIN pu ON pu.person_id = o.person_id GROUP BY o.period, {gk}"]
     if p.metric == "conversion_rate":
-        vcase, vwhere = _period_case(p, "ts")
-        ctes.append(("vis", f"SELECT DISTINCT person_id, platform, {vcase} AS period FROM events "
-                            f"WHERE person_id IS NOT NULL AND {not_test(p.include_test)} AND {vwhere}"))
+        visitors = _leaf(d, "visitors")
+        ctes.append(("vis", f"SELECT DISTINCT {visitors.column} AS person_id, platform, {_period_of(p)} AS period "
+                            f"FROM ({_rows(d, p, visitors)}) r WHERE {visitors.column} IS NOT NULL"))
         # A visitor seen on two platforms counts once per platform segment, once overall when not split by it.
         vis_src = "vis" if "platform" in p.by else "(SELECT DISTINCT person_id, CAST(NULL AS VARCHAR) AS platform, period FROM vis)"
         vkeys = [f"{_dim_sql(p, d, 'visit')} AS d{i}" for i, d in enumerate(p.by)]
@@ -318,9 +336,13 @@ def _f(x: Fraction | None) -> float | None:
     return None if x is None else float(x)
 
 
-def run_explain(backend: Backend, p: ExplainParams) -> Explanation:
-    """Decompose the metric's change between the two periods over the breakdown and name the drivers."""
-    sql = build_explain_sql(p)
+def run_explain(backend: Backend, p: ExplainParams, d: Dictionary | None = None) -> Explanation:
+    """Decompose the metric's change between the two periods over the breakdown and name the drivers.
+
+    ``d`` is the workspace's metric dictionary (its definitions decide which orders count);
+    by default the one of the backend's workspace.
+    """
+    sql = build_explain_sql(p, d or dictionary_for(backend))
     cells: dict[tuple[str, ...], list[Fraction]] = {}
     for r in rows(backend, sql):
         key = tuple(str(r[f"d{i}"]) for i in range(len(p.by)))

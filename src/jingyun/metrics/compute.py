@@ -19,6 +19,7 @@ from typing import Any
 
 from jingyun.errors import JingyunError
 from jingyun.metrics import periods
+from jingyun.metrics.definitions import real_people
 from jingyun.metrics.model import GRAINS, Derived, Dictionary, Leaf, Metric, Source
 from jingyun.metrics.sqlgen import Frame, assemble, check_by, day_sql, leaf_sql, quote, users_dim_cte
 from jingyun.warehouse.backends import Backend
@@ -371,7 +372,7 @@ def values_over(backend: Backend, d: Dictionary, metrics: list[tuple[str, str]],
 
 def _first_day_sql(i: int, name: str, src: Source, timezone: str) -> tuple[str, str]:
     """(CTE, SELECT) giving the source's first local day as ``s, d``."""
-    live = f"NOT coalesce(t.{src.test}, FALSE)" if src.test else "TRUE"
+    live = real_people("t", column=src.test) if src.test else "TRUE"
     cte = f"SELECT t.{src.time} FROM {src.sql} t WHERE {live}"
     if src.time_type == "date":
         return cte, f"SELECT {quote(name)} AS s, min(x.{src.time}) AS d FROM _x{i} x"

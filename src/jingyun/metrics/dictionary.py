@@ -21,6 +21,8 @@ from sqlglot import exp
 
 from jingyun.config import Settings
 from jingyun.errors import JingyunError, yaml_problem
+from jingyun.metrics import definitions as defs
+from jingyun.metrics.definitions import SHIPPED, Definitions, OrderSet
 from jingyun.metrics.model import (
     DERIVED_KINDS,
     DIRECTIONS,
@@ -51,8 +53,9 @@ _DATE_TIME = {"marketing_spend": "date", "inventory": "snapshot_date", "competit
 class _Ctx:
     """Where we are in which file, so every error names the file and the YAML path."""
 
-    def __init__(self, origin: str):
+    def __init__(self, origin: str, definitions: Definitions = SHIPPED):
         self.origin = origin
+        self.definitions = definitions
 
     def fail(self, path: str, message: str) -> JingyunError:
         return JingyunError("bad_metric", f"{self.origin}: {path}: {message}", path)
@@ -170,16 +173,21 @@ def _dataset(ctx: _Ctx, name: str, data: Any, sources: dict[str, Source]) -> Sou
     if name in sources:
         raise ctx.fail(path, f"{name} is already defined ({sources[name].name}); pick another name")
     data = _map(ctx, data, path)
-    _check_keys(ctx, data, {"zh", "en", "base", "filter", "sql", "time", "time_type", "person", "test"}, path)
-    zh, en = str(data.get("zh", name)), str(data.get("en", name))
-    if "base" in data:
-        base_name = _str(ctx, data, "base", path)
+    _check_keys(ctx, data, {"zh", "en", "base", "filter", "sql", "time", "time_type", "person", "test",
+                            "definition"}, path)
+    rules = _rules(ctx, data, path)
+    zh, en = str(data.get("zh", rules[0].zh.split(":")[0] if rules else name)), \
+        str(data.get("en", rules[0].en.split(":")[0] if rules else name))
+    if "base" in data or ("sql" not in data and rules):
+        base_name = _str(ctx, data, "base", path, "orders")
         if base_name not in sources:
             raise ctx.fail(f"{path}.base", f"unknown table or dataset {base_name!r}")
         base = sources[base_name]
+        if rules and "status" not in base.columns:
+            raise ctx.fail(f"{path}.definition", f"{base_name} has no status column for an order definition")
         flts = _filters(ctx, data.get("filter"), base, f"{path}.filter")
         return Source(name, base.sql, base.time, base.time_type, base.columns, base.person, base.test,
-                      base.extras, base.filters + flts, zh, en)
+                      base.extras, base.filters + flts, zh, en, base.rules + rules)
     sql = _str(ctx, data, "sql", path)
     problems = portable.lint(sql) if _parses(sql) else ["the query does not parse"]
     if problems:
@@ -194,13 +202,26 @@ def _dataset(ctx: _Ctx, name: str, data: Any, sources: dict[str, Source]) -> Sou
     time_type = _choice(ctx, data, "time_type", path, ("ts", "date"), "ts")
     person = data.get("person", "person_id" if "person_id" in columns else None)
     test = data.get("test", "is_test" if "is_test" in columns else None)
+    if rules and "status" not in columns:
+        raise ctx.fail(f"{path}.definition", "an order definition needs the query to select status")
     src = Source(name, f"({sql.strip().rstrip(';')})", time, time_type, columns,  # type: ignore[arg-type]
-                 person, test, None, (), zh, en)
+                 person, test, None, (), zh, en, rules)
     for key in ("time", "person", "test"):
         col = getattr(src, key)
         if col is not None:
             check_column(ctx, src, col, f"{path}.{key}", plain=True)
     return src
+
+
+def _rules(ctx: _Ctx, data: dict[str, Any], path: str) -> tuple[OrderSet, ...]:
+    """``definition: paid_orders``: the named business definition (metrics.definitions) the rows satisfy."""
+    if "definition" not in data:
+        return ()
+    name = _str(ctx, data, "definition", path)
+    if name not in ctx.definitions.order_sets:
+        raise ctx.fail(f"{path}.definition", f"unknown definition {name!r}; use one of "
+                       f"{', '.join(ctx.definitions.order_sets)}")
+    return (ctx.definitions.orders(name),)
 
 
 def _parses(sql: str) -> bool:
@@ -369,9 +390,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def add_file(metrics: dict[str, Metric], sources: dict[str, Source], data: dict[str, Any], origin: str) -> None:
+def add_file(metrics: dict[str, Metric], sources: dict[str, Source], data: dict[str, Any], origin: str,
+             definitions: Definitions = SHIPPED) -> None:
     """Validate one file's datasets and metrics and add them (in place)."""
-    ctx = _Ctx(origin)
+    ctx = _Ctx(origin, definitions)
     _check_keys(ctx, data, {"datasets", "metrics"}, "(top level)")
     for name, body in _map(ctx, data.get("datasets") or {}, "datasets").items():
         sources[str(name)] = _dataset(ctx, str(name), body, sources)
@@ -406,7 +428,11 @@ def _check_references(metrics: dict[str, Metric]) -> None:
 
 
 def load_dictionary(settings: Settings | None = None, *, extra_files: tuple[Path, ...] = ()) -> Dictionary:
-    """The shipped catalogue plus the workspace's ``metrics/*.yaml`` (and any ``extra_files``)."""
+    """The shipped catalogue plus the workspace's ``metrics/*.yaml`` (and any ``extra_files``).
+
+    Datasets naming a ``definition`` take it from the workspace (``definitions.yaml``).
+    """
+    definitions = defs.for_settings(settings)
     sources = canonical_sources()
     metrics: dict[str, Metric] = {}
     files = [CATALOG_PATH]
@@ -417,9 +443,15 @@ def load_dictionary(settings: Settings | None = None, *, extra_files: tuple[Path
     files += list(extra_files)
     for path in files:
         origin = "catalog.yaml" if path == CATALOG_PATH else str(path)
-        add_file(metrics, sources, _read_yaml(path), origin)
+        add_file(metrics, sources, _read_yaml(path), origin, definitions)
     _check_references(metrics)
-    return Dictionary(metrics=metrics, sources=sources, files=tuple(str(f) for f in files))
+    return Dictionary(metrics=metrics, sources=sources, files=tuple(str(f) for f in files), definitions=definitions)
+
+
+def dictionary_for(backend: object) -> Dictionary:
+    """The dictionary of the workspace a backend reads (the shipped one when it has no settings)."""
+    settings = getattr(backend, "settings", None) or getattr(getattr(backend, "warehouse", None), "settings", None)
+    return load_dictionary(settings if isinstance(settings, Settings) else None)
 
 
 def load_text(text: str, origin: str = "<text>", settings: Settings | None = None) -> Dictionary:
@@ -432,6 +464,6 @@ def load_text(text: str, origin: str = "<text>", settings: Settings | None = Non
         raise JingyunError("bad_metric", f"{origin}: not valid YAML: {yaml_problem(exc)}", origin) from None
     if not isinstance(data, dict):
         raise JingyunError("bad_metric", f"{origin}: the top level must be a mapping with datasets/metrics", origin)
-    add_file(metrics, sources, data, origin)
+    add_file(metrics, sources, data, origin, base.definitions)
     _check_references(metrics)
-    return Dictionary(metrics=metrics, sources=sources, files=(*base.files, origin))
+    return Dictionary(metrics=metrics, sources=sources, files=(*base.files, origin), definitions=base.definitions)

@@ -18,6 +18,7 @@ a failure to report, not a pass.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -347,3 +348,94 @@ def scorecard_dict(card: Scorecard) -> dict[str, Any]:
                           "targets": [result(r) for r in p.targets]} for p in card.perspectives],
         "warnings": card.warnings, "targets_file": card.targets_file,
     }
+
+
+# -- a KPI card for any date range (the cockpit) -----------------------------------
+_ADDITIVE_KINDS = ("count", "sum")
+
+
+@dataclass
+class KpiCard:
+    """One target's metric over a range and the range before it, with the target prorated to the range.
+
+    ``actual``/``previous`` are the dictionary's metric (:func:`jingyun.metrics.compute.compute`),
+    never a number of the card's own; ``days``/``values`` are the daily series from the
+    previous range's first day on (the sparkline).
+    """
+
+    target: Target
+    unit: str
+    direction: str
+    goal: float
+    actual: float | None
+    previous: float | None
+    attainment: float | None
+    status: Status
+    change: float | None
+    days: list[dt.date]
+    values: list[float | None]
+    applicable: bool = True
+
+
+def target_for_range(d: Dictionary, t: Target, date_from: dt.date, date_to: dt.date) -> float:
+    """A whole-period target of an additive metric (amounts, counts) prorated by days; others as set."""
+    from jingyun.metrics.model import Leaf
+    from jingyun.metrics.periods import period_of
+
+    formula = d.metric(t.metric).formula
+    if t.grain != "total" or not isinstance(formula, Leaf) or formula.kind not in _ADDITIVE_KINDS:
+        return t.value
+    days = (date_to - date_from).days + 1
+    period = period_of(t.period, date_to) if t.period in _PERIOD_KINDS else None  # type: ignore[arg-type]
+    return t.value * days / (period.days if period else days)
+
+
+def _values(backend: Backend, d: Dictionary, metric: str, lo: dt.date, hi: dt.date, grain: str, timezone: str,
+            by: str | None, value: str | None) -> tuple[list[dt.date], list[float | None]] | None:
+    from jingyun.metrics.compute import compute
+
+    try:
+        res = compute(backend, d, ComputeParams(metric, lo, hi, grain, by if value else None, timezone))
+    except JingyunError as exc:
+        if exc.code == "bad_dimension":
+            return None
+        raise
+    pts = [p for p in res.points if not value or p.by_value == value]
+    return [p.bucket for p in pts], [p.value for p in pts]
+
+
+def kpi_card(backend: Backend, d: Dictionary, targets: TargetSet, t: Target, date_from: dt.date,
+             date_to: dt.date, *, timezone: str = "Asia/Shanghai", by: str | None = None,
+             value: str | None = None) -> KpiCard:
+    """The card of target ``t`` over [date_from, date_to] against the same number of days before it,
+    optionally for one value of a breakdown (``by`` = ``value``)."""
+    days = (date_to - date_from).days + 1
+    prev_to = date_from - dt.timedelta(days=1)
+    prev_from = prev_to - dt.timedelta(days=days - 1)
+    metric = d.metric(t.metric)
+    try:
+        daily = _values(backend, d, t.metric, prev_from, date_to, "day", timezone, by, value)
+        applicable = daily is not None
+    except JingyunError as exc:
+        if exc.code != "bad_grain":
+            raise
+        daily, applicable = None, True  # counted per week or month: no daily sparkline, the totals still hold
+    spark_days, spark = daily or ([], [])
+
+    def measure(lo: dt.date, hi: dt.date) -> float | None:
+        if not applicable:
+            return None
+        if t.grain == "day" and daily is not None:  # the mean of the daily values, as a day-grain target is set
+            vals = [v for day, v in zip(spark_days, spark, strict=True) if lo <= day <= hi and v is not None]
+            return sum(vals) / len(vals) if vals else None
+        # Any other grain: the metric over the whole range (a month-grain target over a custom range).
+        got = _values(backend, d, t.metric, lo, hi, "total", timezone, by, value)
+        return got[1][0] if got and got[1] else None
+
+    actual, before = measure(date_from, date_to), measure(prev_from, prev_to)
+    goal = target_for_range(d, t, date_from, date_to)
+    att = dataclasses.replace(t, value=goal).attainment(actual, targets.cap)
+    change = None if actual is None or before is None or not before else (actual - before) / abs(before)
+    shown = [(day, v) for day, v in zip(spark_days, spark, strict=True) if day >= date_from]
+    return KpiCard(t, metric.unit, metric.direction, goal, actual, before, att, targets.bands.status(att), change,
+                   [s[0] for s in shown], [s[1] for s in shown], applicable)

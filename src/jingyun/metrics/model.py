@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jingyun.metrics.definitions import SHIPPED, Definitions, OrderSet
+
 Grain = Literal["day", "week", "month", "total"]
 PerPeriod = Literal["day", "week", "month"]
 Direction = Literal["higher", "lower"]
@@ -56,6 +58,9 @@ class Source:
     filters: tuple[Filter, ...] = ()
     zh: str = ""
     en: str = ""
+    # Named business definitions the rows must satisfy (``definition: paid_orders`` in YAML),
+    # resolved against the workspace's definitions when the dictionary is loaded.
+    rules: tuple[OrderSet, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,6 +127,7 @@ class Dictionary:
     metrics: dict[str, Metric]
     sources: dict[str, Source]
     files: tuple[str, ...] = field(default_factory=tuple)
+    definitions: Definitions = SHIPPED
 
     def metric(self, name: str) -> Metric:
         from jingyun.errors import JingyunError

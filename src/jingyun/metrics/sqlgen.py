@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from jingyun.analysis.common import local_day
 from jingyun.errors import JingyunError
+from jingyun.metrics.definitions import real_people
 from jingyun.metrics.model import Filter, Leaf, Source
 from jingyun.schema.tables import USERS
 from jingyun.warehouse.sqltext import quote as quote  # re-exported: callers import it from here
@@ -190,7 +191,8 @@ def base_rows(src: Source, filters: tuple[Filter, ...], frame: Frame, *, ranged:
     dv, join = dim_sql(src, "t", frame.by)
     conds = []
     if src.test and not frame.include_test:
-        conds.append(f"NOT coalesce(t.{src.test}, FALSE)")
+        conds.append(real_people("t", column=src.test))
+    conds += [rule.where("t") for rule in src.rules]
     conds += [filter_sql(src, "t", f) for f in (*src.filters, *filters)]
     if ranged:
         conds.append(range_sql(src, "t", frame))
@@ -267,7 +269,8 @@ def _cohort_sql(i: int, leaf: Leaf, src: Source, ret: Source, frame: Frame,
                            f"WHERE {frame.day_in('_cd')}"))
     rconds = [range_sql(ret, "t", frame, upper=False)]
     if ret.test and not frame.include_test:
-        rconds.append(f"NOT coalesce(t.{ret.test}, FALSE)")
+        rconds.append(real_people("t", column=ret.test))
+    rconds += [rule.where("t") for rule in ret.rules]
     rconds += [filter_sql(ret, "t", f) for f in (*ret.filters, *leaf.returns_filters)]
     rday = day_sql(ret, "t", frame.timezone)
     where = " AND ".join(rconds)

@@ -41,6 +41,7 @@ def _dictionary(home: str, stamp: float) -> Dictionary:
 def dictionary(settings: Settings) -> Dictionary:
     own = settings.home / "metrics"
     stamp = max([_mtime(own), *(_mtime(p) for p in own.glob("*.yaml"))] if own.exists() else [0.0])
+    stamp = max(stamp, _mtime(settings.home / "definitions.yaml"))  # a definition override changes every metric
     return _dictionary(str(settings.home), stamp)
 
 

@@ -8,8 +8,6 @@ additive metric (amounts, counts) is prorated by days; averages and ratios are n
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
@@ -19,15 +17,15 @@ from fastapi.responses import HTMLResponse
 
 from jingyun.analysis.anomaly import AnomalyDay, detect
 from jingyun.errors import JingyunError
+from jingyun.metrics import kpi
 from jingyun.metrics.kpi import PERSPECTIVE_NAMES, Scorecard, Target, scorecard
-from jingyun.metrics.model import Leaf
-from jingyun.metrics.periods import Period, PeriodKind, period_of
+from jingyun.metrics.periods import Period, period_of
 from jingyun.warehouse import Warehouse
 from jingyun.warehouse.backends.duckdb import DuckDBBackend
 from jingyun.web import i18n
 from jingyun.web.context import ConsoleCtx, page_ctx
-from jingyun.web.filters import DIMENSIONS, Filters, dimension_values, parse_filters
-from jingyun.web.metrics_view import dictionary, series, targets, total
+from jingyun.web.filters import DIMENSIONS, dimension_values, parse_filters
+from jingyun.web.metrics_view import dictionary, series, targets
 from jingyun.web.panels import Callout, Column, PanelData, Table, bar_option, line_option, panel
 
 router = APIRouter()
@@ -43,16 +41,6 @@ def metric_name(ctx: ConsoleCtx, metric: str) -> str:
 
 def target_name(ctx: ConsoleCtx, t: Target) -> str:
     return t.name_zh if ctx.locale == "zh-CN" else t.name_en
-
-
-def _target_for_range(ctx: ConsoleCtx, t: Target, f: Filters) -> float:
-    formula = dictionary(ctx.state.settings).metric(t.metric).formula
-    if t.grain != "total" or not isinstance(formula, Leaf) or formula.kind not in _ADDITIVE:
-        return t.value
-    kinds: dict[str, PeriodKind] = {"day": "day", "week": "week", "month": "month", "quarter": "quarter", "year": "year"}
-    period = period_of(kinds[t.period], f.date_to) if t.period in kinds else None
-    days = period.days if period else f.days
-    return t.value * f.days / days
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -75,25 +63,13 @@ def kpi_card(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     if t is None:
         raise JingyunError("not_found", f"no KPI target {params.get('id')!r}", "id")
     d = dictionary(ctx.state.settings)
-    unit = d.metric(t.metric).unit
-    prev = f.previous()
     with ctx.reader() as wh:
-        backend = DuckDBBackend(wh)
-        _, daily = series(backend, d, t.metric, f, ctx.timezone, date_from=prev.date_from)
-        if t.grain == "day":
-            def mean(lo: dt.date, hi: dt.date) -> float | None:
-                vals = [v for day, v in zip(daily.days, daily.values, strict=True) if lo <= day <= hi and v is not None]
-                return sum(vals) / len(vals) if vals else None
-            actual, before = mean(f.date_from, f.date_to), mean(prev.date_from, prev.date_to)
-        else:
-            actual = total(backend, d, t.metric, f, ctx.timezone) if daily.applicable else None
-            before = total(backend, d, t.metric, prev, ctx.timezone) if daily.applicable else None
-    goal = _target_for_range(ctx, t, f)
-    scaled = dataclasses.replace(t, value=goal)
-    att = scaled.attainment(actual, ts.cap)
-    status = ts.bands.status(att)
-    change = None if actual is None or before is None or not before else (actual - before) / abs(before)
-    spark = [(day.isoformat(), v) for day, v in zip(daily.days, daily.values, strict=True) if day >= f.date_from]
+        # The card's numbers are the dictionary's metric (metrics.kpi.kpi_card), never the page's own.
+        k = kpi.kpi_card(DuckDBBackend(wh), d, ts, t, f.date_from, f.date_to, timezone=ctx.timezone,
+                     by=f.dim, value=f.value)
+    unit, actual, before, goal, att, status, change = k.unit, k.actual, k.previous, k.goal, k.attainment, \
+        k.status, k.change
+    spark = [(day.isoformat(), v) for day, v in zip(k.days, k.values, strict=True)]
     chart = None
     if spark:
         chart = {"animation": False, "grid": {"left": 0, "right": 0, "top": 2, "bottom": 2},
@@ -108,7 +84,7 @@ def kpi_card(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
             "target_text": i18n.by_unit(goal, unit, ctx.locale), "op": t.op, "attainment": att,
             "attainment_text": i18n.percent(att), "status": status, "change": change,
             "change_text": i18n.signed_percent(change), "previous": before,
-            "direction": d.metric(t.metric).direction, "applicable": daily.applicable,
+            "direction": k.direction, "applicable": k.applicable,
             "perspective": PERSPECTIVE_NAMES.get(t.perspective, t.perspective), "owner": t.owner}
     return PanelData(target_name(ctx, t), table, chart, chart_height=48, extra={"card": card, "f": f},
                      template="parts/kpi_card.html")
