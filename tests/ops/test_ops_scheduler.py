@@ -104,10 +104,13 @@ def test_the_service_scheduler_runs_due_jobs_in_the_background(tmp_path: Path) -
         while time.monotonic() < deadline and svc.core.ledger.states()["v"].last_status in (None, "running"):
             time.sleep(0.1)
         assert svc.core.ledger.states()["v"].last_status == "ok"
+        assert svc.running() == []  # nothing holds a marker once the run is over
+        claimed = svc.core.ledger.claim(svc.jobs["later"], svc.core.clock.now(), trigger="manual")
+        assert claimed is not None and [r["job"] for r in svc.running()] == ["later"]
         assert {j.id for j in svc.aps.get_jobs()} == {"jingyun-sweep", "cron:later"}
         with pytest.raises(JingyunError):
             svc.submit("nope", force=True)
     finally:
         svc.stop()
-    assert [r.job for r in svc.core.ledger.history()[0]] == ["v"]
+    assert [r.job for r in svc.core.ledger.history()[0]] == ["later", "v"]
     store.close()

@@ -48,7 +48,10 @@ class RunRecord:
     owner: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        """The --json shape: ``run_id`` names the run; the marker's owner (host:pid:nonce) stays inside."""
+        out = {"run_id": self.id, **self.__dict__}
+        del out["id"], out["owner"]
+        return out
 
     @classmethod
     def of(cls, row: JobRun) -> RunRecord:

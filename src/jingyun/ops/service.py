@@ -47,13 +47,28 @@ class ServiceScheduler:
         self._lock = threading.Lock()
         self._mtime: float | None = None
         self._imported = False
+        self._stopped = False
 
     def start(self) -> None:
+        from jingyun.control.server import register_jobs
+
+        register_jobs(self.running)  # `jingyun status` lists the jobs running now
         self.aps.add_job(self.sweep, IntervalTrigger(seconds=SWEEP_S), id="jingyun-sweep",
                          next_run_time=dt.datetime.now(ZoneInfo(self.core.tz)))
         self.aps.start()
 
+    def running(self) -> list[dict[str, object]]:
+        """Runs holding a job's marker now (from any process), for ``jingyun status``."""
+        if self._stopped:
+            return []
+        now = self.core.clock.now()
+        return [{"job": st.name, "run_id": st.running_run_id, "started_at": st.last_started_at.isoformat()
+                 if st.last_started_at else None, "deadline": st.running_deadline.isoformat()}
+                for st in self.core.ledger.states().values()
+                if st.running_owner is not None and st.running_deadline is not None and st.running_deadline >= now]
+
     def stop(self) -> None:
+        self._stopped = True
         self.aps.shutdown(wait=False)
         self.runner.stop()  # a killed child records "failed" and frees the job's marker
         self.pool.shutdown(wait=True, cancel_futures=True)
