@@ -129,12 +129,13 @@ class Poster(threading.Thread):
         self.join(timeout=60)
 
 
-def stable(value: Any) -> Any:
+def stable(value: Any, ignore: tuple[str, ...] = ()) -> Any:
     """A --json answer without its clocks and run ids (they differ between two equal runs)."""
     if isinstance(value, dict):
-        return {k: stable(v) for k, v in value.items() if not any(k == v_ or k.endswith(v_) for v_ in VOLATILE)}
+        return {k: stable(v, ignore) for k, v in value.items()
+                if k not in ignore and not any(k == v_ or k.endswith(v_) for v_ in VOLATILE)}
     if isinstance(value, list):
-        return [stable(v) for v in value]
+        return [stable(v, ignore) for v in value]
     return value
 
 
