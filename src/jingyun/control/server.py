@@ -174,10 +174,8 @@ class ControlServer:
             try:
                 pid, uid = peer_uid(conn)
                 if uid != os.geteuid():
-                    send_frame(conn, {"t": "error", "code": "control_refused",
-                                      "message": f"uid {uid} may not use this service's control channel; "
-                                                 "only its owner may"})
                     log.warning("control channel: refused uid %s (pid %s)", uid, pid)
+                    _refuse(conn, uid)
                     return
                 request = recv_frame(conn)
                 if request is None:
@@ -244,6 +242,19 @@ class ControlServer:
                 else:
                     send_frame(conn, {"t": "exit", "code": code})
             conn.shutdown(socket.SHUT_RDWR)
+
+
+def _refuse(conn: socket.socket, uid: int) -> None:
+    """One error frame for another user's client, read nothing of its request (a little is drained, so
+    closing does not reset the connection before the client reads the answer)."""
+    conn.settimeout(2.0)
+    with contextlib.suppress(OSError):
+        conn.recv(65536)
+    send_frame(conn, {"t": "error", "code": "control_refused",
+                      "message": f"uid {uid} may not use this service's control channel; only its owner may"})
+    with contextlib.suppress(OSError):
+        conn.shutdown(socket.SHUT_WR)
+        conn.recv(65536)
 
 
 def _run_cli(argv: list[str]) -> int:
