@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from jingyun.analysis.common import PropertyFilter, Step
+from jingyun.analysis.common import Step
 from jingyun.analysis.funnel import FunnelParams, dropped_users, run_funnel
 from jingyun.errors import JingyunError
+from jingyun.warehouse.filters import Filter
 
 D = "2024-01-10"  # local day used by most cases; 2024-01-10 00:00 Shanghai = 2024-01-09 16:00 UTC
 
@@ -104,12 +105,12 @@ def test_property_filters(backend, events):
         ("b", "view", "2024-01-10 00:00:00", "app", {"sku": "2", "price": 500}), ("b", "pay", "2024-01-10 00:01:00"),
         ("c", "view", "2024-01-10 00:00:00", "app", {"price": 80}),
     ])
-    cheap = Step("view", (PropertyFilter("price", "lt", 100),))
+    cheap = Step("view", (Filter("price", "lt", 100),))
     assert users(backend, [cheap, "pay"]) == [2, 1]
-    assert users(backend, [Step("view", (PropertyFilter("sku", "eq", 2),)), "pay"]) == [1, 1]
-    assert users(backend, [Step("view", (PropertyFilter("sku", "in", ["1", "2"]),)), "pay"]) == [2, 2]
-    assert users(backend, [Step("view", (PropertyFilter("sku", "is_not_set"),)), "pay"]) == [1, 0]
-    assert users(backend, [Step("view", (PropertyFilter("sku", "neq", "1"),)), "pay"]) == [2, 1]
+    assert users(backend, [Step("view", (Filter("sku", "eq", 2),)), "pay"]) == [1, 1]
+    assert users(backend, [Step("view", (Filter("sku", "in", ["1", "2"]),)), "pay"]) == [2, 2]
+    assert users(backend, [Step("view", (Filter("sku", "is_not_set"),)), "pay"]) == [1, 0]
+    assert users(backend, [Step("view", (Filter("sku", "neq", "1"),)), "pay"]) == [2, 1]
 
 
 def test_breakdowns_by_platform_and_user_column(wh, backend, events):
@@ -178,7 +179,7 @@ def test_time_to_convert(backend, events):
         ({"steps": ["view", "pay"], "mode": "loose"}, "mode"),
         ({"steps": ["view", "it's"]}, "steps[1].event"),
         ({"steps": ["view", "pay"], "by": "users.phone"}, "by"),
-        ({"steps": [Step("view", (PropertyFilter("a b", "eq", 1),)), "pay"]}, "steps[0].filters[0].key"),
+        ({"steps": [Step("view", (Filter("a b", "eq", 1),)), "pay"]}, "steps[0].filters[0].key"),
     ],
 )
 def test_invalid_parameters_name_the_field(kwargs, field):

@@ -15,6 +15,7 @@ from analysis_rows import insert_events
 from jingyun.analysis import funnel as fn
 from jingyun.analysis.common import rows
 from jingyun.analysis.funnel import FunnelParams, build_funnel_sql, run_funnel
+from jingyun.warehouse.sqltext import with_ctes
 
 chdb = pytest.importorskip("chdb")
 NAMES = ["view", "cart", "checkout", "pay", "other"]
@@ -60,7 +61,7 @@ def test_bucket_width_and_probes():
 @pytest.mark.parametrize("window", [1800, 86400, 86401, 3 * 86400 + 7, 40 * 86400])
 def test_join_funnel_matches_window_funnel_per_person(backend, spread_events, steps, window):
     p = FunnelParams.create(steps, window)
-    sql = fn._with(fn._person_ctes(p), "SELECT person_id, level FROM pb WHERE level >= 1")
+    sql = with_ctes(fn._person_ctes(p), "SELECT person_id, level FROM pb WHERE level >= 1")
     ours = {r["person_id"]: int(r["level"]) for r in rows(backend, sql)}
     expected = {k: v for k, v in ch_levels(spread_events, steps, window).items() if v >= 1}
     assert Counter(expected.values())[len(steps)] > 0 and len(expected) > 50  # not vacuous

@@ -5,8 +5,9 @@ breakdown value of a person whose first step-1 events tie in time is the smalles
 from __future__ import annotations
 
 from jingyun.analysis import funnel as fn
-from jingyun.analysis.common import PropertyFilter, Step
+from jingyun.analysis.common import Step
 from jingyun.analysis.funnel import FunnelParams, run_funnel
+from jingyun.warehouse.filters import Filter
 
 
 def levels(backend, p: FunnelParams) -> list[int]:
@@ -18,7 +19,7 @@ def test_filter_on_a_later_step_only(backend, events):
         ("a", "view", "2024-01-10 00:00:00", "app", {"amount": 50}), ("a", "pay", "2024-01-10 00:01:00", "app", {"amount": 5}),
         ("b", "view", "2024-01-10 00:00:00"), ("b", "pay", "2024-01-10 00:01:00", "app", {"amount": 50}),
     ])
-    big_pay = Step("pay", (PropertyFilter("amount", "gt", 10),))
+    big_pay = Step("pay", (Filter("amount", "gt", 10),))
     p = FunnelParams.create(["view", big_pay], "1h")
     assert "JOIN (VALUES" in fn.build_funnel_sql(p)  # the numbered-join path, not the CASE/UNION one
     # a's view carries amount 50 but the filter is pay's: a's pay (5) does not count, b's does.
@@ -35,7 +36,7 @@ def test_exclusion_filter_and_start_range(backend, events):
         # while its pay (next local day) still may complete chains that start inside it.
         ("z", "view", "2024-01-09 15:59:59"), ("z", "pay", "2024-01-09 16:00:01"),
     ])
-    fraud = Step("cancel", (PropertyFilter("reason", "eq", "fraud"),))
+    fraud = Step("cancel", (Filter("reason", "eq", "fraud"),))
     p = FunnelParams.create(["view", "pay"], "1h", "2024-01-10", "2024-01-10", exclusions=[fraud])
     assert levels(backend, p) == [2, 1]
     assert levels(backend, FunnelParams.create(["view", "pay"], "1h", "2024-01-10", "2024-01-10")) == [2, 2]

@@ -6,13 +6,14 @@ import itertools
 
 import pytest
 
-from jingyun.analysis.common import PropertyFilter, Step
+from jingyun.analysis.common import Step
 from jingyun.analysis.funnel import FunnelParams, build_dropped_sql, build_funnel_sql, build_ttc_sql
 from jingyun.analysis.paths import PathsParams, build_paths_sql
 from jingyun.analysis.retention import RetentionParams, build_retention_sql, build_revenue_sql
 from jingyun.warehouse import portable
+from jingyun.warehouse.filters import Filter
 
-FILTERED = Step("view", (PropertyFilter("price", "gte", 10), PropertyFilter("sku", "in", ["a", "b'c"])))
+FILTERED = Step("view", (Filter("price", "gte", 10), Filter("sku", "in", ["a", "b'c"])))
 
 
 def funnel_params():

@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 
-from jingyun.analysis.common import constant_offset, local_date, local_day
+from jingyun.warehouse.sqltext import constant_offset, local_date, local_day
 
 
 def test_constant_offsets():

@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 from analysis_rows import insert_events, insert_orders, insert_users
 
-from jingyun.analysis.common import PropertyFilter, Step
+from jingyun.analysis.common import Step
 from jingyun.analysis.funnel import FunnelParams, run_funnel
 from jingyun.analysis.paths import PathsParams, run_paths
 from jingyun.analysis.retention import RetentionParams, run_retention
 from jingyun.config import load_settings
 from jingyun.warehouse import Warehouse
 from jingyun.warehouse.backends.duckdb import DuckDBBackend
+from jingyun.warehouse.filters import Filter
 
 pytestmark = pytest.mark.spark
 pytest.importorskip("pyspark")
@@ -59,7 +60,7 @@ def same(a, b) -> None:
     assert da == db
 
 
-CHEAP_VIEW = Step("view", (PropertyFilter("price", "lt", 150),))
+CHEAP_VIEW = Step("view", (Filter("price", "lt", 150),))
 
 
 @pytest.mark.parametrize("kw", [

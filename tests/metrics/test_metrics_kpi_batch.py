@@ -32,10 +32,10 @@ from jingyun.metrics.dictionary import load_dictionary
 from jingyun.metrics.kpi import load_targets, parse_targets, scorecard, scorecard_dict, targets_path
 from jingyun.metrics.model import Dictionary
 from jingyun.metrics.periods import Period, parse_period, period_of
-from jingyun.metrics.sqlgen import quote
 from jingyun.warehouse import Warehouse
 from jingyun.warehouse.backends.duckdb import DuckDBBackend
 from jingyun.warehouse.portable import check, to_spark
+from jingyun.warehouse.sqltext import quote
 
 Window = tuple[dt.date, dt.date]
 

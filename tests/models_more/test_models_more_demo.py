@@ -14,11 +14,12 @@ from models_more_support import DATA_END, Demo
 from jingyun.cli.main import main
 from jingyun.config import Settings
 from jingyun.models.churn import ChurnParams, evaluate, roc_auc, score_churn, score_frame
-from jingyun.models.churn_features import data_end, load_features, local_midnight_utc
+from jingyun.models.churn_features import data_end, load_features
 from jingyun.models.forecast import ForecastParams, run_forecast
 from jingyun.models.recommend import RecommendParams
 from jingyun.models.recommend import evaluate as evaluate_recs
 from jingyun.warehouse import Warehouse
+from jingyun.warehouse.sqltext import utc_start
 
 
 def latent_churned(demo: Demo, person_id: np.ndarray, before: dt.date) -> np.ndarray:
@@ -26,7 +27,7 @@ def latent_churned(demo: Demo, person_id: np.ndarray, before: dt.date) -> np.nda
     truth = pq.read_table(demo.home / "demo" / "truth" / "users.parquet").to_pandas().set_index("user_id")
     rows = truth.reindex(person_id)
     at = rows["churned_at"].dt.tz_convert("UTC").dt.tz_localize(None)
-    cut = pd.Timestamp(local_midnight_utc(before, "Asia/Shanghai"))
+    cut = pd.Timestamp(utc_start(before, "Asia/Shanghai"))
     return (rows["churned"].fillna(False).astype(bool) & (at < cut)).to_numpy().astype(np.int64)
 
 
@@ -63,7 +64,7 @@ def test_no_leakage_features_and_scores_ignore_data_after_the_cutoff(demo_copy: 
         model, _ = evaluate(wh, ChurnParams(test_cutoff=cut, as_of=DATA_END))
         before = load_features(wh, params.features(cut))
         scores_before = score_frame(model, before)
-        cut_utc = local_midnight_utc(cut, "Asia/Shanghai")
+        cut_utc = utc_start(cut, "Asia/Shanghai")
         # Flood the future: events at the cut-off instant and after, big orders, angry feedback.
         wh.con.execute(
             "INSERT INTO events (event_id, person_id, user_id, event, ts, is_test) "

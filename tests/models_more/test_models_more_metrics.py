@@ -10,12 +10,13 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from jingyun.config import Settings
 from jingyun.models.churn import average_precision, calibration, lift_at, roc_auc
-from jingyun.models.churn_features import FeatureParams, feature_query, label_query, local_midnight_utc
+from jingyun.models.churn_features import FeatureParams, feature_query, label_query
 from jingyun.models.forecast import ForecastParams, mape, seasonal_naive, series_query, wape
 from jingyun.models.holidays_cn import calendar_regressors, weekly_regressors
 from jingyun.models.recommend import interactions_query, precision_recall_at_k
 from jingyun.models.registry import open_registry
 from jingyun.warehouse.portable import lint, to_spark
+from jingyun.warehouse.sqltext import utc_start
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -81,7 +82,7 @@ def test_every_query_is_portable() -> None:
         label_query(FeatureParams(day), "Asia/Shanghai"),
         series_query(ForecastParams(), "Asia/Shanghai", day, day + dt.timedelta(days=30)),
         series_query(ForecastParams(by=()), "Asia/Shanghai", day, day + dt.timedelta(days=30)),
-        interactions_query(None, local_midnight_utc(day, "Asia/Shanghai")),
+        interactions_query(None, utc_start(day, "Asia/Shanghai")),
     ]
     for q in queries:
         assert lint(q) == []
@@ -89,7 +90,7 @@ def test_every_query_is_portable() -> None:
 
 
 def test_cutoff_is_local_midnight() -> None:
-    assert local_midnight_utc(dt.date(2026, 9, 1), "Asia/Shanghai") == dt.datetime(2026, 8, 31, 16, 0)
+    assert utc_start(dt.date(2026, 9, 1), "Asia/Shanghai") == dt.datetime(2026, 8, 31, 16, 0)
 
 
 def test_registry_round_trip(settings: Settings) -> None:

@@ -16,9 +16,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from jingyun.segments.common import VALID_ORDER, ts_literal
+from jingyun.segments.common import VALID_ORDER
 from jingyun.segments.rfm import GROUPS, RfmParams, compute_rfm, group_of, rfm_query
 from jingyun.warehouse import Warehouse, portable
+from jingyun.warehouse.sqltext import ts_literal
 
 AS_OF = dt.datetime(2026, 6, 1, 12, 0, 0)
 

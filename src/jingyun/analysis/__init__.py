@@ -8,18 +8,19 @@ result carrying the SQL it ran. The SQL aggregates; Python only reshapes the
 small aggregated tables.
 """
 
-from jingyun.analysis.common import Dimension, PropertyFilter, Step
+from jingyun.analysis.common import Dimension, Step
 from jingyun.analysis.funnel import FunnelParams, FunnelResult, build_funnel_sql, dropped_users, run_funnel
 from jingyun.analysis.paths import PathsParams, PathsResult, build_paths_sql, run_paths
 from jingyun.analysis.retention import RetentionParams, RetentionResult, build_retention_sql, run_retention
+from jingyun.warehouse.filters import Filter
 
 __all__ = [
     "Dimension",
+    "Filter",
     "FunnelParams",
     "FunnelResult",
     "PathsParams",
     "PathsResult",
-    "PropertyFilter",
     "RetentionParams",
     "RetentionResult",
     "Step",

@@ -28,9 +28,10 @@ from typing import Any, Literal
 import numpy as np
 
 from jingyun.analysis.attribution import not_test, time_range
-from jingyun.analysis.common import check_range, check_timezone, local_date, parse_date, rows
+from jingyun.analysis.common import check_range, check_timezone, parse_date, rows
 from jingyun.errors import JingyunError
 from jingyun.warehouse.backends import Backend
+from jingyun.warehouse.sqltext import local_date
 
 Method = Literal["stl", "weekday"]
 SERIES: dict[str, tuple[str, bool]] = {  # metric → (中文, is a ratio)

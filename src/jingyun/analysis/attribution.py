@@ -40,19 +40,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from jingyun.analysis.common import (
-    check_event,
-    check_range,
-    check_timezone,
-    parse_date,
-    parse_duration,
-    quote,
-    rows,
-    ts_literal,
-    utc_start,
-)
+from jingyun.analysis.common import check_event, check_range, check_timezone, parse_date, parse_duration, rows
 from jingyun.errors import JingyunError
 from jingyun.warehouse.backends import Backend
+from jingyun.warehouse.sqltext import quote, ts_literal, utc_start, with_ctes
 
 Model = Literal["first_touch", "last_touch", "linear", "time_decay", "position", "markov"]
 MODELS: tuple[str, ...] = ("first_touch", "last_touch", "linear", "time_decay", "position", "markov")
@@ -173,10 +164,6 @@ def _ctes(p: AttributionParams, conv_sql: str | None = None) -> list[tuple[str, 
     return [("conv", conv), ("t", touch), ("pairs", pairs), ("ct", path)]
 
 
-def _with(ctes: list[tuple[str, str]], body: str) -> str:
-    return "WITH " + ",\n".join(f"{name} AS (\n  {sql}\n)" for name, sql in ctes) + "\n" + body
-
-
 def build_rule_sql(p: AttributionParams, conv_sql: str | None = None) -> str:
     """Credits per channel for every rule-based model at once (columns ``<model>_conv`` and ``<model>_rev``),
     plus the untouched conversions as channel ``(none)``."""
@@ -207,7 +194,7 @@ def build_rule_sql(p: AttributionParams, conv_sql: str | None = None) -> str:
             f"UNION ALL SELECT {quote(NONE_CHANNEL)} AS channel, {none} FROM conv "
             "WHERE NOT EXISTS (SELECT 1 FROM touched WHERE touched.conv_id = conv.conv_id)\n"
             "ORDER BY channel")
-    return _with(ctes, body)
+    return with_ctes(ctes, body)
 
 
 def build_totals_sql(p: AttributionParams, conv_sql: str | None = None) -> str:
@@ -215,7 +202,7 @@ def build_totals_sql(p: AttributionParams, conv_sql: str | None = None) -> str:
     body = ("SELECT count(*) AS conversions, sum(value) AS revenue, "
             "sum(CASE WHEN conv_id IN (SELECT conv_id FROM ct) THEN 1 ELSE 0 END) AS touched, "
             "sum(CASE WHEN conv_id IN (SELECT conv_id FROM ct) THEN value ELSE 0 END) AS touched_revenue FROM conv")
-    return _with(_ctes(p, conv_sql), body)
+    return with_ctes(_ctes(p, conv_sql), body)
 
 
 def build_transitions_sql(p: AttributionParams, conv_sql: str | None = None) -> str:
@@ -238,7 +225,7 @@ def build_transitions_sql(p: AttributionParams, conv_sql: str | None = None) -> 
          "channel AS dst FROM fseq "
          f"UNION ALL SELECT channel AS src, {quote(NULL)} AS dst FROM fseq WHERE rn = n"),
     ]
-    return _with(ctes, "SELECT src, dst, count(*) AS n FROM steps GROUP BY src, dst ORDER BY src, dst")
+    return with_ctes(ctes, "SELECT src, dst, count(*) AS n FROM steps GROUP BY src, dst ORDER BY src, dst")
 
 
 def conversion_probability(counts: dict[tuple[str, str], float], removed: str | None = None) -> float:

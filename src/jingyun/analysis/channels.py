@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from jingyun.analysis.attribution import MODELS, AttributionParams, not_test, run_models, time_range
-from jingyun.analysis.common import check_range, check_timezone, parse_date, quote, rows
+from jingyun.analysis.common import check_range, check_timezone, parse_date, rows
 from jingyun.errors import JingyunError
 from jingyun.warehouse.backends import Backend
+from jingyun.warehouse.sqltext import date_literal, quote, with_ctes
 
 Acquisition = Literal["users", "attribution"]
 UNKNOWN = "(unknown)"
@@ -108,16 +109,12 @@ def _ctes(p: ChannelParams) -> list[tuple[str, str]]:
     ]
 
 
-def _with(ctes: list[tuple[str, str]], body: str) -> str:
-    return "WITH " + ",\n".join(f"{name} AS (\n  {sql}\n)" for name, sql in ctes) + "\n" + body
-
-
 def _spend_where(p: ChannelParams) -> str:
     parts = ["channel IS NOT NULL"]
     if p.date_from:
-        parts.append(f"date >= DATE '{p.date_from.isoformat()}'")
+        parts.append(f"date >= {date_literal(p.date_from)}")
     if p.date_to:
-        parts.append(f"date <= DATE '{p.date_to.isoformat()}'")
+        parts.append(f"date <= {date_literal(p.date_to)}")
     return " AND ".join(parts)
 
 
@@ -138,7 +135,7 @@ def build_channels_sql(p: ChannelParams) -> str:
     body = ("SELECT channel, sum(spend) AS spend, sum(new_customers) AS new_customers, sum(revenue) AS revenue, "
             "sum(cogs) AS cogs, sum(ltv_revenue) AS ltv_revenue FROM (\n"
             + "\nUNION ALL ".join(parts) + "\n) x GROUP BY channel ORDER BY channel")
-    return _with(_ctes(p), body)
+    return with_ctes(_ctes(p), body)
 
 
 def build_spend_sql(p: ChannelParams) -> str:
@@ -149,7 +146,7 @@ def build_spend_sql(p: ChannelParams) -> str:
 def attribution_conversions(p: ChannelParams, kind: Literal["first", "revenue", "profit"]) -> str:
     """Conversions for the attribution mode: first orders valued at their LTV revenue, or the revenue
     orders in range valued at their amount or gross profit."""
-    prefix = _with(_ctes(p), "")
+    prefix = with_ctes(_ctes(p), "")
     if kind == "first":
         return f"{prefix}SELECT person_id AS conv_id, person_id, first_ts AS cts, ltv AS value FROM lt"
     value = "ro.amount" if kind == "revenue" else "ro.amount - coalesce(cg.cogs, 0)"

@@ -47,12 +47,13 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
 
-from jingyun.analysis.common import check_timezone, quote, rows, ts_literal, utc_start
+from jingyun.analysis.common import check_timezone, rows
 from jingyun.errors import JingyunError
 from jingyun.metrics.dictionary import dictionary_for, load_dictionary
 from jingyun.metrics.model import Dictionary, Leaf
-from jingyun.metrics.sqlgen import Frame, base_rows, date_lit
+from jingyun.metrics.sqlgen import Frame, base_rows
 from jingyun.warehouse.backends import Backend
+from jingyun.warehouse.sqltext import date_literal, quote, ts_literal, utc_start, with_ctes
 
 Metric = Literal["gmv", "orders", "aov", "conversion_rate"]
 METRICS: dict[str, tuple[str, str]] = {
@@ -189,7 +190,7 @@ def _rows(d: Dictionary, p: ExplainParams, leaf: Leaf) -> str:
 
 
 def _period_of(p: ExplainParams) -> str:
-    return f"CASE WHEN r._b = {date_lit(p.current.start)} THEN 'current' ELSE 'previous' END"
+    return f"CASE WHEN r._b = {date_literal(p.current.start)} THEN 'current' ELSE 'previous' END"
 
 
 def build_explain_sql(p: ExplainParams, d: Dictionary | None = None) -> str:
@@ -240,7 +241,7 @@ def build_explain_sql(p: ExplainParams, d: Dictionary | None = None) -> str:
                 + f"\n) x GROUP BY period, {gk} ORDER BY period, {gk}")
     else:
         body = parts[0] + f" ORDER BY o.period, {gk}"
-    return "WITH " + ",\n".join(f"{n} AS (\n  {s}\n)" for n, s in ctes) + "\n" + body
+    return with_ctes(ctes, body)
 
 
 @dataclass

@@ -40,17 +40,14 @@ from jingyun.analysis.common import (
     as_step,
     check_range,
     check_timezone,
-    local_day,
     parse_date,
     parse_duration,
-    quote,
     ratio,
     rows,
-    ts_literal,
-    utc_start,
 )
 from jingyun.errors import JingyunError
 from jingyun.warehouse.backends import Backend
+from jingyun.warehouse.sqltext import local_day, quote, ts_literal, utc_start, with_ctes
 
 Mode = Literal["default", "strict", "any"]
 Period = Literal["day", "week"]
@@ -194,7 +191,7 @@ def _step_rows(p: FunnelParams) -> tuple[str, bool]:
         where = _event_filters(p)
         start_range = _start_range(p)
         for s, i in numbered:
-            extra = [f.sql() for f in s.filters] + ([start_range] if i == 1 and start_range != "TRUE" else [])
+            extra = s.filter_sql() + ([start_range] if i == 1 and start_range != "TRUE" else [])
             if extra:
                 # Filters and the start range apply to their own step's rows only.
                 where.append(f"(step <> {i} OR ({' AND '.join(extra)}))")
@@ -236,7 +233,7 @@ def _join_ctes(p: FunnelParams, first: FirstTouch) -> list[tuple[str, str]]:
     width = _bucket_seconds(w)
     probes = -(-w // width)
     rows, uses_ev = _step_rows(p)
-    bucket = f"CAST(floor(date_diff('second', TIMESTAMP '2000-01-01 00:00:00', ts) / {width}) AS BIGINT)"
+    bucket = f"CAST(floor(date_diff('second', {_EPOCH}, ts) / {width}) AS BIGINT)"
     ctes = [("ev", _events_cte(p))] if uses_ev else []
     ctes.append(("s", f"SELECT person_id, ts, step, bv, {bucket} AS bk FROM ({rows}) s0"))
     reach = f"INTERVAL '{w}' SECOND"
@@ -271,14 +268,15 @@ def _join_ctes(p: FunnelParams, first: FirstTouch) -> list[tuple[str, str]]:
 # The breakdown value's code is packed below the first instant's microseconds since 2000: codes < _CODES, and
 # the instant within _PACK_FROM.._PACK_TO (140 years either side: |microseconds| * _CODES stays below 2**62).
 _CODES = 1024
-_PACK_FROM, _PACK_TO = "TIMESTAMP '1860-01-01 00:00:00'", "TIMESTAMP '2140-01-01 00:00:00'"
+_PACK_FROM, _PACK_TO = ts_literal(dt.datetime(1860, 1, 1)), ts_literal(dt.datetime(2140, 1, 1))
+_EPOCH = ts_literal(dt.datetime(2000, 1, 1))
 # How pu's first touch is found: "none" (no breakdown read), "join" (the step-1 rows at the first instant,
 # joined back), "packed" (one min per person of the packed instant and value code; see _first_touch_packed).
 FirstTouch = Literal["none", "join", "packed"]
 
 
 def _micros(column: str) -> str:
-    return f"date_diff('microsecond', TIMESTAMP '2000-01-01 00:00:00', {column})"
+    return f"date_diff('microsecond', {_EPOCH}, {column})"
 
 
 def _first_touch_packed() -> list[tuple[str, str]]:
@@ -450,10 +448,6 @@ def _person_ctes(p: FunnelParams, breakdown: bool = True, packed: bool = True) -
     return ctes
 
 
-def _with(ctes: list[tuple[str, str]], body: str) -> str:
-    return "WITH " + ",\n".join(f"{name} AS (\n  {sql}\n)" for name, sql in ctes) + "\n" + body
-
-
 def build_funnel_sql(p: FunnelParams, packed: bool = True) -> str:
     """Users per (breakdown value, entry period, level reached): the counts everything else derives from.
 
@@ -470,7 +464,7 @@ def build_funnel_sql(p: FunnelParams, packed: bool = True) -> str:
     else:
         body = (f"SELECT bv AS bvalue, {period} AS period, level, count(*) AS users FROM pb WHERE level >= 1 "
                 f"GROUP BY bv, {period}, level ORDER BY bvalue, period, level")
-    return _with(_person_ctes(p, packed=packed), body)
+    return with_ctes(_person_ctes(p, packed=packed), body)
 
 
 def build_ttc_sql(p: FunnelParams) -> str:
@@ -484,14 +478,14 @@ def build_ttc_sql(p: FunnelParams) -> str:
         f"SELECT count(ttc) AS users, median(ttc) AS median_s, avg(ttc) AS mean_s, {', '.join(buckets)} "
         f"FROM pb WHERE level = {len(p.steps)} AND ttc IS NOT NULL"
     )
-    return _with(_person_ctes(p, breakdown=False), body)
+    return with_ctes(_person_ctes(p, breakdown=False), body)
 
 
 def build_dropped_sql(p: FunnelParams, step: int) -> str:
     """Persons who reached step ``step - 1`` (1-based) but not ``step``."""
     if not 2 <= step <= len(p.steps):
         raise JingyunError("bad_step", f"step must be between 2 and {len(p.steps)}, got {step}", "step")
-    return _with(_person_ctes(p, breakdown=False), f"SELECT person_id FROM pb WHERE level = {step - 1} ORDER BY person_id")
+    return with_ctes(_person_ctes(p, breakdown=False), f"SELECT person_id FROM pb WHERE level = {step - 1} ORDER BY person_id")
 
 
 # -- results --------------------------------------------------------------------------------------

@@ -16,18 +16,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from jingyun.analysis.common import (
-    Step,
-    as_step,
-    check_range,
-    check_timezone,
-    parse_date,
-    rows,
-    ts_literal,
-    utc_start,
-)
+from jingyun.analysis.common import Step, as_step, check_range, check_timezone, parse_date, rows
 from jingyun.errors import JingyunError
 from jingyun.warehouse.backends import Backend
+from jingyun.warehouse.sqltext import ts_literal, utc_start, with_ctes
 
 Direction = Literal["next", "previous"]
 OTHER = "(other)"
@@ -106,7 +98,7 @@ def build_paths_sql(p: PathsParams) -> str:
     ctes.append(("lk", "SELECT step, event, lag(event) OVER (PARTITION BY sid ORDER BY step) AS prev_event FROM wk"))
     body = ("SELECT step, prev_event, event, count(*) AS sessions FROM lk GROUP BY step, prev_event, event "
             "ORDER BY step, prev_event, event")
-    return "WITH " + ",\n".join(f"{n} AS (\n  {s}\n)" for n, s in ctes) + "\n" + body
+    return with_ctes(ctes, body)
 
 
 @dataclass

@@ -20,20 +20,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
 
-from jingyun.analysis.common import (
-    Dimension,
-    Step,
-    as_step,
-    check_range,
-    check_timezone,
-    local_day,
-    parse_date,
-    rows,
-    ts_literal,
-    utc_start,
-)
+from jingyun.analysis.common import Dimension, Step, as_step, check_range, check_timezone, parse_date, rows
 from jingyun.errors import JingyunError
 from jingyun.warehouse.backends import Backend
+from jingyun.warehouse.sqltext import local_day, ts_literal, utc_start, with_ctes
 
 CohortKind = Literal["event", "registration", "purchase"]
 ReturnKind = Literal["event", "purchase"]
@@ -173,10 +163,6 @@ def _cohort_ctes(p: RetentionParams) -> list[tuple[str, str]]:
     return ctes
 
 
-def _with(ctes: list[tuple[str, str]], body: str) -> str:
-    return "WITH " + ",\n".join(f"{name} AS (\n  {sql}\n)" for name, sql in ctes) + "\n" + body
-
-
 def build_retention_sql(p: RetentionParams) -> str:
     """Rows (cohort, bvalue, k, users): k = -1 is the cohort size; otherwise members returning in period k
     (or, unbounded, members whose last return is in period k)."""
@@ -201,7 +187,7 @@ def build_retention_sql(p: RetentionParams) -> str:
         returns = f"SELECT cohort, bv, k, count(*) AS users FROM k WHERE k <= {p.periods} GROUP BY cohort, bv, k"
     body = (f"SELECT cohort, bv AS bvalue, -1 AS k, count(*) AS users FROM c GROUP BY cohort, bv\n"
             f"UNION ALL {returns}\nORDER BY cohort, bvalue, k")
-    return _with(ctes, body)
+    return with_ctes(ctes, body)
 
 
 def build_revenue_sql(p: RetentionParams) -> str:
@@ -214,7 +200,7 @@ def build_revenue_sql(p: RetentionParams) -> str:
         f"FROM c JOIN ({_revenue_orders(p)}) o ON o.person_id = c.person_id WHERE {lo} AND {rp} >= c.cohort) x "
         f"WHERE k <= {p.periods} GROUP BY cohort, bvalue, k ORDER BY cohort, bvalue, k"
     )
-    return _with(_cohort_ctes(p), body)
+    return with_ctes(_cohort_ctes(p), body)
 
 
 @dataclass

@@ -28,6 +28,7 @@ from jingyun.demo.params import CHANNELS, PLATFORMS
 from jingyun.demo.purchases import PAYMENT_METHODS, STATUSES
 from jingyun.demo.sessions import EVENTS
 from jingyun.demo.users import CHANNEL_IDS, format_phone
+from jingyun.warehouse.sqltext import quote
 
 LOCAL = "INTERVAL 8 HOUR"  # Asia/Shanghai has no daylight saving time
 
@@ -67,7 +68,7 @@ def _naive(ms: str) -> str:
 
 
 def _sql_list(values: tuple[str, ...] | list[str]) -> str:
-    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
+    return "[" + ", ".join(quote(v) for v in values) + "]"
 
 
 class Writer:

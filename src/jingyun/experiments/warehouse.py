@@ -37,6 +37,7 @@ from jingyun.experiments.cuped import RegressionAdjustedStatistic
 from jingyun.experiments.definition import Experiment
 from jingyun.experiments.stats import ProportionStatistic, RatioStatistic, SampleMeanStatistic, Statistic
 from jingyun.warehouse import Warehouse
+from jingyun.warehouse.sqltext import local_date, quote
 
 Kind = Literal["proportion", "mean", "ratio"]
 _EVENT = re.compile(r"^[A-Za-z0-9_.:-]{1,100}$")
@@ -86,9 +87,10 @@ def _col(event: str) -> str:
 
 
 def _lit(value: str) -> str:
+    """A metric or event name as a literal: names are checked first, so a bad one is refused, not quoted."""
     if not _EVENT.match(value):
         raise JingyunError("bad_name", f"{value!r} is not a valid name", "metric")
-    return f"'{value}'"
+    return quote(value)
 
 
 def _segment_filter(exp: Experiment) -> str:
@@ -96,8 +98,7 @@ def _segment_filter(exp: Experiment) -> str:
     capability keeps membership in the warehouse table ``segment_members``)."""
     if exp.targeting.segment is None:
         return ""
-    name = "'" + exp.targeting.segment.replace("'", "''") + "'"
-    return f"\n    AND person_id IN (SELECT person_id FROM segment_members WHERE segment = {name})"
+    return f"\n    AND person_id IN (SELECT person_id FROM segment_members WHERE segment = {quote(exp.targeting.segment)})"
 
 
 def segment_memberships(wh: Warehouse, user_id: str) -> list[str]:
@@ -146,7 +147,6 @@ def build_query(exp: Experiment, metrics: Sequence[MetricDef], timezone: str) ->
         ]
     aggs.append("sum(rev_y * ord_y) AS rev_ord_ys")
     key = _lit(exp.key)
-    tz = timezone.replace("'", "")
     return f"""WITH exposures AS (
   SELECT person_id, ts, json_extract_string(properties, '$.variation') AS variation,
          row_number() OVER (PARTITION BY person_id
@@ -176,7 +176,7 @@ od AS (
 ),
 per_user AS (
   SELECT f.variation,
-         CAST((f.t0 AT TIME ZONE 'UTC') AT TIME ZONE '{tz}' AS DATE) AS day,
+         {local_date("f.t0", timezone)} AS day,
          {", ".join(per_user_cols)}
   FROM first_exp f
   LEFT JOIN ev ON ev.person_id = f.person_id

@@ -33,11 +33,12 @@ from jingyun.ingest import identity
 from jingyun.ingest.mapping import Mapping, load_mapping
 from jingyun.ingest.readers import BadRecord, Chunk, detect_format, read_chunks
 from jingyun.ingest.report import IngestReport
-from jingyun.ingest.validate import SourceShape, StagingBuilder, q
+from jingyun.ingest.validate import SourceShape, StagingBuilder
 from jingyun.schema.tables import Table, get_table
 from jingyun.schema.tracking import load_plan
 from jingyun.warehouse import person_orders, personal
 from jingyun.warehouse.connection import Warehouse
+from jingyun.warehouse.sqltext import ident, quote
 
 Progress = Callable[[int, int], None]  # (records done, bytes done)
 
@@ -47,7 +48,7 @@ def _key_join(table: Table, left: str, right: str) -> str:
     # join can filter and hash on) matches exactly what IS NOT DISTINCT FROM would
     required = {c.name for c in table.columns if c.required}
     return " AND ".join(
-        f"{left}.{q(k)} = {right}.{q(k)}" if k in required else f"{left}.{q(k)} IS NOT DISTINCT FROM {right}.{q(k)}"
+        f"{left}.{ident(k)} = {right}.{ident(k)}" if k in required else f"{left}.{ident(k)} IS NOT DISTINCT FROM {right}.{ident(k)}"
         for k in table.key
     )
 
@@ -106,7 +107,7 @@ class ChunkLoader:
             path, first, end = chunk.parquet
             con.execute(
                 f"""CREATE OR REPLACE TEMP VIEW _chunk AS SELECT file_row_number + 1 AS _line, * EXCLUDE (file_row_number)
-                    FROM read_parquet({_lit(path)}, file_row_number = true)
+                    FROM read_parquet({quote(path)}, file_row_number = true)
                     WHERE file_row_number >= {int(first)} AND file_row_number < {int(end)}"""
             )
         elif chunk.table is not None:
@@ -171,8 +172,8 @@ class ChunkLoader:
         shape = _shape(self.wh, self.fmt)
         for statement in self.staging_statements(shape):
             con.execute(statement)
-        keys = ", ".join(q(k) for k in table.key)
-        stored_hash = "hash(" + ", ".join(f"s.{q(c.name)}" for c in table.source_columns) + ")"
+        keys = ", ".join(ident(k) for k in table.key)
+        stored_hash = "hash(" + ", ".join(f"s.{ident(c.name)}" for c in table.source_columns) + ")"
         con.execute(
             f"""
             CREATE OR REPLACE TEMP TABLE _outcome AS
@@ -205,7 +206,7 @@ class ChunkLoader:
         if self.fmt == "ndjson":
             raw = "c._json"
         elif source_cols:
-            packed = ", ".join(f"{q(n)} := c.{q(n)}" for n in source_cols)
+            packed = ", ".join(f"{ident(n)} := c.{ident(n)}" for n in source_cols)
             raw = f"CAST(to_json(struct_pack({packed})) AS VARCHAR)"
         else:
             raw = "CAST(NULL AS VARCHAR)"
@@ -215,7 +216,7 @@ class ChunkLoader:
             FROM _staged s WHERE s._reason IS NOT NULL
         """
         conflicts = f"""
-            SELECT o._line AS line, 'conflicting_duplicate' AS reason, {_lit("+".join(table.key))} AS field, {raw} AS raw
+            SELECT o._line AS line, 'conflicting_duplicate' AS reason, {quote("+".join(table.key))} AS field, {raw} AS raw
             FROM _outcome o LEFT JOIN _chunk c ON c._line = o._line WHERE o.outcome = 'conflict'
         """
         # one pass for every count (and, for the API, the lines): empty steps are then skipped
@@ -263,7 +264,7 @@ class ChunkLoader:
         con, table = self.wh.con, self.table
         names = table.column_names
         source_cols = [c.name for c in table.source_columns]
-        select = [f"s.{q(n)}" for n in source_cols]
+        select = [f"s.{ident(n)}" for n in source_cols]
         joins = ""
         if "person_id" in names:
             if table.name == "users":
@@ -279,7 +280,7 @@ class ChunkLoader:
             select = [sel if sel != "s.\"is_test\"" else "s._test_rule AS is_test" for sel in select]
         if "tracking_issue" in names:
             select.append("s._tracking AS tracking_issue")
-        select += [f"{_lit(self.source)} AS _source", "now() AT TIME ZONE 'UTC' AS _ingested_at"]
+        select += [f"{quote(self.source)} AS _source", "now() AT TIME ZONE 'UTC' AS _ingested_at"]
         out_names = [*source_cols]
         if "person_id" in names:
             out_names.append("person_id")
@@ -289,12 +290,12 @@ class ChunkLoader:
             out_names.append("tracking_issue")
         out_names += ["_source", "_ingested_at"]
         keep = "s._reason IS NULL AND s._line NOT IN (SELECT _line FROM _outcome)"
-        cols = ", ".join(q(n) for n in out_names)
+        cols = ", ".join(ident(n) for n in out_names)
         if table.name == "users":
             # users need a materialised step: their person ids are merged before storing
             con.execute(f"CREATE OR REPLACE TEMP TABLE _insert AS SELECT s._line, {', '.join(select)} FROM _staged s {joins} WHERE {keep}")
             # personal columns sealed (pseudonyms, ciphertexts) before anything compares or stores them
-            cols += "".join(f", {q(n)}" for n in personal.seal_insert(con, self._sealer()))
+            cols += "".join(f", {ident(n)}" for n in personal.seal_insert(con, self._sealer()))
             identity.merge_users(con)
             identity.flag_test_users(con)
             inserted = con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _insert").fetchall()
@@ -325,8 +326,6 @@ def _drop_temps(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP {kind} IF EXISTS {temp}")
 
 
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def ingest_file(

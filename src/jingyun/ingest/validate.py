@@ -28,6 +28,7 @@ from jingyun.config import Settings
 from jingyun.ingest.mapping import ColumnRule, Mapping
 from jingyun.schema.tables import Column, Table
 from jingyun.schema.tracking import TrackingPlan
+from jingyun.warehouse.sqltext import ident, json_key, quote
 
 PLACEHOLDERS = ("null", "undefined", "none", "nil", "nan", "guest", "n/a", "na", "unknown", "-", "anonymous", "(null)")
 # matched as exact strings in the usual spellings: lower() would copy every id of every row
@@ -53,22 +54,8 @@ ENUM_SYNONYMS: dict[str, dict[str, str]] = {
 NUMERIC_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE")
 
 
-def q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def lit(value: object) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
-
-
 def _in_list(values: tuple[str, ...] | list[str]) -> str:
-    return "(" + ", ".join(lit(v) for v in values) + ")"
+    return "(" + ", ".join(quote(v) for v in values) + ")"
 
 
 @dataclass(frozen=True)
@@ -119,7 +106,7 @@ class StagingBuilder:
             cols.append(_Col(column, "", "VARCHAR", rule))
         if self.shape.fmt == "ndjson":
             paths = [c.column.name for c in cols if c.column.kind != "json"]
-            path_list = "[" + ", ".join(lit("$." + _json_path_key(self._source_name(c.column) or c.column.name)) for c in cols if c.column.kind != "json") + "]"
+            path_list = "[" + ", ".join(quote("$." + json_key(self._source_name(c.column) or c.column.name)) for c in cols if c.column.kind != "json") + "]"
             # One parse gives the values and validity: TRY(...) is NULL exactly where
             # json_valid is false (same reader), and a valid text whose first
             # non-blank character is { is an object — no json_valid/json_type parses.
@@ -140,12 +127,12 @@ class StagingBuilder:
             for c in cols:
                 name = self._source_name(c.column) or c.column.name
                 if c.column.kind == "json":
-                    c.raw = f"CASE WHEN _ok THEN CAST(json_extract(_json, {lit('$.' + _json_path_key(name))}) AS VARCHAR) END"
+                    c.raw = f"CASE WHEN _ok THEN CAST(json_extract(_json, {quote('$.' + json_key(name))}) AS VARCHAR) END"
                     json_present.append(f"CASE WHEN {c.raw} IS NULL THEN 0 ELSE 1 END")
                 else:
                     c.raw = f"_v[{paths.index(c.column.name) + 1}]"
                 c.raw = self._constant_fallback(c)
-                selects.append(f"{_clean(c.raw)} AS {q('r_' + c.column.name)}")
+                selects.append(f"{_clean(c.raw)} AS {ident('r_' + c.column.name)}")
             known = _in_list(known_sources + list(self.mapping.rules))
             # more keys than known values present is needed for an extra key: the count
             # spares the per-key filter on the usual record (JSON nulls only add work, never hide a key)
@@ -172,17 +159,17 @@ class StagingBuilder:
         for c in cols:
             name = self._source_name(c.column) or c.column.name
             if name in present:
-                c.raw, c.raw_type = q(name), present[name]
+                c.raw, c.raw_type = ident(name), present[name]
             else:
                 c.raw, c.raw_type = "NULL", "VARCHAR"
             c.raw = self._constant_fallback(c)
             value = _clean(c.raw) if c.raw_type == "VARCHAR" else c.raw
-            selects.append(f"{value} AS {q('r_' + c.column.name)}")
+            selects.append(f"{value} AS {ident('r_' + c.column.name)}")
         used = set(known_sources) | set(self.mapping.rules)
         extra_cols = [n for n in present if n != "_line" and n not in used]
         if extra_cols:
             # unknown columns → one JSON object, leaving out empty values (CSV has no NULL)
-            entries = ", ".join(f"struct_pack(k := {lit(n)}, v := to_json({q(n)}))" for n in extra_cols)
+            entries = ", ".join(f"struct_pack(k := {quote(n)}, v := to_json({ident(n)}))" for n in extra_cols)
             kept = f"list_filter([{entries}], lambda e: e.v IS NOT NULL AND CAST(e.v AS VARCHAR) NOT IN ('null', '\"\"'))"
             selects.append(f"CASE WHEN len({kept}) > 0 THEN CAST(to_json(map_from_entries({kept})) AS VARCHAR) END AS _extras")
         else:
@@ -191,12 +178,12 @@ class StagingBuilder:
         # the source values, untouched, ride through the layers for the rejected rows' payload
         source_cols = [n for n in present if n != "_line"]
         self._payload = [f"_src{i}" for i in range(len(source_cols))]
-        selects += [f"{q(n)} AS _src{i}" for i, n in enumerate(source_cols)]
+        selects += [f"{ident(n)} AS _src{i}" for i, n in enumerate(source_cols)]
         return f"SELECT {', '.join(selects)} FROM _chunk", cols
 
     def _constant_fallback(self, c: _Col) -> str:
         if c.column.name in self.mapping.constants:
-            const = lit(self.mapping.constants[c.column.name])
+            const = quote(self.mapping.constants[c.column.name])
             if c.raw == "NULL":
                 c.raw_type = "VARCHAR"
                 return const
@@ -214,14 +201,14 @@ class StagingBuilder:
         return f"NULLIF({self._text(raw)}, 'null')"
 
     def _local_to_utc(self, naive: str, tz: str) -> str:
-        return f"(({naive}) AT TIME ZONE {lit(tz)}) AT TIME ZONE 'UTC'"
+        return f"(({naive}) AT TIME ZONE {quote(tz)}) AT TIME ZONE 'UTC'"
 
     def typed(self, c: _Col) -> str:
-        kind, r, t = c.column.kind, q("r_" + c.column.name), c.raw_type.upper()
+        kind, r, t = c.column.kind, ident("r_" + c.column.name), c.raw_type.upper()
         s = self._text(r)
         rule = c.rule
         if rule and rule.values:
-            cases = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in rule.values.items())
+            cases = " ".join(f"WHEN {quote(k)} THEN {quote(v)}" for k, v in rule.values.items())
             s = f"coalesce(CASE {s} {cases} END, {s})"
         if kind in ("id", "text"):
             return s
@@ -236,7 +223,7 @@ class StagingBuilder:
             if t in NUMERIC_TYPES:
                 return _epoch(f"CAST({r} AS DOUBLE)")
             if rule and rule.format:
-                return self._local_to_utc(f"try_strptime({s}, {lit(rule.format)})", tz)
+                return self._local_to_utc(f"try_strptime({s}, {quote(rule.format)})", tz)
             # a text with ':' is never a number: skip the failing cast (a failed TRY_CAST is slow)
             d = f"CASE WHEN NOT contains({s}, ':') THEN TRY_CAST({s} AS DOUBLE) END"
             offset = r"'[T ]\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*([Zz]|[+-]\d{2}(:?\d{2})?)$'"
@@ -281,7 +268,7 @@ class StagingBuilder:
             synonyms = ENUM_SYNONYMS.get(c.column.name, {})
             slow = lowered
             if synonyms:
-                cases = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in synonyms.items())
+                cases = " ".join(f"WHEN {quote(k)} THEN {quote(v)}" for k, v in synonyms.items())
                 slow = f"coalesce(CASE {lowered} {cases} END, {lowered})"
             return f"CASE WHEN {s} IN {_in_list(c.column.enum)} THEN {s} ELSE {slow} END"  # canonical values skip lower()
         if kind == "bool":
@@ -317,13 +304,13 @@ class StagingBuilder:
         if "currency" not in self.shape.types and self.shape.fmt != "ndjson":
             return None
         cur = "upper(trim(CAST(json_extract_string(_extras, '$.currency') AS VARCHAR)))"
-        cases = " ".join(f"WHEN {lit(k)} THEN {v!r}" for k, v in self.settings.fx_rates.items())
+        cases = " ".join(f"WHEN {quote(k)} THEN {v!r}" for k, v in self.settings.fx_rates.items())
         return f"(CASE WHEN _extras IS NULL OR json_extract_string(_extras, '$.currency') IS NULL THEN 1.0 ELSE (CASE {cur} {cases} END) END)"
 
     def rules(self, c: _Col) -> list[tuple[str, str]]:
         """(condition, reason) pairs for one column, in order."""
         col = c.column
-        r, v = q("r_" + col.name), q(col.name)
+        r, v = ident("r_" + col.name), ident(col.name)
         s = self._text(r)
         out: list[tuple[str, str]] = []
         if c.raw_type.upper() == "VARCHAR" or self.shape.fmt != "parquet":
@@ -344,12 +331,12 @@ class StagingBuilder:
         bad_type = f"NOT ({is_blank}) AND {v} IS NULL"
         if col.kind == "ts":
             out.append((bad_type, f"bad_timestamp:{col.name}"))
-            low = lit(self.settings.min_timestamp)
-            high = lit((self.now + dt.timedelta(hours=self.settings.max_future_hours)).strftime("%Y-%m-%d %H:%M:%S"))
+            low = quote(self.settings.min_timestamp)
+            high = quote((self.now + dt.timedelta(hours=self.settings.max_future_hours)).strftime("%Y-%m-%d %H:%M:%S"))
             out.append((f"{v} < CAST({low} AS TIMESTAMP) OR {v} > CAST({high} AS TIMESTAMP)", f"timestamp_out_of_range:{col.name}"))
         elif col.kind == "date":
             out.append((bad_type, f"bad_date:{col.name}"))
-            tomorrow = lit((self.now + dt.timedelta(days=2)).date().isoformat())
+            tomorrow = quote((self.now + dt.timedelta(days=2)).date().isoformat())
             out.append((f"{v} < DATE '1900-01-01' OR {v} > CAST({tomorrow} AS DATE)", f"date_out_of_range:{col.name}"))
         elif col.kind == "money":
             fx = self._fx_factor()
@@ -371,7 +358,7 @@ class StagingBuilder:
     def table_rules(self) -> list[tuple[str, str]]:
         if self.table.name != "events":
             return []
-        user_raw = self._text(q("r_user_id"))
+        user_raw = self._text(ident("r_user_id"))
         return [
             (
                 # a user id given but NULL once typed was a placeholder
@@ -383,9 +370,9 @@ class StagingBuilder:
 
     def test_rule(self) -> str:
         s = self.settings
-        parts = [f"starts_with(coalesce(user_id, ''), {lit(p)})" for p in s.test_user_prefixes]
+        parts = [f"starts_with(coalesce(user_id, ''), {quote(p)})" for p in s.test_user_prefixes]
         if self.table.name == "users":
-            parts += [f"ends_with(coalesce(email, ''), {lit('@' + d)})" for d in s.test_email_domains]
+            parts += [f"ends_with(coalesce(email, ''), {quote('@' + d)})" for d in s.test_email_domains]
             if s.test_phones:
                 parts.append(f"phone IN {_in_list(list(s.test_phones))}")
             parts.append("coalesce(is_test, FALSE)")
@@ -407,24 +394,24 @@ class StagingBuilder:
         for c in cols:
             expr = self.typed(c)
             if c.column.kind == "id":
-                s = self._text(q("r_" + c.column.name))
+                s = self._text(ident("r_" + c.column.name))
                 expr = f"CASE WHEN {is_placeholder(s)} THEN NULL ELSE {expr} END"
-            typed_cols.append(f"{expr} AS {q(c.column.name)}")
+            typed_cols.append(f"{expr} AS {ident(c.column.name)}")
             if c.column.kind in ("phone", "email"):
-                s = self._text(q("r_" + c.column.name))
-                fixes.append((f"{c.column.name}_raw", f"CASE WHEN {q(c.column.name)} IS NULL THEN {s} END"))
+                s = self._text(ident("r_" + c.column.name))
+                fixes.append((f"{c.column.name}_raw", f"CASE WHEN {ident(c.column.name)} IS NULL THEN {s} END"))
         extras_col = self.table.extras_column
         # the merge layer is only needed when something can be merged into the JSON column
         merged_needed = extras_col is not None and (self.shape.fmt == "ndjson" or bool(fixes) or self._has_extra_columns(cols))
         if extras_col is not None and not merged_needed:
-            blank = self._json_text(q("r_" + extras_col))  # blank JSON column → {}
+            blank = self._json_text(ident("r_" + extras_col))  # blank JSON column → {}
             typed_cols = [
-                f"CASE WHEN {blank} IS NULL THEN '{{}}' ELSE {t.removesuffix(' AS ' + q(extras_col))} END AS {q(extras_col)}"
-                if t.endswith(" AS " + q(extras_col)) else t
+                f"CASE WHEN {blank} IS NULL THEN '{{}}' ELSE {t.removesuffix(' AS ' + ident(extras_col))} END AS {ident(extras_col)}"
+                if t.endswith(" AS " + ident(extras_col)) else t
                 for t in typed_cols
             ]
         passthrough = "".join(f"{p}, " for p in self._payload)
-        typed_sql = f"SELECT _line, _extras, _pre, {passthrough}{', '.join(q('r_' + c.column.name) for c in cols)}, {', '.join(typed_cols)} FROM ({raw_sql}) _raw"
+        typed_sql = f"SELECT _line, _extras, _pre, {passthrough}{', '.join(ident('r_' + c.column.name) for c in cols)}, {', '.join(typed_cols)} FROM ({raw_sql}) _raw"
         conditions: list[tuple[str, str]] = []
         for c in cols:
             conditions += self.rules(c)
@@ -435,27 +422,27 @@ class StagingBuilder:
             name = c.column.name
             if name == extras_col:
                 patches = ["_extras"] + [
-                    f"CASE WHEN {expr} IS NOT NULL THEN json_object({lit(key)}, {expr}) END" for key, expr in fixes
+                    f"CASE WHEN {expr} IS NOT NULL THEN json_object({quote(key)}, {expr}) END" for key, expr in fixes
                 ]
                 # blank → {}; invalid → NULL (the wrong_type rule fires); valid → merged with the patches
-                merged = f"CASE WHEN {self._json_text(q('r_' + name))} IS NULL THEN '{{}}' ELSE {q(name)} END"
+                merged = f"CASE WHEN {self._json_text(ident('r_' + name))} IS NULL THEN '{{}}' ELSE {ident(name)} END"
                 for patch in patches:
                     merged = f"CASE WHEN {patch} IS NULL OR ({merged}) IS NULL THEN {merged} ELSE CAST(json_merge_patch({merged}, {patch}) AS VARCHAR) END"
-                outer.append(f"{merged} AS {q(name)}")
+                outer.append(f"{merged} AS {ident(name)}")
             else:
-                outer.append(q(name))
-        outer += [q("r_" + c.column.name) for c in cols]
-        reason = "CASE WHEN _pre IS NOT NULL THEN _pre " + " ".join(f"WHEN {cond} THEN {lit(why)}" for cond, why in conditions) + " END"
+                outer.append(ident(name))
+        outer += [ident("r_" + c.column.name) for c in cols]
+        reason = "CASE WHEN _pre IS NOT NULL THEN _pre " + " ".join(f"WHEN {cond} THEN {quote(why)}" for cond, why in conditions) + " END"
         source_cols = [c.column.name for c in cols]
         final = [*source_cols, "_line"]
         tracking = "NULL"
         if self.table.name == "events" and self.plan is not None and self.settings.tracking_mode != "off":
-            tracking = self.plan.issue_sql(q("event"), q("properties"))
+            tracking = self.plan.issue_sql(ident("event"), ident("properties"))
         reason_expr = reason
         if tracking != "NULL" and self.settings.tracking_mode == "quarantine":
             reason_expr = f"coalesce({reason}, 'tracking_' || ({tracking}))"
-        select_final = ", ".join(q(n) for n in final)
-        hash_expr = "hash(" + ", ".join(q(n) for n in source_cols) + ")"
+        select_final = ", ".join(ident(n) for n in final)
+        hash_expr = "hash(" + ", ".join(ident(n) for n in source_cols) + ")"
         test_expr = self.test_rule() if self.table.user_column or self.table.name == "users" else "FALSE"
 
         merged_sql = f"SELECT {', '.join(outer)} FROM ({typed_sql}) _typed"
@@ -477,7 +464,7 @@ class StagingBuilder:
         names = [n for n in self.shape.types if n != "_line"]
         if not names:
             return "CAST(NULL AS VARCHAR)"
-        packed = ", ".join(f"{q(n)} := {alias}" for n, alias in zip(names, self._payload, strict=True))
+        packed = ", ".join(f"{ident(n)} := {alias}" for n, alias in zip(names, self._payload, strict=True))
         return f"CAST(to_json(struct_pack({packed})) AS VARCHAR)"
 
     def _has_extra_columns(self, cols: list[_Col]) -> bool:
@@ -496,12 +483,6 @@ def _clean(raw: str) -> str:
         f"CASE WHEN {raw} = '' THEN NULL WHEN starts_with({raw}, ' ') OR ends_with({raw}, ' ') "
         f"THEN NULLIF(trim({raw}), '') ELSE {raw} END"
     )
-
-
-def _json_path_key(name: str) -> str:
-    if name.replace("_", "").isalnum() and name.isascii():
-        return name
-    return '"' + name.replace('"', '\\"') + '"'
 
 
 def _epoch(d: str) -> str:

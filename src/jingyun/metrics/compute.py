@@ -21,8 +21,9 @@ from jingyun.errors import JingyunError
 from jingyun.metrics import periods
 from jingyun.metrics.definitions import real_people
 from jingyun.metrics.model import GRAINS, Derived, Dictionary, Leaf, Metric, Source
-from jingyun.metrics.sqlgen import Frame, assemble, check_by, day_sql, leaf_sql, quote, users_dim_cte
+from jingyun.metrics.sqlgen import Frame, assemble, check_by, day_sql, leaf_sql, users_dim_cte
 from jingyun.warehouse.backends import Backend
+from jingyun.warehouse.sqltext import quote
 
 MAX_BUCKETS = 5000
 _ADDITIVE = ("count", "count_distinct", "sum")

@@ -26,20 +26,19 @@ from jingyun.metrics.definitions import SHIPPED, Definitions, OrderSet
 from jingyun.metrics.model import (
     DERIVED_KINDS,
     DIRECTIONS,
-    FILTER_OPS,
     GRAINS,
     LEAF_KINDS,
     PER_PERIODS,
     PERSPECTIVES,
     Derived,
     Dictionary,
-    Filter,
     Leaf,
     Metric,
     Source,
 )
 from jingyun.schema.tables import TABLES, USERS
-from jingyun.warehouse import portable
+from jingyun.warehouse import filters, portable
+from jingyun.warehouse.filters import Filter
 
 CATALOG_PATH = Path(__file__).with_name("catalog.yaml")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -150,18 +149,11 @@ def _filters(ctx: _Ctx, value: Any, source: Source, path: str) -> tuple[Filter, 
         _check_keys(ctx, item, {"column", "op", "value"}, where)
         column = _str(ctx, item, "column", where)
         check_column(ctx, source, column, f"{where}.column")
-        op = _choice(ctx, item, "op", where, FILTER_OPS, "eq")
-        val = item.get("value")
-        if op in ("in", "not_in"):
-            if not isinstance(val, list) or not val or not all(isinstance(v, str | int | float) for v in val):
-                raise ctx.fail(f"{where}.value", f"operator {op} needs a non-empty list of strings or numbers")
-            val = tuple(val)
-        elif op in ("gt", "gte", "lt", "lte"):
-            if isinstance(val, bool) or not isinstance(val, int | float):
-                raise ctx.fail(f"{where}.value", f"operator {op} needs a number, got {val!r}")
-        elif op in ("eq", "neq") and (val is None or not isinstance(val, str | int | float | bool)):
-            raise ctx.fail(f"{where}.value", f"operator {op} needs a string, number or boolean")
-        out.append(Filter(column, op, val))  # type: ignore[arg-type]
+        try:  # the one filter vocabulary; not_null/is_null (the first spelling) still read
+            out.append(filters.parse(item, where, code="bad_metric", field_key="column",
+                                     check_field=lambda _name, _path: None))
+        except JingyunError as err:
+            raise ctx.fail(err.field or where, err.message) from None
     return tuple(out)
 
 

@@ -7,35 +7,25 @@ these frozen dataclasses; everything inside works on them, never on loose dicts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from jingyun.metrics.definitions import SHIPPED, Definitions, OrderSet
+from jingyun.warehouse.filters import Filter  # field: a source column, users.<col> or properties.<key>
 
 Grain = Literal["day", "week", "month", "total"]
 PerPeriod = Literal["day", "week", "month"]
 Direction = Literal["higher", "lower"]
 Perspective = Literal["financial", "customer", "process", "learning"]
-FilterOp = Literal["eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "is_null", "not_null"]
 
 GRAINS: tuple[str, ...] = ("day", "week", "month", "total")
 PER_PERIODS: tuple[str, ...] = ("day", "week", "month")
 DIRECTIONS: tuple[str, ...] = ("higher", "lower")
 PERSPECTIVES: tuple[str, ...] = ("financial", "customer", "process", "learning")
-FILTER_OPS: tuple[str, ...] = ("eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "is_null", "not_null")
 LEAF_KINDS: tuple[str, ...] = (
     "count", "count_distinct", "sum", "avg", "sql", "interval", "retention", "cohort_revenue",
 )
 DERIVED_KINDS: tuple[str, ...] = ("ratio", "formula")
 UNITS: tuple[str, ...] = ("users", "orders", "count", "ratio", "CNY", "days", "score", "times")
-
-
-@dataclass(frozen=True)
-class Filter:
-    """``column op value``; ``column`` is a source column, ``users.<col>`` or ``properties.<key>``."""
-
-    column: str
-    op: FilterOp = "eq"
-    value: Any = None
 
 
 @dataclass(frozen=True)

@@ -6,38 +6,23 @@ and one grouped SELECT with the same four columns — ``part`` (``leaf:part``),
 the blocks are joined with ``UNION ALL``: one query per metric, grain and
 breakdown. Python only divides the parts (and averages per-period counts), so
 the database does all aggregation. All values reach SQL through
-:func:`quote`/identifier checks made when the dictionary was validated.
+the SQL toolkit (:mod:`jingyun.warehouse.sqltext`) and identifier checks made when the
+dictionary was validated.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
-from jingyun.analysis.common import local_day
 from jingyun.errors import JingyunError
 from jingyun.metrics.definitions import real_people
-from jingyun.metrics.model import Filter, Leaf, Source
+from jingyun.metrics.model import Leaf, Source
 from jingyun.schema.tables import USERS
-from jingyun.warehouse.sqltext import quote as quote  # re-exported: callers import it from here
+from jingyun.warehouse.filters import Filter
+from jingyun.warehouse.sqltext import date_literal, local_day, ts_literal, utc_start, with_ctes
 
 _NUM = "DECIMAL(38,6)"
-_CMP = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-
-
-def date_lit(day: dt.date) -> str:
-    return f"CAST('{day.isoformat()}' AS DATE)"
-
-
-def utc_start(day: dt.date, timezone: str) -> dt.datetime:
-    """The naive-UTC instant at which local ``day`` begins (computed once, in Python)."""
-    local = dt.datetime.combine(day, dt.time(), tzinfo=ZoneInfo(timezone))
-    return local.astimezone(dt.UTC).replace(tzinfo=None)
-
-
-def ts_lit(value: dt.datetime) -> str:
-    return f"TIMESTAMP '{value.strftime('%Y-%m-%d %H:%M:%S')}'"
 
 
 @dataclass(frozen=True)
@@ -61,15 +46,16 @@ class Frame:
     def bucket(self, day_sql: str) -> str:
         if self.grain == "total" and len(self.spans) > 1:
             # The whole-period bucket of each window is labelled by its first day.
-            whens = " ".join(f"WHEN {day_sql} BETWEEN DATE '{a}' AND DATE '{b}' THEN DATE '{a}'" for a, b in self.spans)
+            whens = " ".join(f"WHEN {day_sql} BETWEEN {date_literal(a)} AND {date_literal(b)} THEN {date_literal(a)}"
+                             for a, b in self.spans)
             return f"CASE {whens} END"
         return period_sql(day_sql, self.grain, self.date_from)
 
     def day_in(self, day_sql: str) -> str:
         """The local day falls in one of the windows."""
         if len(self.spans) == 1:
-            return f"{day_sql} >= {date_lit(self.date_from)} AND {day_sql} <= {date_lit(self.date_to)}"
-        return "(" + " OR ".join(f"{day_sql} BETWEEN DATE '{a}' AND DATE '{b}'" for a, b in self.spans) + ")"
+            return f"{day_sql} >= {date_literal(self.date_from)} AND {day_sql} <= {date_literal(self.date_to)}"
+        return "(" + " OR ".join(f"{day_sql} BETWEEN {date_literal(a)} AND {date_literal(b)}" for a, b in self.spans) + ")"
 
 
 def period_sql(day_sql: str, grain: str, start: dt.date) -> str:
@@ -77,7 +63,7 @@ def period_sql(day_sql: str, grain: str, start: dt.date) -> str:
         return day_sql
     if grain in ("week", "month"):
         return f"CAST(date_trunc('{grain}', {day_sql}) AS DATE)"
-    return date_lit(start)
+    return date_literal(start)
 
 
 def day_sql(src: Source, alias: str, timezone: str) -> str:
@@ -101,11 +87,11 @@ def range_sql(src: Source, alias: str, frame: Frame, *, upper: bool = True) -> s
 def _span_sql(src: Source, alias: str, lo_day: dt.date, hi_day: dt.date, timezone: str, *, upper: bool = True) -> str:
     col = f"{alias}.{src.time}"
     if src.time_type == "date":
-        lo, hi = f"{col} >= {date_lit(lo_day)}", f"{col} <= {date_lit(hi_day)}"
+        lo, hi = f"{col} >= {date_literal(lo_day)}", f"{col} <= {date_literal(hi_day)}"
     else:
         end = hi_day + dt.timedelta(days=1)
-        lo = f"{col} >= {ts_lit(utc_start(lo_day, timezone))}"
-        hi = f"{col} < {ts_lit(utc_start(end, timezone))}"
+        lo = f"{col} >= {ts_literal(utc_start(lo_day, timezone))}"
+        hi = f"{col} < {ts_literal(utc_start(end, timezone))}"
     return f"{lo} AND {hi}" if upper else lo
 
 
@@ -120,33 +106,13 @@ def column_sql(src: Source, alias: str, column: str) -> str:
 
 
 def filter_sql(src: Source, alias: str, flt: Filter) -> str:
-    head, _, rest = flt.column.partition(".")
-    if head == "users" and flt.column not in src.columns:
+    head, _, rest = flt.field.partition(".")
+    if head == "users" and flt.field not in src.columns:
         # A person passes when one of their users rows matches (identity merges can give several).
         inner = filter_sql(_USERS_SRC, "u", Filter(rest, flt.op, flt.value))
         return f"{alias}.{src.person} IN (SELECT u.person_id FROM users u WHERE {inner})"
-    col = column_sql(src, alias, flt.column)
-    json_text = col.startswith("json_extract_string")
-    if flt.op == "is_null":
-        return f"{col} IS NULL"
-    if flt.op == "not_null":
-        return f"{col} IS NOT NULL"
-    if flt.op in _CMP:
-        target = f"CAST({col} AS DOUBLE)" if json_text else col
-        return f"{target} {_CMP[flt.op]} {quote(flt.value)}"
-    if flt.op in ("in", "not_in"):
-        values = ", ".join(quote(str(v) if json_text else v) for v in flt.value)
-        return f"{col} {'NOT IN' if flt.op == 'not_in' else 'IN'} ({values})"
-    value = quote(_text(flt.value) if json_text else flt.value)
-    if flt.op == "neq":
-        return f"({col} IS NULL OR {col} <> {value})"
-    return f"{col} = {value}"
-
-
-def _text(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    col = column_sql(src, alias, flt.field)
+    return flt.json_sql(col) if col.startswith("json_extract_string") else flt.sql(col)
 
 
 _USERS_SRC = Source("users", "users", "registered_at", "ts", USERS.column_names, extras=USERS.extras_column)
@@ -294,4 +260,4 @@ def _cohort_sql(i: int, leaf: Leaf, src: Source, ret: Source, frame: Frame,
 
 def assemble(ctes: list[tuple[str, str]], selects: list[str]) -> str:
     body = "\nUNION ALL\n".join(f"SELECT * FROM ({sel}) q{j}" for j, sel in enumerate(selects))
-    return "WITH " + ",\n".join(f"{name} AS (\n  {sql}\n)" for name, sql in ctes) + "\n" + body
+    return with_ctes(ctes, body)

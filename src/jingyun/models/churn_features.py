@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,6 +24,7 @@ from numpy.typing import NDArray
 from jingyun.errors import JingyunError
 from jingyun.warehouse import Warehouse
 from jingyun.warehouse.portable import check
+from jingyun.warehouse.sqltext import local_date, ts_literal, utc_start
 
 FloatArray = NDArray[np.float64]
 
@@ -81,29 +81,19 @@ class FeatureParams:
         return self
 
 
-def local_midnight_utc(day: dt.date, timezone: str) -> dt.datetime:
-    """Naive UTC timestamp of the local midnight starting ``day`` (how timestamps are stored)."""
-    local = dt.datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(timezone))
-    return local.astimezone(dt.UTC).replace(tzinfo=None)
-
-
-def _ts(value: dt.datetime) -> str:
-    return f"TIMESTAMP '{value.strftime('%Y-%m-%d %H:%M:%S')}'"
-
-
 def _before(cut: dt.datetime, days: int) -> str:
-    return _ts(cut - dt.timedelta(days=days))
+    return ts_literal(cut - dt.timedelta(days=days))
 
 
 def feature_query(params: FeatureParams, timezone: str) -> str:
     """One row per person in the population with the columns of :data:`FEATURES` (runs nothing)."""
     params.validate()
-    cut = local_midnight_utc(params.cutoff, timezone)
-    c = _ts(cut)
+    cut = utc_start(params.cutoff, timezone)
+    c = ts_literal(cut)
     test = "" if params.include_test else "AND NOT COALESCE(is_test, FALSE)"
     d7, d30, d60, d90 = (_before(cut, d) for d in (7, 30, 60, 90))
     active = _before(cut, params.active_within_days)
-    day = f"CAST((ts AT TIME ZONE 'UTC') AT TIME ZONE '{timezone}' AS DATE)"
+    day = local_date("ts", timezone)
     customers = (
         "WHERE r.person_id IN (SELECT person_id FROM ord)" if params.customers_only else ""
     )
@@ -220,9 +210,9 @@ ORDER BY p.person_id
 def label_query(params: FeatureParams, timezone: str) -> str:
     """Persons with any event or non-cancelled order in ``[cutoff, cutoff + horizon)`` (runs nothing)."""
     params.validate()
-    cut = local_midnight_utc(params.cutoff, timezone)
-    end = local_midnight_utc(params.cutoff + dt.timedelta(days=params.horizon_days), timezone)
-    lo, hi = _ts(cut), _ts(end)
+    cut = utc_start(params.cutoff, timezone)
+    end = utc_start(params.cutoff + dt.timedelta(days=params.horizon_days), timezone)
+    lo, hi = ts_literal(cut), ts_literal(end)
     test = "" if params.include_test else "AND NOT COALESCE(is_test, FALSE)"
     sql = f"""
 SELECT person_id FROM events
@@ -267,11 +257,11 @@ def load_labels(wh: Warehouse, params: FeatureParams, person_id: NDArray[np.obje
 
 def data_end(wh: Warehouse) -> dt.date:
     """The day after the last local day with events or orders: the natural as-of for scoring."""
-    tz = wh.settings.timezone.replace("'", "")
+    local = local_date("ts", wh.settings.timezone)
     last = wh.scalar(
         f"SELECT MAX(d) FROM ("
-        f"SELECT MAX(CAST((ts AT TIME ZONE 'UTC') AT TIME ZONE '{tz}' AS DATE)) AS d FROM events "
-        f"UNION ALL SELECT MAX(CAST((ts AT TIME ZONE 'UTC') AT TIME ZONE '{tz}' AS DATE)) FROM orders) t"
+        f"SELECT MAX({local}) AS d FROM events "
+        f"UNION ALL SELECT MAX({local}) FROM orders) t"
     )
     if last is None:
         raise JingyunError("no_data", "the warehouse has no events or orders; ingest data first", "events")

@@ -30,6 +30,7 @@ from jingyun.models.gamma_gamma import GammaGammaFit, GammaGammaParams
 from jingyun.models.scores import replace_scores
 from jingyun.warehouse import Warehouse
 from jingyun.warehouse.portable import check
+from jingyun.warehouse.sqltext import date_literal, local_date, quote
 
 FloatArray = NDArray[np.float64]
 TimeUnit = Literal["week", "day"]
@@ -77,20 +78,16 @@ class ClvParams:
         return DAYS_PER_MONTH / self.unit_days
 
 
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def rfm_query(params: ClvParams, timezone: str) -> str:
     """The per-person RFM summary query (runs nothing). Portable SQL subset."""
-    cal = f"DATE '{params.calibration_end.isoformat()}'"
-    hold = f"DATE '{params.holdout_end.isoformat()}'" if params.holdout_end else cal
-    statuses = ", ".join(_sql_str(s) for s in params.excluded_statuses) or "''"
+    cal = date_literal(params.calibration_end)
+    hold = date_literal(params.holdout_end) if params.holdout_end else cal
+    statuses = ", ".join(quote(s) for s in params.excluded_statuses) or "''"
     test_filter = "" if params.include_test else "AND NOT COALESCE(is_test, FALSE)"
     sql = f"""
 WITH purchase_days AS (
   SELECT person_id,
-         CAST((ts AT TIME ZONE 'UTC') AT TIME ZONE {_sql_str(timezone)} AS DATE) AS day,
+         {local_date("ts", timezone)} AS day,
          SUM(amount) AS amount
   FROM orders
   WHERE person_id IS NOT NULL
@@ -292,11 +289,10 @@ class ClvScoreResult:
 
 
 def last_order_day(wh: Warehouse) -> dt.date:
-    tz = _sql_str(wh.settings.timezone)
     # rows() fetches everything: a half-read result (fetchone) blocks the next
     # statement on the same DuckDB 2.0 connection.
     day = wh.rows(
-        f"SELECT MAX(CAST((ts AT TIME ZONE 'UTC') AT TIME ZONE {tz} AS DATE)) FROM orders "
+        f"SELECT MAX({local_date('ts', wh.settings.timezone)}) FROM orders "
         "WHERE COALESCE(status, '') <> 'cancelled' AND NOT COALESCE(is_test, FALSE)"
     )[0][0]
     if day is None:

@@ -36,10 +36,10 @@ from numpy.typing import NDArray
 from statsmodels.tsa.ar_model import AutoReg
 
 from jingyun.errors import JingyunError
-from jingyun.models.churn_features import local_midnight_utc
 from jingyun.models.holidays_cn import calendar_regressors, weekly_regressors
 from jingyun.warehouse import Warehouse
 from jingyun.warehouse.portable import check
+from jingyun.warehouse.sqltext import local_date, ts_literal, utc_start
 
 FloatArray = NDArray[np.float64]
 Grain = Literal["day", "week"]
@@ -93,10 +93,10 @@ class ForecastParams:
 
 def series_query(params: ForecastParams, timezone: str, start: dt.date, end: dt.date) -> str:
     """Daily sales per series key on [start, end) local days (runs nothing). Portable SQL."""
-    lo, hi = local_midnight_utc(start, timezone), local_midnight_utc(end, timezone)
+    lo, hi = utc_start(start, timezone), utc_start(end, timezone)
     keys = {"category": "COALESCE(p.category, 'unknown')", "channel": "COALESCE(o.channel, 'unknown')"}
     dims = [f"{keys[d]} AS {d}" for d in params.by]
-    select = ", ".join([*dims, f"CAST((o.ts AT TIME ZONE 'UTC') AT TIME ZONE '{timezone}' AS DATE) AS day"])
+    select = ", ".join([*dims, f"{local_date('o.ts', timezone)} AS day"])
     group = ", ".join(str(k + 1) for k in range(len(params.by) + 1))
     sql = f"""
 SELECT {select},
@@ -105,7 +105,7 @@ SELECT {select},
 FROM orders o
 JOIN order_items i ON i.order_id = o.order_id
 LEFT JOIN products p ON p.product_id = i.product_id
-WHERE o.ts >= TIMESTAMP '{lo:%Y-%m-%d %H:%M:%S}' AND o.ts < TIMESTAMP '{hi:%Y-%m-%d %H:%M:%S}'
+WHERE o.ts >= {ts_literal(lo)} AND o.ts < {ts_literal(hi)}
   AND COALESCE(o.status, '') <> 'cancelled' AND NOT COALESCE(o.is_test, FALSE)
 GROUP BY {group}
 ORDER BY {group}
@@ -289,8 +289,7 @@ class ForecastResult:
 
 
 def last_order_end(wh: Warehouse) -> dt.date:
-    tz = wh.settings.timezone.replace("'", "")
-    day = wh.scalar(f"SELECT MAX(CAST((ts AT TIME ZONE 'UTC') AT TIME ZONE '{tz}' AS DATE)) FROM orders "
+    day = wh.scalar(f"SELECT MAX({local_date('ts', wh.settings.timezone)}) FROM orders "
                     "WHERE NOT COALESCE(is_test, FALSE)")
     if day is None:
         raise JingyunError("no_data", "the orders table is empty; ingest orders first", "orders")

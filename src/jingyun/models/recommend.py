@@ -27,9 +27,9 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from jingyun.errors import JingyunError
-from jingyun.models.churn_features import local_midnight_utc
 from jingyun.warehouse import Warehouse
 from jingyun.warehouse.portable import check
+from jingyun.warehouse.sqltext import ts_literal, utc_start
 
 FloatArray = NDArray[np.float64]
 
@@ -64,8 +64,8 @@ class RecommendParams:
 
 def interactions_query(start: dt.datetime | None, end: dt.datetime) -> str:
     """(person_id, product_id, kind) pairs with ts in [start, end) (runs nothing). Portable SQL."""
-    lo = f"AND {{ts}} >= TIMESTAMP '{start:%Y-%m-%d %H:%M:%S}'" if start else ""
-    hi = f"TIMESTAMP '{end:%Y-%m-%d %H:%M:%S}'"
+    lo = f"AND {{ts}} >= {ts_literal(start)}" if start else ""
+    hi = ts_literal(end)
     sql = f"""
 SELECT o.person_id, i.product_id, 'purchase' AS kind, COUNT(*) AS n
 FROM orders o JOIN order_items i ON i.order_id = o.order_id
@@ -154,7 +154,7 @@ def fit(wh: Warehouse, params: RecommendParams, end: dt.date) -> ItemSimilarity:
     """Fit on everything before ``end`` (local day)."""
     params.validate()
     # Sorted so item and person numbering (and so tie-breaking) never depends on scan order.
-    rows = sorted(wh.rows(interactions_query(None, local_midnight_utc(end, wh.settings.timezone))))
+    rows = sorted(wh.rows(interactions_query(None, utc_start(end, wh.settings.timezone))))
     if not rows:
         raise JingyunError("no_data", f"no purchases or product views before {end}", "split")
     persons: dict[str, int] = {}
@@ -225,7 +225,7 @@ def evaluate(wh: Warehouse, params: RecommendParams, data_end: dt.date) -> tuple
     model = fit(wh, params, split)
     tz = wh.settings.timezone
     test_rows = wh.rows(interactions_query(
-        local_midnight_utc(split, tz), local_midnight_utc(split + dt.timedelta(days=params.test_days), tz)))
+        utc_start(split, tz), utc_start(split + dt.timedelta(days=params.test_days), tz)))
     relevant: dict[str, set[str]] = {}
     for person, product, kind, _n in test_rows:
         u = model.persons.get(person)

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from jingyun.errors import JingyunError, yaml_problem
+from jingyun.warehouse.sqltext import json_key, quote
 
 DEFAULT_PLAN = Path(__file__).with_name("tracking_plan.yaml")
 
@@ -60,29 +61,21 @@ class TrackingPlan:
         for spec in self.events.values():
             checks = []
             for prop, kind in spec.required.items():
-                path = _sql_str("$." + _json_key(prop))
-                allowed = ", ".join(_sql_str(t) for t in JSON_TYPES[kind])
+                path = quote("$." + json_key(prop))
+                allowed = ", ".join(quote(t) for t in JSON_TYPES[kind])
                 checks.append(
-                    f"WHEN coalesce(json_type({props}, {path}), 'NULL') = 'NULL' THEN {_sql_str('missing_property:' + prop)} "
-                    f"WHEN json_type({props}, {path}) NOT IN ({allowed}) THEN {_sql_str('wrong_property_type:' + prop)}"
+                    f"WHEN coalesce(json_type({props}, {path}), 'NULL') = 'NULL' THEN {quote('missing_property:' + prop)} "
+                    f"WHEN json_type({props}, {path}) NOT IN ({allowed}) THEN {quote('wrong_property_type:' + prop)}"
                 )
             for prop, kind in spec.optional.items():
-                path = _sql_str("$." + _json_key(prop))
-                allowed = ", ".join(_sql_str(t) for t in (*JSON_TYPES[kind], "NULL"))
+                path = quote("$." + json_key(prop))
+                allowed = ", ".join(quote(t) for t in (*JSON_TYPES[kind], "NULL"))
                 checks.append(
-                    f"WHEN json_type({props}, {path}) NOT IN ({allowed}) THEN {_sql_str('wrong_property_type:' + prop)}"
+                    f"WHEN json_type({props}, {path}) NOT IN ({allowed}) THEN {quote('wrong_property_type:' + prop)}"
                 )
             body = f"CASE {' '.join(checks)} END" if checks else "NULL"
-            branches.append(f"WHEN {_sql_str(spec.name)} THEN {body}")
+            branches.append(f"WHEN {quote(spec.name)} THEN {body}")
         return f"CASE {event} {' '.join(branches)} ELSE 'unknown_event' END"
-
-
-def _json_key(prop: str) -> str:
-    return prop if prop.replace("_", "").isalnum() else '"' + prop.replace('"', '\\"') + '"'
-
-
-def _sql_str(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def parse_plan(data: Any, where: str = "tracking plan") -> TrackingPlan:

@@ -31,14 +31,12 @@ from typing import Any, Literal
 
 from jingyun.errors import JingyunError
 from jingyun.security.masking import require_field_access
-from jingyun.segments.common import KEY, NOT_TEST, VALID_ORDER, as_naive_utc, date_literal, quote, ts_literal
+from jingyun.segments.common import KEY, NOT_TEST, VALID_ORDER, as_naive_utc
 from jingyun.warehouse import person_orders, portable
+from jingyun.warehouse.filters import NEGATIVE, Filter, ValueType, check_value, parse_op
+from jingyun.warehouse.filters import OPS as OPS
 from jingyun.warehouse.personal import BIRTH_DATE_SQL
-
-ValueType = Literal["string", "number", "bool", "timestamp", "date"]
-OPS = ("eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "between", "is_set", "is_not_set", "contains")
-_CMP = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-_ORDERED = ("gt", "gte", "lt", "lte", "between")
+from jingyun.warehouse.sqltext import date_literal, quote, ts_literal
 
 # User attributes: the users table's columns, and two derived ones computed against as_of.
 ATTRIBUTES: dict[str, ValueType] = {
@@ -55,20 +53,14 @@ _ZERO_AT_NONE = {"count", "sum_amount", "coupon_orders"}
 
 
 @dataclass(frozen=True)
-class Cond:
-    op: str
-    value: Any = None
-
-
-@dataclass(frozen=True)
 class Node:
     kind: Literal["and", "or", "not", "attr", "tag", "event", "orders", "segment"]
     path: str
     children: tuple[Node, ...] = ()
     name: str = ""  # attribute, tag, event, order metric or segment name
-    cond: Cond | None = None
+    cond: Filter | None = None  # field: the node's name (attribute, tag, order aggregate) or count
     within_days: int | None = None
-    where: tuple[tuple[str, Cond], ...] = ()
+    where: tuple[Filter, ...] = ()  # on event properties
     value_type: ValueType = "string"
 
 
@@ -132,52 +124,9 @@ def _only(rule: dict[str, Any], allowed: set[str], path: str) -> None:
         raise _err(f"{path}.{extra[0]}", f"unknown key {extra[0]!r}; allowed here: {', '.join(sorted(allowed))}")
 
 
-def _cond(raw: dict[str, Any], vtype: ValueType, path: str) -> Cond:
-    op = raw.get("op", "eq")
-    if op not in OPS:
-        raise _err(f"{path}.op", f"unknown operator {op!r}; use one of {', '.join(OPS)}")
-    value = raw.get("value")
-    if op in ("is_set", "is_not_set"):
-        return Cond(op)
-    if op in ("in", "not_in"):
-        if not isinstance(value, list) or not value:
-            raise _err(f"{path}.value", f"operator {op} needs a non-empty list")
-        return Cond(op, tuple(_typed(v, vtype, f"{path}.value[{i}]") for i, v in enumerate(value)))
-    if op == "between":
-        if not isinstance(value, list) or len(value) != 2:
-            raise _err(f"{path}.value", "operator between needs [low, high]")
-        if vtype in ("string", "bool"):
-            raise _err(f"{path}.op", f"operator between does not apply to a {vtype} value")
-        return Cond(op, (_typed(value[0], vtype, f"{path}.value[0]"), _typed(value[1], vtype, f"{path}.value[1]")))
-    if op in _ORDERED and vtype in ("string", "bool"):
-        raise _err(f"{path}.op", f"operator {op} does not apply to a {vtype} value; use eq, neq, in or contains")
-    if op == "contains" and vtype != "string":
-        raise _err(f"{path}.op", f"operator contains needs a text value, this field is {vtype}")
-    if value is None:
-        raise _err(f"{path}.value", f"operator {op} needs a value")
-    return Cond(op, _typed(value, vtype, f"{path}.value"))
-
-
-def _typed(value: Any, vtype: ValueType, path: str) -> Any:
-    if vtype == "number":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _err(path, f"type mismatch: expected a number, got {value!r}")
-        return value
-    if vtype == "bool":
-        if not isinstance(value, bool):
-            raise _err(path, f"type mismatch: expected true or false, got {value!r}")
-        return value
-    if vtype in ("timestamp", "date"):
-        if not isinstance(value, str):
-            raise _err(path, f"type mismatch: expected an ISO date/time text, got {value!r}")
-        try:
-            parsed = dt.datetime.fromisoformat(value)
-        except ValueError:
-            raise _err(path, f"type mismatch: cannot read {value!r} as YYYY-MM-DD[THH:MM:SS]") from None
-        return parsed.date() if vtype == "date" else parsed
-    if not isinstance(value, str | int | float) or isinstance(value, bool):
-        raise _err(path, f"type mismatch: expected text, got {value!r}")
-    return str(value)
+def _cond(raw: dict[str, Any], vtype: ValueType, path: str, name: str = "") -> Filter:
+    op = parse_op(raw.get("op", "eq"), f"{path}.op", "bad_rule")
+    return Filter(name, op, check_value(op, raw.get("value"), path, "bad_rule", vtype))
 
 
 def _parse_attr(rule: dict[str, Any], path: str) -> Node:
@@ -186,7 +135,7 @@ def _parse_attr(rule: dict[str, Any], path: str) -> Node:
     if name not in ATTRIBUTES:
         raise _err(f"{path}.attr", f"unknown field {name!r}; user attributes are {', '.join(ATTRIBUTES)}")
     vtype = ATTRIBUTES[name]
-    return Node("attr", path, name=name, cond=_cond(rule, vtype, path), value_type=vtype)
+    return Node("attr", path, name=name, cond=_cond(rule, vtype, path, name), value_type=vtype)
 
 
 def _parse_tag(rule: dict[str, Any], ctx: RuleContext, path: str) -> Node:
@@ -195,7 +144,7 @@ def _parse_tag(rule: dict[str, Any], ctx: RuleContext, path: str) -> Node:
     if name not in ctx.tag_types:
         raise _err(f"{path}.tag", f"unknown tag {name!r}; list tags with `jingyun tags list`")
     vtype = ctx.tag_types[name]
-    return Node("tag", path, name=name, cond=_cond(rule, vtype, path), value_type=vtype)
+    return Node("tag", path, name=name, cond=_cond(rule, vtype, path, name), value_type=vtype)
 
 
 def _window(rule: dict[str, Any], path: str) -> int | None:
@@ -212,7 +161,7 @@ def _parse_event(rule: dict[str, Any], path: str) -> Node:
     name = rule["event"]
     if not isinstance(name, str) or not name.strip() or "'" in name or len(name) > 128:
         raise _err(f"{path}.event", f"event name {name!r} must be non-empty text without quotes")
-    where: list[tuple[str, Cond]] = []
+    where: list[Filter] = []
     raw_where = rule.get("where", [])
     if not isinstance(raw_where, list):
         raise _err(f"{path}.where", "where needs a list of property filters")
@@ -228,12 +177,12 @@ def _parse_event(rule: dict[str, Any], path: str) -> Node:
         vtype: ValueType = "number" if isinstance(value, int | float) and not isinstance(value, bool) else "string"
         if flt.get("op") == "between" or (isinstance(value, list) and value and isinstance(value[0], int | float)):
             vtype = "number"
-        where.append((prop, _cond(flt, vtype, fpath)))
+        where.append(_cond(flt, vtype, fpath, prop))
     count = rule.get("count", {"op": "gte", "value": 1})
     if not isinstance(count, dict):
         raise _err(f"{path}.count", "count is an object {op, value}")
     _only(count, {"op", "value"}, f"{path}.count")
-    cond = _cond(count, "number", f"{path}.count")
+    cond = _cond(count, "number", f"{path}.count", "count")
     if cond.op in ("is_set", "is_not_set", "contains"):
         raise _err(f"{path}.count.op", f"operator {cond.op} does not apply to a count")
     return Node("event", path, name=name, cond=cond, within_days=_window(rule, path), where=tuple(where),
@@ -245,7 +194,7 @@ def _parse_orders(rule: dict[str, Any], path: str) -> Node:
     metric = rule["orders"]
     if metric not in ORDER_METRICS:
         raise _err(f"{path}.orders", f"unknown order aggregate {metric!r}; use {', '.join(ORDER_METRICS)}")
-    cond = _cond(rule, "number", path)
+    cond = _cond(rule, "number", path, metric)
     if cond.op in ("is_set", "is_not_set", "contains", "in", "not_in"):
         raise _err(f"{path}.op", f"operator {cond.op} does not apply to an order aggregate")
     return Node("orders", path, name=metric, cond=cond, within_days=_window(rule, path), value_type="number")
@@ -346,58 +295,35 @@ def _semi(sub: str, negate: bool = False) -> str:
     return f"(u.person_id {'NOT IN' if negate else 'IN'} ({sub}))"
 
 
-def _lit(value: Any, vtype: ValueType) -> str:
-    if vtype == "timestamp":
-        return ts_literal(value)
-    if vtype == "date":
-        return date_literal(value)
-    return quote(value)
-
-
-def _compare(expr: str, cond: Cond, vtype: ValueType) -> str:
-    """A predicate that is TRUE only where it holds (NULL never matches)."""
-    op, v = cond.op, cond.value
-    if op == "is_set":
-        return f"{expr} IS NOT NULL"
-    if op == "is_not_set":
-        return f"{expr} IS NULL"
-    if op in ("in", "not_in"):
-        items = ", ".join(_lit(x, vtype) for x in v)
-        return f"{expr} {'NOT IN' if op == 'not_in' else 'IN'} ({items})"
-    if op == "between":
-        return f"{expr} BETWEEN {_lit(v[0], vtype)} AND {_lit(v[1], vtype)}"
-    if op == "contains":
-        return f"{expr} LIKE {quote('%' + str(v).replace('%', '').replace('_', '') + '%')}"
-    return f"{expr} {_CMP[op]} {_lit(v, vtype)}"
-
-
 # Negative operators are compiled as "not (the positive condition)" so a person
 # without the value (NULL, no tag) satisfies them, the way marketers read them.
-_NEGATIVE = {"neq": "eq", "not_in": "in", "is_not_set": "is_set"}
+_NEGATIVE = NEGATIVE
 
 
 def _attr_sql(node: Node, as_of: dt.datetime) -> str:
-    cond = node.cond
-    assert cond is not None
-    negate = cond.op in _NEGATIVE
-    pos = Cond(_NEGATIVE[cond.op], cond.value) if negate else cond
-    if node.name in ("age", "days_since_registration"):
-        where = _derived(node.name, pos, as_of)
-    else:
-        where = _compare(node.name, pos, node.value_type)
+    negate, where = _attr_where(node, as_of)
     return _semi(f"SELECT person_id FROM users WHERE person_id IS NOT NULL AND {where}", negate)
 
 
-def _derived(name: str, cond: Cond, as_of: dt.datetime) -> str:
+def _attr_where(node: Node, as_of: dt.datetime) -> tuple[bool, str]:
+    """(negated, users-row predicate): negative operators hold where no users row has the positive one."""
+    cond = node.cond
+    assert cond is not None
+    pos = cond.positive()
+    derived = node.name in ("age", "days_since_registration")
+    return cond.op in _NEGATIVE, _derived(node.name, pos, as_of) if derived else pos.test(node.name)
+
+
+def _derived(name: str, cond: Filter, as_of: dt.datetime) -> str:
     """Age and account age as bounds on the stored date, computed here (portable, index-friendly)."""
     if cond.op == "is_set":
         return f"{BIRTH_DATE_SQL} IS NOT NULL" if name == "age" else "registered_at IS NOT NULL"
     values = cond.value if isinstance(cond.value, tuple) else (cond.value,)
     if cond.op == "in":
-        return "(" + " OR ".join(_derived(name, Cond("eq", v), as_of) for v in values) + ")"
+        return "(" + " OR ".join(_derived(name, Filter(name, "eq", v), as_of) for v in values) + ")"
     if cond.op == "between":
         lo, hi = values
-        return f"({_derived(name, Cond('gte', lo), as_of)} AND {_derived(name, Cond('lte', hi), as_of)})"
+        return f"({_derived(name, Filter(name, 'gte', lo), as_of)} AND {_derived(name, Filter(name, 'lte', hi), as_of)})"
     n = int(cond.value)
     # value >= n  <=>  stamp <= cut(n); gt n <=> >= n+1; lte n <=> not >= n+1; lt n <=> not >= n.
     ge = {"gte": n, "gt": n + 1, "eq": n}.get(cond.op)
@@ -431,23 +357,23 @@ def _tag_where(node: Node, value: str) -> tuple[bool, str]:
     cond = node.cond
     assert cond is not None
     negate = cond.op in _NEGATIVE
-    pos = Cond(_NEGATIVE[cond.op], cond.value) if negate else cond
+    pos = cond.positive()
     vtype = node.value_type
     if pos.op == "is_set":
         where = f"{value} IS NOT NULL"
     elif vtype == "number":
-        where = _compare(f"CAST({value} AS DOUBLE)", pos, "number")
+        where = pos.test(f"CAST({value} AS DOUBLE)")
     elif vtype == "bool":
         vals = pos.value if isinstance(pos.value, tuple) else (pos.value,)
         where = f"{value} IN (" + ", ".join(quote("true" if v else "false") for v in vals) + ")"
     elif vtype in ("timestamp", "date"):
-        where = _compare(f"CAST({value} AS {'TIMESTAMP' if vtype == 'timestamp' else 'DATE'})", pos, vtype)
+        where = pos.test(f"CAST({value} AS {'TIMESTAMP' if vtype == 'timestamp' else 'DATE'})")
     else:
-        where = _compare(value, pos, "string")
+        where = pos.test(value)
     return negate, where
 
 
-def _holds_at_zero(cond: Cond) -> bool:
+def _holds_at_zero(cond: Filter) -> bool:
     v = cond.value
     if cond.op == "between":
         return bool(v[0] <= 0 <= v[1])
@@ -462,20 +388,18 @@ def _window_sql(days: int | None, as_of: dt.datetime) -> str:
     return f"ts >= {ts_literal(as_of - dt.timedelta(days=days))} AND ts < {ts_literal(as_of)}"
 
 
-def _prop_sql(key: str, cond: Cond) -> str:
-    text = f"json_extract_string(properties, '$.{key}')"
-    num = any(isinstance(v, int | float) and not isinstance(v, bool)
-              for v in (cond.value if isinstance(cond.value, tuple) else (cond.value,)))
+def _prop_sql(flt: Filter) -> str:
+    text = f"json_extract_string(properties, '$.{flt.field}')"
+    num = any(isinstance(v, int | float) and not isinstance(v, bool) for v in flt.values)
     expr = f"CAST({text} AS DOUBLE)" if num else text
-    if cond.op in _NEGATIVE:
-        return f"NOT COALESCE({_compare(expr, Cond(_NEGATIVE[cond.op], cond.value), 'number' if num else 'string')}, FALSE)"
-    test = _compare(expr, cond, "number" if num else "string")
-    if not num and cond.op in ("eq", "in"):
+    if flt.op in _NEGATIVE:
+        return f"NOT COALESCE({flt.positive().test(expr)}, FALSE)"
+    test = flt.test(expr)
+    if not num and flt.op in ("eq", "in"):
         # A JSON text whose property equals "服饰" holds 服饰 literally, or writes it (or the
         # key) with escapes, which need a backslash. So this substring test never drops a
         # match, and lets the scan skip the JSON parse on most rows (a few times cheaper).
-        values = cond.value if cond.op == "in" else (cond.value,)
-        hints = [f"contains(properties, {quote(str(v))})" for v in dict.fromkeys(values)]
+        hints = [f"contains(properties, {quote(str(v))})" for v in dict.fromkeys(flt.values)]
         return f"({' OR '.join([*hints, _HAS_BACKSLASH])}) AND {test}"
     return test
 
@@ -483,18 +407,18 @@ def _prop_sql(key: str, cond: Cond) -> str:
 _HAS_BACKSLASH = "contains(properties, '\\')"
 
 
-def _grouped(base: str, agg: str, cond: Cond, zero_ok: bool) -> str:
+def _grouped(base: str, agg: str, cond: Filter, zero_ok: bool) -> str:
     """Persons whose aggregate satisfies ``cond``; with zero_ok, persons without rows too."""
     if not zero_ok:
-        return _semi(f"{base} GROUP BY person_id HAVING {_compare(agg, cond, 'number')}")
-    return _semi(f"{base} GROUP BY person_id HAVING NOT ({_compare(agg, cond, 'number')})", negate=True)
+        return _semi(f"{base} GROUP BY person_id HAVING {cond.test(agg)}")
+    return _semi(f"{base} GROUP BY person_id HAVING NOT ({cond.test(agg)})", negate=True)
 
 
 def _event_sql(node: Node, as_of: dt.datetime) -> str:
     cond = node.cond
     assert cond is not None
     where = [f"event = {quote(node.name)}", "person_id IS NOT NULL", NOT_TEST, _window_sql(node.within_days, as_of)]
-    where += [_prop_sql(k, c) for k, c in node.where]
+    where += [_prop_sql(f) for f in node.where]
     base = "SELECT person_id FROM events WHERE " + " AND ".join(where)
     if cond.op == "gte" and cond.value == 1:  # "did it at least once": a plain semi-join
         return _semi(base)
@@ -513,7 +437,7 @@ def _orders_sql(node: Node, as_of: dt.datetime) -> str:
     return _grouped(base, ORDER_METRICS[node.name], cond, zero_ok)
 
 
-def _days_since(cond: Cond, as_of: dt.datetime, last: str = "max(ts)") -> str:
+def _days_since(cond: Filter, as_of: dt.datetime, last: str = "max(ts)") -> str:
     """``floor((as_of - last) / 1 day) <op> n`` as bounds on ``last`` (the last order time)."""
 
     def at_least(days: float) -> str:  # whole days since >= days
@@ -584,7 +508,7 @@ def _plan(node: Node, as_of: dt.datetime, summary: bool = False) -> str:
         if len(needed) == 1:  # WHERE already keeps exactly the leaf's rows: count them, not re-test them
             (leaf, positive), = needed
             assert leaf.cond is not None
-            held = f"({_compare('count(*)', leaf.cond, 'number')})"
+            held = f"({leaf.cond.test('count(*)')})"
             having = held if positive else f"NOT {held}"
         else:
             having = _terms(needed, as_of)
@@ -640,14 +564,7 @@ def _flags(node: Node, as_of: dt.datetime) -> str:
         return f"NOT {_flags(node.children[0], as_of)}"
     if node.kind == "segment":
         return _flags(node.children[0], as_of)
-    cond = node.cond
-    assert cond is not None
-    negate = cond.op in _NEGATIVE
-    pos = Cond(_NEGATIVE[cond.op], cond.value) if negate else cond
-    if node.name in ("age", "days_since_registration"):
-        where = _derived(node.name, pos, as_of)
-    else:
-        where = _compare(node.name, pos, node.value_type)
+    negate, where = _attr_where(node, as_of)
     flag = f"(max(CASE WHEN {where} THEN 1 ELSE 0 END) = 1)"
     return f"NOT {flag}" if negate else flag
 
@@ -718,17 +635,17 @@ def _leaf_holds(node: Node, as_of: dt.datetime) -> tuple[str, bool]:
               else "ts IS NOT NULL")  # ts IS NOT NULL: no row from the outer join's missing side
     if node.kind == "event":
         match = _event_match(node, as_of)
-        return f"({_compare(f'count(*) FILTER (WHERE {match})', cond, 'number')})", _holds_at_zero(cond)
+        return f"({cond.test(f'count(*) FILTER (WHERE {match})')})", _holds_at_zero(cond)
     agg = {"count": "count(*)", "coupon_orders": "count(coupon_id)"}.get(node.name, ORDER_METRICS[node.name])
     return _order_holds(node.name, cond, as_of, f"{agg} FILTER (WHERE {window})", f"max(ts) FILTER (WHERE {window})")
 
 
-def _order_holds(name: str, cond: Cond, as_of: dt.datetime, value: str, last: str) -> tuple[str, bool]:
+def _order_holds(name: str, cond: Filter, as_of: dt.datetime, value: str, last: str) -> tuple[str, bool]:
     """(predicate, whether it holds for a person with no orders) for an order metric whose
     aggregate is ``value`` (the last order time ``last`` for days_since_last)."""
     if name == "days_since_last":
         return f"COALESCE({_days_since(cond, as_of, last)}, FALSE)", False
-    test = _compare(value, cond, "number")
+    test = cond.test(value)
     if name in ("count", "coupon_orders"):  # counts are 0, never NULL, without rows
         return f"({test})", _holds_at_zero(cond)
     if name in _ZERO_AT_NONE and _holds_at_zero(cond):  # a sum over no rows counts as 0
@@ -738,4 +655,4 @@ def _order_holds(name: str, cond: Cond, as_of: dt.datetime, value: str, last: st
 
 def _event_match(node: Node, as_of: dt.datetime) -> str:
     window = f"ts >= {ts_literal(as_of - dt.timedelta(days=node.within_days))}" if node.within_days else "ts IS NOT NULL"
-    return " AND ".join([f"event = {quote(node.name)}", window, *(_prop_sql(k, c) for k, c in node.where)])
+    return " AND ".join([f"event = {quote(node.name)}", window, *(_prop_sql(f) for f in node.where)])

@@ -1,7 +1,7 @@
-"""What the segment modules share: literals, windows, the warehouse tables they own.
+"""What the segment modules share: names, windows, the warehouse tables they own.
 
-Every value that reaches SQL passes through :func:`quote` or :func:`ts_literal`;
-identifiers are checked against a pattern. Windows ("in the last 30 days") are
+Every value that reaches SQL passes through the SQL toolkit
+(:mod:`jingyun.warehouse.sqltext`); identifiers are checked against a pattern. Windows ("in the last 30 days") are
 turned into naive-UTC timestamp bounds in Python once, so the SQL stays in the
 portable subset and means the same on DuckDB and Spark.
 """
@@ -15,7 +15,6 @@ from jingyun.errors import JingyunError
 from jingyun.warehouse import Warehouse
 from jingyun.warehouse.connection import MODEL_SCORES_DDL as MODEL_SCORES_DDL
 from jingyun.warehouse.person_orders import VALID_ORDER as VALID_ORDER  # beside the summary that uses it
-from jingyun.warehouse.sqltext import quote as quote  # re-exported: callers import it from here
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -30,14 +29,6 @@ USER_TAGS_DDL = """CREATE TABLE IF NOT EXISTS user_tags (
 )"""
 
 
-
-
-def ts_literal(value: dt.datetime) -> str:
-    return f"TIMESTAMP '{value.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
-
-
-def date_literal(value: dt.date) -> str:
-    return f"DATE '{value.isoformat()}'"
 
 
 def now_utc() -> dt.datetime:

@@ -18,9 +18,10 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from jingyun.errors import JingyunError
-from jingyun.segments.common import NOT_TEST, VALID_ORDER, ts_literal
+from jingyun.segments.common import NOT_TEST, VALID_ORDER
 from jingyun.segments.rfm import resolve_as_of
 from jingyun.warehouse import Warehouse, portable
+from jingyun.warehouse.sqltext import ts_literal
 
 STAGES: dict[str, tuple[str, str]] = {
     "new": ("新用户", "New"),

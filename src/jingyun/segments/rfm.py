@@ -43,8 +43,9 @@ from typing import Any, Literal
 import numpy as np
 
 from jingyun.errors import JingyunError
-from jingyun.segments.common import VALID_ORDER, as_naive_utc, last_data_time, ts_literal
+from jingyun.segments.common import VALID_ORDER, as_naive_utc, last_data_time
 from jingyun.warehouse import Warehouse, person_orders, portable
+from jingyun.warehouse.sqltext import ts_literal
 
 Scoring = Literal["quantile", "threshold"]
 

@@ -28,11 +28,12 @@ from jingyun.errors import JingyunError
 from jingyun.security.exports import safe_row
 from jingyun.security.masking import MIN_COUNT, Masker, small_count
 from jingyun.segments import audience
-from jingyun.segments.common import now_utc, quote, ts_literal
+from jingyun.segments.common import now_utc
 from jingyun.segments.rfm import resolve_as_of
 from jingyun.segments.store import RunRecord, SavedSegment, SegmentStore
 from jingyun.segments.tags import tag_types
 from jingyun.warehouse import Warehouse, person_orders, personal
+from jingyun.warehouse.sqltext import quote, ts_literal
 
 MEMBERS_DDL = (
     "CREATE TABLE IF NOT EXISTS segment_members (segment VARCHAR NOT NULL, person_id VARCHAR NOT NULL, "

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from jingyun.errors import JingyunError
-from jingyun.segments.common import ensure_segment_tables, now_utc, quote
+from jingyun.segments.common import ensure_segment_tables, now_utc
 from jingyun.segments.lifecycle import LifecycleParams, lifecycle_query
 from jingyun.segments.rfm import RfmParams, compute_rfm, resolve_as_of
 from jingyun.segments.store import SegmentStore
 from jingyun.warehouse import Warehouse
+from jingyun.warehouse.sqltext import quote
 
 NONE = "(none)"
 Every = Literal["daily", "weekly", "monthly"]

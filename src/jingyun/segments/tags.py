@@ -34,17 +34,10 @@ import yaml
 from jingyun.config import Settings
 from jingyun.errors import JingyunError
 from jingyun.segments import audience
-from jingyun.segments.common import (
-    NOT_TEST,
-    VALID_ORDER,
-    check_name,
-    ensure_segment_tables,
-    now_utc,
-    quote,
-    ts_literal,
-)
+from jingyun.segments.common import NOT_TEST, VALID_ORDER, check_name, ensure_segment_tables, now_utc
 from jingyun.segments.store import SegmentStore
 from jingyun.warehouse import Warehouse, portable
+from jingyun.warehouse.sqltext import quote, ts_literal
 
 Kind = Literal["first_value", "last_value", "preference", "distribution", "sql", "imported", "rule",
                "computed", "model", "builtin"]

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from jingyun.analysis.common import local_date
 from jingyun.errors import JingyunError
+from jingyun.warehouse.sqltext import local_date
 from jingyun.web.context import ConsoleCtx
 
 DEFAULT_DAYS = 30
