@@ -22,7 +22,7 @@
 * Scoring speed: prediction time is tree traversal (branch-bound, ~60 ns per
   person per tree here), so it is proportional to the number of trees. The
   ensemble size (40 trees, learning rate 0.1) was chosen on the demo's time-split
-  validation, where it matched or beat 200 trees at 0.05 (see docs/models_more.md).
+  validation, where it matched or beat 200 trees at 0.05 (see docs/predictions.md).
 """
 
 from __future__ import annotations

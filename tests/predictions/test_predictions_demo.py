@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from models_more_support import DATA_END, Demo
+from predictions_support import DATA_END, Demo
 
 from jingyun.cli.main import main
 from jingyun.config import Settings

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from models_more_support import DEMO, Demo
+from predictions_support import DEMO, Demo
 
 from jingyun.config import Settings, load_settings
 from jingyun.demo.build import build
@@ -16,7 +16,7 @@ from jingyun.warehouse import Warehouse
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    home = tmp_path_factory.mktemp("models_more_demo")
+    home = tmp_path_factory.mktemp("predictions_demo")
     settings = load_settings(home)
     build(settings, DEMO)
     return Demo(home, settings)

@@ -1,4 +1,4 @@
-"""Plain helpers for the models_more tests (the fixtures stay in conftest.py).
+"""Plain helpers for the prediction tests (churn, forecast, recommendations) (the fixtures stay in conftest.py).
 
 A uniquely named module: every test folder has a conftest.py, so importing names from `conftest`
 picks whichever folder's conftest was imported first."""
