@@ -10,17 +10,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
-from typing import Literal
+from dataclasses import replace
 
 from jingyun.errors import JingyunError
 from jingyun.experiments.bayes import beta_chance_and_loss, gaussian_chance_and_loss
 from jingyun.experiments.cuped import RegressionAdjustedStatistic, cuped_compare, pooled_theta
 from jingyun.experiments.definition import Experiment
-from jingyun.experiments.sequential import DEFAULT_N_STAR, make_sequential
-from jingyun.experiments.srm import SrmResult, srm_check
+from jingyun.experiments.results import (
+    DEFAULT_OPTIONS,
+    AnalysisOptions,
+    Correction,
+    DailyPoint,
+    ExperimentResult,
+    MetricResult,
+    Role,
+)
+from jingyun.experiments.sequential import make_sequential
+from jingyun.experiments.srm import srm_check
 from jingyun.experiments.stats import EffectResult, ProportionStatistic, Statistic, adjust_pvalues, compare
-from jingyun.experiments.verdict import Verdict, verdict_text
+from jingyun.experiments.verdict import verdict_text
 from jingyun.experiments.warehouse import (
     DayAggregate,
     MetricDef,
@@ -31,29 +39,11 @@ from jingyun.experiments.warehouse import (
 )
 from jingyun.warehouse import Warehouse
 
-Correction = Literal["holm", "bh", "none"]
-Role = Literal["primary", "secondary", "guardrail"]
 AnyStat = Statistic | RegressionAdjustedStatistic
 
 
-@dataclass(frozen=True)
-class AnalysisOptions:
-    alpha: float = 0.05
-    correction: Correction = "holm"
-    sequential: bool = False
-    n_star: float = DEFAULT_N_STAR
-    cuped: bool = True
-
-    def validate(self) -> AnalysisOptions:
-        if not 0 < self.alpha < 1:
-            raise JingyunError("bad_alpha", "alpha must be between 0 and 1, e.g. 0.05", "alpha")
-        if self.correction not in ("holm", "bh", "none"):
-            raise JingyunError("bad_correction", "correction must be holm, bh or none", "correction")
-        return self
-
-
 def compare_arms(
-    arms: Mapping[str, AnyStat], control: str, options: AnalysisOptions = AnalysisOptions()
+    arms: Mapping[str, AnyStat], control: str, options: AnalysisOptions = DEFAULT_OPTIONS
 ) -> list[EffectResult]:
     """Each non-control arm against ``control``; p-values not yet corrected."""
     if control not in arms:
@@ -90,45 +80,6 @@ def correct(results: Sequence[Sequence[EffectResult]], method: Correction) -> li
     return [[replace(r, p_value_adjusted=next(adjusted)) for r in group] for group in results]
 
 
-@dataclass(frozen=True)
-class MetricResult:
-    metric: str
-    role: str
-    kind: str
-    label_en: str
-    label_zh: str
-    cuped: bool
-    variations: tuple[EffectResult, ...]
-
-
-@dataclass(frozen=True)
-class DailyPoint:
-    """Cumulative effect of one variation on the primary metric up to ``day``."""
-
-    day: str
-    variation: str
-    n_control: int
-    n_treatment: int
-    uplift_abs: float
-    uplift_rel: float
-    ci_rel: tuple[float, float]
-    p_value: float
-
-
-@dataclass(frozen=True)
-class ExperimentResult:
-    experiment: str
-    control: str
-    counts: dict[str, int]
-    srm: SrmResult
-    metrics: tuple[MetricResult, ...]
-    over_time: tuple[DailyPoint, ...]
-    verdict: Verdict
-    options: AnalysisOptions
-    sql: str
-    seconds: float
-
-
 def _totals(aggs: Sequence[DayAggregate]) -> dict[str, DayAggregate]:
     totals: dict[str, DayAggregate] = {}
     for a in aggs:
@@ -155,7 +106,7 @@ def _over_time(
     return points
 
 
-def analyze_experiment(wh: Warehouse, exp: Experiment, options: AnalysisOptions = AnalysisOptions()) -> ExperimentResult:
+def analyze_experiment(wh: Warehouse, exp: Experiment, options: AnalysisOptions = DEFAULT_OPTIONS) -> ExperimentResult:
     """Read exposures and outcomes from the warehouse and analyse every metric."""
     options.validate()
     started = time.perf_counter()

@@ -10,21 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from jingyun.experiments.results import MetricResult, Recommendation, Verdict
 from jingyun.experiments.srm import SrmResult
 from jingyun.experiments.stats import EffectResult
-
-if TYPE_CHECKING:
-    from jingyun.experiments.analyze import MetricResult
-
-
-@dataclass(frozen=True)
-class Verdict:
-    en: str
-    zh: str
-    recommendation: str  # ship | rollback | keep_running | fix_srm
 
 
 def _p(r: EffectResult) -> float:
@@ -66,7 +55,7 @@ def verdict_text(metrics: Sequence[MetricResult], srm: SrmResult, alpha: float) 
             f"Sample ratio mismatch (p = {srm.p_value:.2g}): assignment counts do not match the weights; fix assignment before trusting results"
         )
         zh_parts.append(f"样本比例失衡(SRM,p = {srm.p_value:.2g}):分组人数与配置比例不符,请先排查分流再看结果")
-    recommendation = "fix_srm" if srm.alarm else "keep_running"
+    recommendation: Recommendation = "fix_srm" if srm.alarm else "keep_running"
     primary = [m for m in metrics if m.role == "primary"]
     guard = [m for m in metrics if m.role == "guardrail"]
     for m in primary:
