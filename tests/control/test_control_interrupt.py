@@ -10,10 +10,11 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from control_support import Service, free_port, jingyun, popen
 
-CHUNK = 2_000
-ROWS = 120_000
+CHUNK = 400  # many small transactions: the ingest runs long enough to be interrupted
+ROWS = 100_000
 VALID = ROWS - ROWS // 1000  # every 1000th line is invalid (no event name)
 
 
@@ -44,6 +45,7 @@ def _wait_for_rows(home: Path, prefix: str, proc: subprocess.Popen[str]) -> int:
     raise AssertionError("no chunk committed")
 
 
+@pytest.mark.slow  # an ingest of 250 transactions, interrupted, then run again
 def test_kill_9_during_an_ingest_then_rerun_stores_each_record_once(tmp_path: Path) -> None:
     home = tmp_path / "home"
     assert jingyun(home, "demo", "--users", "100", "--days", "30").returncode == 0
@@ -76,6 +78,7 @@ def test_kill_9_during_an_ingest_then_rerun_stores_each_record_once(tmp_path: Pa
         service.stop()
 
 
+@pytest.mark.slow
 def test_ctrl_c_cancels_the_command_in_the_service_between_chunks(tmp_path: Path) -> None:
     home = tmp_path / "home"
     assert jingyun(home, "demo", "--users", "100", "--days", "30").returncode == 0
