@@ -262,37 +262,33 @@ class ChunkLoader:
 
     def _store(self, report: IngestReport) -> None:
         con, table = self.wh.con, self.table
+        steps = STORE_STEPS.get(table.name, StoreSteps())
         names = table.column_names
-        source_cols = [c.name for c in table.source_columns]
-        select = [f"s.{ident(n)}" for n in source_cols]
+        out_names = [c.name for c in table.source_columns]
+        select = [f"s.{ident(n)}" for n in out_names]
         joins = ""
         if "person_id" in names:
-            if table.name == "users":
+            if steps.own_person:
                 select.append("s.user_id AS person_id")
             else:
                 person_joins, person = identity.person_sql(table.name)
                 joins += " " + person_joins
                 select.append(f"{person} AS person_id")
-        if "is_test" in names and table.name != "users":
+            out_names.append("person_id")
+        if steps.own_test:
+            select = ["s._test_rule AS is_test" if sel == f"s.{ident('is_test')}" else sel for sel in select]
+        elif "is_test" in names:
             joins += " LEFT JOIN (SELECT DISTINCT user_id FROM users WHERE is_test) tu ON tu.user_id = s.user_id"
             select.append("(s._test_rule OR tu.user_id IS NOT NULL) AS is_test")
-        if table.name == "users":
-            select = [sel if sel != "s.\"is_test\"" else "s._test_rule AS is_test" for sel in select]
-        if "tracking_issue" in names:
-            select.append("s._tracking AS tracking_issue")
-        select += [f"{quote(self.source)} AS _source", "now() AT TIME ZONE 'UTC' AS _ingested_at"]
-        out_names = [*source_cols]
-        if "person_id" in names:
-            out_names.append("person_id")
-        if "is_test" in names and table.name != "users":
             out_names.append("is_test")
         if "tracking_issue" in names:
+            select.append("s._tracking AS tracking_issue")
             out_names.append("tracking_issue")
+        select += [f"{quote(self.source)} AS _source", "now() AT TIME ZONE 'UTC' AS _ingested_at"]
         out_names += ["_source", "_ingested_at"]
         keep = "s._reason IS NULL AND s._line NOT IN (SELECT _line FROM _outcome)"
         cols = ", ".join(ident(n) for n in out_names)
-        if table.name == "users":
-            # users need a materialised step: their person ids are merged before storing
+        if steps.merge_first:
             con.execute(f"CREATE OR REPLACE TEMP TABLE _insert AS SELECT s._line, {', '.join(select)} FROM _staged s {joins} WHERE {keep}")
             # personal columns sealed (pseudonyms, ciphertexts) before anything compares or stores them
             cols += "".join(f", {ident(n)}" for n in personal.seal_insert(con, self._sealer()))
@@ -300,18 +296,37 @@ class ChunkLoader:
             identity.flag_test_users(con)
             inserted = con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _insert").fetchall()
         else:
-            if table.name == "events" and self._anon_links:
+            if steps.link_anonymous and self._anon_links:
                 # links first, so this chunk's anonymous-only rows resolve in the insert's join
                 con.execute(f"CREATE OR REPLACE TEMP VIEW _insert AS SELECT s._line, s.user_id, s.anonymous_id FROM _staged s WHERE {keep}")
                 identity.link_anonymous(con)
                 con.execute("DROP VIEW _insert")
             inserted = con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {', '.join(select)} FROM _staged s {joins} WHERE {keep}").fetchall()
-            if table.name == "orders" and inserted[0][0]:
-                # this chunk's rows: its source, stamped with this transaction's start time
-                person_orders.refresh_persons(
-                    con, "SELECT person_id FROM orders WHERE _source = ? AND _ingested_at = now() AT TIME ZONE 'UTC'",
-                    [self.source])
+        if steps.refresh_orders and inserted[0][0]:
+            # this chunk's rows: its source, stamped with this transaction's start time
+            person_orders.refresh_persons(
+                con, "SELECT person_id FROM orders WHERE _source = ? AND _ingested_at = now() AT TIME ZONE 'UTC'",
+                [self.source])
         report.stored += int(inserted[0][0])  # INSERT answers its row count: no second pass over _staged
+
+
+@dataclass(frozen=True)
+class StoreSteps:
+    """How a chunk's checked rows become stored rows, where a table differs from the plain insert
+    (person resolved through identities, test flag inherited from the person's users rows)."""
+
+    own_person: bool = False  # person_id is the row's own user_id (persons are merged later), not resolved
+    own_test: bool = False  # is_test is the row's own test rule, not also its user's flag
+    merge_first: bool = False  # materialise, seal personal columns, merge persons and flag test users, then insert
+    link_anonymous: bool = False  # link anonymous ids before the insert, so anonymous-only rows resolve
+    refresh_orders: bool = False  # refresh the per-person order summary for the chunk's persons afterwards
+
+
+STORE_STEPS: dict[str, StoreSteps] = {
+    "users": StoreSteps(own_person=True, own_test=True, merge_first=True),
+    "events": StoreSteps(link_anonymous=True),
+    "orders": StoreSteps(refresh_orders=True),
+}
 
 
 def _drop_temps(con: duckdb.DuckDBPyConnection) -> None:
