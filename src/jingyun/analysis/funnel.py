@@ -183,7 +183,7 @@ def _step_rows(p: FunnelParams) -> tuple[str, bool]:
         # Distinct event names: an event matches at most one step, so the step number comes from a join with a
         # small (event, step) table. A CASE over the names costs string comparisons per row, and DuckDB
         # evaluates it again in the filter it pushes down from the consumers (``step = 1 OR step = 2 ...``);
-        # the join filters and numbers the rows in one hash probe (a quarter less CPU on 10M events).
+        # the join filters and numbers the rows in one hash probe (measured: bench/results/notes.md).
         numbered = [*((s, i) for i, s in enumerate(p.steps, 1)), *((e, 0) for e in p.exclusions)]
         values = ", ".join(f"({quote(s.event)}, {i})" for s, i in numbered)
         # The (event name, step) table's columns are named apart from the events table's, so the shared
@@ -245,8 +245,8 @@ def _join_ctes(p: FunnelParams, first: FirstTouch) -> list[tuple[str, str]]:
         # most); buckets 2..probes after (windows over a day) by their largest b only. Duplicate rows (same
         # person and time) would only repeat candidates: no DISTINCT, which costs a hash table.
         if i == 1:
-            # A step-1 row's chain start is its own time: the 4.5M probe rows (on 10M events) carry no copy of
-            # it through the union and the join (4% less time, measured in one process, alternating).
+            # A step-1 row's chain start is its own time: the probe rows carry no copy of it through the
+            # union and the join (bench/results/notes.md).
             near = " UNION ALL ".join(f"SELECT person_id, ts, bk + {k} AS pk FROM s WHERE step = 1" for k in (0, 1))
             b = "q.ts"
         else:

@@ -71,7 +71,7 @@ def day_sql(src: Source, alias: str, timezone: str) -> str:
     if src.time_type == "date":
         return col
     # Local calendar day, written the portable way (DuckDB and Spark agree); a shift instead of a
-    # time-zone conversion per row where the zone has kept one offset (most of a metric query's CPU).
+    # time-zone conversion per row where the zone has kept one offset (bench/results/notes.md).
     return local_day(col, timezone)
 
 

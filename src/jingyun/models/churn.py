@@ -65,7 +65,7 @@ class ChurnParams:
     train_cutoffs: int = 4
     cutoff_step_days: int = 30
     # 40 trees at 0.1 validated as well as 200 at 0.05 on the demo (observed and latent
-    # churn, both horizons) and scores 5x faster: scoring time is linear in the trees.
+    # churn, both horizons); scoring time is linear in the trees (docs/predictions.md).
     max_iter: int = 40
     learning_rate: float = 0.1
     max_leaf_nodes: int = 15
@@ -78,7 +78,7 @@ class ChurnParams:
     reason_min_risk: float = 0.5
     reason_max_users: int = 10_000
     # OpenMP threads for fitting/scoring. One by default: on a shared, busy machine
-    # OpenMP's spin-waiting made a 2-thread fit ~40x slower than a 1-thread one (measured).
+    # OpenMP's spin-waiting makes a multi-thread fit far slower (bench/results/notes.md).
     n_threads: int = 1
 
     def validate(self) -> ChurnParams:

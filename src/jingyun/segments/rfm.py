@@ -213,8 +213,8 @@ def summary_query(p: RfmParams, as_of: dt.datetime) -> str:
 # then the exact values inside the buckets that hold an x_k and the bucket after each.
 # Short queries (a histogram per dimension, the amounts inside a few buckets, the final
 # pass) with exact integer arithmetic in between (numpy cumsum/searchsorted): no sort of
-# every distinct value, and each query plans in a millisecond (one query of ~30 CTEs
-# spent 0.12 s in DuckDB's optimizer alone).
+# every distinct value, and each query stays small enough to plan quickly (one query of
+# ~30 CTEs spent most of its time in DuckDB's optimizer: bench/results/notes.md).
 
 _DIMS = (("r", "-recency_days"), ("f", "frequency"), ("m", "monetary"))
 _WHOLE = {"r", "f"}  # integer dimensions: their floor histogram already holds the exact values
