@@ -23,7 +23,7 @@ from typing import Any, Literal
 from jingyun.analysis.common import Dimension, Step, as_step, check_range, check_timezone, parse_date, rows
 from jingyun.errors import JingyunError
 from jingyun.warehouse.backends import Backend
-from jingyun.warehouse.sqltext import local_day, ts_literal, utc_start, with_ctes
+from jingyun.warehouse.sqltext import local_day, quote, ts_literal, utc_start, with_ctes
 
 CohortKind = Literal["event", "registration", "purchase"]
 ReturnKind = Literal["event", "purchase"]
@@ -129,7 +129,7 @@ def _range(p: RetentionParams, column: str) -> str:
 
 
 def _revenue_orders(p: RetentionParams) -> str:
-    statuses = ", ".join(f"'{s}'" for s in NOT_REVENUE)
+    statuses = ", ".join(quote(s) for s in NOT_REVENUE)
     return f"SELECT person_id, ts, amount FROM orders WHERE {_not_test(p)} AND coalesce(status, '') NOT IN ({statuses})"
 
 

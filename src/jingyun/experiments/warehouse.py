@@ -86,7 +86,7 @@ def _col(event: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "_", event)
 
 
-def _lit(value: str) -> str:
+def _name(value: str) -> str:
     """A metric or event name as a literal: names are checked first, so a bad one is refused, not quoted."""
     if not _EVENT.match(value):
         raise JingyunError("bad_name", f"{value!r} is not a valid name", "metric")
@@ -125,11 +125,11 @@ def build_query(exp: Experiment, metrics: Sequence[MetricDef], timezone: str) ->
             events[m.name[6:]] = m.column
     ev_cols = []
     for name, col in events.items():
-        post = f"e.event = {_lit(name)} AND e.ts >= f.t0"
-        pre = f"e.event = {_lit(name)} AND e.ts < f.t0"
+        post = f"e.event = {_name(name)} AND e.ts >= f.t0"
+        pre = f"e.event = {_name(name)} AND e.ts < f.t0"
         ev_cols.append(f"max(CASE WHEN {post} THEN 1 ELSE 0 END) AS {col}_y")
         ev_cols.append(f"max(CASE WHEN {pre} THEN 1 ELSE 0 END) AS {col}_x")
-    event_list = ", ".join(_lit(e) for e in events)
+    event_list = ", ".join(_name(e) for e in events)
     values = [c for c in events.values()] + ["rev", "ord"]
     per_user_cols = []
     for col in events.values():
@@ -146,7 +146,7 @@ def build_query(exp: Experiment, metrics: Sequence[MetricDef], timezone: str) ->
             f"sum({col}_x * {col}_y) AS {col}_xys",
         ]
     aggs.append("sum(rev_y * ord_y) AS rev_ord_ys")
-    key = _lit(exp.key)
+    key = _name(exp.key)
     return f"""WITH exposures AS (
   SELECT person_id, ts, json_extract_string(properties, '$.variation') AS variation,
          row_number() OVER (PARTITION BY person_id

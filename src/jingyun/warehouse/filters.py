@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 from jingyun.errors import JingyunError
-from jingyun.warehouse.sqltext import date_literal, quote, ts_literal
+from jingyun.warehouse.sqltext import literal, quote
 
 FilterOp = Literal["eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "between", "is_set", "is_not_set", "contains"]
 OPS: tuple[str, ...] = get_args(FilterOp)
@@ -37,15 +37,6 @@ NEGATIVE: dict[str, str] = {"neq": "eq", "not_in": "in", "is_not_set": "is_set"}
 ValueType = Literal["string", "number", "bool", "timestamp", "date"]
 KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _CMP = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-
-
-def literal(value: Any) -> str:
-    """A typed literal: datetimes and dates as TIMESTAMP/DATE, anything else through :func:`quote`."""
-    if isinstance(value, dt.datetime):
-        return ts_literal(value)
-    if isinstance(value, dt.date):
-        return date_literal(value)
-    return quote(value)
 
 
 def as_text(value: Any) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 from jingyun.errors import JingyunError
 from jingyun.schema.tables import TABLES
 from jingyun.warehouse.connection import Warehouse
+from jingyun.warehouse.sqltext import ident, local_date, quote
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,6 @@ def export_lake(wh: Warehouse, target: Path, *, overwrite: bool = False) -> list
         probe.unlink()
     except OSError as exc:
         raise JingyunError("cannot_write", f"cannot write the lake to {target}: {exc.strerror or exc}", "dir") from None
-    tz = wh.settings.timezone.replace("'", "")
     out = []
     for table in TABLES.values():
         folder = target / table.name
@@ -42,13 +42,13 @@ def export_lake(wh: Warehouse, target: Path, *, overwrite: bool = False) -> list
             shutil.rmtree(folder)
         partitioned = bool(table.ts_column) and rows > 0
         if partitioned:
-            local = f"CAST((\"{table.ts_column}\" AT TIME ZONE 'UTC') AT TIME ZONE '{tz}' AS DATE)"
+            local = local_date(ident(str(table.ts_column)), wh.settings.timezone)
             wh.con.execute(
                 f"COPY (SELECT *, strftime(coalesce({local}, DATE '1970-01-01'), '%Y-%m-%d') AS dt FROM {table.name}) "
-                f"TO '{folder}' (FORMAT parquet, PARTITION_BY (dt), OVERWRITE_OR_IGNORE)"
+                f"TO {quote(str(folder))} (FORMAT parquet, PARTITION_BY (dt), OVERWRITE_OR_IGNORE)"
             )
         else:
             folder.mkdir(parents=True)
-            wh.con.execute(f"COPY (SELECT * FROM {table.name}) TO '{folder / 'data.parquet'}' (FORMAT parquet)")
+            wh.con.execute(f"COPY (SELECT * FROM {table.name}) TO {quote(str(folder / 'data.parquet'))} (FORMAT parquet)")
         out.append(LakeTable(table.name, rows, partitioned, str(folder)))
     return out

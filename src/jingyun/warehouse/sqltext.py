@@ -3,7 +3,8 @@
 The portable layer has no bind parameters on Spark, so parameter objects are
 turned into SQL text; this module is the one place that text is made:
 
-- :func:`quote` — a literal (strings single-quoted with quotes doubled);
+- :func:`quote` — a literal (strings single-quoted with quotes doubled); :func:`literal` — the same,
+  with datetimes and dates as TIMESTAMP/DATE literals;
 - :func:`ident` — a double-quoted identifier; :func:`json_key` — a key in a ``$.key`` JSON path;
 - :func:`ts_literal` / :func:`date_literal` — timestamps at one precision, the microsecond
   (whole seconds are written without a fraction, so the text of most queries stays short);
@@ -62,6 +63,15 @@ def date_literal(value: dt.date) -> str:
     """``DATE '2026-10-31'`` (a datetime is cut to its date)."""
     day = value.date() if isinstance(value, dt.datetime) else value
     return f"DATE '{day.isoformat()}'"
+
+
+def literal(value: Any) -> str:
+    """A typed literal: datetimes and dates as TIMESTAMP/DATE, anything else as :func:`quote` writes it."""
+    if isinstance(value, dt.datetime):
+        return ts_literal(value)
+    if isinstance(value, dt.date):
+        return date_literal(value)
+    return quote(value)
 
 
 def with_ctes(ctes: Iterable[tuple[str, str]], body: str) -> str:
