@@ -21,22 +21,6 @@ Recommendation = Literal["ship", "rollback", "keep_running", "fix_srm"]
 
 
 @dataclass(frozen=True)
-class AnalysisOptions:
-    alpha: float = 0.05
-    correction: Correction = "holm"
-    sequential: bool = False
-    n_star: float = DEFAULT_N_STAR
-    cuped: bool = True
-
-    def validate(self) -> AnalysisOptions:
-        if not 0 < self.alpha < 1:
-            raise JingyunError("bad_alpha", "alpha must be between 0 and 1, e.g. 0.05", "alpha")
-        if self.correction not in ("holm", "bh", "none"):
-            raise JingyunError("bad_correction", "correction must be holm, bh or none", "correction")
-        return self
-
-
-@dataclass(frozen=True)
 class Verdict:
     en: str
     zh: str
@@ -80,6 +64,22 @@ class ExperimentResult:
     options: AnalysisOptions
     sql: str
     seconds: float
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    alpha: float = 0.05
+    correction: Correction = "holm"
+    sequential: bool = False
+    n_star: float = DEFAULT_N_STAR
+    cuped: bool = True
+
+    def validate(self) -> AnalysisOptions:
+        if not 0 < self.alpha < 1:
+            raise JingyunError("bad_alpha", "alpha must be between 0 and 1, e.g. 0.05", "alpha")
+        if self.correction not in ("holm", "bh", "none"):
+            raise JingyunError("bad_correction", "correction must be holm, bh or none", "correction")
+        return self
 
 
 DEFAULT_OPTIONS = AnalysisOptions()
