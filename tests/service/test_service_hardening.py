@@ -3,6 +3,7 @@ headers on every response, no server paths, private files under the home."""
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import logging
@@ -26,6 +27,7 @@ from jingyun.api.app import app_state
 from jingyun.api.bodies import MAX_BODY, MAX_DEPTH, json_depth
 from jingyun.config import load_settings
 from jingyun.security import auth
+from jingyun.security.headers import SecurityHeadersMiddleware
 from jingyun.web import mount
 
 INGEST = "/api/v1/events/batch"
@@ -281,6 +283,12 @@ def test_hsts_only_over_tls(svc: Svc) -> None:
     _assert_security_headers(r, tls=True)
     assert "max-age=" in r.headers["strict-transport-security"]
     _assert_security_headers(svc.client.get("/healthz"), tls=False)
+    # a forwarded https counts only when the proxy is trusted (JINGYUN_TRUST_PROXY), as for the Secure cookie
+    _assert_security_headers(svc.client.get("/healthz", headers={"X-Forwarded-Proto": "https"}), tls=False)
+    state = app_state(svc.client.app)
+    trusting = SecurityHeadersMiddleware(svc.client.app, dataclasses.replace(state.service, trust_proxy=True))
+    behind_proxy = TestClient(trusting).get("/healthz", headers={"X-Forwarded-Proto": "https"})
+    _assert_security_headers(behind_proxy, tls=True)
 
 
 def test_console_pages_need_no_inline_script() -> None:

@@ -92,7 +92,9 @@ class JingyunAPI(FastAPI):
     """
 
     def build_middleware_stack(self) -> ASGIApp:
-        return RequestIdMiddleware(SecurityHeadersMiddleware(super().build_middleware_stack()))
+        state = getattr(self.state, "jingyun", None)
+        service = state.service if state is not None else None
+        return RequestIdMiddleware(SecurityHeadersMiddleware(super().build_middleware_stack(), service))
 
 
 def create_app(settings: Settings, service: ServiceSettings | None = None, store: Store | None = None,

@@ -7,14 +7,17 @@ carries them. The console needs no inline script: every script is a file under
 filters). Styles keep ``'unsafe-inline'``: the templates size charts with ``style="height: …"``
 attributes whose values vary, ECharts writes ``style`` attributes into its tooltips, and htmx adds
 its indicator ``<style>``; hashes cannot cover values that change, and an injected style cannot
-run code. ``Strict-Transport-Security`` goes out only on requests that came over TLS (the
-``https`` scheme, which uvicorn also sets from ``X-Forwarded-Proto`` behind a trusted proxy): over
-plain HTTP it would be ignored, and it would pin a name to HTTPS that may not serve it.
+run code. ``Strict-Transport-Security`` goes out only on requests that came over TLS, decided as
+for the ``Secure`` cookie (:func:`jingyun.security.config.over_tls`: the ``https`` scheme, or
+``X-Forwarded-Proto`` when ``JINGYUN_TRUST_PROXY`` is set): over plain HTTP it would be ignored,
+and it would pin a name to HTTPS that may not serve it.
 """
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from jingyun.security.config import ServiceSettings, over_tls
 
 CONTENT_SECURITY_POLICY = "; ".join([
     "default-src 'self'",
@@ -41,15 +44,16 @@ _NAMES = frozenset(name for name, _ in HEADERS) | {b"strict-transport-security"}
 
 
 class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, service: ServiceSettings | None = None):
         self.app = app
+        self.service = service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         ours = list(HEADERS)
-        if scope.get("scheme") == "https":
+        if self._over_tls(scope):
             ours.append((b"strict-transport-security", HSTS.encode()))
 
         async def send_with_headers(message: Message) -> None:
@@ -59,3 +63,10 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    def _over_tls(self, scope: Scope) -> bool:
+        scheme = str(scope.get("scheme", "http"))
+        if self.service is None:
+            return scheme == "https"
+        forwarded = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"x-forwarded-proto"), None)
+        return over_tls(self.service, scheme, forwarded)
