@@ -148,11 +148,12 @@ def test_step_metrics_bottleneck_previous_period_and_trend(backend, events):
     r = run_funnel(backend, FunnelParams.create(["view", "cart", "pay"], window="48h", date_from=D, date_to="2024-01-11"))
     assert [(s.users, s.conversion, s.step_conversion, s.drop_off) for s in r.steps] == [
         (10, 1.0, 1.0, 0), (8, 0.8, 0.8, 2), (2, 0.2, 0.25, 6)]
-    assert r.bottleneck.largest_loss["step"] == "pay"
+    assert r.bottleneck.largest_loss.step == "pay" and r.bottleneck.largest_loss.index == 3
     assert r.previous is not None and [s.users for s in r.previous.steps] == [10, 5, 4]
     assert (r.previous.date_from, r.previous.date_to) == ("2024-01-08", "2024-01-09")
     change = r.bottleneck.largest_change
-    assert change is not None and change["step"] == "pay" and change["change"] == pytest.approx(0.25 - 0.8)
+    assert change is not None and change.step == "pay" and change.change == pytest.approx(0.25 - 0.8)
+    assert r.to_dict()["bottleneck"]["largest_change"]["previous_step_conversion"] == change.previous_step_conversion
     assert [(t.period, t.users) for t in r.trend] == [("2024-01-10", [6, 6, 2]), ("2024-01-11", [4, 2, 0])]
     assert dropped_users(backend, FunnelParams.create(["view", "cart", "pay"], window="48h", date_from=D, date_to="2024-01-11"), 2) == ["c8", "c9"]
 

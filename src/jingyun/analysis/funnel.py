@@ -533,11 +533,32 @@ class PreviousPeriod:
 
 
 @dataclass
+class StepLoss:
+    """The weakest step: the lowest step conversion (ties: the larger drop-off)."""
+
+    step: str
+    index: int  # 1-based; always >= 2 (step 1 has no step conversion)
+    step_conversion: float
+    drop_off: int
+
+
+@dataclass
+class StepChange:
+    """The step whose step conversion moved most against the previous period."""
+
+    step: str
+    index: int  # 1-based, >= 2
+    step_conversion: float
+    previous_step_conversion: float
+    change: float  # step_conversion - previous_step_conversion
+
+
+@dataclass
 class Bottleneck:
     """The weakest step (lowest step conversion) and the step that moved most vs the previous period."""
 
-    largest_loss: dict[str, Any]
-    largest_change: dict[str, Any] | None
+    largest_loss: StepLoss
+    largest_change: StepChange | None
 
 
 @dataclass
@@ -578,15 +599,15 @@ def _reached(levels: dict[int, int], n: int) -> list[int]:
 def _bottleneck(steps: list[FunnelStep], previous: list[FunnelStep] | None) -> Bottleneck:
     later = steps[1:]
     worst = min(later, key=lambda s: (s.step_conversion, -s.drop_off))
-    loss = {"step": worst.name, "index": steps.index(worst) + 1, "step_conversion": worst.step_conversion,
-            "drop_off": worst.drop_off}
+    loss = StepLoss(step=worst.name, index=steps.index(worst) + 1, step_conversion=worst.step_conversion,
+                    drop_off=worst.drop_off)
     change = None
     if previous is not None and previous[0].users:
         deltas = [(round(cur.step_conversion - old.step_conversion, 6), i, cur, old)
                   for i, (cur, old) in enumerate(zip(steps, previous, strict=True)) if i]
         delta, i, cur, old = max(deltas, key=lambda d: (abs(d[0]), -d[1]))
-        change = {"step": cur.name, "index": i + 1, "step_conversion": cur.step_conversion,
-                  "previous_step_conversion": old.step_conversion, "change": delta}
+        change = StepChange(step=cur.name, index=i + 1, step_conversion=cur.step_conversion,
+                            previous_step_conversion=old.step_conversion, change=delta)
     return Bottleneck(largest_loss=loss, largest_change=change)
 
 

@@ -71,11 +71,11 @@ def funnel(
         print_table(f"{result.breakdown_by} = {group.value}", ["step 步骤", "users 人数", "conversion 总转化"],
                     [[s.name, s.users, _pct(s.conversion)] for s in group.steps])
     loss = result.bottleneck.largest_loss
-    console.print(f"Bottleneck 瓶颈: {loss['step']} (step conversion {_pct(loss['step_conversion'])}, lost {loss['drop_off']})")
+    console.print(f"Bottleneck 瓶颈: {loss.step} (step conversion {_pct(loss.step_conversion)}, lost {loss.drop_off})")
     change = result.bottleneck.largest_change
     if change:
-        console.print(f"Largest change vs previous period 环比变化最大: {change['step']} "
-                      f"({_pct(change['previous_step_conversion'])} → {_pct(change['step_conversion'])})")
+        console.print(f"Largest change vs previous period 环比变化最大: {change.step} "
+                      f"({_pct(change.previous_step_conversion)} → {_pct(change.step_conversion)})")
     ttc = result.time_to_convert
     if ttc and ttc.median_seconds is not None:
         console.print(f"Median time to convert 转化时长中位数: {ttc.median_seconds:.0f} s ({ttc.users} converted)")

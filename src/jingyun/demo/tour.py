@@ -46,8 +46,7 @@ def _funnel(wh: Warehouse, settings: Settings, truth: dict[str, Any]) -> tuple[s
 
     steps = truth["funnel"]["steps"]
     result = run_funnel(DuckDBBackend(wh), FunnelParams.create(steps, "24h", timezone=settings.timezone))
-    loss = result.bottleneck.largest_loss
-    found_step = str(loss.get("step") or loss.get("name"))
+    found_step = result.bottleneck.largest_loss.step
     planted = truth["funnel"]["bottleneck_step"]
     rates = ", ".join(f"{s.name} {s.step_conversion:.0%}" for s in result.steps[1:])
     return f"weakest step: {found_step} ({rates})", planted, planted.endswith(f"->{found_step}")

@@ -82,12 +82,12 @@ def funnel(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     for g in res.breakdown:
         rows += [[f"{g.value} · {s.name}", s.users, s.conversion, s.step_conversion, s.drop_off] for s in g.steps]
     loss = res.bottleneck.largest_loss
-    callouts = [Callout("bad", ctx.t("msg.bottleneck", step=f"{names[loss['index'] - 2]} → {loss['step']}",
-                                     rate=f"{loss['step_conversion'] * 100:.1f}%", lost=f"{loss['drop_off']:,}"))]
+    callouts = [Callout("bad", ctx.t("msg.bottleneck", step=f"{names[loss.index - 2]} → {loss.step}",
+                                     rate=f"{loss.step_conversion * 100:.1f}%", lost=f"{loss.drop_off:,}"))]
     change = res.bottleneck.largest_change
     if change is not None:
-        callouts.append(Callout("warn", ctx.t("msg.largest_change", step=change["step"],
-                                              change=f"{change['change'] * 100:+.1f}")))
+        callouts.append(Callout("warn", ctx.t("msg.largest_change", step=change.step,
+                                              change=f"{change.change * 100:+.1f}")))
     extra: dict[str, Any] = {"steps": [s.users for s in res.steps]}
     if res.breakdown:
         bopt = bar_option([g.value for g in res.breakdown],
