@@ -327,6 +327,32 @@ def test_kpi_targets_names_no_server_path(svc: Svc) -> None:
         own.unlink()
 
 
+def test_metric_files_scorecard_and_errors_name_no_server_path(svc: Svc) -> None:
+    """Workspace metric files, the scorecard's targets file and a bad targets file's error were absolute paths."""
+    headers = {"Authorization": f"Bearer {svc.admin}"}
+    (svc.home / "metrics").mkdir(exist_ok=True)
+    mine = svc.home / "metrics" / "extra.yaml"
+    mine.write_text("metrics:\n  big_orders:\n    name: {zh: 大单数, en: Big orders}\n    unit: orders\n"
+                    "    description: {zh: 大单, en: Big orders}\n    direction: higher\n    grain: day\n"
+                    "    owner: ops\n    perspective: financial\n"
+                    "    formula: {kind: count, table: orders}\n", encoding="utf-8")
+    bad = svc.home / "kpi_targets.yaml"
+    try:
+        listed = svc.client.get("/api/v1/metrics", headers=headers)
+        assert listed.status_code == 200, listed.text
+        assert "metrics/extra.yaml" in listed.json()["files"]
+        assert str(svc.home) not in listed.text
+        card = svc.client.get("/api/v1/kpi/scorecard", headers=headers, params={"period": "2026-10"})
+        assert card.status_code == 200 and not card.json()["targets_file"].startswith("/"), card.text[:300]
+        bad.write_text("targets: 3\n", encoding="utf-8")
+        refused = svc.client.get("/api/v1/kpi/targets", headers=headers)
+        assert refused.status_code >= 400 and "kpi_targets.yaml" in refused.text
+        assert str(svc.home) not in refused.text and str(svc.home.resolve()) not in refused.text
+    finally:
+        mine.unlink()
+        bad.unlink(missing_ok=True)
+
+
 # -- finding 10: private files --------------------------------------------------------------------
 
 def _modes(home: Path) -> dict[str, str]:

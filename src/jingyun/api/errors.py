@@ -53,9 +53,14 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str | None:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(JingyunError)
-    async def _jingyun(_: Request, exc: JingyunError) -> JSONResponse:
+    async def _jingyun(request: Request, exc: JingyunError) -> JSONResponse:
         headers = getattr(exc, "headers", None)
-        return error_response(exc.status, exc.code, exc.message, exc.field, headers)
+        state = getattr(request.app.state, "jingyun", None)
+        message = exc.message
+        if state is not None:  # no server paths in answers: a file under the home is named from the home
+            message = message.replace(str(state.settings.home.resolve()) + "/", "").replace(
+                str(state.settings.home) + "/", "")
+        return error_response(exc.status, exc.code, message, exc.field, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -10,6 +10,7 @@ library's ``to_dict()`` / ``scorecard_dict()``.
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
@@ -94,24 +95,24 @@ class TargetsOut(BaseModel):
     total: int
 
 
-def metric_out(m: Metric) -> MetricOut:
+def metric_out(m: Metric, home: pathlib.Path) -> MetricOut:
     formula = jsonable(dataclasses.asdict(m.formula))
     formula.setdefault("filters", [])
     return MetricOut(name=m.name, zh=m.zh, en=m.en, unit=m.unit, direction=m.direction, grain=m.grain, owner=m.owner,
                      perspective=m.perspective, description=Bilingual(zh=m.description_zh, en=m.description_en),
-                     kind=m.formula.kind, formula=formula, defined_in=m.origin)
+                     kind=m.formula.kind, formula=formula, defined_in=public_path(m.origin, home))
 
 
 @router.get("/metrics", summary="The metric dictionary 指标字典", response_model=MetricList)
 def list_metrics(state: StateDep, _: Reader) -> MetricList:
     d = load_dictionary(state.settings)
-    items = [metric_out(m) for m in d.metrics.values()]
-    return MetricList(items=items, total=len(items), files=[str(f) for f in d.files])
+    items = [metric_out(m, state.settings.home) for m in d.metrics.values()]
+    return MetricList(items=items, total=len(items), files=[public_path(f, state.settings.home) for f in d.files])
 
 
 @router.get("/metrics/{name}", summary="One metric's definition 指标定义", response_model=MetricOut)
 def get_metric(name: MetricName, state: StateDep, _: Reader) -> MetricOut:
-    return metric_out(load_dictionary(state.settings).metric(name))
+    return metric_out(load_dictionary(state.settings).metric(name), state.settings.home)
 
 
 @router.get("/metrics/{name}/values", summary="A metric per day/week/month, optionally by a dimension 指标计算",
@@ -167,4 +168,4 @@ def kpi_scorecard(
     ts = load_targets(d, targets_path(state.settings))
     p = parse_period(period)
     card = reading(state, lambda wh: scorecard(DuckDBBackend(wh), d, ts, p, state.settings.timezone))
-    return jsonable(scorecard_dict(card))
+    return jsonable({**scorecard_dict(card), "targets_file": public_path(card.targets_file, state.settings.home)})
