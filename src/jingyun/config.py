@@ -1,56 +1,116 @@
 """Settings, from the environment and ``$JINGYUN_HOME/jingyun.toml``.
 
-Every setting lives in :data:`SETTINGS_HELP` with its help text; the docs test
-fails when one is undocumented. Precedence: environment > jingyun.toml > default.
+One pydantic-settings model: each field's ``description`` is its only help text
+(:data:`SETTINGS_HELP` and the docs table are generated from it, and the docs
+test fails when one is undocumented), and pydantic converts the types.
+Precedence: explicit overrides > environment (``JINGYUN_<NAME>``) > jingyun.toml > default.
+
+The service settings (:class:`jingyun.security.config.ServiceConfig`) are the
+nested ``service`` section. They are read from the environment only, so no
+secret ever sits in ``jingyun.toml``; a ``[service]`` table there is refused.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
-from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from jingyun.errors import JingyunError
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-SETTINGS_HELP: dict[str, str] = {
-    "home": "Workspace folder (env JINGYUN_HOME, default ~/.jingyun); holds the warehouse, config and demo data.",
-    "timezone": "Workspace time zone (env JINGYUN_TIMEZONE, default Asia/Shanghai): naive timestamps are read in it, calendar days are counted in it. Storage is UTC.",
-    "engine": "Analytic engine (env JINGYUN_ENGINE): duckdb (default, the file warehouse.duckdb in home) or spark (local Spark over the Parquet lake).",
-    "max_future_hours": "Records timestamped more than this many hours in the future are quarantined (default 24).",
-    "min_timestamp": "Records timestamped before this date are quarantined as absurd (default 1971-01-01; older history such as 1997 orders is valid).",
-    "tracking_mode": "What happens to events that break the tracking plan: flag (store with tracking_issue set, default), quarantine, or off.",
-    "test_user_prefixes": "user_id prefixes that mark test accounts (default ['test_', 'qa_']).",
-    "test_email_domains": "Email domains that mark test accounts (default ['test.jingyun.dev', 'example.com']).",
-    "test_phones": "Phone numbers that mark test accounts (default []).",
-    "fx_rates": "Currency → CNY rates used when a source has a currency column (default CNY 1, USD 7.1, EUR 7.7, HKD 0.91).",
-    "memory_limit": "DuckDB memory limit (default 1GB) so ingestion stays bounded whatever the file size.",
-    "chunk_rows": "Rows per ingestion chunk (default 1,000,000); each chunk commits atomically.",
-    "max_field_bytes": "Largest accepted value of a single field in bytes (default 1,048,576); larger values are quarantined.",
-}
+from jingyun.errors import JingyunError
+from jingyun.security.config import ServiceConfig, read_service_config, refusal
+
+#: The workspace time zone when none is set. Parameter objects default to it;
+#: the edges pass ``settings.timezone``, so a workspace setting reaches every analysis.
+DEFAULT_TIMEZONE = "Asia/Shanghai"
 
 _DEFAULT_HOME = Path.home() / ".jingyun"
 
 
-@dataclass(frozen=True)
-class Settings:
-    home: Path = _DEFAULT_HOME
-    timezone: str = "Asia/Shanghai"
-    engine: str = "duckdb"
-    max_future_hours: float = 24.0
-    min_timestamp: str = "1971-01-01"
-    tracking_mode: str = "flag"
-    test_user_prefixes: tuple[str, ...] = ("test_", "qa_")
-    test_email_domains: tuple[str, ...] = ("test.jingyun.dev", "example.com")
-    test_phones: tuple[str, ...] = ()
-    fx_rates: dict[str, float] = field(
-        default_factory=lambda: {"CNY": 1.0, "RMB": 1.0, "USD": 7.1, "EUR": 7.7, "HKD": 0.91}
-    )
-    memory_limit: str = "1GB"
-    chunk_rows: int = 1_000_000
-    max_field_bytes: int = 1_048_576
+def _comma_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JINGYUN_", frozen=True, extra="forbid")
+
+    home: Path = Field(default=_DEFAULT_HOME, description="Workspace folder (env JINGYUN_HOME, default ~/.jingyun); holds the warehouse, config and demo data.")
+    timezone: str = Field(default=DEFAULT_TIMEZONE, description="Workspace time zone (env JINGYUN_TIMEZONE, default Asia/Shanghai): naive timestamps are read in it, calendar days are counted in it. Storage is UTC.")
+    engine: Literal["duckdb", "spark"] = Field(default="duckdb", description="Analytic engine (env JINGYUN_ENGINE): duckdb (default, the file warehouse.duckdb in home) or spark (local Spark over the Parquet lake).")
+    max_future_hours: float = Field(default=24.0, ge=0, description="Records timestamped more than this many hours in the future are quarantined (default 24).")
+    min_timestamp: str = Field(default="1971-01-01", description="Records timestamped before this date are quarantined as absurd (default 1971-01-01; older history such as 1997 orders is valid).")
+    tracking_mode: Literal["flag", "quarantine", "off"] = Field(default="flag", description="What happens to events that break the tracking plan: flag (store with tracking_issue set, default), quarantine, or off.")
+    test_user_prefixes: Annotated[tuple[str, ...], NoDecode] = Field(default=("test_", "qa_"), description="user_id prefixes that mark test accounts (default ['test_', 'qa_']; env: comma-separated).")
+    test_email_domains: Annotated[tuple[str, ...], NoDecode] = Field(default=("test.jingyun.dev", "example.com"), description="Email domains that mark test accounts (default ['test.jingyun.dev', 'example.com']; env: comma-separated).")
+    test_phones: Annotated[tuple[str, ...], NoDecode] = Field(default=(), description="Phone numbers that mark test accounts (default []; env: comma-separated).")
+    fx_rates: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=lambda: {"CNY": 1.0, "RMB": 1.0, "USD": 7.1, "EUR": 7.7, "HKD": 0.91},
+        description="Currency → CNY rates used when a source has a currency column (default CNY 1, USD 7.1, EUR 7.7, HKD 0.91). "
+                    "jingyun.toml: a [fx_rates] table; env: USD=7.2,EUR=7.8 or JSON. The given rates replace the defaults.")
+    memory_limit: str = Field(default="1GB", description="DuckDB memory limit (default 1GB) so ingestion stays bounded whatever the file size.")
+    chunk_rows: int = Field(default=1_000_000, ge=1, description="Rows per ingestion chunk (default 1,000,000); each chunk commits atomically.")
+    max_field_bytes: int = Field(default=1_048_576, ge=1, description="Largest accepted value of a single field in bytes (default 1,048,576); larger values are quarantined.")
+    service: ServiceConfig = Field(default_factory=lambda: ServiceConfig(), description="The service section (environment only): see the JINGYUN_* service settings.")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings gathers env and toml itself, so it knows which one a bad value came from;
+        # constructing Settings(...) directly is therefore pure: what it is given, and defaults.
+        return (init_settings,)
+
+    @field_validator("home", mode="before")
+    @classmethod
+    def _expand_home(cls, value: Any) -> Any:
+        return Path(value).expanduser() if isinstance(value, str | Path) else value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("test_user_prefixes", "test_email_domains", "test_phones", mode="before")
+    @classmethod
+    def _lists(cls, value: Any) -> Any:
+        return _comma_list(value)
+
+    @field_validator("fx_rates", mode="before")
+    @classmethod
+    def _rates(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("{"):
+                value = json.loads(text)
+            else:
+                pairs = [p.split("=", 1) for p in _comma_list(text)]
+                if any(len(p) != 2 for p in pairs):
+                    raise ValueError("write rates as CUR=rate,CUR=rate (e.g. USD=7.2,EUR=7.8) or as JSON")
+                value = {k.strip(): v.strip() for k, v in pairs}
+        if isinstance(value, dict):
+            value = {str(k).strip().upper(): v for k, v in value.items()}
+            if any(not isinstance(v, int | float | str) for v in value.values()):
+                raise ValueError("each rate must be a number")
+        return value
+
+    @field_validator("fx_rates")
+    @classmethod
+    def _positive_rates(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, v in value.items() if not v > 0]
+        if bad:
+            raise ValueError(f"rates must be greater than 0 ({', '.join(bad)})")
+        return value
 
     @property
     def warehouse_path(self) -> Path:
@@ -64,66 +124,57 @@ class Settings:
     def lake_path(self) -> Path:
         return self.home / "lake"
 
-    def validate(self) -> Settings:
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise JingyunError("bad_setting", f"unknown time zone {self.timezone!r}", "timezone") from None
-        if self.tracking_mode not in ("flag", "quarantine", "off"):
-            raise JingyunError(
-                "bad_setting", "tracking_mode must be flag, quarantine or off", "tracking_mode"
-            )
-        if self.engine not in ("duckdb", "spark"):
-            raise JingyunError("bad_setting", "engine must be duckdb or spark", "engine")
-        if self.max_future_hours < 0:
-            raise JingyunError("bad_setting", "max_future_hours must be >= 0", "max_future_hours")
-        if self.chunk_rows < 1:
-            raise JingyunError("bad_setting", "chunk_rows must be >= 1", "chunk_rows")
-        return self
+
+#: setting name → help, generated from the field descriptions (the docs test reads it).
+SETTINGS_HELP: dict[str, str] = {
+    name: info.description or "" for name, info in Settings.model_fields.items() if name != "service"
+}
 
 
-def _coerce(name: str, value: Any) -> Any:
-    kinds = {f.name: f.type for f in fields(Settings)}
-    kind = str(kinds[name])
+def env_name(name: str) -> str:
+    return f"JINGYUN_{name.upper()}"
+
+
+def settings_table() -> str:
+    """The settings table of docs/guide.md, generated from the field descriptions."""
+    rows = ["| setting | environment | meaning |", "|---|---|---|"]
+    rows += [f"| `{name}` | `{env_name(name)}` | {text} |" for name, text in SETTINGS_HELP.items()]
+    return "\n".join(rows)
+
+
+def _read_toml(toml_file: Path) -> dict[str, Any]:
+    if not toml_file.exists():
+        return {}
     try:
-        if name == "home":
-            return Path(value).expanduser()
-        if "float" in kind:
-            return float(value)
-        if "int" in kind:
-            return int(value)
-        if "tuple" in kind:
-            if isinstance(value, str):
-                value = [v.strip() for v in value.split(",") if v.strip()]
-            return tuple(str(v) for v in value)
-        if "dict" in kind:
-            return {str(k).upper(): float(v) for k, v in dict(value).items()}
-        return str(value)
-    except (TypeError, ValueError):
-        raise JingyunError("bad_setting", f"cannot read setting {name}={value!r}", name) from None
+        data = tomllib.loads(toml_file.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise JingyunError("bad_config", f"{toml_file}: {exc}", "jingyun.toml") from None
+    for key in data:
+        if key == "service":
+            raise JingyunError("bad_config", f"service settings are read from the environment only, never from {toml_file} "
+                               "(set the JINGYUN_* variables)", key)
+        if key not in SETTINGS_HELP or key == "home":
+            raise JingyunError("bad_config", f"unknown setting {key!r} in {toml_file}", key)
+    return data
 
 
 def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
-    """Settings for a workspace: env > ``jingyun.toml`` in the home > defaults."""
+    """Settings for a workspace: overrides > env > ``jingyun.toml`` in the home > defaults."""
     from jingyun.security.files import private_home
 
     home_path = Path(home or os.environ.get("JINGYUN_HOME") or _DEFAULT_HOME).expanduser()
     private_home(home_path)  # owner-only files under the home (0600/0700), whoever creates them
-    values: dict[str, Any] = {"home": home_path}
-    toml_file = home_path / "jingyun.toml"
-    if toml_file.exists():
-        try:
-            data = tomllib.loads(toml_file.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise JingyunError("bad_config", f"{toml_file}: {exc}", "jingyun.toml") from None
-        for key, value in data.items():
-            if key not in SETTINGS_HELP or key == "home":
-                raise JingyunError("bad_config", f"unknown setting {key!r} in {toml_file}", key)
-            values[key] = _coerce(key, value)
+    values: dict[str, Any] = _read_toml(home_path / "jingyun.toml")
+    origin = {key: key for key in values}  # where each value came from, so a refusal names it
     for name in SETTINGS_HELP:
-        env = os.environ.get(f"JINGYUN_{name.upper()}")
+        env = os.environ.get(env_name(name))
         if env is not None and name != "home":
-            values[name] = _coerce(name, env)
+            values[name], origin[name] = env, env_name(name)
     for key, value in overrides.items():
-        values[key] = _coerce(key, value)
-    return replace(Settings(), **values).validate()
+        values[key], origin[key] = value, key
+    values["home"] = home_path
+    values["service"] = read_service_config()
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise refusal(exc, origin) from None

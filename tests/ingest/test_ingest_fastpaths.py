@@ -5,7 +5,6 @@ tells duplicates from conflicts in a larger stored table."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -93,7 +92,7 @@ def test_ndjson_reused_read_buffer_keeps_every_value(wh: Warehouse, files: Path,
     from jingyun.ingest import readers
 
     monkeypatch.setattr(readers, "BLOCK_BYTES", 256)
-    monkeypatch.setattr(wh, "settings", dataclasses.replace(wh.settings, chunk_rows=7))
+    monkeypatch.setattr(wh, "settings", wh.settings.model_copy(update={"chunk_rows": 7}))
     records = [event(i, user_id=f"u{i}", session_id=f"s{i}") for i in range(1, 41)]
     records[12]["properties"] = {"note": "x" * 1000}  # one line four times the buffer
     path = files / "a.ndjson"

@@ -29,6 +29,7 @@ import numpy as np
 
 from jingyun.analysis.attribution import not_test, time_range
 from jingyun.analysis.common import check_range, check_timezone, parse_date, rows
+from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
 from jingyun.warehouse.backends import Backend
 from jingyun.warehouse.sqltext import local_date
@@ -55,7 +56,7 @@ class AnomalyParams:
     method: Method = "stl"
     threshold: float = 3.5
     period: int = 7
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     include_test: bool = False
 
     def __post_init__(self) -> None:
@@ -73,7 +74,7 @@ class AnomalyParams:
 
     @classmethod
     def create(cls, metric: str = "gmv", date_from: str | dt.date | None = None, date_to: str | dt.date | None = None,
-               *, method: str = "stl", threshold: float = 3.5, period: int = 7, timezone: str = "Asia/Shanghai",
+               *, method: str = "stl", threshold: float = 3.5, period: int = 7, timezone: str = DEFAULT_TIMEZONE,
                include_test: bool = False) -> AnomalyParams:
         return cls(metric.lower(), parse_date(date_from, "from"), parse_date(date_to, "to"), method,  # type: ignore[arg-type]
                    float(threshold), period, timezone, include_test)

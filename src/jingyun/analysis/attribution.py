@@ -41,6 +41,7 @@ from typing import Any, Literal
 import numpy as np
 
 from jingyun.analysis.common import check_event, check_range, check_timezone, parse_date, parse_duration, rows
+from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
 from jingyun.warehouse.backends import Backend
 from jingyun.warehouse.sqltext import quote, ts_literal, utc_start, with_ctes
@@ -64,7 +65,7 @@ class AttributionParams:
     conversion_event: str | None = None
     date_from: dt.date | None = None
     date_to: dt.date | None = None
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     include_test: bool = False
 
     def __post_init__(self) -> None:
@@ -98,7 +99,7 @@ class AttributionParams:
         conversion_event: str | None = None,
         date_from: str | dt.date | None = None,
         date_to: str | dt.date | None = None,
-        timezone: str = "Asia/Shanghai",
+        timezone: str = DEFAULT_TIMEZONE,
         include_test: bool = False,
     ) -> AttributionParams:
         if isinstance(position_weights, str):

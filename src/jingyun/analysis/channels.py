@@ -37,6 +37,7 @@ from typing import Any, Literal
 
 from jingyun.analysis.attribution import MODELS, AttributionParams, not_test, run_models, time_range
 from jingyun.analysis.common import check_range, check_timezone, parse_date, rows
+from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
 from jingyun.warehouse.backends import Backend
 from jingyun.warehouse.sqltext import date_literal, quote, with_ctes
@@ -62,7 +63,7 @@ class ChannelParams:
     ltv_days: int = 180
     value_threshold: float | None = None  # LTV; default the median over channels with spend
     cost_threshold: float | None = None  # CAC; default the median
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     include_test: bool = False
 
     def __post_init__(self) -> None:
@@ -79,7 +80,7 @@ class ChannelParams:
     def create(cls, date_from: str | dt.date | None = None, date_to: str | dt.date | None = None, *,
                acquisition: str = "users", model: str = "last_touch", lookback: str | int = "30d",
                ltv_days: int = 180, value_threshold: float | None = None, cost_threshold: float | None = None,
-               timezone: str = "Asia/Shanghai", include_test: bool = False) -> ChannelParams:
+               timezone: str = DEFAULT_TIMEZONE, include_test: bool = False) -> ChannelParams:
         return cls(
             parse_date(date_from, "from"), parse_date(date_to, "to"), acquisition,  # type: ignore[arg-type]
             model.replace("-", "_"), AttributionParams.create(lookback=lookback).lookback_s, ltv_days,

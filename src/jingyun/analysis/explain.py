@@ -48,6 +48,7 @@ from fractions import Fraction
 from typing import Any, Literal
 
 from jingyun.analysis.common import check_timezone, rows
+from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
 from jingyun.metrics.dictionary import dictionary_for, load_dictionary
 from jingyun.metrics.model import Dictionary, Leaf
@@ -112,7 +113,7 @@ class ExplainParams:
     previous: Period
     by: tuple[str, ...] = ("channel",)
     top: int = 3
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     include_test: bool = False
 
     def __post_init__(self) -> None:
@@ -138,7 +139,7 @@ class ExplainParams:
 
     @classmethod
     def create(cls, metric: str, current: str | Period, previous: str | Period | None = None, *,
-               by: str | tuple[str, ...] = "channel", top: int = 3, timezone: str = "Asia/Shanghai",
+               by: str | tuple[str, ...] = "channel", top: int = 3, timezone: str = DEFAULT_TIMEZONE,
                include_test: bool = False) -> ExplainParams:
         cur = Period.parse(current, "current")
         if previous is None:  # the same number of days just before

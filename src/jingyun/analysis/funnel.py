@@ -45,6 +45,7 @@ from jingyun.analysis.common import (
     ratio,
     rows,
 )
+from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
 from jingyun.warehouse.backends import Backend
 from jingyun.warehouse.sqltext import local_day, quote, ts_literal, utc_start, with_ctes
@@ -71,7 +72,7 @@ class FunnelParams:
     exclusions: tuple[Step, ...] = ()
     by: Dimension | None = None
     period: Period = "day"
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     include_test: bool = False
 
     def __post_init__(self) -> None:
@@ -105,7 +106,7 @@ class FunnelParams:
         exclusions: list[Step | str] | tuple[Step | str, ...] = (),
         by: str | Dimension | None = None,
         period: str = "day",
-        timezone: str = "Asia/Shanghai",
+        timezone: str = DEFAULT_TIMEZONE,
         include_test: bool = False,
     ) -> FunnelParams:
         return cls(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from jingyun.analysis.common import Step, as_step, check_range, check_timezone, parse_date, rows
+from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
 from jingyun.warehouse.backends import Backend
 from jingyun.warehouse.sqltext import ts_literal, utc_start, with_ctes
@@ -35,7 +36,7 @@ class PathsParams:
     collapse_repeats: bool = False
     date_from: dt.date | None = None
     date_to: dt.date | None = None
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     include_test: bool = False
 
     def __post_init__(self) -> None:
@@ -54,7 +55,7 @@ class PathsParams:
     @classmethod
     def create(cls, from_event: str | Step, direction: str = "next", depth: int = 3, *, gap_minutes: int = 30,
                top: int = 10, collapse_repeats: bool = False, date_from: str | dt.date | None = None,
-               date_to: str | dt.date | None = None, timezone: str = "Asia/Shanghai",
+               date_to: str | dt.date | None = None, timezone: str = DEFAULT_TIMEZONE,
                include_test: bool = False) -> PathsParams:
         return cls(as_step(from_event), direction, depth, gap_minutes, top, collapse_repeats,  # type: ignore[arg-type]
                    parse_date(date_from, "from"), parse_date(date_to, "to"), timezone, include_test)

@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from jingyun.analysis.common import Dimension, Step, as_step, check_range, check_timezone, parse_date, rows
+from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
 from jingyun.warehouse.backends import Backend
 from jingyun.warehouse.sqltext import local_day, quote, ts_literal, utc_start, with_ctes
@@ -46,7 +47,7 @@ class RetentionParams:
     date_to: dt.date | None = None
     by: Dimension | None = None
     revenue: bool = False
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     include_test: bool = False
 
     def __post_init__(self) -> None:
@@ -88,7 +89,7 @@ class RetentionParams:
         date_to: str | dt.date | None = None,
         by: str | Dimension | None = None,
         revenue: bool = False,
-        timezone: str = "Asia/Shanghai",
+        timezone: str = DEFAULT_TIMEZONE,
         include_test: bool = False,
     ) -> RetentionParams:
         return cls(

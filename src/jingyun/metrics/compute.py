@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
 from jingyun.metrics import periods
 from jingyun.metrics.definitions import real_people
@@ -36,12 +37,12 @@ class ComputeParams:
     date_to: dt.date
     grain: str | None = None  # None: the metric's own grain
     by: str | None = None
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     include_test: bool = False
 
     @classmethod
     def create(cls, metric: str, date_from: str | dt.date, date_to: str | dt.date, *, grain: str | None = None,
-               by: str | None = None, timezone: str = "Asia/Shanghai", include_test: bool = False) -> ComputeParams:
+               by: str | None = None, timezone: str = DEFAULT_TIMEZONE, include_test: bool = False) -> ComputeParams:
         lo, hi = _date(date_from, "from"), _date(date_to, "to")
         if lo > hi:
             raise JingyunError("bad_range", f"from ({lo}) is after to ({hi})", "from")
@@ -253,7 +254,7 @@ def compute(backend: Backend, d: Dictionary, p: ComputeParams) -> MetricResult:
 
 
 def value_over(backend: Backend, d: Dictionary, metric: str, date_from: dt.date, date_to: dt.date, *,
-               grain: str = "total", timezone: str = "Asia/Shanghai") -> float | None:
+               grain: str = "total", timezone: str = DEFAULT_TIMEZONE) -> float | None:
     """One number for a period: the metric over the whole range (``total``), or the mean of its bucket values."""
     res = compute(backend, d, ComputeParams(metric, date_from, date_to, grain, None, timezone))
     values = [p.value for p in res.points if p.value is not None]
@@ -289,7 +290,7 @@ def _disjoint(windows: tuple[Window, ...], grain: str) -> bool:
 
 
 def build_periods_query(d: Dictionary, metrics: list[tuple[str, str]], windows: tuple[Window, ...],
-                        timezone: str = "Asia/Shanghai") -> PeriodsQuery:
+                        timezone: str = DEFAULT_TIMEZONE) -> PeriodsQuery:
     """One query (runs nothing) for (metric, grain) pairs over disjoint windows.
 
     Every row is read once per leaf for all windows (the range is the union, the bucket says
@@ -347,7 +348,7 @@ def _period_value(ev: _Evaluator, metric: str, grain: str, lo: dt.date, hi: dt.d
 
 
 def values_over(backend: Backend, d: Dictionary, metrics: list[tuple[str, str]], windows: list[Window], *,
-                timezone: str = "Asia/Shanghai") -> dict[tuple[str, str], dict[Window, float | None]]:
+                timezone: str = DEFAULT_TIMEZONE) -> dict[tuple[str, str], dict[Window, float | None]]:
     """:func:`value_over` for every (metric, grain) and window, in as few queries as the windows allow.
 
     Disjoint windows (a period, the one before, the one a year earlier) take one query for

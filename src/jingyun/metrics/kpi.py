@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 import yaml
 
-from jingyun.config import Settings
+from jingyun.config import DEFAULT_TIMEZONE, Settings
 from jingyun.errors import JingyunError, yaml_problem
 from jingyun.metrics.compute import ComputeParams, build_query, data_starts, values_over
 from jingyun.metrics.model import PERSPECTIVES, Dictionary
@@ -270,7 +270,7 @@ def _weighted(results: list[TargetResult]) -> tuple[float, float | None]:
 
 
 def scorecard(backend: Backend, d: Dictionary, targets: TargetSet, period: Period,
-              timezone: str = "Asia/Shanghai") -> Scorecard:
+              timezone: str = DEFAULT_TIMEZONE) -> Scorecard:
     chosen = targets.for_period(period)
     if not chosen:
         kinds = sorted({t.period for t in targets.targets})
@@ -405,7 +405,7 @@ def _values(backend: Backend, d: Dictionary, metric: str, lo: dt.date, hi: dt.da
 
 
 def kpi_card(backend: Backend, d: Dictionary, targets: TargetSet, t: Target, date_from: dt.date,
-             date_to: dt.date, *, timezone: str = "Asia/Shanghai", by: str | None = None,
+             date_to: dt.date, *, timezone: str = DEFAULT_TIMEZONE, by: str | None = None,
              value: str | None = None) -> KpiCard:
     """The card of target ``t`` over [date_from, date_to] against the same number of days before it,
     optionally for one value of a breakdown (``by`` = ``value``)."""

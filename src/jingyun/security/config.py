@@ -13,33 +13,89 @@ import hashlib
 import hmac
 import os
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any
 
-from jingyun.config import Settings
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
 from jingyun.errors import JingyunError
 
+if TYPE_CHECKING:
+    from jingyun.config import Settings
+
+_SECRETS = ("db_url", "secret_key", "old_secret_keys", "mask_salt")
+
+
+class ServiceConfig(BaseSettings):
+    """The service section of the settings: ``JINGYUN_<FIELD>`` from the environment only.
+
+    Each description is the help text; :data:`SERVICE_SETTINGS_HELP` is generated from them.
+    """
+
+    # an empty variable counts as unset, as it always has (JINGYUN_SECRET_KEY= falls back to the file)
+    model_config = SettingsConfigDict(env_prefix="JINGYUN_", frozen=True, extra="ignore", env_ignore_empty=True)
+
+    db_url: SecretStr | None = Field(default=None, description="Metadata database URL (default sqlite:///$JINGYUN_HOME/meta.sqlite; e.g. postgresql://user@host/db).")
+    secret_key: SecretStr | None = Field(default=None, description="Master secret: field encryption, token signing, masking salt (default: generated into $JINGYUN_HOME/secret.key).")
+    old_secret_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(default=(), description="Comma-separated previous secrets, still accepted for decryption until `jingyun admin rotate-key` has run.")
+    mask_salt: SecretStr | None = Field(default=None, description="Salt of the SHA-256 pseudonyms of phone/email/ID (default derived from the secret; keep it stable so joins keep working).")
+    token_audience: str = Field(default="jingyun-api", description="The `aud` claim bearer tokens must carry (default jingyun-api).")
+    ingest_rate: float = Field(default=200.0, description="Ingestion requests per second per credential (default 200; burst 2x).")
+    login_rate: float = Field(default=20.0, description="Login attempts per minute per client address, a flood guard in front of the throttle (default 20).")
+    login_free_failures: int = Field(default=5, gt=0, description="Failed sign-ins from one client address before each next attempt from it must wait (default 5).")
+    login_account_failures: int = Field(default=10, gt=0, description="Failed sign-ins on one username, from any address, before attempts on it from unfamiliar addresses must wait (default 10).")
+    login_delay: float = Field(default=1.0, gt=0, description="Seconds of the first wait; each further failure doubles it (default 1).")
+    login_max_delay: float = Field(default=900.0, gt=0, description="Longest wait per client address, in seconds (default 900).")
+    login_account_max_delay: float = Field(default=60.0, gt=0, description="Longest wait per username, in seconds (default 60): an outsider can slow an account, never lock it.")
+    session_hours: float = Field(default=12.0, gt=0, description="Lifetime of a sign-in: the console cookie and the refresh token (default 12); access tokens live 1 hour at most.")
+    cookie_secure: bool = Field(default=False, description="true: always mark the session cookie Secure (default false: Secure only when the request came over HTTPS).")
+    trust_proxy: bool = Field(default=False, description="true: believe X-Forwarded-Proto from a reverse proxy that terminates TLS (default false; enable only behind such a proxy).")
+    min_count: int = Field(default=10, gt=0, description="Small-count threshold: audience estimates and segment sizes below it read \"<N\" for roles without raw access (default 10).")
+    export_alert_rows: int = Field(default=10_000, description="An export of more rows than this raises a bulk_export alert (default 10000).")
+    encrypt_personal: bool = Field(default=True, description="Encrypt users' personal columns (name, phone, email, birth date, address, personal attributes) at rest under a per-workspace data key wrapped by the secret (default 1; 0 stores them in clear).")
+    work_hours: Annotated[tuple[int, int], NoDecode] = Field(default=(8, 20), description="Working hours in the workspace time zone, e.g. 8-20 (default); reads of personal data outside them raise off_hours alerts.")
+
+    @field_validator("old_secret_keys", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        return [s.strip() for s in value.split(",") if s.strip()] if isinstance(value, str) else value
+
+    @field_validator("work_hours", mode="before")
+    @classmethod
+    def _hours(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            parts = value.split("-")
+            if len(parts) != 2:
+                raise ValueError("write working hours as start-end, e.g. 8-20")
+            return tuple(p.strip() for p in parts)
+        return value
+
+
+#: environment variable → help, generated from the field descriptions (docs/api.md lists each).
 SERVICE_SETTINGS_HELP: dict[str, str] = {
-    "JINGYUN_DB_URL": "Metadata database URL (default sqlite:///$JINGYUN_HOME/meta.sqlite; e.g. postgresql://user@host/db).",
-    "JINGYUN_SECRET_KEY": "Master secret: field encryption, token signing, masking salt (default: generated into $JINGYUN_HOME/secret.key).",
-    "JINGYUN_OLD_SECRET_KEYS": "Comma-separated previous secrets, still accepted for decryption until `jingyun admin rotate-key` has run.",
-    "JINGYUN_MASK_SALT": "Salt of the SHA-256 pseudonyms of phone/email/ID (default derived from the secret; keep it stable so joins keep working).",
-    "JINGYUN_TOKEN_AUDIENCE": "The `aud` claim bearer tokens must carry (default jingyun-api).",
-    "JINGYUN_INGEST_RATE": "Ingestion requests per second per credential (default 200; burst 2x).",
-    "JINGYUN_LOGIN_RATE": "Login attempts per minute per client address, a flood guard in front of the throttle (default 20).",
-    "JINGYUN_LOGIN_FREE_FAILURES": "Failed sign-ins from one client address before each next attempt from it must wait (default 5).",
-    "JINGYUN_LOGIN_ACCOUNT_FAILURES": "Failed sign-ins on one username, from any address, before attempts on it from unfamiliar addresses must wait (default 10).",
-    "JINGYUN_LOGIN_DELAY": "Seconds of the first wait; each further failure doubles it (default 1).",
-    "JINGYUN_LOGIN_MAX_DELAY": "Longest wait per client address, in seconds (default 900).",
-    "JINGYUN_LOGIN_ACCOUNT_MAX_DELAY": "Longest wait per username, in seconds (default 60): an outsider can slow an account, never lock it.",
-    "JINGYUN_SESSION_HOURS": "Lifetime of a sign-in: the console cookie and the refresh token (default 12); access tokens live 1 hour at most.",
-    "JINGYUN_COOKIE_SECURE": "true: always mark the session cookie Secure (default false: Secure only when the request came over HTTPS).",
-    "JINGYUN_TRUST_PROXY": "true: believe X-Forwarded-Proto from a reverse proxy that terminates TLS (default false; enable only behind such a proxy).",
-    "JINGYUN_MIN_COUNT": "Small-count threshold: audience estimates and segment sizes below it read \"<N\" for roles without raw access (default 10).",
-    "JINGYUN_EXPORT_ALERT_ROWS": "An export of more rows than this raises a bulk_export alert (default 10000).",
-    "JINGYUN_ENCRYPT_PERSONAL": "Encrypt users' personal columns (name, phone, email, birth date, address, personal attributes) at rest under a per-workspace data key wrapped by the secret (default 1; 0 stores them in clear).",
-    "JINGYUN_WORK_HOURS": "Working hours in the workspace time zone, e.g. 8-20 (default); reads of personal data outside them raise off_hours alerts.",
+    f"JINGYUN_{name.upper()}": info.description or "" for name, info in ServiceConfig.model_fields.items()
 }
+
+
+def refusal(exc: ValidationError, origin: dict[str, str] | None = None, model: type[BaseModel] | None = None) -> JingyunError:
+    """One line naming the setting at fault (the env var or the toml key it came from)."""
+    error = exc.errors(include_url=False)[0]
+    name = str(error["loc"][0]) if error["loc"] else "settings"
+    where = (origin or {}).get(name, name)
+    message = str(error["msg"]).removeprefix("Value error, ")
+    value = error.get("input")
+    hidden = name in _SECRETS or not isinstance(value, str | int | float) or repr(value) in message
+    shown = "" if hidden else f", got {str(value)[:40]!r}"
+    return JingyunError("bad_setting", f"{where}: {message}{shown}", where)
+
+
+def read_service_config() -> ServiceConfig:
+    """The service section from the current environment; a bad value is refused naming its variable."""
+    try:
+        return ServiceConfig()
+    except ValidationError as exc:
+        raise refusal(exc, {name: f"JINGYUN_{name.upper()}" for name in ServiceConfig.model_fields}) from None
 
 
 @dataclass(frozen=True)
@@ -79,15 +135,6 @@ def over_tls(service: ServiceSettings, scheme: str, forwarded_proto: str | None)
     return False
 
 
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    value = env.get(name, "").strip().lower()
-    if value in ("", "0", "false", "no", "off"):
-        return False
-    if value in ("1", "true", "yes", "on"):
-        return True
-    raise JingyunError("bad_setting", f"{name} must be true or false, got {value[:20]!r}", name)
-
-
 def _secret_from_file(settings: Settings) -> bytes:
     path = settings.home / "secret.key"
     if not path.exists():
@@ -99,42 +146,18 @@ def _secret_from_file(settings: Settings) -> bytes:
 
 
 def load_service_settings(settings: Settings) -> ServiceSettings:
-    env = os.environ
-    secret = env.get("JINGYUN_SECRET_KEY", "").encode() or _secret_from_file(settings)
+    """The service's runtime settings: the environment read now, the secret resolved (file if unset)."""
+    cfg = read_service_config()
+    secret = cfg.secret_key.get_secret_value().encode() if cfg.secret_key else _secret_from_file(settings)
     if len(secret) < 16:
         raise JingyunError("bad_setting", "JINGYUN_SECRET_KEY must be at least 16 characters", "JINGYUN_SECRET_KEY")
-    old = tuple(s.strip().encode() for s in env.get("JINGYUN_OLD_SECRET_KEYS", "").split(",") if s.strip())
-    salt = env.get("JINGYUN_MASK_SALT", "").encode() or hmac.new(secret, b"mask-salt", hashlib.sha256).digest()
-    try:
-        start, end = (int(x) for x in env.get("JINGYUN_WORK_HOURS", "8-20").split("-"))
-        ingest_rate = float(env.get("JINGYUN_INGEST_RATE", "200"))
-        login_rate = float(env.get("JINGYUN_LOGIN_RATE", "20"))
-        export_rows = int(env.get("JINGYUN_EXPORT_ALERT_ROWS", "10000"))
-        min_count = int(env.get("JINGYUN_MIN_COUNT", "10"))
-        session_hours = float(env.get("JINGYUN_SESSION_HOURS", "12"))
-        free_failures = int(env.get("JINGYUN_LOGIN_FREE_FAILURES", "5"))
-        account_failures = int(env.get("JINGYUN_LOGIN_ACCOUNT_FAILURES", "10"))
-        delay = float(env.get("JINGYUN_LOGIN_DELAY", "1"))
-        max_delay = float(env.get("JINGYUN_LOGIN_MAX_DELAY", "900"))
-        account_max_delay = float(env.get("JINGYUN_LOGIN_ACCOUNT_MAX_DELAY", "60"))
-    except ValueError:
-        raise JingyunError("bad_setting", "a JINGYUN_* service setting is not a number", "environment") from None
-    positive = {"JINGYUN_MIN_COUNT": min_count, "JINGYUN_SESSION_HOURS": session_hours, "JINGYUN_LOGIN_FREE_FAILURES": free_failures,
-                "JINGYUN_LOGIN_ACCOUNT_FAILURES": account_failures, "JINGYUN_LOGIN_DELAY": delay,
-                "JINGYUN_LOGIN_MAX_DELAY": max_delay, "JINGYUN_LOGIN_ACCOUNT_MAX_DELAY": account_max_delay}
-    for name, value in positive.items():
-        if not value > 0:
-            raise JingyunError("bad_setting", f"{name} must be greater than 0", name)
-    encrypt = env.get("JINGYUN_ENCRYPT_PERSONAL", "1").strip().lower()
-    if encrypt not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-        raise JingyunError("bad_setting", "JINGYUN_ENCRYPT_PERSONAL must be 1 or 0", "JINGYUN_ENCRYPT_PERSONAL")
+    salt = cfg.mask_salt.get_secret_value().encode() if cfg.mask_salt else hmac.new(secret, b"mask-salt", hashlib.sha256).digest()
     return ServiceSettings(
-        secret=secret, old_secrets=old, mask_salt=salt,
-        token_audience=env.get("JINGYUN_TOKEN_AUDIENCE", "jingyun-api"),
-        ingest_rate=ingest_rate, login_rate_per_minute=login_rate, export_alert_rows=export_rows, min_count=min_count,
-        work_hours=(start, end), session_hours=session_hours,
-        login_free_failures=free_failures, login_account_failures=account_failures, login_delay=delay,
-        login_max_delay=max_delay, login_account_max_delay=account_max_delay,
-        cookie_secure=_flag(env, "JINGYUN_COOKIE_SECURE"), trust_proxy=_flag(env, "JINGYUN_TRUST_PROXY"),
-        encrypt_personal=encrypt in ("1", "true", "yes", "on"),
+        secret=secret, old_secrets=tuple(s.get_secret_value().encode() for s in cfg.old_secret_keys), mask_salt=salt,
+        token_audience=cfg.token_audience, ingest_rate=cfg.ingest_rate, login_rate_per_minute=cfg.login_rate,
+        export_alert_rows=cfg.export_alert_rows, min_count=cfg.min_count, work_hours=cfg.work_hours,
+        session_hours=cfg.session_hours, login_free_failures=cfg.login_free_failures,
+        login_account_failures=cfg.login_account_failures, login_delay=cfg.login_delay,
+        login_max_delay=cfg.login_max_delay, login_account_max_delay=cfg.login_account_max_delay,
+        cookie_secure=cfg.cookie_secure, trust_proxy=cfg.trust_proxy, encrypt_personal=cfg.encrypt_personal,
     )
