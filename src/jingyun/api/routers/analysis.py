@@ -2,7 +2,8 @@
 
 Thin: each route parses its body into the analysis's own parameter object and
 calls the library runner on a read cursor; results are aggregates (no
-personal data), returned as the runner's ``to_dict()``.
+personal data), returned as the runner's ``to_dict()`` and
+documented by its result dataclass.
 """
 
 from __future__ import annotations
@@ -10,10 +11,15 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from jingyun.analysis import FunnelParams, PathsParams, RetentionParams, run_funnel, run_paths, run_retention
-from jingyun.api.deps import StateDep, permit
+from jingyun.analysis.common import parse_duration
+from jingyun.analysis.funnel import MAX_STEPS, FunnelResult
+from jingyun.analysis.paths import PathsResult
+from jingyun.analysis.retention import MAX_PERIODS, RetentionResult
+from jingyun.api.deps import StateDep, jsonable, permit
+from jingyun.api.schemas import Wire, request_model
 from jingyun.errors import JingyunError
 from jingyun.security.masking import Masker, require_field_access
 from jingyun.security.roles import Principal
@@ -21,73 +27,63 @@ from jingyun.warehouse.backends.duckdb import DuckDBBackend
 
 router = APIRouter(prefix="/api/v1/analysis", tags=["analysis 分析"])
 Analyst = Annotated[Principal, Depends(permit("analysis:run"))]
-Event = Annotated[str, Field(min_length=1, max_length=100)]
-Day = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+Duration = Annotated[str, Field(min_length=1, max_length=20, description="e.g. 30m, 24h, 7d 时长")] | \
+    Annotated[int, Field(gt=0, le=10 * 365 * 86400, description="seconds 秒")]
+
+# The bodies are the parameter objects' own fields (api/schemas.py): a parameter the library gains is
+# offered here too. Only limits a service must set (list lengths, ranges) and older wire names are named.
+FunnelIn = request_model(FunnelParams, "FunnelIn", overrides={
+    "steps": Wire(field=Field(min_length=2, max_length=MAX_STEPS)),
+    "exclusions": Wire(field=Field(max_length=MAX_STEPS)),
+    "window": Wire(annotation=Duration, convert=parse_duration),
+})
+RetentionIn = request_model(RetentionParams, "RetentionIn", overrides={
+    "periods": Wire(name="days", field=Field(ge=0, le=MAX_PERIODS)),
+})
+PathsIn = request_model(PathsParams, "PathsIn", overrides={
+    "depth": Wire(field=Field(ge=1, le=20)),
+    "top": Wire(field=Field(ge=1, le=100)),
+    "gap_minutes": Wire(field=Field(ge=1, le=24 * 60)),
+})
 
 
-class FunnelIn(BaseModel):
-    steps: list[Event] = Field(min_length=2, max_length=20)
-    window: str = Field(default="24h", max_length=20)
-    date_from: Day | None = None
-    date_to: Day | None = None
-    mode: str = Field(default="default", max_length=10)
-    by: str | None = Field(default=None, max_length=100)
-    period: str = Field(default="day", max_length=10)
-
-
-class RetentionIn(BaseModel):
-    cohort_event: Event | None = None
-    return_event: Event | None = None
-    days: int = Field(default=7, ge=1, le=90)
-    period: str = Field(default="day", max_length=10)
-    date_from: Day | None = None
-    date_to: Day | None = None
-
-
-class PathsIn(BaseModel):
-    from_event: Event
-    direction: str = Field(default="next", max_length=10)
-    depth: int = Field(default=3, ge=1, le=10)
-    top: int = Field(default=10, ge=1, le=100)
-    date_from: Day | None = None
-    date_to: Day | None = None
-
-
-def _run(state: StateDep, fn: Any, params: Any) -> dict[str, Any]:
+def _run(state: StateDep, fn: Any, params: Any) -> Any:
     reader = state.writer.reader()
     try:
-        result = fn(DuckDBBackend(reader), params)
+        return fn(DuckDBBackend(reader), params)
     finally:
         reader.close()
-    return result.to_dict()
 
 
-@router.post("/funnel", summary="Funnel conversion and bottleneck 漏斗分析")
-def funnel(body: FunnelIn, state: StateDep, principal: Analyst) -> dict[str, Any]:
-    params = FunnelParams.create(list[Any](body.steps), body.window, body.date_from, body.date_to, body.mode, (), body.by,
-                                 body.period, state.settings.timezone)
+@router.post("/funnel", summary="Funnel conversion and bottleneck 漏斗分析", response_model=FunnelResult)
+def funnel(body: FunnelIn, state: StateDep, principal: Analyst) -> dict[str, Any]:  # type: ignore[valid-type]
+    params: FunnelParams = body.to_params(timezone=state.settings.timezone)  # type: ignore[attr-defined]
     if params.by is not None:
         require_field_access(params.by.label, sees_raw=principal.sees_raw, field_name="by")
-    result = _run(state, run_funnel, params)
+    result: FunnelResult = _run(state, run_funnel, params)
     if not principal.sees_raw:  # a property breakdown's values may be free text
         masker = Masker(state.service.mask_salt)
-        for group in result.get("breakdown") or []:
-            group["value"] = masker.any(group["value"])
-    return result
+        for group in result.breakdown:
+            group.value = masker.any(group.value)
+    return jsonable(result.to_dict())
 
 
-@router.post("/retention", summary="Retention by cohort 留存分析")
-def retention(body: RetentionIn, state: StateDep, _: Analyst) -> dict[str, Any]:
-    params = RetentionParams.create(body.cohort_event, body.return_event, body.days, period=body.period,
-                                    date_from=body.date_from, date_to=body.date_to, timezone=state.settings.timezone)
-    return _run(state, run_retention, params)
+@router.post("/retention", summary="Retention by cohort 留存分析", response_model=RetentionResult)
+def retention(body: RetentionIn, state: StateDep, principal: Analyst) -> dict[str, Any]:  # type: ignore[valid-type]
+    params: RetentionParams = body.to_params(timezone=state.settings.timezone)  # type: ignore[attr-defined]
+    if params.by is not None:
+        require_field_access(params.by.label, sees_raw=principal.sees_raw, field_name="by")
+    result: RetentionResult = _run(state, run_retention, params)
+    if params.by is not None and not principal.sees_raw:
+        masker = Masker(state.service.mask_salt)
+        for cohort in result.cohorts:
+            cohort.value = None if cohort.value is None else masker.any(cohort.value)
+    return jsonable(result.to_dict())
 
 
-@router.post("/paths", summary="Paths from an event 路径分析")
-def paths(body: PathsIn, state: StateDep, _: Analyst) -> dict[str, Any]:
-    params = PathsParams.create(body.from_event, body.direction, body.depth, top=body.top, date_from=body.date_from,
-                                date_to=body.date_to, timezone=state.settings.timezone)
-    return _run(state, run_paths, params)
+@router.post("/paths", summary="Paths from an event 路径分析", response_model=PathsResult)
+def paths(body: PathsIn, state: StateDep, _: Analyst) -> dict[str, Any]:  # type: ignore[valid-type]
+    return jsonable(_run(state, run_paths, body.to_params(timezone=state.settings.timezone)).to_dict())  # type: ignore[attr-defined]
 
 
 @router.get("/experiments", summary="Experiments in this workspace 实验列表")
