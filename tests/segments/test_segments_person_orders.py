@@ -308,14 +308,17 @@ def test_stamp_catches_plain_sql_inserts_and_deletes(wh: Warehouse) -> None:
     fresh = compute_rfm(wh, p, with_persons=True)
     assert fresh.source == "person_orders" and _answer(fresh) == _answer(stale)
 
-    # a question asked as of a moment not after the latest order cannot use it
+    # a question asked as of a moment before the latest order cannot use it; as of the
+    # latest order itself it can (as-of is inclusive: definitions.window_end)
     latest = wh.scalar(f"SELECT max(ts) FROM orders WHERE {person_orders.VALID_ORDER}")
     assert latest == person_orders.state(wh).max_ts
-    assert not person_orders.usable(wh, latest)
+    assert person_orders.usable(wh, latest)
+    assert not person_orders.usable(wh, latest - dt.timedelta(microseconds=1))
     assert not person_orders.usable(wh, latest - dt.timedelta(days=1))
-    assert person_orders.usable(wh, latest + dt.timedelta(microseconds=1))
-    early = compute_rfm(wh, RfmParams(as_of=latest))
+    early = compute_rfm(wh, RfmParams(as_of=latest - dt.timedelta(microseconds=1)))
     assert early.source == "orders"
+    at_latest = compute_rfm(wh, RfmParams(as_of=latest), with_persons=True)
+    assert at_latest.source == "person_orders"
 
 
 def test_usable_is_false_without_a_summary(wh: Warehouse) -> None:

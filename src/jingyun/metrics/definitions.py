@@ -157,12 +157,17 @@ def people_sql(*, include_test: bool = False) -> str:
     """Every person of the workspace, once: in ``users``, ``events`` or ``orders`` (the one population rule).
 
     RFM customers, lifecycle users and the audience universe are all drawn from it, so
-    someone with orders but no ``users`` row is a person everywhere.
+    someone with orders but no ``users`` row is a person everywhere. A person whose only
+    ``users`` rows are test accounts is a test account, whatever their other rows say.
     """
     live = real_people(include_test=include_test)
-    return (f"SELECT person_id FROM users WHERE person_id IS NOT NULL AND {live} "
-            f"UNION SELECT person_id FROM orders WHERE person_id IS NOT NULL AND {live} "
-            f"UNION SELECT person_id FROM events WHERE person_id IS NOT NULL AND {live}")
+    union = (f"SELECT person_id FROM users WHERE person_id IS NOT NULL AND {live} "
+             f"UNION SELECT person_id FROM orders WHERE person_id IS NOT NULL AND {live} "
+             f"UNION SELECT person_id FROM events WHERE person_id IS NOT NULL AND {live}")
+    if include_test:
+        return union
+    return (f"SELECT person_id FROM ({union}) p WHERE person_id NOT IN (SELECT person_id FROM users "
+            f"WHERE person_id IS NOT NULL GROUP BY person_id HAVING max(CASE WHEN {live} THEN 1 ELSE 0 END) = 0)")
 
 
 def customers_sql(defs: Definitions | None = None) -> str:

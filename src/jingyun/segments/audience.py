@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from jingyun.errors import JingyunError
+from jingyun.metrics import definitions
 from jingyun.security.masking import require_field_access
 from jingyun.segments.common import KEY, NOT_TEST, VALID_ORDER, as_naive_utc
 from jingyun.warehouse import person_orders, portable
@@ -264,7 +265,9 @@ def naive_sql(rule: Any, ctx: RuleContext | None = None) -> str:
 
 
 def universe_sql() -> str:
-    return f"SELECT DISTINCT person_id FROM users WHERE person_id IS NOT NULL AND {NOT_TEST}"
+    """The audience universe is the people population (definitions.people_sql): someone with
+    orders or events but no users row can be selected, as RFM counts them."""
+    return definitions.people_sql()
 
 
 def _leaves(node: Node) -> int:
@@ -383,9 +386,16 @@ def _holds_at_zero(cond: Filter) -> bool:
 
 
 def _window_sql(days: int | None, as_of: dt.datetime) -> str:
+    """(as_of − days, as_of], or everything up to as_of inclusive (definitions.window)."""
     if days is None:
-        return f"ts < {ts_literal(as_of)}"
-    return f"ts >= {ts_literal(as_of - dt.timedelta(days=days))} AND ts < {ts_literal(as_of)}"
+        return f"ts < {ts_literal(definitions.window_end(as_of))}"
+    start, end = definitions.window(as_of, days)
+    return f"ts >= {ts_literal(start)} AND ts < {ts_literal(end)}"
+
+
+def _since(days: int, as_of: dt.datetime) -> str:
+    """The lower bound of a window of ``days`` as of ``as_of`` (rows are already cut at its end)."""
+    return f"ts >= {ts_literal(definitions.window(as_of, days)[0])}"
 
 
 def _prop_sql(flt: Filter) -> str:
@@ -500,7 +510,10 @@ def _plan(node: Node, as_of: dt.datetime, summary: bool = False) -> str:
     # such a condition, start from users.
     needed = [(n, pos) for n, pos in steps.get("events", []) if n.within_days and _inner([(n, pos)])]
     if not needed:
-        sql = f"SELECT person_id FROM users WHERE person_id IS NOT NULL GROUP BY person_id HAVING {users}"
+        # every person (definitions.people_sql), with their users rows if any: attribute
+        # conditions read NULL for someone known only from orders or events
+        sql = (f"SELECT p.person_id FROM ({universe_sql()}) p LEFT JOIN users r ON r.person_id = p.person_id "
+               f"GROUP BY p.person_id HAVING {users}")
     else:
         steps["events"] = [x for x in steps["events"] if x not in needed]
         # here the leaves' own filters go in WHERE, so only matching rows are grouped
@@ -514,7 +527,7 @@ def _plan(node: Node, as_of: dt.datetime, summary: bool = False) -> str:
             having = _terms(needed, as_of)
         sql = (f"SELECT r.person_id FROM ({_rows_sql('events', [n for n, _ in needed], as_of)} AND ({match})) r "
                f"GROUP BY r.person_id HAVING {having}")
-        sql = (f"SELECT c.person_id FROM ({sql}) c JOIN users r ON r.person_id = c.person_id "
+        sql = (f"SELECT c.person_id FROM ({sql}) c LEFT JOIN users r ON r.person_id = c.person_id "
                f"GROUP BY c.person_id HAVING {users}")
     order = [t for t in steps if steps[t]]
     for table in order:
@@ -631,7 +644,7 @@ def _leaf_holds(node: Node, as_of: dt.datetime) -> tuple[str, bool]:
         negate, where = _tag_where(node, f"CASE WHEN tag = {quote(node.name)} THEN value END")
         has = f"(count(*) FILTER (WHERE tag = {quote(node.name)} AND {where}) >= 1)"
         return (f"NOT {has}", True) if negate else (has, False)
-    window = (f"ts >= {ts_literal(as_of - dt.timedelta(days=node.within_days))}" if node.within_days
+    window = (_since(node.within_days, as_of) if node.within_days
               else "ts IS NOT NULL")  # ts IS NOT NULL: no row from the outer join's missing side
     if node.kind == "event":
         match = _event_match(node, as_of)
@@ -654,5 +667,5 @@ def _order_holds(name: str, cond: Filter, as_of: dt.datetime, value: str, last: 
 
 
 def _event_match(node: Node, as_of: dt.datetime) -> str:
-    window = f"ts >= {ts_literal(as_of - dt.timedelta(days=node.within_days))}" if node.within_days else "ts IS NOT NULL"
+    window = _since(node.within_days, as_of) if node.within_days else "ts IS NOT NULL"
     return " AND ".join([f"event = {quote(node.name)}", window, *(_prop_sql(f) for f in node.where)])

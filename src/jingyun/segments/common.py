@@ -12,14 +12,17 @@ import datetime as dt
 import re
 
 from jingyun.errors import JingyunError
+from jingyun.metrics.definitions import SHIPPED, real_people
 from jingyun.warehouse import Warehouse
 from jingyun.warehouse.connection import MODEL_SCORES_DDL as MODEL_SCORES_DDL
-from jingyun.warehouse.person_orders import VALID_ORDER as VALID_ORDER  # beside the summary that uses it
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
-NOT_TEST = "NOT COALESCE(is_test, FALSE)"
+# The named definitions (metrics/definitions.py), not copies: a customer's purchases are
+# valid orders of real people; every other table keeps real people's rows.
+VALID_ORDER = SHIPPED.order_rows("valid_orders")
+NOT_TEST = real_people()
 
 USER_TAGS_DDL = """CREATE TABLE IF NOT EXISTS user_tags (
   person_id VARCHAR NOT NULL,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from jingyun.errors import JingyunError
+from jingyun.metrics import definitions
 from jingyun.segments.common import NOT_TEST, VALID_ORDER
 from jingyun.segments.rfm import resolve_as_of
 from jingyun.warehouse import Warehouse, portable
@@ -92,10 +93,13 @@ def _days(col: str, as_of: dt.datetime) -> str:
 
 def lifecycle_query(p: LifecycleParams, as_of: dt.datetime) -> str:
     """person_id, age_days, idle_days, ltv, stage — one row per (non-test) person."""
-    before = f"ts < {ts_literal(as_of)}"
+    before = f"ts < {ts_literal(definitions.window_end(as_of))}"  # as_of itself included
     return (
-        "WITH people AS (SELECT person_id, min(registered_at) AS registered_at FROM users "
-        f"WHERE person_id IS NOT NULL AND {NOT_TEST} GROUP BY person_id), "
+        # every person (definitions.people_sql), as RFM and the audience universe count them;
+        # someone without a users row is aged from their first activity
+        f"WITH people AS (SELECT p.person_id, min(u.registered_at) AS registered_at, count(u.person_id) AS known "
+        f"FROM ({definitions.people_sql()}) p LEFT JOIN users u ON u.person_id = p.person_id "
+        f"AND {definitions.real_people('u')} GROUP BY p.person_id), "
         "activity AS (SELECT person_id, min(ts) AS first_ts, max(ts) AS last_ts FROM ("
         f"SELECT person_id, ts FROM events WHERE person_id IS NOT NULL AND {NOT_TEST} AND {before} "
         f"UNION ALL SELECT person_id, ts FROM orders WHERE person_id IS NOT NULL AND {VALID_ORDER} AND {before}"
@@ -110,7 +114,8 @@ def lifecycle_query(p: LifecycleParams, as_of: dt.datetime) -> str:
         "COALESCE(r.ltv, 0) AS ltv, "
         f"CASE WHEN r.better < {p.high_value_share!r} * r.customers THEN TRUE ELSE FALSE END AS top_value "
         "FROM people p LEFT JOIN activity a ON a.person_id = p.person_id "
-        "LEFT JOIN ranked r ON r.person_id = p.person_id) "
+        "LEFT JOIN ranked r ON r.person_id = p.person_id "
+        "WHERE p.known > 0 OR a.first_ts IS NOT NULL) "
         "SELECT person_id, age_days, idle_days, ltv, CASE "
         f"WHEN idle_days >= {p.churned_days} THEN 'churned' "
         f"WHEN idle_days >= {p.churn_risk_days} THEN 'churn_risk' "

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from jingyun.errors import JingyunError
+from jingyun.metrics.definitions import SHIPPED, real_people
 from jingyun.segments.common import NOT_TEST, VALID_ORDER
 from jingyun.warehouse import Warehouse, portable
 
@@ -89,14 +90,15 @@ def counts_query(contact_days: int = CONTACT_DAYS) -> str:
         "WITH o AS (SELECT person_id, "
         f"count(*) FILTER (WHERE {VALID_ORDER}) AS orders, "
         f"count(*) FILTER (WHERE {VALID_ORDER} AND (coupon_id IS NOT NULL OR discount > 0)) AS coupon_orders, "
-        "count(*) FILTER (WHERE COALESCE(status, '') <> 'cancelled') AS all_orders, "
-        "count(*) FILTER (WHERE status IN ('returned', 'refunded')) AS returns "
+        # returns over orders that could be returned (paid at some point), as the refund_rate metric
+        f"count(*) FILTER (WHERE {SHIPPED.paid_orders.where()}) AS all_orders, "
+        f"count(*) FILTER (WHERE {SHIPPED.refunds.where()}) AS returns "
         f"FROM orders WHERE person_id IS NOT NULL AND {NOT_TEST} GROUP BY person_id), "
         "li AS (SELECT o.person_id, count(*) AS lines, "
         "count(*) FILTER (WHERE json_extract_string(p.attributes, '$.premium') = 'true') AS premium_lines "
         "FROM order_items i JOIN orders o ON o.order_id = i.order_id "
         "LEFT JOIN products p ON p.product_id = i.product_id "
-        f"WHERE o.person_id IS NOT NULL AND NOT COALESCE(o.is_test, FALSE) GROUP BY o.person_id), "
+        f"WHERE o.person_id IS NOT NULL AND {real_people('o')} GROUP BY o.person_id), "
         "ss AS (SELECT person_id, session_id, min(ts) AS started, "
         "max(CASE WHEN event = 'view_product' THEN 1 ELSE 0 END) AS shop, "
         "max(CASE WHEN event = 'pay' THEN 1 ELSE 0 END) AS paid, "
@@ -106,8 +108,8 @@ def counts_query(contact_days: int = CONTACT_DAYS) -> str:
         f"WHERE person_id IS NOT NULL AND session_id IS NOT NULL AND {NOT_TEST} GROUP BY person_id, session_id), "
         # Orders placed while the event log runs: each is a chance of an after-sales contact,
         # a contact session starting within contact_days after it.
-        f"oe AS (SELECT o.person_id, o.order_id, o.ts FROM orders o WHERE o.person_id IS NOT NULL AND {NOT_TEST} "
-        "AND COALESCE(o.status, '') <> 'cancelled' "
+        f"oe AS (SELECT o.person_id, o.order_id, o.ts FROM orders o WHERE o.person_id IS NOT NULL "
+        f"AND {SHIPPED.order_rows('paid_orders', 'o')} "
         f"AND o.ts >= (SELECT min(ts) FROM events WHERE {NOT_TEST})), "
         "oc AS (SELECT oe.person_id, oe.order_id, max(CASE WHEN c.session_id IS NULL THEN 0 ELSE 1 END) AS hit, "
         "max(c.session_id) AS any_session FROM oe LEFT JOIN ss c ON c.person_id = oe.person_id "
@@ -129,7 +131,7 @@ def counts_query(contact_days: int = CONTACT_DAYS) -> str:
         "count(*) FILTER (WHERE json_extract_string(p.attributes, '$.premium') = 'true') AS premium_views "
         "FROM events e JOIN ss ON ss.person_id = e.person_id AND ss.session_id = e.session_id AND ss.paid = 0 "
         "LEFT JOIN products p ON p.product_id = json_extract_string(e.properties, '$.product_id') "
-        f"WHERE e.event = 'view_product' AND e.person_id IS NOT NULL AND NOT COALESCE(e.is_test, FALSE) "
+        f"WHERE e.event = 'view_product' AND e.person_id IS NOT NULL AND {real_people('e')} "
         "GROUP BY e.person_id), "
         "fb AS (SELECT person_id, count(*) AS feedback, "
         f"count(*) FILTER (WHERE {_like_any(PRICE_WORDS)}) AS price_fb, "

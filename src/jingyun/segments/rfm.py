@@ -43,6 +43,7 @@ from typing import Any, Literal
 import numpy as np
 
 from jingyun.errors import JingyunError
+from jingyun.metrics import definitions
 from jingyun.segments.common import VALID_ORDER, as_naive_utc, last_data_time
 from jingyun.warehouse import Warehouse, person_orders, portable
 from jingyun.warehouse.sqltext import ts_literal
@@ -144,11 +145,11 @@ def _base(p: RfmParams, as_of: dt.datetime, summary: bool) -> str:
         # exact: the DECIMAL total, so group totals do not depend on summation order
         return (f"SELECT person_id, {_recency(as_of, 'last_ts')} AS recency_days, orders AS frequency, "
                 f"CAST(amount AS DOUBLE) AS monetary, amount AS exact FROM {person_orders.TABLE}")
-    lo = f" AND ts >= {ts_literal(as_of - dt.timedelta(days=p.window_days))}" if p.window_days else ""
+    lo = f" AND ts >= {ts_literal(definitions.window(as_of, p.window_days)[0])}" if p.window_days else ""
     # sum of DECIMAL is exact, so equal totals are equal doubles whatever the summation order
     return (f"SELECT person_id, {_recency(as_of, 'max(ts)')} AS recency_days, count(*) AS frequency, "
             "CAST(sum(amount) AS DOUBLE) AS monetary FROM orders "
-            f"WHERE person_id IS NOT NULL AND {VALID_ORDER} AND ts < {ts_literal(as_of)}{lo} GROUP BY person_id")
+            f"WHERE person_id IS NOT NULL AND {VALID_ORDER} AND ts < {ts_literal(definitions.window_end(as_of))}{lo} GROUP BY person_id")
 
 
 def _scored_ctes(p: RfmParams, as_of: dt.datetime, summary: bool = False) -> str:
@@ -301,9 +302,9 @@ def _summary_by_levels(wh: Warehouse, p: RfmParams, as_of: dt.datetime) -> list[
 def resolve_as_of(wh: Warehouse, as_of: dt.datetime | str | None) -> dt.datetime:
     if as_of is not None:
         return as_naive_utc(as_of)
-    last = last_data_time(wh)
-    # just after the last fact, so it counts as "today" and recency 0
-    return (last + dt.timedelta(microseconds=1)) if last else as_naive_utc(None)
+    # the latest fact itself: windows end at it inclusively (definitions.window_end), so an
+    # explicit --as-of equal to it gives the same answer
+    return definitions.default_as_of(last_data_time(wh), as_naive_utc(None))
 
 
 @functools.lru_cache(maxsize=64)

@@ -33,6 +33,8 @@ import yaml
 
 from jingyun.config import Settings
 from jingyun.errors import JingyunError
+from jingyun.metrics import definitions
+from jingyun.metrics.definitions import real_people
 from jingyun.segments import audience
 from jingyun.segments.common import NOT_TEST, VALID_ORDER, check_name, ensure_segment_tables, now_utc
 from jingyun.segments.store import SegmentStore
@@ -219,10 +221,8 @@ def _window(tag: TagDef, as_of: Any) -> str:
     days = tag.spec.get("within_days")
     if days is None:
         return ""
-    end = audience.as_naive_utc(as_of)
-    import datetime as dt
-
-    return f" AND ts >= {ts_literal(end - dt.timedelta(days=int(days)))} AND ts < {ts_literal(end)}"
+    start, end = definitions.window(audience.as_naive_utc(as_of), int(days))
+    return f" AND ts >= {ts_literal(start)} AND ts < {ts_literal(end)}"
 
 
 def _distribution(tag: TagDef, as_of: Any) -> str:
@@ -259,7 +259,7 @@ def _computed(tag: TagDef, as_of: Any) -> str:
         days = int(_spec(tag, "days", 30))
         return ("SELECT o.person_id, 'true' AS value FROM order_items i JOIN orders o ON o.order_id = i.order_id "
                 "JOIN products p ON p.product_id = i.product_id WHERE o.person_id IS NOT NULL "
-                f"AND {VALID_ORDER.replace('status', 'o.status').replace('is_test', 'o.is_test')} "
+                f"AND {definitions.SHIPPED.order_rows('valid_orders', 'o')} "
                 f"AND p.launched_at IS NOT NULL AND CAST(o.ts AS DATE) >= p.launched_at "
                 f"AND CAST(o.ts AS DATE) < p.launched_at + INTERVAL {days} DAY GROUP BY o.person_id")
     if what == "preferred_category":
@@ -267,13 +267,13 @@ def _computed(tag: TagDef, as_of: Any) -> str:
                 "ORDER BY n DESC, value ASC) AS rn FROM (SELECT o.person_id, p.category AS value, "
                 "sum(i.quantity) AS n FROM order_items i JOIN orders o ON o.order_id = i.order_id "
                 "JOIN products p ON p.product_id = i.product_id WHERE o.person_id IS NOT NULL "
-                "AND NOT COALESCE(o.is_test, FALSE) GROUP BY 1, 2) c) r WHERE rn = 1")
+                f"AND {real_people('o')} GROUP BY 1, 2) c) r WHERE rn = 1")
     if what == "premium_share":
         th = float(_spec(tag, "threshold", 0.4))
         return ("SELECT o.person_id, CASE WHEN count(*) FILTER (WHERE json_extract_string(p.attributes, "
                 f"'$.premium') = 'true') >= {th!r} * count(*) THEN 'true' ELSE 'false' END AS value "
                 "FROM order_items i JOIN orders o ON o.order_id = i.order_id JOIN products p "
-                "ON p.product_id = i.product_id WHERE o.person_id IS NOT NULL AND NOT COALESCE(o.is_test, FALSE) "
+                f"ON p.product_id = i.product_id WHERE o.person_id IS NOT NULL AND {real_people('o')} "
                 "GROUP BY o.person_id HAVING count(*) >= 2")
     raise JingyunError("bad_tag", f"unknown computation {what!r}; use coupon_share, early_adopter, "
                        "preferred_category or premium_share", f"{tag.name}.spec.compute")

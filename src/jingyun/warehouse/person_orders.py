@@ -25,13 +25,12 @@ from dataclasses import dataclass
 
 import duckdb
 
+from jingyun.metrics.definitions import SHIPPED
 from jingyun.warehouse.connection import Warehouse
 
-# Orders that count as purchases everywhere (RFM, lifecycle, audiences, this summary):
-# cancelled, refunded and returned orders bought nothing; test accounts are excluded.
-VALID_ORDER = (
-    "COALESCE(status, 'paid') NOT IN ('cancelled', 'refunded', 'returned') AND NOT COALESCE(is_test, FALSE)"
-)
+# A customer's purchases (RFM, lifecycle, audiences, this summary): the valid_orders
+# definition over real people (metrics/definitions.py).
+VALID_ORDER = SHIPPED.order_rows("valid_orders")
 
 TABLE = "person_orders"
 
@@ -165,11 +164,11 @@ def state(wh: Warehouse) -> SummaryState:
 
 
 def usable(wh: Warehouse, as_of: dt.datetime) -> bool:
-    """Whether a question about all orders before ``as_of`` (naive UTC) can read the summary.
+    """Whether a question about all orders up to ``as_of`` (naive UTC, inclusive) can read the summary.
     One catalog-and-stamp query: it runs before every RFM and audience that could use it."""
     try:  # naming the summary table in the query raises when it is missing
         row = wh.con.execute(
-            f"""SELECT s.source_rows = o.n AND s.source_max_rowid = o.r AND (s.max_ts IS NULL OR s.max_ts < ?)
+            f"""SELECT s.source_rows = o.n AND s.source_max_rowid = o.r AND (s.max_ts IS NULL OR s.max_ts <= ?)
                 FROM _derived_state s, (SELECT count(*) AS n, coalesce(max(rowid), -1) AS r FROM orders) o
                 WHERE s.name = ? AND (SELECT count(*) FROM {TABLE}) >= 0""",
             [as_of, TABLE],
