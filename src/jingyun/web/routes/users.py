@@ -6,13 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse
 
-from jingyun.api.deps import request_id
+from jingyun.api.deps import deny_object, request_id
 from jingyun.api.routers.users import fetch_users, present
 from jingyun.errors import JingyunError
 from jingyun.security.roles import ALL_DEPARTMENTS
@@ -21,7 +22,7 @@ from jingyun.segments.audience import guard
 from jingyun.segments.lifecycle import STAGES, compute_lifecycle
 from jingyun.segments.rfm import compute_rfm
 from jingyun.segments.snapshots import Transitions, compare_snapshots, current_groups, transitions
-from jingyun.segments.store import SavedSegment, SegmentStore
+from jingyun.segments.store import SavedSegment, SegmentStore, check_segment_name, tree_rule
 from jingyun.web.context import ConsoleCtx, page_ctx
 from jingyun.web.filters import parse_filters
 from jingyun.web.panels import (
@@ -95,7 +96,9 @@ def segments(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     opt["yAxis"]["inverse"] = True
     table = Table([Column(ctx.t("col.segment")), Column(ctx.t("col.owner")), Column(ctx.t("col.size"), "int"),
                    Column(ctx.t("col.share"), "pct"), Column(ctx.t("col.size_trend"), "spark")], rows)
-    callouts = [] if rows else [Callout("info", ctx.t("msg.no_segments"))]
+    # the empty list names the action that makes one (the builder's save button) to those who may use it
+    callouts = [] if rows else [Callout("info", ctx.t("msg.no_segments_save" if ctx.may("segments:create")
+                                                      else "msg.no_segments_none"))]
     # The list is the view (sizes with their trend sparklines); the bar chart is the other view.
     return PanelData(ctx.t("panel.segments"), table, opt if rows else None, callouts,
                      chart_height=max(160, 28 * len(rows) + 60), extra={"table_first": True})
@@ -229,18 +232,106 @@ def lifecycle_flow(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
                      chart_height=max(320, 26 * len(nodes)))
 
 
-@router.get("/users/audience", response_class=HTMLResponse)
-def audience_page(ctx: Builder) -> HTMLResponse:
+def _audience(ctx: ConsoleCtx, status_code: int = 200, **values: Any) -> HTMLResponse:
     """The rule tree's editors offer what the library accepts: its attributes (with their value
-    types, so the script sends numbers as numbers), operators, order aggregates, tags and segments."""
+    types, so the script sends numbers as numbers), operators, order aggregates, tags and segments;
+    the save form offers the departments the caller may save into."""
     from jingyun.segments.audience import ATTRIBUTES, OPS, ORDER_METRICS
     from jingyun.segments.tags import tag_types
 
-    return ctx.render("audience.html", f=parse_filters(ctx, {}), attr_types=ATTRIBUTES, all_ops=OPS,
-                      count_ops=("gte", "gt", "eq", "neq", "lte", "lt", "between"),
+    return ctx.render("audience.html", status_code=status_code, f=parse_filters(ctx, {}), attr_types=ATTRIBUTES,
+                      all_ops=OPS, count_ops=("gte", "gt", "eq", "neq", "lte", "lt", "between"),
                       filter_ops=("eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "contains"),
                       metrics=list(ORDER_METRICS), tag_types=tag_types(ctx.state.settings),
-                      segments=sorted(_segments(ctx)))
+                      segments=sorted(_segments(ctx)), departments=_save_departments(ctx),
+                      any_department=ctx.principal.role == "admin", **values)
+
+
+@router.get("/users/audience", response_class=HTMLResponse)
+def audience_page(ctx: Builder) -> HTMLResponse:
+    return _audience(ctx)
+
+
+def _save_departments(ctx: ConsoleCtx) -> list[str]:
+    """Where the caller may save: an admin anywhere (or nowhere: a workspace segment), everyone else
+    only in their own departments, as ``POST /api/v1/segments`` allows."""
+    if ctx.principal.role == "admin":
+        from sqlalchemy import select
+
+        from jingyun.store import Department
+
+        with ctx.state.store.session() as ses:
+            return sorted(ses.scalars(select(Department.name)))
+    return sorted(_department_names(ctx))
+
+
+# the library's refusals, said in the reader's language (the library's own text stays as the detail)
+SAVE_MESSAGES = {"segment_exists": "save.err_exists", "bad_name": "save.err_name", "pins_person": "save.err_personal",
+                 "sensitive_field": "save.err_personal", "bad_json": "msg.bad_json"}
+
+
+@dataclass(frozen=True)
+class SaveOutcome:
+    """What the save form shows: the saved segment with its size, or the refusal with its field."""
+
+    status: int
+    message: str
+    field: str = ""
+    detail: str = ""
+    name: str = ""
+    size: Any = None
+
+
+def _save(ctx: ConsoleCtx, name: str, department: str, rule_text: str) -> SaveOutcome:
+    try:
+        check_segment_name(name, "name")
+        try:
+            rule = json.loads(rule_text)
+        except json.JSONDecodeError:
+            raise JingyunError("bad_json", "the rule is not JSON", "rule", status=422) from None
+        if not isinstance(rule, dict):
+            raise JingyunError("bad_rule", "a rule is a JSON object", "rule", status=422)
+        guard(tree_rule(rule), sees_raw=ctx.principal.sees_raw)  # no rule that singles a person out
+        store = SegmentStore(ctx.state.settings, ctx.state.store)
+        if department == "" and ctx.principal.role != "admin":  # only an admin makes workspace segments here
+            return SaveOutcome(422, ctx.t("save.err_pick_department"), "department")
+        if department and ctx.principal.role != "admin" and department not in _department_names(ctx):
+            deny_object(ctx.state, ctx.request, ctx.principal, "department", "department")  # audited as denied
+            return SaveOutcome(403, ctx.t("save.err_department", department=department), "department")
+        dep_id = store.department_id(department) if department else None
+        if department and dep_id is None:
+            return SaveOutcome(422, ctx.t("save.err_no_department", department=department), "department")
+        with ctx.reader() as wh:  # never save a rule that does not compile; the size goes in the answer
+            est = saved.estimate(wh, rule)
+        seg = store.save_segment(SavedSegment(name, rule, owner=ctx.principal.name, created_by=ctx.principal.name),
+                                 department_id=dep_id)
+    except JingyunError as exc:
+        key = SAVE_MESSAGES.get(exc.code)
+        message = ctx.t(key, name=name) if key else exc.message
+        return SaveOutcome(exc.status if 400 <= exc.status < 500 else 422, message, exc.field or "",
+                           exc.message if key else "")
+    # audit after the unit of work, as the API does (SQLite allows one writer at a time)
+    ctx.state.auditor.log(actor=ctx.principal.name, role=ctx.principal.role, action="segment_change",
+                          target=f"segment:{seg.id}", detail={"op": "create", "via": "console"},
+                          request_id=request_id(ctx.request))
+    shown = est.shown(sees_raw=ctx.principal.sees_raw, threshold=ctx.state.service.min_count)
+    return SaveOutcome(201, ctx.t("save.saved", name=seg.name), name=seg.name, size=shown["size"])
+
+
+@router.post("/users/segments", response_class=HTMLResponse)
+def save_segment(ctx: Builder, rule: Annotated[str, Form(max_length=20_000)],
+                 name: Annotated[str, Form(max_length=200)] = "",
+                 department: Annotated[str, Form(max_length=100)] = "") -> HTMLResponse:
+    """Save the builder's rule as a segment (保存为人群): the same row the API and ``jingyun segment`` list.
+
+    Like every console form it is a POST carrying the ``SameSite=Strict`` session cookie, so another
+    site cannot submit it. HTMX swaps the fragment in beside the estimate; a plain form post gets the
+    builder page again, with the rule kept and the outcome shown."""
+    out = _save(ctx, name.strip(), department, rule)
+    status = 200 if out.status == 201 else out.status
+    if ctx.request.headers.get("hx-request"):
+        return ctx.render("parts/segment_saved.html", status_code=status, out=out)
+    return _audience(ctx, status_code=status, out=out, rule_text=rule, form_name=name, form_department=department)
 
 
 @router.post("/users/estimate", response_class=HTMLResponse)

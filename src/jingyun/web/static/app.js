@@ -206,20 +206,52 @@
       try { parsed = JSON.parse(rule.value); } catch (err) { return; }
       if (parsed && typeof parsed === "object") { load(parsed); }
     });
-    document.addEventListener("htmx:afterSwap", function (e) {
-      if (!e.detail || !e.detail.target || e.detail.target.id !== "estimate") { return; }
+    function clearMarks() {
       tree.querySelectorAll(".node").forEach(function (n) {
         n.classList.remove("invalid"); own(n, ".node-error").textContent = "";
       });
-      var err = e.detail.target.querySelector("[data-error-path]");
-      if (!err || !err.dataset.errorPath) { return; }
-      var path = err.dataset.errorPath, best = null;
-      tree.querySelectorAll(".node").forEach(function (n) {  // the deepest node whose path starts the error's
+    }
+    function markNode(path, message) {  // the deepest node whose path starts the error's
+      var best = null;
+      tree.querySelectorAll(".node").forEach(function (n) {
         var p = n.dataset.path || "";
         var next = path.charAt(p.length);
         if (path.indexOf(p) === 0 && (next === "" || next === "." || next === "[") && (!best || p.length > best.dataset.path.length)) { best = n; }
       });
-      if (best) { best.classList.add("invalid"); own(best, ".node-error").textContent = err.dataset.errorMessage || ""; }
+      if (best) { best.classList.add("invalid"); own(best, ".node-error").textContent = message || ""; }
+    }
+    document.addEventListener("htmx:afterSwap", function (e) {
+      if (!e.detail || !e.detail.target || e.detail.target.id !== "estimate") { return; }
+      clearMarks();
+      var err = e.detail.target.querySelector("[data-error-path]");
+      if (err && err.dataset.errorPath) { markNode(err.dataset.errorPath, err.dataset.errorMessage); }
+    });
+
+    /* Save as segment (保存为人群): the server answers a refusal with its status (409 a taken name, 403 another
+       department or a rule on one person, 422 a bad name) and a fragment naming the field; show it beside the
+       button and mark the field (a rule path marks its node). A saved segment joins the segment pickers. */
+    var saveName = document.getElementById("save-name"), saveDep = document.getElementById("save-department");
+    document.addEventListener("htmx:beforeSwap", function (e) {
+      if (e.detail && e.detail.target && e.detail.target.id === "save-result" && e.detail.xhr.status < 500) {
+        e.detail.shouldSwap = true; e.detail.isError = false;
+      }
+    });
+    document.addEventListener("htmx:afterSwap", function (e) {
+      if (!e.detail || !e.detail.target || e.detail.target.id !== "save-result") { return; }
+      [saveName, saveDep].forEach(function (el) { if (el) { el.removeAttribute("aria-invalid"); } });
+      var err = e.detail.target.querySelector("[data-error-field]");
+      if (err) {
+        var field = err.dataset.errorField || "";
+        if (field === "name" && saveName) { saveName.setAttribute("aria-invalid", "true"); saveName.focus(); }
+        else if (field === "department" && saveDep) { saveDep.setAttribute("aria-invalid", "true"); }
+        else if (field.indexOf("rule") === 0) { clearMarks(); markNode(field, err.dataset.errorMessage); }
+        return;
+      }
+      var ok = e.detail.target.querySelector("[data-saved]");
+      var picker = document.getElementById("tpl-segment").content.querySelector("select.name");
+      if (ok && picker && !Array.prototype.some.call(picker.options, function (o) { return o.value === ok.dataset.saved; })) {
+        var o = document.createElement("option"); o.value = ok.dataset.saved; o.textContent = ok.dataset.saved; picker.appendChild(o);
+      }
     });
     try { load(JSON.parse(rule.value)); } catch (err) { load({ and: [DEFAULTS.attr] }); }
   }
