@@ -147,3 +147,22 @@ def test_retention_and_paths_take_their_library_options(shop: Service) -> None:
         "from_event": "view", "depth": 1, "collapse_repeats": True, "date_from": DAY, "date_to": DAY})
     assert r.status_code == 200, r.text
     assert r.json()["sessions"] == 6
+
+
+def test_the_profile_reads_through_the_library(shop: Service) -> None:
+    from jingyun.warehouse import users as customers
+
+    r = shop.client.get("/api/v1/users/p1", headers=shop.headers("analyst"))
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["events"]["count"] == 4 and out["orders"]["count"] == 0 and out["deidentified"] is True
+    reader = shop.state.writer.reader()
+    try:
+        row = customers.get_user(reader, "p1")
+        assert row is not None
+        assert out["events"]["count"] == customers.activity(reader, row["person_id"]).events.count
+    finally:
+        reader.close()
+    spec = shop.client.get("/openapi.json").json()
+    assert set(spec["components"]["schemas"]["UserProfile"]["properties"]) == {"user", "orders", "events",
+                                                                                "deidentified"}

@@ -17,12 +17,14 @@ from jingyun.errors import JingyunError
 from jingyun.schema.tables import USERS
 from jingyun.security.masking import Masker
 from jingyun.security.roles import Principal
-from jingyun.warehouse import Warehouse, personal
+from jingyun.warehouse import users as customers
+from jingyun.warehouse.users import EventsSummary, OrdersSummary, fetch_users
+
+__all__ = ["Page", "fetch_users", "present", "router"]  # fetch_users: still imported from here by older callers
 
 router = APIRouter(prefix="/api/v1", tags=["users 用户"])
 ProfileReader = Annotated[Principal, Depends(permit("profile:read"))]
 Exporter = Annotated[Principal, Depends(permit("users:export"))]
-USER_COLUMNS = [c.name for c in USERS.columns if not c.name.startswith("_")]
 
 
 class Page(BaseModel):
@@ -30,6 +32,15 @@ class Page(BaseModel):
     total: int
     limit: int
     offset: int
+    deidentified: bool
+
+
+class UserProfile(BaseModel):
+    """A customer's row (masked by role) with their order and event summary."""
+
+    user: dict[str, Any]
+    orders: OrdersSummary
+    events: EventsSummary
     deidentified: bool
 
 
@@ -42,19 +53,12 @@ def present(state: ServiceState, principal: Principal, row: dict[str, Any], toda
     return {k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v) for k, v in masked.items()}
 
 
-def fetch_users(wh: Warehouse, where: str, params: list[Any], limit: int, offset: int) -> tuple[int, list[dict[str, Any]]]:
-    cols = ", ".join(f'"{c}"' for c in USER_COLUMNS)
-    total = int(wh.scalar(f"SELECT count(*) FROM users WHERE {where}", params))
-    rows = wh.rows(f"SELECT {cols} FROM users WHERE {where} ORDER BY user_id LIMIT {limit} OFFSET {offset}", params)
-    # personal columns are encrypted at rest; present() masks them for roles without raw access
-    return total, personal.reveal(wh, [dict(zip(USER_COLUMNS, r, strict=True)) for r in rows])
-
-
 @router.get("/users/export", summary="Export users (de-identified unless your role sees raw data)", response_model=Page)
 def export_users(request: Request, state: StateDep, principal: Exporter, page: PagingDep) -> Page:
     reader = state.writer.reader()
     try:
-        total, rows = fetch_users(reader, "TRUE", [], page.limit, page.offset)
+        # personal columns come back decrypted; present() masks them for roles without raw access
+        total, rows = customers.page_users(reader, limit=page.limit, offset=page.offset)
     finally:
         reader.close()
     items = [present(state, principal, r) for r in rows]
@@ -63,26 +67,19 @@ def export_users(request: Request, state: StateDep, principal: Exporter, page: P
     return Page(items=items, total=total, limit=page.limit, offset=page.offset, deidentified=not principal.sees_raw)
 
 
-@router.get("/users/{user_id}", summary="One customer's profile (360°) with order and event summary")
+@router.get("/users/{user_id}", summary="One customer's profile (360°) with order and event summary",
+            response_model=UserProfile)
 def get_user(request: Request, state: StateDep, principal: ProfileReader,
-             user_id: Annotated[str, Path(min_length=1, max_length=200)]) -> dict[str, Any]:
+             user_id: Annotated[str, Path(min_length=1, max_length=200)]) -> UserProfile:
     reader = state.writer.reader()
     try:
-        _, rows = fetch_users(reader, "user_id = ?", [user_id], 1, 0)
-        if not rows:
+        row = customers.get_user(reader, user_id)
+        if row is None:
             raise JingyunError("not_found", "no such user", "user_id", status=404)
-        orders = reader.rows(
-            "SELECT count(*), coalesce(sum(amount), 0), max(ts) FROM orders WHERE person_id = ? AND NOT coalesce(is_test, FALSE)",
-            [rows[0].get("person_id") or user_id])[0]
-        events = reader.rows("SELECT count(*), max(ts) FROM events WHERE person_id = ?", [rows[0].get("person_id") or user_id])[0]
+        act = customers.activity(reader, row.get("person_id") or user_id)
     finally:
         reader.close()
     state.auditor.log(actor=principal.name, role=principal.role, action="read_personal", target=f"user:{user_id}",
                       detail={"deidentified": not principal.sees_raw}, request_id=request_id(request))
-    return {
-        "user": present(state, principal, rows[0]),
-        "orders": {"count": int(orders[0]), "amount": float(orders[1]),
-                   "last_ts": orders[2].isoformat() if orders[2] else None},
-        "events": {"count": int(events[0]), "last_ts": events[1].isoformat() if events[1] else None},
-        "deidentified": not principal.sees_raw,
-    }
+    return UserProfile(user=present(state, principal, row), orders=act.orders, events=act.events,
+                       deidentified=not principal.sees_raw)
