@@ -7,9 +7,9 @@ from typing import Annotated, Any
 import typer
 
 from jingyun.analysis.attribution import MODELS, AttributionParams, AttributionResult, run_models
-from jingyun.cli.funnel import open_backend
 from jingyun.cli.output import print_json, print_table
 from jingyun.config import load_settings
+from jingyun.warehouse.backends import open_backend
 
 
 def attribution_json(result: AttributionResult) -> dict[str, Any]:
@@ -38,11 +38,11 @@ def attribution(
         conversion_event=conversion_event, date_from=date_from, date_to=date_to, timezone=settings.timezone,
     )
     models = MODELS if model == "all" else (params.model,)
-    backend, close = open_backend(settings)
+    backend = open_backend(settings)
     try:
         results = run_models(backend, params, models)
     finally:
-        close()
+        backend.close()
     if as_json:
         if model == "all":
             print_json({"models": {m: attribution_json(r) for m, r in results.items()}})

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 import typer
 
 from jingyun.analysis.channels import QUADRANTS, ChannelParams, ChannelReport, run_channels
-from jingyun.cli.funnel import open_backend
 from jingyun.cli.output import print_json, print_table
 from jingyun.config import load_settings
+from jingyun.warehouse.backends import open_backend
 
 
 def channels_json(report: ChannelReport) -> dict[str, Any]:
@@ -39,11 +39,11 @@ def channels(
     params = ChannelParams.create(date_from, date_to, acquisition=acquisition, model=model, ltv_days=ltv_days,
                                   value_threshold=value_threshold, cost_threshold=cost_threshold,
                                   timezone=settings.timezone)
-    backend, close = open_backend(settings)
+    backend = open_backend(settings)
     try:
         report = run_channels(backend, params)
     finally:
-        close()
+        backend.close()
     if as_json:
         print_json(channels_json(report))
         return

@@ -9,9 +9,9 @@ import typer
 
 from jingyun.analysis.anomaly import SERIES, AnomalyParams, AnomalyResult, run_anomalies
 from jingyun.analysis.explain import DIMENSIONS, METRICS, ExplainParams, Explanation, run_explain
-from jingyun.cli.funnel import open_backend
 from jingyun.cli.output import print_json, print_table
 from jingyun.config import load_settings
+from jingyun.warehouse.backends import open_backend
 
 
 def explain_json(result: Explanation) -> dict[str, Any]:
@@ -40,11 +40,11 @@ def explain(
     """
     settings = load_settings()
     params = ExplainParams.create(metric, current, previous, by=by, top=top, timezone=settings.timezone)
-    backend, close = open_backend(settings)
+    backend = open_backend(settings)
     try:
         result = run_explain(backend, params)
     finally:
-        close()
+        backend.close()
     if as_json:
         print_json(explain_json(result))
         return
@@ -88,11 +88,11 @@ def anomalies(
     settings = load_settings()
     params = AnomalyParams.create(metric, date_from, date_to, method=method, threshold=threshold,
                                   timezone=settings.timezone)
-    backend, close = open_backend(settings)
+    backend = open_backend(settings)
     try:
         result = run_anomalies(backend, params)
     finally:
-        close()
+        backend.close()
     if as_json:
         print_json(anomaly_json(result))
         return

@@ -8,22 +8,8 @@ import typer
 
 from jingyun.analysis.funnel import FunnelParams, FunnelResult, run_funnel
 from jingyun.cli.output import console, print_json, print_table
-from jingyun.config import Settings, load_settings
-from jingyun.warehouse import Warehouse
-from jingyun.warehouse.backends import Backend
-
-
-def open_backend(settings: Settings) -> tuple[Backend, Any]:
-    """The engine the settings name, read-only; returns (backend, closer)."""
-    if settings.engine == "spark":
-        from jingyun.warehouse.backends.spark import SparkBackend
-
-        spark = SparkBackend(settings.lake_path)
-        return spark, spark.stop
-    from jingyun.warehouse.backends.duckdb import DuckDBBackend
-
-    wh = Warehouse.open(settings, read_only=True)
-    return DuckDBBackend(wh), wh.close
+from jingyun.config import load_settings
+from jingyun.warehouse.backends import open_backend
 
 
 def funnel_json(result: FunnelResult) -> dict[str, Any]:
@@ -55,11 +41,11 @@ def funnel(
         [s.strip() for s in steps.split(",") if s.strip()], window, date_from, date_to, mode,
         [s.strip() for s in exclude.split(",") if s.strip()] if exclude else (), by, period, settings.timezone,
     )
-    backend, close = open_backend(settings)
+    backend = open_backend(settings)
     try:
         result = run_funnel(backend, params)
     finally:
-        close()
+        backend.close()
     if as_json:
         print_json(funnel_json(result))
         return

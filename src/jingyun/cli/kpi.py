@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from jingyun.cli.metrics import fmt, open_backend
+from jingyun.cli.metrics import fmt
 from jingyun.cli.output import print_json, print_table
 from jingyun.config import load_settings
 from jingyun.metrics.dictionary import load_dictionary
@@ -20,6 +20,7 @@ from jingyun.metrics.kpi import (
     targets_path,
 )
 from jingyun.metrics.periods import parse_period
+from jingyun.warehouse.backends import open_backend
 
 kpi_app = typer.Typer(
     help="KPI targets and scorecards (vs target, previous period, year over year). KPI目标、达成率与计分卡。",
@@ -74,11 +75,11 @@ def scorecard_cmd(
     d = load_dictionary(settings)
     ts = load_targets(d, targets or targets_path(settings))
     p = parse_period(period)
-    backend, close = open_backend(settings)
+    backend = open_backend(settings)
     try:
         card = scorecard(backend, d, ts, p, settings.timezone)
     finally:
-        close()
+        backend.close()
     if as_json:
         print_json(scorecard_dict(card))
         return

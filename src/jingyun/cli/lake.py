@@ -12,6 +12,7 @@ from jingyun.cli.output import print_json, print_table
 from jingyun.config import load_settings
 from jingyun.errors import JingyunError
 from jingyun.warehouse import Warehouse
+from jingyun.warehouse.backends import ENGINES, open_backend
 from jingyun.warehouse.lake import export_lake
 
 
@@ -49,30 +50,16 @@ def query(
     settings = load_settings()
     identity = identify(settings, api_key)
     chosen = engine or settings.engine
-    if chosen == "duckdb":
-        import duckdb
-
-        from jingyun.warehouse.backends.duckdb import DuckDBBackend
-
-        with Warehouse.open(settings, read_only=True) as wh:
-            try:
-                result = DuckDBBackend(wh).run(sql)
-            except duckdb.Error as exc:  # the user's SQL, not a bug of ours: say what DuckDB said
-                raise _bad_query(exc) from None
-    elif chosen == "spark":
-        from pyspark.errors import PySparkException
-
-        from jingyun.warehouse.backends.spark import SparkBackend
-
-        backend = SparkBackend(lake or settings.lake_path)
+    if chosen not in ENGINES:
+        raise JingyunError("bad_engine", "engine must be duckdb or spark", "engine")
+    with open_backend(settings, engine=chosen, lake=lake) as backend:
         try:
             result = backend.run(sql)
-        except PySparkException as exc:
+        except Exception as exc:
+            if not _engine_error(exc):
+                raise
+            # the user's SQL, not a bug of ours: say what the engine said
             raise _bad_query(exc) from None
-        finally:
-            backend.stop()
-    else:
-        raise JingyunError("bad_engine", "engine must be duckdb or spark", "engine")
     names, rows = gate(settings, identity, result.column_names, list(zip(*(c.to_pylist() for c in result.columns),
                                                                          strict=True)),
                        command="query", target="query", sql=sql)
@@ -80,6 +67,18 @@ def query(
         print_json({"engine": chosen, "columns": names, "rows": [dict(zip(names, r, strict=True)) for r in rows]})
     else:
         print_table(f"{chosen}", names, rows)
+
+
+def _engine_error(exc: Exception) -> bool:
+    import duckdb
+
+    if isinstance(exc, duckdb.Error):
+        return True
+    try:
+        from pyspark.errors import PySparkException
+    except ImportError:  # pragma: no cover - depends on the install
+        return False
+    return isinstance(exc, PySparkException)
 
 
 def _bad_query(exc: Exception) -> JingyunError:

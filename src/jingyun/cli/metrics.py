@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,8 +20,8 @@ from jingyun.security import cli_identity
 from jingyun.security.cli_identity import Identity
 from jingyun.security.config import load_service_settings
 from jingyun.security.masking import require_field_access, sensitive_field
-from jingyun.warehouse import Warehouse, personal
-from jingyun.warehouse.backends import Backend
+from jingyun.warehouse import personal
+from jingyun.warehouse.backends import open_backend
 
 metrics_app = typer.Typer(
     help="Metric dictionary: list, show and compute metrics. 指标字典:列出、查看、计算指标。",
@@ -30,18 +29,6 @@ metrics_app = typer.Typer(
 )
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print exact JSON. 输出JSON。")]
 
-
-def open_backend(settings: Settings) -> tuple[Backend, Callable[[], None]]:
-    """The engine the settings name, read-only; returns (backend, closer)."""
-    if settings.engine == "spark":
-        from jingyun.warehouse.backends.spark import SparkBackend
-
-        spark = SparkBackend(settings.lake_path)
-        return spark, spark.stop
-    from jingyun.warehouse.backends.duckdb import DuckDBBackend
-
-    wh = Warehouse.open(settings, read_only=True)
-    return DuckDBBackend(wh), wh.close
 
 
 def metric_dict(m: Metric) -> dict[str, Any]:
@@ -149,11 +136,11 @@ def compute_cmd(
     identity = None
     if params.by is not None and sensitive_field(params.by):  # refused before any work
         identity = _breakdown_identity(settings, api_key, params.by)
-    backend, close = open_backend(settings)
+    backend = open_backend(settings)
     try:
         result = compute(backend, d, params)
     finally:
-        close()
+        backend.close()
     if params.by is not None:
         _gate_breakdown(settings, result, identity, api_key, name)
     if as_json:

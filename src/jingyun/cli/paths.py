@@ -7,9 +7,9 @@ from typing import Annotated, Any
 import typer
 
 from jingyun.analysis.paths import PathsParams, PathsResult, run_paths
-from jingyun.cli.funnel import open_backend
 from jingyun.cli.output import print_json, print_table
 from jingyun.config import load_settings
+from jingyun.warehouse.backends import open_backend
 
 
 def paths_json(result: PathsResult) -> dict[str, Any]:
@@ -33,11 +33,11 @@ def paths(
     settings = load_settings()
     params = PathsParams.create(from_event, direction, depth, gap_minutes=gap, top=top, date_from=date_from,
                                 date_to=date_to, timezone=settings.timezone)
-    backend, close = open_backend(settings)
+    backend = open_backend(settings)
     try:
         result = run_paths(backend, params)
     finally:
-        close()
+        backend.close()
     if as_json:
         print_json(paths_json(result))
         return

@@ -7,9 +7,9 @@ from typing import Annotated, Any
 import typer
 
 from jingyun.analysis.retention import RetentionParams, RetentionResult, run_retention
-from jingyun.cli.funnel import open_backend
 from jingyun.cli.output import print_json, print_table
 from jingyun.config import load_settings
+from jingyun.warehouse.backends import open_backend
 
 
 def retention_json(result: RetentionResult) -> dict[str, Any]:
@@ -40,11 +40,11 @@ def retention(
         cohort_event, return_event, days, cohort=cohort, returning=returning, period=period, unbounded=unbounded,
         date_from=date_from, date_to=date_to, by=by, revenue=revenue, timezone=settings.timezone,
     )
-    backend, close = open_backend(settings)
+    backend = open_backend(settings)
     try:
         result = run_retention(backend, params)
     finally:
-        close()
+        backend.close()
     if as_json:
         print_json(retention_json(result))
         return

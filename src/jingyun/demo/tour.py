@@ -17,7 +17,7 @@ from typing import Any
 
 from jingyun.config import Settings
 from jingyun.errors import JingyunError
-from jingyun.warehouse.backends.duckdb import DuckDBBackend
+from jingyun.warehouse.backends import open_backend
 from jingyun.warehouse.connection import Warehouse
 
 
@@ -45,7 +45,7 @@ def _funnel(wh: Warehouse, settings: Settings, truth: dict[str, Any]) -> tuple[s
     from jingyun.analysis.funnel import FunnelParams, run_funnel
 
     steps = truth["funnel"]["steps"]
-    result = run_funnel(DuckDBBackend(wh), FunnelParams.create(steps, "24h", timezone=settings.timezone))
+    result = run_funnel(open_backend(settings, warehouse=wh), FunnelParams.create(steps, "24h", timezone=settings.timezone))
     found_step = result.bottleneck.largest_loss.step
     planted = truth["funnel"]["bottleneck_step"]
     rates = ", ".join(f"{s.name} {s.step_conversion:.0%}" for s in result.steps[1:])
@@ -56,7 +56,7 @@ def _explain(wh: Warehouse, settings: Settings, truth: dict[str, Any]) -> tuple[
     from jingyun.analysis.explain import ExplainParams, run_explain
 
     current, previous = _months(truth)
-    result = run_explain(DuckDBBackend(wh), ExplainParams.create(
+    result = run_explain(open_backend(settings, warehouse=wh), ExplainParams.create(
         "gmv", current, previous, by="channel,user_type", timezone=settings.timezone))
     change = truth["diagnosis"]["change"]
     worst = min(truth["diagnosis"]["contributions"].items(), key=lambda kv: kv[1])
@@ -107,7 +107,7 @@ def _scorecard(wh: Warehouse, settings: Settings, truth: dict[str, Any]) -> tupl
     from jingyun.metrics.periods import parse_period
 
     d = load_dictionary(settings)
-    card = scorecard(DuckDBBackend(wh), d, load_targets(d, targets_path(settings)), parse_period(_months(truth)[0]),
+    card = scorecard(open_backend(settings, warehouse=wh), d, load_targets(d, targets_path(settings)), parse_period(_months(truth)[0]),
                      settings.timezone)
     score = "—" if card.score is None else f"{card.score:.1%}"
     return f"composite score {score} ({card.status})", "", None

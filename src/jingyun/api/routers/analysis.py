@@ -23,7 +23,7 @@ from jingyun.api.schemas import Wire, request_model
 from jingyun.errors import JingyunError
 from jingyun.security.masking import Masker, require_field_access
 from jingyun.security.roles import Principal
-from jingyun.warehouse.backends.duckdb import DuckDBBackend
+from jingyun.warehouse.backends import open_backend
 
 router = APIRouter(prefix="/api/v1/analysis", tags=["analysis 分析"])
 Analyst = Annotated[Principal, Depends(permit("analysis:run"))]
@@ -50,7 +50,7 @@ PathsIn = request_model(PathsParams, "PathsIn", overrides={
 def _run(state: StateDep, fn: Any, params: Any) -> Any:
     reader = state.writer.reader()
     try:
-        return fn(DuckDBBackend(reader), params)
+        return fn(open_backend(state.settings, warehouse=reader), params)
     finally:
         reader.close()
 

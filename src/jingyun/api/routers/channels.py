@@ -21,7 +21,7 @@ from jingyun.analysis.channels import ChannelParams, ChannelReport, run_channels
 from jingyun.analysis.explain import ExplainParams, Explanation, run_explain
 from jingyun.api.deps import StateDep, jsonable, permit, reading
 from jingyun.security.roles import Principal
-from jingyun.warehouse.backends.duckdb import DuckDBBackend
+from jingyun.warehouse.backends import open_backend
 
 router = APIRouter(prefix="/api/v1/analysis", tags=["analysis 分析"])
 Analyst = Annotated[Principal, Depends(permit("analysis:run"))]
@@ -55,7 +55,7 @@ def attribution(
         position_weights=position_weights, conversion_event=conversion_event, date_from=date_from, date_to=date_to,
         timezone=state.settings.timezone, include_test=include_test)
     models = MODELS if model == "all" else (params.model,)
-    results = reading(state, lambda wh: run_models(DuckDBBackend(wh), params, models))
+    results = reading(state, lambda wh: run_models(open_backend(state.settings, warehouse=wh), params, models))
     if model == "all":
         return {"models": {m: jsonable(r.to_dict()) for m, r in results.items()}}
     return jsonable(results[params.model].to_dict())
@@ -78,7 +78,7 @@ def channels(
     params = ChannelParams.create(date_from, date_to, acquisition=acquisition, model=model, ltv_days=ltv_days,
                                   value_threshold=value_threshold, cost_threshold=cost_threshold, lookback=lookback,
                                   timezone=state.settings.timezone, include_test=include_test)
-    return jsonable(reading(state, lambda wh: run_channels(DuckDBBackend(wh), params).to_dict()))
+    return jsonable(reading(state, lambda wh: run_channels(open_backend(state.settings, warehouse=wh), params).to_dict()))
 
 
 @router.get("/explain", summary="What moved a metric between two periods 指标变化归因", response_model=Explanation)
@@ -93,7 +93,7 @@ def explain(
 ) -> dict[str, Any]:
     params = ExplainParams.create(metric, current, previous, by=by, top=top, timezone=state.settings.timezone,
                                   include_test=include_test)
-    return jsonable(reading(state, lambda wh: run_explain(DuckDBBackend(wh), params).to_dict()))
+    return jsonable(reading(state, lambda wh: run_explain(open_backend(state.settings, warehouse=wh), params).to_dict()))
 
 
 @router.get("/anomalies", summary="Days out of line in a metric's daily series 异常检测", response_model=AnomalyResult)
@@ -109,4 +109,4 @@ def anomalies(
 ) -> dict[str, Any]:
     params = AnomalyParams.create(metric, date_from, date_to, method=method, threshold=threshold, period=period,
                                   timezone=state.settings.timezone, include_test=include_test)
-    return jsonable(reading(state, lambda wh: run_anomalies(DuckDBBackend(wh), params).to_dict()))
+    return jsonable(reading(state, lambda wh: run_anomalies(open_backend(state.settings, warehouse=wh), params).to_dict()))

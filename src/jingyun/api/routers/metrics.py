@@ -26,7 +26,7 @@ from jingyun.security.files import public_path
 from jingyun.security.masking import Masker, require_field_access, sensitive_field
 from jingyun.security.roles import Principal
 from jingyun.warehouse import personal
-from jingyun.warehouse.backends.duckdb import DuckDBBackend
+from jingyun.warehouse.backends import open_backend
 
 router = APIRouter(prefix="/api/v1", tags=["metrics 指标与KPI"])
 Reader = Annotated[Principal, Depends(permit("schema:read"))]
@@ -131,7 +131,7 @@ def metric_values(
     if params.by is not None:
         require_field_access(params.by, sees_raw=principal.sees_raw, field_name="by")
         personal.require_groupable(state.service, params.by)
-    result = reading(state, lambda wh: compute(DuckDBBackend(wh), d, params)).to_dict()
+    result = reading(state, lambda wh: compute(open_backend(state.settings, warehouse=wh), d, params)).to_dict()
     if params.by is not None:
         masker = Masker(state.service.mask_salt)
         masked = [masker.any(pt["by_value"]) for pt in result["points"]]
@@ -167,5 +167,5 @@ def kpi_scorecard(
     d = load_dictionary(state.settings)
     ts = load_targets(d, targets_path(state.settings))
     p = parse_period(period)
-    card = reading(state, lambda wh: scorecard(DuckDBBackend(wh), d, ts, p, state.settings.timezone))
+    card = reading(state, lambda wh: scorecard(open_backend(state.settings, warehouse=wh), d, ts, p, state.settings.timezone))
     return jsonable({**scorecard_dict(card), "targets_file": public_path(card.targets_file, state.settings.home)})

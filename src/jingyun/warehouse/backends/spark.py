@@ -12,10 +12,11 @@ from typing import Any
 import pyarrow as pa
 
 from jingyun.errors import JingyunError
+from jingyun.warehouse.backends import EngineBase
 from jingyun.warehouse.portable import to_spark
 
 
-class SparkBackend:
+class SparkBackend(EngineBase):
     name = "spark"
 
     def __init__(self, lake: Path, master: str = "local[2]"):
@@ -45,3 +46,6 @@ class SparkBackend:
 
     def stop(self) -> None:
         self.spark.stop()
+
+    def close(self) -> None:
+        self.stop()

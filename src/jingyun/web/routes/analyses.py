@@ -18,7 +18,7 @@ from jingyun.analysis.explain import METRICS as EXPLAIN_METRICS
 from jingyun.analysis.explain import ExplainParams, Period, run_explain
 from jingyun.errors import JingyunError
 from jingyun.security.masking import Masker, require_field_access
-from jingyun.warehouse.backends.duckdb import DuckDBBackend
+from jingyun.warehouse.backends import open_backend
 from jingyun.web.context import ConsoleCtx, page_ctx
 from jingyun.web.filters import parse_filters
 from jingyun.web.panels import Callout, Column, PanelData, Table, bar_option, base_option, panel, param_int
@@ -54,7 +54,7 @@ def _run_funnel(ctx: ConsoleCtx, p: FunnelParams, **kw: Any) -> Any:
     if p.by is not None:
         require_field_access(p.by.label, sees_raw=ctx.principal.sees_raw, field_name="by")
     with ctx.reader() as wh:
-        res = run_funnel(DuckDBBackend(wh), p, **kw)
+        res = run_funnel(open_backend(ctx.state.settings, warehouse=wh), p, **kw)
     if p.by is not None and not ctx.principal.sees_raw:
         masker = Masker(ctx.state.service.mask_salt)
         res = dataclasses.replace(res, breakdown=[dataclasses.replace(g, value=masker.any(g.value))
@@ -122,7 +122,7 @@ def retention(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     p = RetentionParams.create(params.get("cohort_event") or "app_start", params.get("return_event") or "app_start",
                                days, period=period, date_from=f.date_from, date_to=f.date_to, timezone=ctx.timezone)
     with ctx.reader() as wh:
-        res = run_retention(DuckDBBackend(wh), p)
+        res = run_retention(open_backend(ctx.state.settings, warehouse=wh), p)
     cohorts = res.cohorts[-31:]
     data = [[k, i, round(c.rate[k] * 100, 1)] for i, c in enumerate(cohorts) for k in range(len(c.rate))]
     opt = base_option()
@@ -148,7 +148,7 @@ def paths(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
                            param_int(params, "depth", 3, 1, 6), top=param_int(params, "top", 6, 2, 20),
                            date_from=f.date_from, date_to=f.date_to, timezone=ctx.timezone)
     with ctx.reader() as wh:
-        res = run_paths(DuckDBBackend(wh), p)
+        res = run_paths(open_backend(ctx.state.settings, warehouse=wh), p)
     opt = base_option()
     opt["tooltip"] = {"trigger": "item"}
     opt["series"] = [{"type": "sankey", "emphasis": {"focus": "adjacency"}, "nodeAlign": "left",
@@ -167,7 +167,7 @@ def attribution(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     model = params.get("model", "last_touch")
     p = AttributionParams.create(model, date_from=f.date_from, date_to=f.date_to, timezone=ctx.timezone)
     with ctx.reader() as wh:
-        res = run_attribution(DuckDBBackend(wh), p)
+        res = run_attribution(open_backend(ctx.state.settings, warehouse=wh), p)
     chans = sorted(res.channels, key=lambda c: -c.revenue)
     opt = bar_option([c.channel for c in chans], [(ctx.t("col.conversions"), [round(c.conversions, 2) for c in chans]),
                                                   (ctx.t("col.revenue"), [round(c.revenue, 2) for c in chans])])
@@ -185,7 +185,7 @@ def channels(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     f = parse_filters(ctx, params)
     p = ChannelParams.create(f.date_from, f.date_to, timezone=ctx.timezone)
     with ctx.reader() as wh:
-        rep = run_channels(DuckDBBackend(wh), p)
+        rep = run_channels(open_backend(ctx.state.settings, warehouse=wh), p)
     placed = [c for c in rep.channels if c.cac is not None and c.ltv is not None]
     colors = {"star": "#16a34a", "potential": "#2563eb", "watch": "#f59e0b", "problem": "#dc2626"}
     opt = base_option()
@@ -215,7 +215,7 @@ def diagnosis(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     by = params.get("by", "channel,user_type")
     p = ExplainParams.create(metric, Period(f.date_from, f.date_to), by=by, top=5, timezone=ctx.timezone)
     with ctx.reader() as wh:
-        ex = run_explain(DuckDBBackend(wh), p)
+        ex = run_explain(open_backend(ctx.state.settings, warehouse=wh), p)
     segs = sorted(ex.segments, key=lambda s: -abs(s.contribution))[:12]
     # waterfall: an invisible base bar under each step, previous → contributions → current
     labels, base, up, down = [ctx.t("label.previous")], [0.0], [ex.previous or 0.0], [0.0]

@@ -21,7 +21,7 @@ from jingyun.metrics import kpi
 from jingyun.metrics.kpi import PERSPECTIVE_NAMES, Scorecard, Target, scorecard
 from jingyun.metrics.periods import Period, period_of
 from jingyun.warehouse import Warehouse
-from jingyun.warehouse.backends.duckdb import DuckDBBackend
+from jingyun.warehouse.backends import open_backend
 from jingyun.web import i18n
 from jingyun.web.context import ConsoleCtx, page_ctx
 from jingyun.web.filters import DIMENSIONS, dimension_values, parse_filters
@@ -65,7 +65,7 @@ def kpi_card(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     d = dictionary(ctx.state.settings)
     with ctx.reader() as wh:
         # The card's numbers are the dictionary's metric (metrics.kpi.kpi_card), never the page's own.
-        k = kpi.kpi_card(DuckDBBackend(wh), d, ts, t, f.date_from, f.date_to, timezone=ctx.timezone,
+        k = kpi.kpi_card(open_backend(ctx.state.settings, warehouse=wh), d, ts, t, f.date_from, f.date_to, timezone=ctx.timezone,
                      by=f.dim, value=f.value)
     unit, actual, before, goal, att, status, change = k.unit, k.actual, k.previous, k.goal, k.attainment, \
         k.status, k.change
@@ -98,7 +98,7 @@ def trend(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
         raise JingyunError("bad_metric", f"metric must be one of {', '.join(TREND_METRICS)}", "metric")
     d = dictionary(ctx.state.settings)
     with ctx.reader() as wh:
-        _, s = series(DuckDBBackend(wh), d, metric, f, ctx.timezone)
+        _, s = series(open_backend(ctx.state.settings, warehouse=wh), d, metric, f, ctx.timezone)
     name = metric_name(ctx, metric)
     if not s.days:
         return PanelData(name, Table([], []), None, [Callout("info", ctx.t("msg.no_data"))])
@@ -137,7 +137,7 @@ def breakdown(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
         from jingyun.metrics.compute import ComputeParams, compute
 
         try:
-            res = compute(DuckDBBackend(wh), d, ComputeParams(metric, f.date_from, f.date_to, "total", by, ctx.timezone))
+            res = compute(open_backend(ctx.state.settings, warehouse=wh), d, ComputeParams(metric, f.date_from, f.date_to, "total", by, ctx.timezone))
         except JingyunError as exc:
             if exc.code != "bad_dimension":
                 raise
@@ -165,7 +165,7 @@ def cached_scorecard(wh: Warehouse, ctx: ConsoleCtx, period: Period) -> Scorecar
     if key not in _SCORECARDS:
         if len(_SCORECARDS) > 64:
             _SCORECARDS.clear()
-        _SCORECARDS[key] = scorecard(DuckDBBackend(wh), dictionary(ctx.state.settings), targets(ctx.state.settings),
+        _SCORECARDS[key] = scorecard(open_backend(ctx.state.settings, warehouse=wh), dictionary(ctx.state.settings), targets(ctx.state.settings),
                                      period, ctx.timezone)
     return _SCORECARDS[key]
 
@@ -220,7 +220,7 @@ def alerts(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
         key = (str(ctx.state.settings.home), f.query(), str(wh.scalar("SELECT max(finished_at) FROM _ingest_log")))
         if key not in _ANOMALIES:
             found = []
-            backend = DuckDBBackend(wh)
+            backend = open_backend(ctx.state.settings, warehouse=wh)
             for metric in ("gmv", "orders", "conversion_rate"):
                 _, s = series(backend, d, metric, f, ctx.timezone)
                 if len(s.days) >= 14:
