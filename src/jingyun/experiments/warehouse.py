@@ -8,7 +8,7 @@ Semantics (one place, stated once):
 * the analysis window is ``[t0, t0 + N days)``; the CUPED pre-period is the
   same metric over ``[t0 - N days, t0)``;
 * conversion = the person has a conversion event (default ``pay``) in the
-  window; revenue = sum of ``orders.amount`` with status not ``cancelled``;
+  window; revenue = sum of ``orders.amount`` over ``valid_orders`` (metrics/definitions.py);
   orders = number of such orders; AOV = revenue / orders with the *user* as
   the unit (delta method), so the denominator is orders, not users;
 * ``event:<name>`` = the person has event ``<name>`` in the window (e.g. a
@@ -36,6 +36,7 @@ from jingyun.errors import JingyunError
 from jingyun.experiments.cuped import RegressionAdjustedStatistic
 from jingyun.experiments.definition import Experiment
 from jingyun.experiments.stats import ProportionStatistic, RatioStatistic, SampleMeanStatistic, Statistic
+from jingyun.metrics.definitions import SHIPPED, real_people
 from jingyun.warehouse import Warehouse
 from jingyun.warehouse.sqltext import local_date, quote
 
@@ -153,13 +154,13 @@ def build_query(exp: Experiment, metrics: Sequence[MetricDef], timezone: str) ->
                             ORDER BY ts, json_extract_string(properties, '$.variation')) AS rn
   FROM events
   WHERE event = 'exp_exposure' AND json_extract_string(properties, '$.experiment') = {key}
-    AND person_id IS NOT NULL AND NOT coalesce(is_test, false){_segment_filter(exp)}
+    AND person_id IS NOT NULL AND {real_people()}{_segment_filter(exp)}
 ),
 first_exp AS (SELECT person_id, variation, ts AS t0 FROM exposures WHERE rn = 1),
 ev AS (
   SELECT f.person_id, {", ".join(ev_cols)}
   FROM first_exp f JOIN events e ON e.person_id = f.person_id
-  WHERE e.event IN ({event_list}) AND NOT coalesce(e.is_test, false)
+  WHERE e.event IN ({event_list}) AND {real_people('e')}
     AND e.ts >= f.t0 - {win} AND e.ts < f.t0 + {win}
   GROUP BY f.person_id
 ),
@@ -170,7 +171,7 @@ od AS (
     sum(CASE WHEN o.ts >= f.t0 THEN 1 ELSE 0 END) AS ord_y,
     sum(CASE WHEN o.ts < f.t0 THEN 1 ELSE 0 END) AS ord_x
   FROM first_exp f JOIN orders o ON o.person_id = f.person_id
-  WHERE coalesce(o.status, '') <> 'cancelled' AND NOT coalesce(o.is_test, false)
+  WHERE {SHIPPED.order_rows('valid_orders', 'o')}
     AND o.ts >= f.t0 - {win} AND o.ts < f.t0 + {win}
   GROUP BY f.person_id
 ),

@@ -10,6 +10,8 @@ Order sets are status rules over ``orders.status``:
   returned: GMV, order counts, buyers and new customers are *gross*;
 - ``revenue_orders`` (有效收入订单): paid and kept: net revenue, gross profit, LTV;
 - ``refunds`` (退款退货订单): paid, then refunded or returned;
+- ``placed_orders`` (已下单订单): every order not cancelled: a person's *activity*
+  (churn labels and features), where a later refund does not undo the visit;
 - ``valid_orders`` (有效订单): an order placed and not undone (not cancelled, refunded
   or returned; an order still awaiting payment and one without a status count): what
   a *customer's* purchasing behaviour is read from (RFM, lifecycle, audiences, CLV,
@@ -92,6 +94,9 @@ DEFAULT_ORDER_SETS: tuple[OrderSet, ...] = (
              "Revenue orders: paid and kept (not refunded or returned); net revenue", ("paid", "shipped", "completed")),
     OrderSet("refunds", "退款退货订单: 已支付后退款或退货的订单",
              "Refunds: paid orders later refunded or returned", ("refunded", "returned")),
+    OrderSet("placed_orders", "已下单订单: 未取消的订单(含之后退款/退货的), 活跃与流失按此计",
+             "Placed orders: every order not cancelled, later refunds included (activity: churn labels and "
+             "features)", ("created", "paid", "shipped", "completed", "refunded", "returned"), unknown=True),
 )
 
 RULES: tuple[Described, ...] = (
@@ -140,6 +145,10 @@ class Definitions:
     @property
     def refunds(self) -> OrderSet:
         return self.order_sets["refunds"]
+
+    @property
+    def placed_orders(self) -> OrderSet:
+        return self.order_sets["placed_orders"]
 
     def order_rows(self, name: str, alias: str = "", *, include_test: bool = False) -> str:
         """Orders of set ``name`` by real people: the WHERE clause every order query uses."""

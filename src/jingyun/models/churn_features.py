@@ -22,9 +22,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from jingyun.errors import JingyunError
+from jingyun.metrics.definitions import SHIPPED, real_people
 from jingyun.warehouse import Warehouse
 from jingyun.warehouse.portable import check
 from jingyun.warehouse.sqltext import local_date, ts_literal, utc_start
+
+# activity: an order placed counts even if later refunded (definitions.placed_orders)
+PLACED = SHIPPED.placed_orders
 
 FloatArray = NDArray[np.float64]
 
@@ -90,7 +94,7 @@ def feature_query(params: FeatureParams, timezone: str) -> str:
     params.validate()
     cut = utc_start(params.cutoff, timezone)
     c = ts_literal(cut)
-    test = "" if params.include_test else "AND NOT COALESCE(is_test, FALSE)"
+    test = f"AND {real_people(include_test=params.include_test)}"
     d7, d30, d60, d90 = (_before(cut, d) for d in (7, 30, 60, 90))
     active = _before(cut, params.active_within_days)
     day = local_date("ts", timezone)
@@ -127,7 +131,7 @@ ev_agg AS (
 ord AS (
   SELECT person_id, ts, status, CAST(amount AS DOUBLE) AS amount
   FROM orders
-  WHERE person_id IS NOT NULL AND ts < {c} AND COALESCE(status, '') <> 'cancelled' {test}
+  WHERE person_id IS NOT NULL AND ts < {c} AND {PLACED.where()} {test}
 ),
 ord_ranked AS (
   SELECT person_id, ts, status, amount,
@@ -144,7 +148,7 @@ ord_agg AS (
          COALESCE(SUM(amount) FILTER (WHERE ts >= {d90}), 0) AS gmv_90d,
          AVG(amount) AS avg_order_value,
          MAX(CASE WHEN rn = 1 THEN amount END) AS last_order_amount,
-         COUNT(*) FILTER (WHERE status IN ('refunded', 'returned')) AS returns_total
+         COUNT(*) FILTER (WHERE {SHIPPED.refunds.where()}) AS returns_total
   FROM ord_ranked
   GROUP BY person_id
 ),
@@ -213,13 +217,13 @@ def label_query(params: FeatureParams, timezone: str) -> str:
     cut = utc_start(params.cutoff, timezone)
     end = utc_start(params.cutoff + dt.timedelta(days=params.horizon_days), timezone)
     lo, hi = ts_literal(cut), ts_literal(end)
-    test = "" if params.include_test else "AND NOT COALESCE(is_test, FALSE)"
+    test = f"AND {real_people(include_test=params.include_test)}"
     sql = f"""
 SELECT person_id FROM events
 WHERE person_id IS NOT NULL AND ts >= {lo} AND ts < {hi} {test}
 UNION
 SELECT person_id FROM orders
-WHERE person_id IS NOT NULL AND ts >= {lo} AND ts < {hi} AND COALESCE(status, '') <> 'cancelled' {test}
+WHERE person_id IS NOT NULL AND ts >= {lo} AND ts < {hi} AND {PLACED.where()} {test}
 """
     return check(sql)
 

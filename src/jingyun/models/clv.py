@@ -10,7 +10,8 @@ choices, following the BG/NBD literature (and the CDNOW layout):
 * the first purchase day starts the customer's clock and is not a repeat;
 * ``calibration_end`` and ``holdout_end`` are inclusive local days;
 * monetary value is the mean over repeat purchase days only;
-* cancelled orders and test accounts are left out; ``person_id`` is the customer.
+* a customer's purchases are ``valid_orders`` of ``real_people`` (metrics/definitions.py:
+  cancelled, refunded and returned orders and test accounts are left out); ``person_id`` is the customer.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from jingyun.errors import JingyunError
+from jingyun.metrics.definitions import SHIPPED
 from jingyun.models import bgnbd, gamma_gamma
 from jingyun.models.bgnbd import BGNBDFit, BGNBDParams
 from jingyun.models.gamma_gamma import GammaGammaFit, GammaGammaParams
 from jingyun.models.scores import replace_scores
 from jingyun.warehouse import Warehouse
 from jingyun.warehouse.portable import check
-from jingyun.warehouse.sqltext import date_literal, local_date, quote
+from jingyun.warehouse.sqltext import date_literal, local_date
 
 FloatArray = NDArray[np.float64]
 TimeUnit = Literal["week", "day"]
@@ -50,7 +52,6 @@ class ClvParams:
     months: int = 12
     monthly_discount_rate: float = 0.01
     margin: float = 1.0
-    excluded_statuses: tuple[str, ...] = ("cancelled",)
     include_test: bool = False
     max_frequency_bucket: int = 7  # holdout plot: buckets 0 … N-1 and "N+"
 
@@ -82,8 +83,7 @@ def rfm_query(params: ClvParams, timezone: str) -> str:
     """The per-person RFM summary query (runs nothing). Portable SQL subset."""
     cal = date_literal(params.calibration_end)
     hold = date_literal(params.holdout_end) if params.holdout_end else cal
-    statuses = ", ".join(quote(s) for s in params.excluded_statuses) or "''"
-    test_filter = "" if params.include_test else "AND NOT COALESCE(is_test, FALSE)"
+    valid = SHIPPED.order_rows("valid_orders", include_test=params.include_test)
     sql = f"""
 WITH purchase_days AS (
   SELECT person_id,
@@ -91,8 +91,7 @@ WITH purchase_days AS (
          SUM(amount) AS amount
   FROM orders
   WHERE person_id IS NOT NULL
-    AND COALESCE(status, '') NOT IN ({statuses})
-    {test_filter}
+    AND {valid}
   GROUP BY 1, 2
 ),
 with_first AS (
@@ -293,7 +292,7 @@ def last_order_day(wh: Warehouse) -> dt.date:
     # statement on the same DuckDB 2.0 connection.
     day = wh.rows(
         f"SELECT MAX({local_date('ts', wh.settings.timezone)}) FROM orders "
-        "WHERE COALESCE(status, '') <> 'cancelled' AND NOT COALESCE(is_test, FALSE)"
+        f"WHERE {SHIPPED.order_rows('valid_orders')}"
     )[0][0]
     if day is None:
         raise JingyunError("clv_no_customers", "the orders table has no usable orders", "orders")

@@ -36,6 +36,7 @@ from numpy.typing import NDArray
 from statsmodels.tsa.ar_model import AutoReg
 
 from jingyun.errors import JingyunError
+from jingyun.metrics.definitions import SHIPPED, real_people
 from jingyun.models.holidays_cn import calendar_regressors, weekly_regressors
 from jingyun.warehouse import Warehouse
 from jingyun.warehouse.portable import check
@@ -106,7 +107,7 @@ FROM orders o
 JOIN order_items i ON i.order_id = o.order_id
 LEFT JOIN products p ON p.product_id = i.product_id
 WHERE o.ts >= {ts_literal(lo)} AND o.ts < {ts_literal(hi)}
-  AND COALESCE(o.status, '') <> 'cancelled' AND NOT COALESCE(o.is_test, FALSE)
+  AND {SHIPPED.order_rows('paid_orders', 'o')}
 GROUP BY {group}
 ORDER BY {group}
 """
@@ -290,7 +291,7 @@ class ForecastResult:
 
 def last_order_end(wh: Warehouse) -> dt.date:
     day = wh.scalar(f"SELECT MAX({local_date('ts', wh.settings.timezone)}) FROM orders "
-                    "WHERE NOT COALESCE(is_test, FALSE)")
+                    f"WHERE {real_people()}")
     if day is None:
         raise JingyunError("no_data", "the orders table is empty; ingest orders first", "orders")
     return (day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day))) + dt.timedelta(days=1)

@@ -27,6 +27,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from jingyun.errors import JingyunError
+from jingyun.metrics.definitions import SHIPPED, real_people
 from jingyun.warehouse import Warehouse
 from jingyun.warehouse.portable import check
 from jingyun.warehouse.sqltext import ts_literal, utc_start
@@ -70,13 +71,13 @@ def interactions_query(start: dt.datetime | None, end: dt.datetime) -> str:
 SELECT o.person_id, i.product_id, 'purchase' AS kind, COUNT(*) AS n
 FROM orders o JOIN order_items i ON i.order_id = o.order_id
 WHERE o.person_id IS NOT NULL AND o.ts < {hi} {lo.format(ts='o.ts')}
-  AND COALESCE(o.status, '') <> 'cancelled' AND NOT COALESCE(o.is_test, FALSE)
+  AND {SHIPPED.order_rows('valid_orders', 'o')}
 GROUP BY 1, 2
 UNION ALL
 SELECT person_id, JSON_EXTRACT_STRING(properties, '$.product_id') AS product_id, 'view' AS kind, COUNT(*) AS n
 FROM events
 WHERE event = 'view_product' AND person_id IS NOT NULL AND ts < {hi} {lo.format(ts='ts')}
-  AND NOT COALESCE(is_test, FALSE) AND JSON_EXTRACT_STRING(properties, '$.product_id') IS NOT NULL
+  AND {real_people()} AND JSON_EXTRACT_STRING(properties, '$.product_id') IS NOT NULL
 GROUP BY 1, 2
 """
     return check(sql)
