@@ -31,6 +31,7 @@ from jingyun.analysis.attribution import not_test, time_range
 from jingyun.analysis.common import check_range, check_timezone, parse_date, rows
 from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
+from jingyun.metrics.definitions import SHIPPED
 from jingyun.warehouse.backends import Backend
 from jingyun.warehouse.sqltext import local_date
 
@@ -84,7 +85,8 @@ def build_series_sql(p: AnomalyParams) -> str:
     """Rows (day, num, den) per local day; den is NULL for non-ratio metrics."""
     rng = time_range("ts", p.date_from, p.date_to, p.timezone)
     day = local_date("ts", p.timezone)
-    orders = (f"FROM orders WHERE {not_test(p.include_test)} AND coalesce(status, '') <> 'cancelled' AND {rng} "
+    # the gmv/orders/aov metrics' rows: paid orders (definitions.paid_orders), as the dictionary counts them
+    orders = (f"FROM orders WHERE {not_test(p.include_test)} AND {SHIPPED.paid_orders.where()} AND {rng} "
               f"GROUP BY {day}")
     if p.metric == "gmv":
         return f"SELECT {day} AS day, sum(CAST(amount AS DOUBLE)) AS num, CAST(NULL AS DOUBLE) AS den {orders} ORDER BY day"

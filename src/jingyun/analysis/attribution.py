@@ -1,6 +1,6 @@
 """Multi-touch attribution (多触点归因): which marketing channels earned the conversions.
 
-A conversion is an order (status not ``cancelled``; test accounts excluded) or,
+A conversion is an order (``placed_orders``: not cancelled; ``real_people``) or,
 with ``conversion="event"``, an occurrence of a named event. Its *path* is the
 person's touches (table ``touches``) at or before the conversion and at most
 ``lookback`` before it, ordered by time (ties by channel name, so results are
@@ -43,6 +43,7 @@ import numpy as np
 from jingyun.analysis.common import check_event, check_range, check_timezone, parse_date, parse_duration, rows
 from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
+from jingyun.metrics.definitions import SHIPPED, real_people
 from jingyun.warehouse.backends import Backend
 from jingyun.warehouse.sqltext import quote, ts_literal, utc_start, with_ctes
 
@@ -52,7 +53,6 @@ RULE_MODELS: tuple[str, ...] = MODELS[:5]
 NONE_CHANNEL = "(none)"
 START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
 # Orders that never happened are not conversions; refunds/returns were still conversions.
-NOT_CONVERSION = ("cancelled",)
 
 
 @dataclass(frozen=True)
@@ -126,7 +126,8 @@ class AttributionParams:
 
 
 def not_test(include_test: bool, alias: str = "") -> str:
-    return "TRUE" if include_test else f"NOT coalesce({alias}is_test, FALSE)"
+    """The real_people definition (``alias`` written with its dot, as ``"o."``)."""
+    return real_people(alias.rstrip("."), include_test=include_test)
 
 
 def time_range(column: str, date_from: dt.date | None, date_to: dt.date | None, timezone: str,
@@ -144,10 +145,9 @@ def _ctes(p: AttributionParams, conv_sql: str | None = None) -> list[tuple[str, 
     if conv_sql is not None:  # another analysis defines the conversions (channels: first orders)
         conv = conv_sql
     elif p.conversion == "order":
-        statuses = ", ".join(quote(s) for s in NOT_CONVERSION)
         conv = (f"SELECT order_id AS conv_id, person_id, ts AS cts, CAST(amount AS DOUBLE) AS value FROM orders "
                 f"WHERE person_id IS NOT NULL AND {not_test(p.include_test)} "
-                f"AND coalesce(status, '') NOT IN ({statuses}) AND {time_range('ts', p.date_from, p.date_to, p.timezone)}")
+                f"AND {SHIPPED.placed_orders.where()} AND {time_range('ts', p.date_from, p.date_to, p.timezone)}")
     else:
         conv = (f"SELECT event_id AS conv_id, person_id, ts AS cts, CAST(0 AS DOUBLE) AS value FROM events "
                 f"WHERE person_id IS NOT NULL AND event = {quote(p.conversion_event)} AND {not_test(p.include_test)} "

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from jingyun.analysis.common import Dimension, Step, as_step, check_range, check_timezone, parse_date, rows
 from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
+from jingyun.metrics.definitions import real_people
 from jingyun.warehouse.backends import Backend
 from jingyun.warehouse.sqltext import local_day, quote, ts_literal, utc_start, with_ctes
 
@@ -117,7 +118,7 @@ def _period_index(start: str, later: str, period: RetPeriod) -> str:
 
 
 def _not_test(p: RetentionParams) -> str:
-    return "TRUE" if p.include_test else "NOT coalesce(is_test, FALSE)"
+    return real_people(include_test=p.include_test)
 
 
 def _range(p: RetentionParams, column: str) -> str:
