@@ -196,6 +196,7 @@ CONSOLE_ROUTES: dict[tuple[str, str], Walk] = {
     ("GET", "/console/users/segment"): [Call({"name": SAVED_SEGMENT})],
     ("GET", "/console/users/audience"): [Call()],
     ("POST", "/console/users/estimate"): [Call(body={"rule": '{"attr": "province", "op": "eq", "value": "浙江省"}'})],
+    ("POST", "/console/users/segments"): "writes: saves the builder's rule as a segment (answers a status fragment)",
     ("GET", "/console/users/profile"): [Call({"user_id": PLANTED_ID})],
     ("GET", "/console/experiments"): [Call({"key": EXPERIMENT})],
     ("GET", "/console/quality"): [Call()],

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
 from jingyun.security.config import ServiceSettings
 from jingyun.security.exports import safe_row
@@ -58,7 +59,7 @@ def _record(entry: AuditEntry) -> AuditRecord:
 class Auditor:
     """Writes audit entries and raises alerts; one per service."""
 
-    def __init__(self, store: Store, service: ServiceSettings, timezone: str = "Asia/Shanghai"):
+    def __init__(self, store: Store, service: ServiceSettings, timezone: str = DEFAULT_TIMEZONE):
         self.store = store
         self.service = service
         self.tz = ZoneInfo(timezone)
