@@ -333,3 +333,68 @@ def test_nested_rule_built_by_clicking_matches_the_library(browser: Any, server:
         assert problems == []
     finally:
         ctx.close()
+
+
+def test_specialist_saves_the_built_audience_by_clicking(browser: Any, server: str, console: Any) -> None:
+    """From 用户 → 新建人群 to the builder: a rule built with the tree, saved as a named segment of the
+    specialist's department, is the store's row and shows in the users page's list; a second save under
+    the same name is refused beside the button and marks the name field (issue 21 finding 1)."""
+    from jingyun.segments import saved
+    from jingyun.segments.store import SegmentStore
+
+    state = console.app.state.jingyun
+    store = SegmentStore(state.settings, state.store)
+    ctx, page, problems = Walker.make(browser, server, "specialist")
+    try:
+        page.goto(server + "/console/users")
+        settle(page)
+        page.click("#new-segment")
+        page.wait_for_url(re.compile(r".*/console/users/audience#save-segment$"))
+        page.wait_for_selector("#estimate [data-value]")
+        cond = page.locator("#tree > .group > .children > .cond").nth(0)
+        cond.locator(".kind").select_option("orders")
+        cond.locator(".editor .value").fill("1")
+        expected = {"and": [{"orders": "count", "within_days": 90, "op": "gte", "value": 1}]}
+        page.wait_for_function("(want) => document.getElementById('rule').value === want",
+                               arg=json.dumps(expected, separators=(",", ":")))
+        assert page.locator("#save-department option").all_inner_texts() == ["growth"]
+        saves: list[str] = []
+        page.on("request", lambda r: saves.append(r.url) if r.method == "POST" and "/users/segments" in r.url else None)
+        page.fill("#save-name", "browser_saved")
+        page.click("#save-button")
+        page.wait_for_selector('#save-result [data-saved="browser_saved"]', timeout=15_000)
+        row = store.get_segment("browser_saved")
+        assert (row.rule, row.department, row.created_by) == (expected, "growth", "spec")
+        assert page.locator("#save-result a[href='/console/users/segment?name=browser_saved']").count() == 1
+        # the builder goes on estimating (its requests still go to the estimate, not to the save)
+        cond.locator(".editor .value").fill("2")
+        page.wait_for_function("() => document.getElementById('rule').value.includes('\"value\":2')")
+        reader = state.writer.reader()
+        try:
+            twice = saved.estimate(reader, {"and": [{**expected["and"][0], "value": 2}]}).shown(
+                sees_raw=False, threshold=state.service.min_count)["size"]
+        finally:
+            reader.close()
+        page.wait_for_selector(f'#estimate [data-value="{twice}"]', timeout=15_000)
+        assert len(saves) == 1
+        # the same name again: refused beside the button (409), in Chinese, the name field marked
+        page.click("#save-button")
+        page.wait_for_selector('#save-result [data-error-field="name"]', timeout=15_000)
+        assert "已有名为 browser_saved 的人群" in page.inner_text("#save-result")
+        assert page.get_attribute("#save-name", "aria-invalid") == "true"
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOTS / "specialist_audience_save_refused_zh.png"), full_page=True)
+        # the browser reports the refusal's status (a request and a console line); nothing else went wrong
+        assert problems and all("409" in p for p in problems) and "/console/users/segments" in problems[0]
+        assert len(saves) == 2
+        problems.clear()
+        page.click("header.top a[data-nav='/users']")
+        page.wait_for_url(re.compile(r".*/console/users$"))
+        settle(page)
+        assert "browser_saved" in page.inner_text("[data-panel=segments] table")
+        page.screenshot(path=str(SHOTS / "specialist_segment_saved_zh.png"), full_page=True)
+        assert problems == []
+    finally:
+        ctx.close()
+        if "browser_saved" in store.segments():  # the shared demo home keeps its two saved segments only
+            store.delete_segment("browser_saved")

@@ -167,7 +167,7 @@ def test_a_taken_name_is_refused_in_the_callers_language_naming_the_field(svc: A
     assert not zh.text.lstrip().startswith("{")  # a fragment, never the API's JSON
     en = _save(svc.console("spec", lang="en"), "dup_name", "growth", ONLINE)
     assert en.status_code == 409 and "A segment named dup_name exists" in en.text and "field: name" in en.text
-    # without the script (a plain form post) the builder page comes back, with the rule and the message
+    # a plain form post (no HTMX) gets the builder page back, with the rule and the message
     page = _save(spec, "dup_name", "growth", ONLINE, hx=False)
     assert page.status_code == 409 and "<html" in page.text and 'id="audience"' in page.text
     assert "已有名为 dup_name 的人群" in page.text and 'id="save-name"' in page.text and 'aria-invalid="true"' in page.text
@@ -246,4 +246,4 @@ def test_only_segments_create_may_save_and_the_users_page_points_to_it(svc: App)
     empty = svc.console("spec_o").get("/console/panel/segments").text  # outlets has none, and no workspace ones
     assert "保存为人群" in empty and "可在人群圈选中创建" not in empty
     builder = svc.console("spec").get("/console/users/audience").text
-    assert 'id="save-segment"' in builder and "保存为人群" in builder and 'formaction="/console/users/segments"' in builder
+    assert 'id="save-segment"' in builder and "保存为人群" in builder and 'hx-post="/console/users/segments"' in builder

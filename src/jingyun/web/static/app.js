@@ -231,6 +231,12 @@
        department or a rule on one person, 422 a bad name) and a fragment naming the field; show it beside the
        button and mark the field (a rule path marks its node). A saved segment joins the segment pickers. */
     var saveName = document.getElementById("save-name"), saveDep = document.getElementById("save-department");
+    form.addEventListener("submit", function (e) { e.preventDefault(); });  // the builder never navigates away
+    if (saveName) {
+      saveName.addEventListener("keydown", function (e) {
+        if (e.key === "Enter") { e.preventDefault(); document.getElementById("save-button").click(); }
+      });
+    }
     document.addEventListener("htmx:beforeSwap", function (e) {
       if (e.detail && e.detail.target && e.detail.target.id === "save-result" && e.detail.xhr.status < 500) {
         e.detail.shouldSwap = true; e.detail.isError = false;
