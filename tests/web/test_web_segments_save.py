@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,14 +51,18 @@ HX = {"HX-Request": "true"}
 class App:
     app: FastAPI
     home: Path
+    signed_in: dict[tuple[str, str], TestClient] = field(default_factory=dict)
 
     def console(self, username: str, lang: str = "") -> TestClient:
-        c = TestClient(self.app)
-        if lang:
-            c.cookies.set("jy_lang", lang)
-        r = c.post("/console/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
-        assert r.status_code == 303, r.text
-        return c
+        """One signed-in client per person and language (sign-ins are throttled per address)."""
+        if (username, lang) not in self.signed_in:
+            c = TestClient(self.app)
+            if lang:
+                c.cookies.set("jy_lang", lang)
+            r = c.post("/console/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
+            assert r.status_code == 303, r.text
+            self.signed_in[(username, lang)] = c
+        return self.signed_in[(username, lang)]
 
     def api(self, username: str) -> TestClient:
         state = app_state(self.app)
