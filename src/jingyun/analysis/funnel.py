@@ -47,6 +47,7 @@ from jingyun.analysis.common import (
 )
 from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
+from jingyun.metrics.definitions import real_people
 from jingyun.warehouse.backends import Backend
 from jingyun.warehouse.sqltext import local_day, quote, ts_literal, utc_start, with_ctes
 
@@ -153,7 +154,7 @@ def _event_filters(p: FunnelParams) -> list[str]:
     lo, _, reach = _bounds(p)
     where = ["person_id IS NOT NULL"]
     if not p.include_test:
-        where.append("NOT coalesce(is_test, FALSE)")
+        where.append(real_people())
     if lo:
         where.append(f"ts >= {lo}")
     if reach:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from jingyun.analysis.common import Step, as_step, check_range, check_timezone, parse_date, rows
 from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
+from jingyun.metrics.definitions import real_people
 from jingyun.warehouse.backends import Backend
 from jingyun.warehouse.sqltext import ts_literal, utc_start, with_ctes
 
@@ -65,7 +66,7 @@ def build_paths_sql(p: PathsParams) -> str:
     """Sessions per (step, previous event, event) along the walk from the anchor event."""
     where = ["person_id IS NOT NULL"]
     if not p.include_test:
-        where.append("NOT coalesce(is_test, FALSE)")
+        where.append(real_people())
     if p.date_from:
         where.append(f"ts >= {ts_literal(utc_start(p.date_from, p.timezone))}")
     if p.date_to:

@@ -23,6 +23,7 @@ from jingyun.segments.lifecycle import STAGES, compute_lifecycle
 from jingyun.segments.rfm import compute_rfm
 from jingyun.segments.snapshots import Transitions, compare_snapshots, current_groups, transitions
 from jingyun.segments.store import SavedSegment, SegmentStore, check_segment_name, tree_rule
+from jingyun.warehouse.users import activity
 from jingyun.web.context import ConsoleCtx, page_ctx
 from jingyun.web.filters import parse_filters
 from jingyun.web.panels import (
@@ -363,9 +364,7 @@ def profile(ctx: ProfileReader, user_id: str = "") -> HTMLResponse:
                               missing=True)
         row = found[0]
         pid = row.get("person_id") or user_id
-        summary = wh.rows("SELECT count(*), coalesce(sum(amount), 0), max(ts) FROM orders WHERE person_id = ? "
-                          "AND NOT coalesce(is_test, FALSE)", [pid])[0]
-        events = wh.rows("SELECT count(*), max(ts) FROM events WHERE person_id = ?", [pid])[0]
+        act = activity(wh, str(pid))
         orders = wh.rows("SELECT order_id, ts, amount, channel, status FROM orders WHERE person_id = ? "
                          "ORDER BY ts DESC LIMIT 10", [pid])
         from jingyun.segments.tags import person_tags
@@ -379,7 +378,7 @@ def profile(ctx: ProfileReader, user_id: str = "") -> HTMLResponse:
                           request_id=request_id(ctx.request))
     user = present(ctx.state, ctx.principal, row)
     return ctx.render("profile.html", user=user, user_id=user_id, orders=orders, tags=tags,
-                      summary={"orders": int(summary[0]), "amount": float(summary[1]), "last_order": summary[2],
-                               "events": int(events[0]), "last_event": events[1]},
+                      summary={"orders": act.orders.count, "amount": act.orders.amount, "last_order": act.orders.last_ts,
+                               "events": act.events.count, "last_event": act.events.last_ts},
                       deidentified=not ctx.principal.sees_raw)
 
