@@ -156,6 +156,8 @@ def test_a_segment_made_through_the_api_shows_in_the_console(svc: App) -> None:
     assert spec.get("/console/users/segment?name=api_gold_members").status_code == 200
     # the builder offers it as a segment condition, and a rule on it saves and estimates
     assert '<option value="api_gold_members">' in spec.get("/console/users/audience").text
+    # another department's builder does not name it (the picker lists what the caller may see)
+    assert "api_gold_members" not in svc.console("spec_s").get("/console/users/audience").text
     nested = {"and": [{"segment": "api_gold_members"}]}
     saved_r = _save(spec, "gold_again", "growth", nested)
     assert saved_r.status_code == 200 and 'data-saved="gold_again"' in saved_r.text

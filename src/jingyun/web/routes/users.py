@@ -56,6 +56,13 @@ def _segment(ctx: ConsoleCtx, name: str) -> SavedSegment:
     return seg
 
 
+def _visible_segments(ctx: ConsoleCtx) -> dict[str, SavedSegment]:
+    """Workspace segments and, for specialists and managers, their own departments' (others' stay unnamed)."""
+    mine = _department_names(ctx)
+    return {n: s for n, s in _segments(ctx).items()
+            if s.department is None or ctx.principal.role in ALL_DEPARTMENTS or s.department in mine}
+
+
 def _department_names(ctx: ConsoleCtx) -> set[str]:
     from sqlalchemy import select
 
@@ -83,9 +90,7 @@ def segments(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     now and its trend. Department segments show only to their departments; workspace ones to everyone."""
     rows: list[list[Any]] = []
     with ctx.reader() as wh:
-        segs = {n: s for n, s in _segments(ctx).items()
-                if s.department is None or ctx.principal.role in ALL_DEPARTMENTS
-                or s.department in _department_names(ctx)}
+        segs = _visible_segments(ctx)
         trends = segment_trends(wh, sorted(segs))
         for seg in segs.values():
             est = saved.estimate(wh, seg.rule)
@@ -244,7 +249,7 @@ def _audience(ctx: ConsoleCtx, status_code: int = 200, **values: Any) -> HTMLRes
                       all_ops=OPS, count_ops=("gte", "gt", "eq", "neq", "lte", "lt", "between"),
                       filter_ops=("eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "contains"),
                       metrics=list(ORDER_METRICS), tag_types=tag_types(ctx.state.settings),
-                      segments=sorted(_segments(ctx)), departments=_save_departments(ctx),
+                      segments=sorted(_visible_segments(ctx)), departments=_save_departments(ctx),
                       any_department=ctx.principal.role == "admin", **values)
 
 
