@@ -102,11 +102,11 @@ DEFAULT_ORDER_SETS: tuple[OrderSet, ...] = (
 RULES: tuple[Described, ...] = (
     Described("real_people", "真实用户: 排除测试账号(is_test)的人与其全部行为、订单",
               "Real people: test accounts (is_test) and all their rows are left out"),
-    Described("people", "用户: 在用户表、行为或订单中出现过的真实用户(person_id)",
-              "People: real persons (person_id) seen in users, events or orders"),
+    Described("people", "用户: 有用户资料或订单的真实用户(person_id); 只有匿名行为的访客不算",
+              "People: real persons (person_id) with a users row or an order; visitors known only from events are not"),
     Described("customers", "客户: 有至少一笔有效订单的用户", "Customers: people with at least one valid order"),
-    Described("audience_universe", "圈人范围: 全部用户(同 people), 含无用户资料但有订单或行为的人",
-              "Audience universe: all people (as people), including ones with orders or events but no users row"),
+    Described("audience_universe", "圈人范围: 全部用户(同 people), 含无用户资料但有订单的人",
+              "Audience universe: all people (as people), including ones with orders but no users row"),
     Described("active_users", "活跃用户(某日): 当地日历日内有任一行为事件的真实用户 (指标 dau)",
               "Active users (a day): real people with any event on that local calendar day (metric dau)"),
     Described("new_customers", "新客(某时段): 全部历史中首笔已支付订单落在该时段的用户 (指标 new_customers)",
@@ -163,16 +163,17 @@ def real_people(alias: str = "", *, include_test: bool = False, column: str = TE
 
 
 def people_sql(*, include_test: bool = False) -> str:
-    """Every person of the workspace, once: in ``users``, ``events`` or ``orders`` (the one population rule).
+    """Every person of the workspace, once: with a ``users`` row or an order (the one population rule).
 
-    RFM customers, lifecycle users and the audience universe are all drawn from it, so
-    someone with orders but no ``users`` row is a person everywhere. A person whose only
-    ``users`` rows are test accounts is a test account, whatever their other rows say.
+    RFM customers, lifecycle users and the audience universe are all drawn from it, so someone with
+    orders but no ``users`` row is a person everywhere. Visitors known only from events (anonymous
+    devices) are not people: they are counted by the activity metrics (dau, visitors), not selected.
+    Reading ``users`` and ``orders`` only also keeps the universe off the events table, the largest.
+    A person whose only ``users`` rows are test accounts is a test account, whatever their other rows say.
     """
     live = real_people(include_test=include_test)
     union = (f"SELECT person_id FROM users WHERE person_id IS NOT NULL AND {live} "
-             f"UNION SELECT person_id FROM orders WHERE person_id IS NOT NULL AND {live} "
-             f"UNION SELECT person_id FROM events WHERE person_id IS NOT NULL AND {live}")
+             f"UNION SELECT person_id FROM orders WHERE person_id IS NOT NULL AND {live}")
     if include_test:
         return union
     return (f"SELECT person_id FROM ({union}) p WHERE person_id NOT IN (SELECT person_id FROM users "
