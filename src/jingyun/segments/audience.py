@@ -266,7 +266,7 @@ def naive_sql(rule: Any, ctx: RuleContext | None = None) -> str:
 
 def universe_sql() -> str:
     """The audience universe is the people population (definitions.people_sql): someone with
-    orders or events but no users row can be selected, as RFM counts them."""
+    orders but no users row can be selected, as RFM counts them."""
     return definitions.people_sql()
 
 
@@ -511,7 +511,7 @@ def _plan(node: Node, as_of: dt.datetime, summary: bool = False) -> str:
     needed = [(n, pos) for n, pos in steps.get("events", []) if n.within_days and _inner([(n, pos)])]
     if not needed:
         # every person (definitions.people_sql), with their users rows if any: attribute
-        # conditions read NULL for someone known only from orders or events
+        # conditions read NULL for someone known only from orders
         sql = (f"SELECT p.person_id FROM ({universe_sql()}) p LEFT JOIN users r ON r.person_id = p.person_id "
                f"GROUP BY p.person_id HAVING {users}")
     else:
