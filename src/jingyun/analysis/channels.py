@@ -17,7 +17,9 @@ Per marketing channel over the local days [from, to]:
   (observed so far: customers acquired near the end of the data have had less time);
   ``ltv_cac`` = LTV / CAC.
 
-Revenue orders are orders not cancelled, refunded or returned, test accounts excluded.
+Revenue orders are the ``revenue_orders`` definition (paid and kept: not refunded or returned;
+an unpaid ``created`` order or one without a status is no revenue), test accounts excluded, as the
+metric dictionary's ``revenue`` counts them: the channels' revenue summed over channels is that metric.
 Channels with spend are placed in the value-cost matrix: value = LTV, cost = CAC,
 split at the medians over those channels (or given thresholds). High value and low
 cost (value ≥ threshold, cost ≤ threshold) is ``star`` 明星渠道 (scale up); high value,
@@ -35,16 +37,17 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from jingyun.analysis.attribution import MODELS, AttributionParams, not_test, run_models, time_range
+from jingyun.analysis.attribution import MODELS, AttributionParams, run_models, time_range
 from jingyun.analysis.common import check_range, check_timezone, parse_date, rows
 from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
+from jingyun.metrics.definitions import SHIPPED, Definitions
+from jingyun.metrics.dictionary import dictionary_for
 from jingyun.warehouse.backends import Backend
 from jingyun.warehouse.sqltext import date_literal, quote, with_ctes
 
 Acquisition = Literal["users", "attribution"]
 UNKNOWN = "(unknown)"
-NOT_REVENUE = ("cancelled", "refunded", "returned")
 QUADRANTS: dict[str, tuple[str, str]] = {
     "star": ("明星渠道", "high value, low cost: scale up 加大投放"),
     "potential": ("潜力渠道", "high value, high cost: bring the cost down 优化成本"),
@@ -93,11 +96,10 @@ class ChannelParams:
                                  include_test=self.include_test)
 
 
-def _ctes(p: ChannelParams) -> list[tuple[str, str]]:
-    statuses = ", ".join(quote(s) for s in NOT_REVENUE)
+def _ctes(p: ChannelParams, defs: Definitions = SHIPPED) -> list[tuple[str, str]]:
     return [
         ("ro", f"SELECT order_id, person_id, ts, CAST(amount AS DOUBLE) AS amount FROM orders "
-               f"WHERE person_id IS NOT NULL AND {not_test(p.include_test)} AND coalesce(status, '') NOT IN ({statuses})"),
+               f"WHERE person_id IS NOT NULL AND {defs.order_rows('revenue_orders', include_test=p.include_test)}"),
         # A person merged from several users rows takes the smallest channel, deterministically.
         ("pc", "SELECT person_id, min(channel) AS channel FROM users WHERE channel IS NOT NULL GROUP BY person_id"),
         ("cg", "SELECT oi.order_id, sum(CAST(oi.quantity AS DOUBLE) * CAST(coalesce(pr.cost, 0) AS DOUBLE)) AS cogs "
@@ -119,7 +121,7 @@ def _spend_where(p: ChannelParams) -> str:
     return " AND ".join(parts)
 
 
-def build_channels_sql(p: ChannelParams) -> str:
+def build_channels_sql(p: ChannelParams, defs: Definitions = SHIPPED) -> str:
     """Per channel: spend, new customers, revenue, cost of goods and LTV revenue (acquisition by users.channel)."""
     ch = f"coalesce(pc.channel, {quote(UNKNOWN)})"
     z = "CAST(0 AS DOUBLE)"
@@ -136,7 +138,7 @@ def build_channels_sql(p: ChannelParams) -> str:
     body = ("SELECT channel, sum(spend) AS spend, sum(new_customers) AS new_customers, sum(revenue) AS revenue, "
             "sum(cogs) AS cogs, sum(ltv_revenue) AS ltv_revenue FROM (\n"
             + "\nUNION ALL ".join(parts) + "\n) x GROUP BY channel ORDER BY channel")
-    return with_ctes(_ctes(p), body)
+    return with_ctes(_ctes(p, defs), body)
 
 
 def build_spend_sql(p: ChannelParams) -> str:
@@ -144,10 +146,11 @@ def build_spend_sql(p: ChannelParams) -> str:
             "GROUP BY channel ORDER BY channel")
 
 
-def attribution_conversions(p: ChannelParams, kind: Literal["first", "revenue", "profit"]) -> str:
+def attribution_conversions(p: ChannelParams, kind: Literal["first", "revenue", "profit"],
+                            defs: Definitions = SHIPPED) -> str:
     """Conversions for the attribution mode: first orders valued at their LTV revenue, or the revenue
     orders in range valued at their amount or gross profit."""
-    prefix = with_ctes(_ctes(p), "")
+    prefix = with_ctes(_ctes(p, defs), "")
     if kind == "first":
         return f"{prefix}SELECT person_id AS conv_id, person_id, first_ts AS cts, ltv AS value FROM lt"
     value = "ro.amount" if kind == "revenue" else "ro.amount - coalesce(cg.cogs, 0)"
@@ -217,11 +220,12 @@ def _row(channel: str, spend: float, new: float, revenue: float, cogs: float, lt
 
 
 def run_channels(backend: Backend, p: ChannelParams) -> ChannelReport:
-    """The channel report, placed in the value-cost matrix and ranked."""
+    """The channel report, placed in the value-cost matrix and ranked (orders as the workspace defines them)."""
+    defs = dictionary_for(backend).definitions
     raw: dict[str, list[float]] = {}
     ran: list[str] = []
     if p.acquisition == "users":
-        sql = build_channels_sql(p)
+        sql = build_channels_sql(p, defs)
         ran.append(sql)
         for rec in rows(backend, sql):
             raw[str(rec["channel"])] = [float(rec[k] or 0) for k in ("spend", "new_customers", "revenue", "cogs",
@@ -232,9 +236,9 @@ def run_channels(backend: Backend, p: ChannelParams) -> ChannelReport:
         ran.append(sql)
         for rec in rows(backend, sql):
             raw[str(rec["channel"])] = [float(rec["spend"] or 0), 0.0, 0.0, 0.0, 0.0]
-        first = run_models(backend, ap, (p.model,), attribution_conversions(p, "first"))[p.model]
-        revenue = run_models(backend, ap, (p.model,), attribution_conversions(p, "revenue"))[p.model]
-        profit = run_models(backend, ap, (p.model,), attribution_conversions(p, "profit"))[p.model]
+        first = run_models(backend, ap, (p.model,), attribution_conversions(p, "first", defs))[p.model]
+        revenue = run_models(backend, ap, (p.model,), attribution_conversions(p, "revenue", defs))[p.model]
+        profit = run_models(backend, ap, (p.model,), attribution_conversions(p, "profit", defs))[p.model]
         for res, slots in ((first, ((1, "conversions"), (4, "revenue"))), (revenue, ((2, "revenue"),)),
                            (profit, ((3, "revenue"),))):
             ran.extend(res.sql)

@@ -23,16 +23,15 @@ from typing import Any, Literal
 from jingyun.analysis.common import Dimension, Step, as_step, check_range, check_timezone, parse_date, rows
 from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
-from jingyun.metrics.definitions import real_people
+from jingyun.metrics.definitions import SHIPPED, Definitions, real_people
+from jingyun.metrics.dictionary import dictionary_for
 from jingyun.warehouse.backends import Backend
-from jingyun.warehouse.sqltext import local_day, quote, ts_literal, utc_start, with_ctes
+from jingyun.warehouse.sqltext import local_day, ts_literal, utc_start, with_ctes
 
 CohortKind = Literal["event", "registration", "purchase"]
 ReturnKind = Literal["event", "purchase"]
 RetPeriod = Literal["day", "week", "month"]
 MAX_PERIODS = 400
-# Orders that never turned into revenue are neither purchases nor LTV.
-NOT_REVENUE = ("cancelled", "refunded", "returned")
 
 
 @dataclass(frozen=True)
@@ -130,12 +129,13 @@ def _range(p: RetentionParams, column: str) -> str:
     return " AND ".join(parts)
 
 
-def _revenue_orders(p: RetentionParams) -> str:
-    statuses = ", ".join(quote(s) for s in NOT_REVENUE)
-    return f"SELECT person_id, ts, amount FROM orders WHERE {_not_test(p)} AND coalesce(status, '') NOT IN ({statuses})"
+def _revenue_orders(p: RetentionParams, defs: Definitions) -> str:
+    # Purchases and LTV read revenue_orders (paid and kept), as the dictionary's ltv metric does: an order that
+    # never turned into revenue (unpaid, cancelled, refunded, returned, no status) is neither.
+    return f"SELECT person_id, ts, amount FROM orders WHERE {defs.order_rows('revenue_orders', include_test=p.include_test)}"
 
 
-def _cohort_ctes(p: RetentionParams) -> list[tuple[str, str]]:
+def _cohort_ctes(p: RetentionParams, defs: Definitions) -> list[tuple[str, str]]:
     bv = "CAST(NULL AS VARCHAR)"
     if p.cohort == "event":
         assert p.cohort_event is not None
@@ -147,7 +147,7 @@ def _cohort_ctes(p: RetentionParams) -> list[tuple[str, str]]:
         occ = (f"SELECT person_id, registered_at AS ts, {bv} AS bv FROM users WHERE registered_at IS NOT NULL "
                f"AND {_not_test(p)} AND {_range(p, 'registered_at')}")
     else:
-        occ = f"SELECT person_id, ts, {bv} AS bv FROM ({_revenue_orders(p)}) o WHERE {_range(p, 'ts')}"
+        occ = f"SELECT person_id, ts, {bv} AS bv FROM ({_revenue_orders(p, defs)}) o WHERE {_range(p, 'ts')}"
     first = "SELECT person_id, min(ts) AS ts0 FROM occ WHERE person_id IS NOT NULL GROUP BY person_id"
     start = _period_start(local_day("f.ts0", p.timezone), p.period)
     if p.by is not None and p.by.kind != "user":
@@ -165,7 +165,7 @@ def _cohort_ctes(p: RetentionParams) -> list[tuple[str, str]]:
     return ctes
 
 
-def build_retention_sql(p: RetentionParams) -> str:
+def build_retention_sql(p: RetentionParams, defs: Definitions = SHIPPED) -> str:
     """Rows (cohort, bvalue, k, users): k = -1 is the cohort size; otherwise members returning in period k
     (or, unbounded, members whose last return is in period k)."""
     lo = f"ts >= {ts_literal(utc_start(p.date_from, p.timezone))}" if p.date_from else "TRUE"
@@ -173,10 +173,10 @@ def build_retention_sql(p: RetentionParams) -> str:
         assert p.return_event is not None
         src = f"SELECT person_id, ts FROM events WHERE {p.return_event.sql()} AND {_not_test(p)} AND {lo}"
     else:
-        src = f"SELECT person_id, ts FROM ({_revenue_orders(p)}) o WHERE {lo}"
+        src = f"SELECT person_id, ts FROM ({_revenue_orders(p, defs)}) o WHERE {lo}"
     rp = _period_start(local_day("ts", p.timezone), p.period)
     ctes = [
-        *_cohort_ctes(p),
+        *_cohort_ctes(p, defs),
         ("r", f"SELECT DISTINCT person_id, {rp} AS rp FROM ({src}) s"),
         ("k", f"SELECT c.person_id, c.cohort, c.bv, {_period_index('c.cohort', 'r.rp', p.period)} AS k "
               "FROM c JOIN r ON r.person_id = c.person_id WHERE r.rp >= c.cohort"),
@@ -192,17 +192,17 @@ def build_retention_sql(p: RetentionParams) -> str:
     return with_ctes(ctes, body)
 
 
-def build_revenue_sql(p: RetentionParams) -> str:
+def build_revenue_sql(p: RetentionParams, defs: Definitions = SHIPPED) -> str:
     """Order revenue of cohort members by (cohort, bvalue, period k after the cohort period)."""
     lo = f"o.ts >= {ts_literal(utc_start(p.date_from, p.timezone))}" if p.date_from else "TRUE"
     rp = _period_start(local_day("o.ts", p.timezone), p.period)
     body = (
         f"SELECT cohort, bvalue, k, sum(amount) AS revenue FROM ("
         f"SELECT c.cohort, c.bv AS bvalue, {_period_index('c.cohort', rp, p.period)} AS k, o.amount "
-        f"FROM c JOIN ({_revenue_orders(p)}) o ON o.person_id = c.person_id WHERE {lo} AND {rp} >= c.cohort) x "
+        f"FROM c JOIN ({_revenue_orders(p, defs)}) o ON o.person_id = c.person_id WHERE {lo} AND {rp} >= c.cohort) x "
         f"WHERE k <= {p.periods} GROUP BY cohort, bvalue, k ORDER BY cohort, bvalue, k"
     )
-    return with_ctes(_cohort_ctes(p), body)
+    return with_ctes(_cohort_ctes(p, defs), body)
 
 
 @dataclass
@@ -230,7 +230,8 @@ class RetentionResult:
 
 def run_retention(backend: Backend, p: RetentionParams) -> RetentionResult:
     """Cohort sizes and retained persons per period (plus LTV curves when ``revenue``)."""
-    sql = build_retention_sql(p)
+    defs = dictionary_for(backend).definitions  # the workspace's revenue_orders
+    sql = build_retention_sql(p, defs)
     n = p.periods
     sizes: dict[tuple[str, str | None], int] = {}
     counts: dict[tuple[str, str | None], list[int]] = {}
@@ -243,7 +244,7 @@ def run_retention(backend: Backend, p: RetentionParams) -> RetentionResult:
     ran = [sql]
     revenue: dict[tuple[str, str | None], list[Decimal]] = {}
     if p.revenue:
-        rsql = build_revenue_sql(p)
+        rsql = build_revenue_sql(p, defs)
         ran.append(rsql)
         for r in rows(backend, rsql):
             key = (str(r["cohort"]), None if r["bvalue"] is None else str(r["bvalue"]))
