@@ -12,11 +12,14 @@ from pathlib import Path
 import pytest
 from tests.metrics.conftest import insert
 
+from jingyun.analysis.anomaly import AnomalyParams, run_anomalies
+from jingyun.analysis.channels import ChannelParams, run_channels
 from jingyun.analysis.explain import ExplainParams, run_explain
+from jingyun.analysis.retention import RetentionParams, run_retention
 from jingyun.config import load_settings
 from jingyun.demo.build import build
 from jingyun.demo.params import DemoParams
-from jingyun.metrics.compute import value_over
+from jingyun.metrics.compute import ComputeParams, compute, value_over
 from jingyun.metrics.dictionary import load_dictionary
 from jingyun.metrics.kpi import Target, TargetSet, kpi_card
 from jingyun.metrics.model import Dictionary
@@ -113,6 +116,49 @@ def test_override_changes_metric_explain_and_kpi_card_together(every_status: tup
     assert card.actual == gmv != card_before.actual
 
 
+def _assert_channels_agree(backend: DuckDBBackend, d: Dictionary, days: tuple[dt.date, dt.date],
+                           tz: str = "Asia/Shanghai") -> None:
+    """The channel report's revenue and gross profit, summed over channels, are the dictionary's."""
+    report = run_channels(backend, ChannelParams.create(*days, timezone=tz))
+    for metric in ("revenue", "gross_profit"):
+        want = value_over(backend, d, metric, *days, timezone=tz) or 0.0
+        assert sum(getattr(r, metric) for r in report.channels) == pytest.approx(want), metric
+        assert report.totals[metric] == pytest.approx(want), metric
+
+
+def _assert_anomaly_agrees(backend: DuckDBBackend, d: Dictionary, days: tuple[dt.date, dt.date],
+                           tz: str = "Asia/Shanghai") -> None:
+    """The anomaly detector's daily gmv/orders series is the dictionary's metric, day by day."""
+    for metric in ("gmv", "orders"):
+        series = run_anomalies(backend, AnomalyParams.create(metric, *days, timezone=tz))
+        daily = compute(backend, d, ComputeParams.create(metric, *days, grain="day", timezone=tz))
+        want = {p.bucket.isoformat(): p.value or 0.0 for p in daily.points}
+        got = {a.date: a.value or 0.0 for a in series.days}
+        assert len(got) == (days[1] - days[0]).days + 1, metric
+        assert any(got.values()), metric  # not a comparison of two empty series
+        assert got == pytest.approx({k: want.get(k, 0.0) for k in got}), metric
+
+
+def test_channels_anomaly_and_retention_agree_on_every_order_status(
+        every_status: tuple[DuckDBBackend, Dictionary]) -> None:
+    """Channels and retention counted every order not cancelled, refunded or returned as revenue: the unpaid
+    created orders (900 + 10) and the status-less one (17) too. Now they read revenue_orders, as the metric."""
+    backend, d = every_status
+    _assert_channels_agree(backend, d, OCT)
+    revenue = value_over(backend, d, "revenue", *OCT)
+    assert revenue == 100 + sum(10 + i for i, s in enumerate(ORDER_STATUSES) if s in ("paid", "shipped", "completed"))
+    _assert_anomaly_agrees(backend, d, OCT)
+    # Retention's LTV curve: October's purchase cohort holds every October buyer, so its month-0 revenue is
+    # October's net revenue.
+    ret = run_retention(backend, RetentionParams.create(days=1, cohort="purchase", returning="purchase",
+                                                        period="month", date_from=OCT[0], date_to=OCT[1],
+                                                        revenue=True, timezone="Asia/Shanghai"))
+    (cohort,) = ret.cohorts
+    assert cohort.size == 3  # a, b and c, each with a revenue order in October
+    assert cohort.revenue_per_member is not None
+    assert cohort.revenue_per_member[0] == pytest.approx((revenue or 0.0) / 3, abs=0.005)  # rounded to cents
+
+
 @pytest.fixture(scope="module")
 def demo() -> Iterator[tuple[DuckDBBackend, Dictionary]]:
     import tempfile
@@ -130,6 +176,8 @@ def demo() -> Iterator[tuple[DuckDBBackend, Dictionary]]:
 def test_every_metric_agrees_on_the_demo(demo: tuple[DuckDBBackend, Dictionary]) -> None:
     backend, d = demo
     _assert_explain_agrees(backend, d, OCT, SEP)
+    _assert_channels_agree(backend, d, OCT)
+    _assert_anomaly_agrees(backend, d, OCT)
     week = (dt.date(2026, 10, 20), dt.date(2026, 10, 26))
     for name, metric in d.metrics.items():
         t = Target(name, name, ">=", 1.0, 1.0, "", metric.perspective, "month")
