@@ -146,6 +146,53 @@ class Arrival:
             self.writer.forget()
 
 
+class FairLock:
+    """A lock granted in the order it was asked for (a ticket lock).
+
+    ``threading.Lock`` lets the thread that releases it take it straight back: a file ingest running
+    through the control channel (one transaction per chunk) then commits chunk after chunk while the
+    writer thread, woken but not yet scheduled, finds the lock taken again each time — HTTP requests
+    waited 10-50 s behind a 5M-row file instead of one chunk (bench/results/always_on.md). In turn
+    order, whoever waits during a chunk goes before the next chunk.
+    """
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition(threading.Lock())
+        self._next = 0  # the next ticket handed out
+        self._serving = 0  # the ticket that holds the lock
+        self._abandoned: set[int] = set()  # tickets whose waiter was interrupted before its turn
+
+    def acquire(self) -> None:
+        with self._cv:
+            ticket, self._next = self._next, self._next + 1
+            try:
+                self._cv.wait_for(lambda: self._serving == ticket)
+            except BaseException:  # interrupted while waiting: the turn must not be lost
+                if self._serving == ticket:
+                    self._advance()
+                else:
+                    self._abandoned.add(ticket)
+                raise
+
+    def release(self) -> None:
+        with self._cv:
+            self._advance()
+
+    def _advance(self) -> None:
+        self._serving += 1
+        while self._serving in self._abandoned:
+            self._abandoned.discard(self._serving)
+            self._serving += 1
+        self._cv.notify_all()
+
+    def __enter__(self) -> FairLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
 class IngestWriter:
     def __init__(self, wh: Warehouse, *, max_rows: int = 8_000, linger_s: float = 0.025, max_linger_s: float = 0.2,
                  idle_s: float = 0.1, busy_checkpoint_bytes: int = 8 << 20, backstop_checkpoint: str = "64MB"):
@@ -155,11 +202,15 @@ class IngestWriter:
         self.max_linger_s = max_linger_s
         self.idle_s = idle_s
         self.busy_checkpoint_bytes = busy_checkpoint_bytes
-        self.lock = threading.Lock()  # also taken by other writes (quarantine replay)
+        self.lock = FairLock()  # also taken by other writes (quarantine replay, commands' transactions)
         self.stats: collections.deque[CommitStats] = collections.deque(maxlen=2_000)
-        self._cv = threading.Condition()
+        queue_lock = threading.RLock()
+        self._cv = threading.Condition(queue_lock)
+        # bulk writers (commands' chunks) wait here for the queue to empty, see drained()
+        self._idle_cv = threading.Condition(queue_lock)
         self._jobs: collections.deque[Job | None] = collections.deque()
         self._preparing = 0  # requests announced by expect() whose job is not queued yet
+        self._busy = False  # a group was taken and its commit has not answered yet
         self._dirty = False  # committed since the last checkpoint
         self._wave = 0  # jobs answered by the last commit plus those that queued up while it ran
         self._wave_end = 0.0  # when the last commit answered (time.perf_counter())
@@ -189,6 +240,17 @@ class IngestWriter:
         with self._cv:
             self._preparing -= 1
             self._cv.notify()
+            self._idle_cv.notify_all()
+
+    def drained(self, timeout: float) -> bool:
+        """Wait (up to ``timeout``) until no request is queued or being read. A bulk write (one chunk of a
+        command's file ingest) calls it before taking :attr:`lock`: requests already waiting are then
+        committed first, even a backlog bigger than one group (``max_rows``), so an HTTP request waits
+        behind at most the chunk that was running when it came. Bounded, so a steady stream of requests
+        cannot hold the bulk write back for ever."""
+        with self._cv:
+            return self._idle_cv.wait_for(lambda: not (self._jobs or self._busy) and self._preparing <= 0,
+                                          timeout=timeout)
 
     def submit(self, job: Job, *, expected: bool = False) -> Future[list[Outcome]]:
         """Queue a job; ``expected`` when its request was announced by :meth:`expect`."""
@@ -217,7 +279,12 @@ class IngestWriter:
             if group is None:
                 return
             if group:
-                self._commit(group)
+                try:
+                    self._commit(group)
+                finally:
+                    with self._cv:
+                        self._busy = False
+                        self._idle_cv.notify_all()
             self._checkpoint(idle=not group)
 
     def _take(self) -> list[Job] | None:
@@ -265,6 +332,7 @@ class IngestWriter:
                     self._cv.wait(expected_until - now)
                 else:
                     break
+            self._busy = True  # until this group's commit has answered (drained() waits for it)
             return group
 
     def _wal_bytes(self) -> int:

@@ -31,6 +31,11 @@ if TYPE_CHECKING:
     from jingyun.api.writer import IngestWriter
 
 
+# how long a command's transaction lets queued HTTP requests go first, at most (a steady stream of
+# requests must not hold a file ingest back for ever)
+DRAIN_WAIT_S = 1.0
+
+
 class Cancelled(KeyboardInterrupt):
     """The command was cancelled (Ctrl-C on the client, or the service stopping)."""
 
@@ -97,6 +102,10 @@ class ServiceWarehouse(Warehouse):
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        self.session.check()
+        # HTTP requests already waiting commit first (up to DRAIN_WAIT_S): with the lock granted in turn
+        # order, a request then waits behind at most the one chunk that was running when it came
+        self.session.writer.drained(DRAIN_WAIT_S)
         self.session.check()
         with self.session.writer.lock:
             self.session.check()

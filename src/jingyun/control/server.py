@@ -46,6 +46,15 @@ log = logging.getLogger(__name__)
 TERMINAL_ENV = ("COLUMNS", "LINES", "TERM", "COLORTERM", "NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE",
                 "TTY_INTERACTIVE", "CLICOLOR", "CLICOLOR_FORCE")
 
+# A file ingest inside the service commits chunks of at most this many rows, unless the client sets
+# JINGYUN_CHUNK_ROWS: each chunk's transaction holds the writer's lock, so its size bounds how long HTTP
+# ingestion waits behind the file (1M-row chunks held it for seconds). The home's own chunk_rows applies
+# when smaller. Why not smaller: a chunk that stores a whole DuckDB row group (122,880 rows) has it
+# written to the database file during its insert and commits in milliseconds; a smaller one goes
+# through the WAL and is written twice (commit, then checkpoint): 100k-row chunks took twice as long
+# as 130k or 1M-row ones, which take the same time (measured, bench/results/always_on.md).
+SERVICE_CHUNK_ROWS = 130_000
+
 # jobs other parts of the service report to `jingyun status` (the scheduler registers one)
 JobLister = Callable[[], list[dict[str, Any]]]
 _job_listers: list[JobLister] = []
@@ -70,6 +79,12 @@ def client_env(given: dict[str, Any], real: Any) -> dict[str, str | None]:
         if isinstance(key, str) and (key.startswith("JINGYUN_") or key in TERMINAL_ENV) and isinstance(value, str):
             overlay[key] = value
     return overlay
+
+
+def service_chunks(overlay: dict[str, str | None], given: dict[str, Any], home_chunk_rows: int) -> None:
+    """Cap a command's ingestion chunk at :data:`SERVICE_CHUNK_ROWS` unless the client chose one."""
+    if not isinstance(given.get("JINGYUN_CHUNK_ROWS"), str):
+        overlay["JINGYUN_CHUNK_ROWS"] = str(min(home_chunk_rows, SERVICE_CHUNK_ROWS))
 
 
 @dataclass
@@ -219,7 +234,10 @@ class ControlServer:
             self._running[item.id] = item
         tty = request.get("tty") or {}
         binding = threadio.Binding(send, {k: bool(v) for k, v in tty.items()})
-        tokens = threadio.bind(binding, client_env(request.get("env") or {}, threadio.real_environ()))
+        given = request.get("env") or {}
+        overlay = client_env(given, threadio.real_environ())
+        service_chunks(overlay, given, self.writer.wh.settings.chunk_rows)
+        tokens = threadio.bind(binding, overlay)
         entered = ambient.enter(session)
         watcher = threading.Thread(target=watch, name="jingyun-command-watch", daemon=True)
         code = 3

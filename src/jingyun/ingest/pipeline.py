@@ -115,6 +115,10 @@ class ChunkLoader:
         # the per-person order summary, if it was current, is stamped again after the commit
         summary_current = t == "orders" and person_orders.stamp_matches(con)
         try:
+            if chunk.rows:
+                # typed and checked before the transaction: staging reads only the chunk, so inside the
+                # service the writer's lock (taken by the transaction) covers only dedup, insert and commit
+                self._stage()
             with self.wh.transaction():
                 self._quarantine_unreadable(chunk.bad, report)
                 if chunk.rows:
@@ -167,11 +171,14 @@ class ChunkLoader:
             [self.table.name, self.source, self.mapping_json, self.table.name, self.source],
         )
 
+    def _stage(self) -> None:
+        for statement in self.staging_statements(_shape(self.wh, self.fmt)):
+            self.wh.con.execute(statement)
+
     def _load_rows(self, report: IngestReport) -> None:
         con, table = self.wh.con, self.table
-        shape = _shape(self.wh, self.fmt)
-        for statement in self.staging_statements(shape):
-            con.execute(statement)
+        shape = self._shape
+        assert shape is not None  # staged by _stage
         keys = ", ".join(ident(k) for k in table.key)
         stored_hash = "hash(" + ", ".join(f"s.{ident(c.name)}" for c in table.source_columns) + ")"
         con.execute(
