@@ -114,6 +114,19 @@ def test_override_changes_metric_explain_and_kpi_card_together(every_status: tup
     assert run_explain(backend, ExplainParams.create("gmv", "2026-10")).current == gmv
     card = kpi_card(backend, after, TargetSet((t,)), t, *OCT)
     assert card.actual == gmv != card_before.actual
+    # Channels, retention and the anomaly detector read the override through the backend's warehouse too.
+    _assert_anomaly_agrees(backend, after, OCT)
+    revenue_before = value_over(backend, before, "revenue", *OCT)
+    (home / "definitions.yaml").write_text("revenue_orders:\n  statuses: [paid, shipped, completed, created]\n",
+                                          encoding="utf-8")
+    after = load_dictionary(load_settings(home))
+    revenue = value_over(backend, after, "revenue", *OCT)
+    assert revenue == (revenue_before or 0) + 900 + 10
+    _assert_channels_agree(backend, after, OCT)
+    ret = run_retention(backend, RetentionParams.create(days=1, cohort="purchase", returning="purchase",
+                                                        period="month", date_from=OCT[0], date_to=OCT[1],
+                                                        revenue=True, timezone="Asia/Shanghai"))
+    assert ret.cohorts[0].revenue_per_member == pytest.approx([(revenue or 0) / 3] * 2, abs=0.005)
 
 
 def _assert_channels_agree(backend: DuckDBBackend, d: Dictionary, days: tuple[dt.date, dt.date],

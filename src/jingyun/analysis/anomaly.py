@@ -31,7 +31,8 @@ from jingyun.analysis.attribution import not_test, time_range
 from jingyun.analysis.common import check_range, check_timezone, parse_date, rows
 from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
-from jingyun.metrics.definitions import SHIPPED
+from jingyun.metrics.definitions import SHIPPED, Definitions
+from jingyun.metrics.dictionary import dictionary_for
 from jingyun.warehouse.backends import Backend
 from jingyun.warehouse.sqltext import local_date
 
@@ -81,12 +82,12 @@ class AnomalyParams:
                    float(threshold), period, timezone, include_test)
 
 
-def build_series_sql(p: AnomalyParams) -> str:
+def build_series_sql(p: AnomalyParams, defs: Definitions = SHIPPED) -> str:
     """Rows (day, num, den) per local day; den is NULL for non-ratio metrics."""
     rng = time_range("ts", p.date_from, p.date_to, p.timezone)
     day = local_date("ts", p.timezone)
     # the gmv/orders/aov metrics' rows: paid orders (definitions.paid_orders), as the dictionary counts them
-    orders = (f"FROM orders WHERE {not_test(p.include_test)} AND {SHIPPED.paid_orders.where()} AND {rng} "
+    orders = (f"FROM orders WHERE {not_test(p.include_test)} AND {defs.paid_orders.where()} AND {rng} "
               f"GROUP BY {day}")
     if p.metric == "gmv":
         return f"SELECT {day} AS day, sum(CAST(amount AS DOUBLE)) AS num, CAST(NULL AS DOUBLE) AS den {orders} ORDER BY day"
@@ -223,7 +224,7 @@ def detect(dates: list[dt.date], values: np.ndarray, method: Method = "stl", thr
 
 def run_anomalies(backend: Backend, p: AnomalyParams) -> AnomalyResult:
     """The metric's daily series over [from, to] (default: the days with data), with out-of-line days flagged."""
-    sql = build_series_sql(p)
+    sql = build_series_sql(p, dictionary_for(backend).definitions)  # the workspace's paid_orders
     got = {r["day"]: r for r in rows(backend, sql)}
     if not got and (p.date_from is None or p.date_to is None):
         raise JingyunError("empty_series", f"no {p.metric} data; give --from and --to or load data", "metric")
