@@ -97,7 +97,7 @@ def test_status_lists_a_running_command_and_demo_is_refused(homes: tuple[Path, P
     # a command that runs for a while: the status shows it with its argv
     from control_support import popen
 
-    slow = popen(served, "query", "SELECT count(*) AS n FROM range(400000000) t(i) WHERE i % 7 = 3", "--json",
+    slow = popen(served, "query", "SELECT count(*) AS n FROM range(3000000000) t(i) WHERE i % 7 = 3", "--json",
                  cwd=work)
     try:
         seen = False
