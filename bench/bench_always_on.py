@@ -90,6 +90,7 @@ def _make_file(path: Path, n: int) -> None:
 
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")
     con.execute(f"COPY ({FILE_SQL.format(n=n)}) TO '{path}' (FORMAT parquet)")
     con.close()
 
