@@ -55,14 +55,21 @@ def _run(state: StateDep, fn: Any, params: Any) -> Any:
         reader.close()
 
 
+def _breakdown_gate(state: StateDep, principal: Principal, by: Any) -> Masker | None:
+    """A breakdown as this caller may have it: refused on personal data (403 naming ``by``), and a masker
+    for its values when the caller sees de-identified data (None: no breakdown, or a raw role)."""
+    if by is None:
+        return None
+    require_field_access(by.label, sees_raw=principal.sees_raw, field_name="by")
+    return None if principal.sees_raw else Masker(state.service.mask_salt)
+
+
 @router.post("/funnel", summary="Funnel conversion and bottleneck 漏斗分析", response_model=FunnelResult)
 def funnel(body: FunnelIn, state: StateDep, principal: Analyst) -> dict[str, Any]:  # type: ignore[valid-type]
     params: FunnelParams = body.to_params(timezone=state.settings.timezone)  # type: ignore[attr-defined]
-    if params.by is not None:
-        require_field_access(params.by.label, sees_raw=principal.sees_raw, field_name="by")
+    masker = _breakdown_gate(state, principal, params.by)
     result: FunnelResult = _run(state, run_funnel, params)
-    if not principal.sees_raw:  # a property breakdown's values may be free text
-        masker = Masker(state.service.mask_salt)
+    if masker is not None:  # a property breakdown's values may be free text
         for group in result.breakdown:
             group.value = masker.any(group.value)
     return jsonable(result.to_dict())
@@ -71,11 +78,9 @@ def funnel(body: FunnelIn, state: StateDep, principal: Analyst) -> dict[str, Any
 @router.post("/retention", summary="Retention by cohort 留存分析", response_model=RetentionResult)
 def retention(body: RetentionIn, state: StateDep, principal: Analyst) -> dict[str, Any]:  # type: ignore[valid-type]
     params: RetentionParams = body.to_params(timezone=state.settings.timezone)  # type: ignore[attr-defined]
-    if params.by is not None:
-        require_field_access(params.by.label, sees_raw=principal.sees_raw, field_name="by")
+    masker = _breakdown_gate(state, principal, params.by)
     result: RetentionResult = _run(state, run_retention, params)
-    if params.by is not None and not principal.sees_raw:
-        masker = Masker(state.service.mask_salt)
+    if masker is not None:
         for cohort in result.cohorts:
             cohort.value = None if cohort.value is None else masker.any(cohort.value)
     return jsonable(result.to_dict())
