@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jingyun.errors import JingyunError
+from jingyun.metrics.definitions import SHIPPED
 from jingyun.warehouse.connection import Warehouse
 
 
@@ -46,7 +47,7 @@ CHECKS: dict[str, Check] = {c.name: c for c in (
         """SELECT o.order_id, o.status, o.amount, coalesce(p.paid, 0) AS paid, o.amount - coalesce(p.paid, 0) AS difference
            FROM orders o LEFT JOIN (SELECT order_id, sum(paid_amount) AS paid FROM payments GROUP BY order_id) p
              ON p.order_id = o.order_id
-           WHERE o.status IN ('paid', 'shipped', 'completed', 'refunded', 'returned') AND o.amount <> coalesce(p.paid, 0)
+           WHERE """ + SHIPPED.paid_orders.where("o") + """ AND o.amount <> coalesce(p.paid, 0)
            ORDER BY abs(o.amount - coalesce(p.paid, 0)) DESC, o.order_id""",
     ),
     Check(
