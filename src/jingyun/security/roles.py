@@ -44,6 +44,33 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "audit:read": frozenset({"admin"}),
     "jobs:view": frozenset({"manager", "admin"}),  # the scheduler's jobs, outcomes and error lines
     "jobs:run": frozenset({"admin"}),
+    # act: journeys, messages, coupons (specialists create, managers approve activation, analysts read)
+    "journeys:view": frozenset(ROLES),
+    "journeys:create": frozenset({"specialist", "manager", "admin"}),
+    "journeys:approve": frozenset({"manager", "admin"}),
+    "messages:view": frozenset(ROLES),  # the delivery log; recipients de-identified for masked roles
+    "messages:send": frozenset({"specialist", "manager", "admin"}),
+    "coupons:view": frozenset(ROLES),
+    "coupons:create": frozenset({"specialist", "manager", "admin"}),
+    # manage by the numbers: alerts, incidents, approvals, budgets, pricing, the organisation
+    "alerts:view": frozenset(ROLES),  # own inbox and the risk map
+    "alerts:ack": frozenset(ROLES),  # acknowledge, snooze, resolve what was routed to you
+    "alerts:manage": frozenset({"manager", "admin"}),  # rules and their routing
+    "incidents:view": frozenset(ROLES),
+    "incidents:open": frozenset(ROLES),  # anyone may report; a red alert opens one by itself
+    "incidents:manage": frozenset({"manager", "admin"}),
+    "approvals:submit": frozenset({"specialist", "manager", "admin"}),
+    "approvals:decide": frozenset(ROLES),  # only on the steps assigned (or delegated) to the caller
+    "approvals:manage": frozenset({"admin"}),  # workflows and tiers
+    "org:manage": frozenset({"admin"}),  # departments, people, superiors, CSV import
+    "budgets:view": frozenset({"analyst", "manager", "admin"}),
+    "budgets:manage": frozenset({"manager", "admin"}),
+    "pricing:view": frozenset(ROLES),
+    "pricing:manage": frozenset({"manager", "admin"}),
+    # PIPL data-subject rights
+    "privacy:export": frozenset({"admin"}),
+    "privacy:erase": frozenset({"admin"}),
+    "consent:write": frozenset({"admin"}),  # plus ingest-scoped API keys, declared by the API
 }
 # what a read-scoped API key may do, on top of its role (never writes, never admin functions)
 READ_KEY_PERMISSIONS = frozenset({"schema:read", "profile:read", "analysis:run", "segments:view"})

@@ -333,3 +333,8 @@ class JobRun(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=1)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     owner: Mapped[str] = mapped_column(String(200), default="")
+
+
+# Each later capability declares its tables in its own module of this package (one migration each);
+# importing them here puts every table in ``Base.metadata``, which the migration test compares.
+from jingyun.store import alerts, approvals, automation, budgets, coupons, messages, privacy  # noqa: E402, F401

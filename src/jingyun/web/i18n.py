@@ -26,7 +26,11 @@ _DIR = Path(__file__).parent / "i18n"
 
 @cache
 def catalog(locale: Locale) -> dict[str, str]:
-    return dict(json.loads((_DIR / f"{locale}.json").read_text(encoding="utf-8")))
+    """The main catalog plus each capability's own (``i18n/<capability>.<locale>.json``)."""
+    out = dict(json.loads((_DIR / f"{locale}.json").read_text(encoding="utf-8")))
+    for extra in sorted(_DIR.glob(f"*.{locale}.json")):
+        out.update(json.loads(extra.read_text(encoding="utf-8")))
+    return out
 
 
 def parse_locale(value: str | None) -> Locale:

@@ -21,5 +21,18 @@ def all_routers() -> list[APIRouter]:
     from jingyun.api.routers.segments import router as segments
     from jingyun.api.routers.users import router as users
 
-    return [health, auth, ingest, users, segments, profiles, analysis, channels, metrics, experiments, models,
+    known = [health, auth, ingest, users, segments, profiles, analysis, channels, metrics, experiments, models,
             quarantine, schema, admin]
+    # a capability added later only needs its own module with a ``router``: it is mounted after the known ones
+    import importlib
+    import pkgutil
+
+    import jingyun.api.routers as package
+
+    seen = {id(r) for r in known}
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        extra = getattr(importlib.import_module(f"jingyun.api.routers.{info.name}"), "router", None)
+        if isinstance(extra, APIRouter) and id(extra) not in seen:
+            known.append(extra)
+            seen.add(id(extra))
+    return known
