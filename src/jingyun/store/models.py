@@ -74,6 +74,10 @@ class Person(Base):
     # every credential of the person carries the version it was issued under; raising it ends them all
     token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # the person's superior (approvals escalate to them; 0009_approvals). No database foreign key: SQLite
+    # cannot drop a referencing column on downgrade, and people is referenced too widely to copy the table;
+    # jingyun.approvals.org checks it on write and reads a removed superior as none.
+    superior_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     departments: Mapped[list[Department]] = relationship(secondary=person_departments, lazy="selectin")
 
     @property
