@@ -57,6 +57,14 @@ class Settings(BaseSettings):
     memory_limit: str = Field(default="1GB", description="DuckDB memory limit (default 1GB) so ingestion stays bounded whatever the file size.")
     chunk_rows: int = Field(default=1_000_000, ge=1, description="Rows per ingestion chunk (default 1,000,000); each chunk commits atomically.")
     max_field_bytes: int = Field(default=1_048_576, ge=1, description="Largest accepted value of a single field in bytes (default 1,048,576); larger values are quarantined.")
+    smtp_host: str = Field(default="127.0.0.1", description="SMTP server that sends email messages (default 127.0.0.1).")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="SMTP server port (default 25; 587 with smtp_starttls).")
+    smtp_user: str = Field(default="", description="SMTP login user (default empty: no login).")
+    smtp_password: str = Field(default="", description="SMTP login password (default empty; prefer the environment variable to jingyun.toml).")
+    smtp_from: str = Field(default="jingyun@localhost", description="From address of email messages (default jingyun@localhost).")
+    smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS before login (default false).")
+    messages_public_url: str = Field(default="http://127.0.0.1:8000", description="Public base URL of the service used in message links: unsubscribe, open pixel, click redirect (default http://127.0.0.1:8000).")
+    messages_key_days: int = Field(default=90, ge=30, description="Days a delivery row (and its send key) is kept before `jingyun messages purge` may remove it (default 90, at least 30).")
     service: ServiceConfig = Field(default_factory=lambda: ServiceConfig(), description="The service section (environment only): see the JINGYUN_* service settings.")
 
     @classmethod
