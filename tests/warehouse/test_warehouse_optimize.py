@@ -173,3 +173,36 @@ def test_cli_optimize(home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[
 
     code, _, err = _run(["optimize", "--table", "order_items"], capsys)
     assert code == 2 and "no time column" in err and len(err.strip().splitlines()) == 1
+
+
+def test_compact_vacuums_although_the_service_turned_vacuuming_off(tmp_path: Path) -> None:
+    """The service's checkpoints do not vacuum (they would block commits for seconds); ``compact`` does,
+    once, and leaves the connection's setting as it found it."""
+    from jingyun.warehouse.optimize import compact
+
+    wh = Warehouse.open(Settings(home=tmp_path))
+    try:
+        con = wh.con
+        con.execute("SET max_vacuum_tasks = 0")
+        con.execute("CREATE TABLE scratch (a BIGINT, b VARCHAR)")
+
+        def row_groups() -> int:
+            return int(con.execute("SELECT count(DISTINCT row_group_id) FROM pragma_storage_info('scratch')").fetchall()[0][0])
+
+        def churn(k: int) -> None:  # four loads of a row group and a bit, then a third of the rows deleted
+            for i in range(4):
+                con.execute(f"INSERT INTO scratch SELECT i, 'x' || i FROM range({k + i * 130_000}, {k + (i + 1) * 130_000}) r(i)")
+            con.execute(f"DELETE FROM scratch WHERE a >= {k} AND a % 3 = 0")
+
+        churn(0)
+        con.execute("CHECKPOINT")  # what the service does: no vacuum, the partly filled row groups stay
+        kept = row_groups()
+        churn(10_000_000)
+        assert compact(wh) is True
+        assert row_groups() < kept * 2  # the second load's groups merged (without vacuum: exactly twice)
+        assert con.execute("SELECT count(*) FROM scratch").fetchall()[0][0] == sum(
+            1 for k in (0, 10_000_000) for a in range(k, k + 520_000) if a % 3)
+        assert con.execute("SELECT current_setting('max_vacuum_tasks')").fetchall()[0][0] == 0
+    finally:
+        wh.close()
+    assert compact(Warehouse.open(Settings(home=tmp_path / "mem"), memory=True)) is False

@@ -71,7 +71,29 @@ def optimize(wh: Warehouse, tables: tuple[str, ...] = DEFAULT_TABLES, *, summary
         started = time.perf_counter()
         state = person_orders.rebuild(wh)
         reports.append(OptimizeReport(person_orders.TABLE, state.rows, "(rebuilt)", round(time.perf_counter() - started, 3)))
-    on_disk = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
-    if on_disk and on_disk[0][0]:
-        con.execute("CHECKPOINT")  # hand the old row groups' space back now
+    compact(wh)  # hand the old row groups' space back now
     return reports
+
+
+# DuckDB's default number of vacuum tasks per checkpoint (``max_vacuum_tasks``)
+VACUUM_TASKS = 100
+
+
+def compact(wh: Warehouse) -> bool:
+    """A checkpoint that vacuums: merges partly filled row groups and drops deleted rows' space.
+
+    The service turns vacuuming off for its own checkpoints (:class:`jingyun.api.writer.IngestWriter`):
+    DuckDB blocks every commit while a checkpoint runs, and a vacuuming one after a big file ingest took
+    seconds, so HTTP ingestion stalled. Compaction happens here instead, at a time chosen for it (the
+    scheduled ``optimize`` job, 04:30 by default). False for an in-memory warehouse (nothing to do)."""
+    con = wh.con
+    on_disk = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
+    if not (on_disk and on_disk[0][0]):
+        return False
+    before = con.execute("SELECT current_setting('max_vacuum_tasks')").fetchall()[0][0]
+    con.execute(f"SET max_vacuum_tasks = {VACUUM_TASKS}")
+    try:
+        con.execute("CHECKPOINT")
+    finally:
+        con.execute(f"SET max_vacuum_tasks = {int(before)}")
+    return True
