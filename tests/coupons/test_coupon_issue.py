@@ -115,7 +115,7 @@ def test_collisions_retry_and_the_unique_constraint_holds(db: tuple[Settings, St
     assert coupons.get_template(st, "tiny").issued == 40
 
 
-def _child(url: str | None, home: str, key: str, worker: int, n: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _child(url: str | None, home: str, key: str, worker: int, n: int, out: mp.Queue) -> None:
     settings = load_settings(Path(home))
     st = open_store(settings, url, migrate=False)
     got, refused = [], []
@@ -132,7 +132,7 @@ def test_two_processes_share_the_stock(db: tuple[Settings, Store, str | None]) -
     settings, st, url = db
     coupons.create_template(st, settings, _threshold("procs", stock=50), now=NOW)
     ctx = mp.get_context("spawn")
-    out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    out: mp.Queue = ctx.Queue()
     procs = [ctx.Process(target=_child, args=(url, str(settings.home), "procs", w, 40, out)) for w in range(2)]
     for p in procs:
         p.start()
