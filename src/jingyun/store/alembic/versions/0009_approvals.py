@@ -108,19 +108,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_approval_delegations_delegator", "approval_delegations", ["delegator"])
     op.create_table(
-        "approval_notices",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("key", sa.String(length=200), nullable=False),
-        sa.Column("recipient", sa.String(length=100), nullable=False),
-        sa.Column("subject", sa.String(length=300), nullable=False),
-        sa.Column("text", sa.Text(), nullable=False),
-        sa.Column("created_at", sa.DateTime(), nullable=False),
-        sa.Column("read_at", sa.DateTime(), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-        sa.UniqueConstraint("key"),
-    )
-    op.create_index("ix_approval_notices_recipient", "approval_notices", ["recipient"])
-    op.create_table(
         "incidents",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("playbook", sa.String(length=60), nullable=False),
@@ -166,7 +153,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("incident_entries", "incident_steps", "incidents", "approval_notices", "approval_delegations",
+    for table in ("incident_entries", "incident_steps", "incidents", "approval_delegations",
                   "approval_attachments", "approval_entries", "approval_steps", "approval_requests", "org_positions"):
         op.drop_table(table)
     op.drop_column("people", "superior_id")

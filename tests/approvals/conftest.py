@@ -1,0 +1,30 @@
+"""An organisation built through the CSV import: a marketing director, a finance director, a general manager
+above both, a marketing manager and specialists."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from jingyun.approvals import org
+from jingyun.config import Settings
+from jingyun.store import Store, open_store
+
+ORG_CSV = """name,email,department,role,superior
+gm,gm@example.com,,general_manager,
+mdir,mdir@example.com,marketing,director,gm
+fdir,fdir@example.com,finance,director,gm
+mman,mman@example.com,marketing,manager,mdir
+alice,alice@example.com,marketing,specialist,mman
+bob,,marketing,specialist,mman
+"""
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    st = open_store(settings)
+    report = org.import_csv(st, settings, ORG_CSV)
+    assert report.errors == [] and report.created == 6
+    yield st
+    st.close()
