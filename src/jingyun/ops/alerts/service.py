@@ -1,0 +1,75 @@
+"""One evaluation run: read the workspace's rules, judge them for a day, open and route the alerts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from jingyun.config import Settings
+from jingyun.errors import JingyunError
+from jingyun.metrics.dictionary import dictionary_for
+from jingyun.metrics.kpi import TargetSet, load_targets, targets_path
+from jingyun.metrics.model import Dictionary
+from jingyun.ops.alerts import inbox
+from jingyun.ops.alerts.evaluate import Evaluation, Window, evaluate
+from jingyun.ops.alerts.rules import RuleSet, load_rules
+from jingyun.store.db import Store
+from jingyun.warehouse.backends import Backend
+
+
+@dataclass
+class Run:
+    evaluation: Evaluation
+    outcomes: list[inbox.Outcome]
+
+    def to_dict(self) -> dict[str, Any]:
+        ev = self.evaluation
+        return {
+            "as_of": ev.as_of.isoformat(),
+            "findings": [f.to_dict() for f in ev.findings],
+            "alerts": [o.__dict__ for o in self.outcomes],
+            "quiet": ev.quiet, "not_due": ev.not_due, "skipped": ev.skipped,
+        }
+
+
+def default_day(settings: Settings, now: dt.datetime | None = None) -> dt.date:
+    """Yesterday in the workspace time zone: the last complete day."""
+    now = now or dt.datetime.now(dt.UTC)
+    return (now.astimezone(ZoneInfo(settings.timezone)) - dt.timedelta(days=1)).date()
+
+
+def workspace(settings: Settings, backend: Backend) -> tuple[Dictionary, TargetSet | None, RuleSet]:
+    d = dictionary_for(backend)
+    try:
+        targets: TargetSet | None = load_targets(d, targets_path(settings))
+    except JingyunError:
+        targets = None  # a broken targets file stops target rules only (they are skipped with a note)
+    return d, targets, load_rules(settings, d, targets)
+
+
+def approval_timeouts(store: Store) -> Any:
+    """The approvals SLA statistics as a source reader, once the approvals capability provides them."""
+    import importlib
+
+    try:
+        stats = importlib.import_module("jingyun.approvals").timeout_rate
+    except (ImportError, AttributeError):
+        return None
+
+    def read(source: str, windows: list[Window]) -> dict[Window, float | None] | None:
+        return {w: stats(store, w[0], w[1]) for w in windows}
+
+    return read
+
+
+def run(settings: Settings, backend: Backend, store: Store, as_of: dt.date, *, now: dt.datetime | None = None,
+        send: bool = True, only: set[str] | None = None) -> Run:
+    d, targets, rules = workspace(settings, backend)
+    if only is not None:
+        for rid in only:
+            rules.get(rid)
+    ev = evaluate(backend, d, rules, as_of, targets=targets, timezone=settings.timezone,
+                  sources=approval_timeouts(store), only=only)
+    return Run(ev, inbox.apply(store, settings, d, rules, ev, now=now, send=send))
