@@ -1,0 +1,244 @@
+"""Guard rails (护栏): one module for the simulation and the live runtime alike.
+
+- **Test accounts** never enter: entry queries carry :func:`jingyun.metrics.definitions.real_people`.
+- **Entry limit** per user and journey: an entry at *t* is accepted when the user's last *accepted*
+  entry is at least ``entry_limit`` before it (default 24 h; ``once``: never again).
+- **Holdout**: ``bucket(journey_key, "holdout", user_id) < share`` through the experiments module's
+  hashing, so membership is stable, reproducible and independent of the random splits.
+- **Consent**: marketing messages go only where ``jingyun.messaging.consent.allowed`` says so (when
+  the messaging capability is installed; without it every recipient counts as allowed).
+- **Quiet hours** (default 22:00–08:00) in the recipient's own time zone: a marketing message due
+  inside them waits to their end (``on_quiet_hours: wait``, default) or is dropped.
+- **Frequency caps** across all journeys (default 2 marketing messages per local day, 5 per local
+  ISO week, Monday to Sunday, in the recipient's time zone). Sends are decided in time order; sends
+  due at the same instant go in journey priority order (higher first), so when a slot is scarce —
+  typically at 08:00, when the night's waiting sends are released — the higher priority wins. A send
+  over the cap is dropped (``on_cap: drop``, default) or waits to the next local morning
+  (``on_cap: wait``, at most :data:`MAX_CAP_WAITS` times).
+
+Service and alert messages skip caps and quiet hours; coupons, tags, segments and tasks are not
+messages and pass every message rule (holdout and entry limits still apply to them).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import importlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from jingyun.experiments.assignment import bucket
+from jingyun.metrics.definitions import real_people
+
+MAX_CAP_WAITS = 7
+Outcome = str  # sent | cap | quiet_hours | unsubscribed
+ConsentCheck = Callable[[str, str, str], bool]
+__all__ = [
+    "CapLedger",
+    "GuardRules",
+    "arbitrate",
+    "consent_checker",
+    "entry_limit_mask",
+    "holdout_mask",
+    "in_holdout",
+    "in_quiet_hours",
+    "quiet_end_after",
+    "real_people",
+    "variant",
+]
+
+
+@dataclass(frozen=True)
+class GuardRules:
+    cap_day: int = 2
+    cap_week: int = 5
+    quiet_start: dt.time = dt.time(22, 0)
+    quiet_end: dt.time = dt.time(8, 0)
+    timezone: str = "Asia/Shanghai"
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> GuardRules:
+        def clock(text: str) -> dt.time:
+            return dt.time.fromisoformat(text)
+
+        return cls(
+            cap_day=int(getattr(settings, "automation_cap_day", cls.cap_day)),
+            cap_week=int(getattr(settings, "automation_cap_week", cls.cap_week)),
+            quiet_start=clock(getattr(settings, "automation_quiet_start", "22:00")),
+            quiet_end=clock(getattr(settings, "automation_quiet_end", "08:00")),
+            timezone=settings.timezone,
+        )
+
+
+def in_holdout(journey_key: str, user_id: str, share: float) -> bool:
+    """Whether the user is in the journey's control group (receives nothing)."""
+    return share > 0 and bucket(journey_key, "holdout", str(user_id)) < share
+
+
+def holdout_mask(journey_key: str, user_ids: Iterable[str], share: float) -> np.ndarray:
+    return np.fromiter((in_holdout(journey_key, u, share) for u in user_ids), dtype=bool)
+
+
+def variant(journey_key: str, step_id: str, user_id: str, variants: Sequence[tuple[str, float]]) -> str:
+    """The variant of a random split: the split's own salt, weights in list order."""
+    x = bucket(journey_key, f"split/{step_id}", str(user_id)) * sum(w for _, w in variants)
+    for name, weight in variants:
+        if x < weight:
+            return name
+        x -= weight
+    return variants[-1][0]
+
+
+def entry_limit_mask(users: np.ndarray, at_us: np.ndarray, limit_s: int | None) -> np.ndarray:
+    """Which candidate entries are accepted (in the input order); ``at_us`` in microseconds.
+
+    Greedy per user, vectorised over users: each round finds, for every user still going, the first
+    candidate at least ``limit`` after the last accepted one (one ``searchsorted`` per round; the
+    rounds are the most entries one user makes, not the number of candidates)."""
+    n = len(users)
+    keep = np.zeros(n, dtype=bool)
+    if n == 0:
+        return keep
+    codes = np.unique(np.asarray(users), return_inverse=True)[1].astype(np.int64).ravel()
+    at = np.asarray(at_us, dtype=np.int64) - int(np.min(at_us))
+    order = np.lexsort((at, codes))
+    codes, at = codes[order], at[order]
+    taken = np.zeros(n, dtype=bool)
+    first = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    taken[first] = True
+    if limit_s is not None:
+        limit = limit_s * 1_000_000
+        keys = codes * (int(at.max()) + limit + 1) + at
+        pos = first
+        while len(pos):
+            nxt = np.searchsorted(keys, keys[pos] + limit, side="left")
+            ok = nxt < n
+            nxt, pos = nxt[ok], pos[ok]
+            pos = nxt[codes[nxt] == codes[pos]]
+            taken[pos] = True
+    keep[order] = taken
+    return keep
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local(at: dt.datetime, tz: str) -> dt.datetime:
+    """Naive UTC → naive local wall clock in ``tz``."""
+    return at.replace(tzinfo=dt.UTC).astimezone(_zone(tz)).replace(tzinfo=None)
+
+
+def to_utc(wall: dt.datetime, tz: str) -> dt.datetime:
+    return wall.replace(tzinfo=_zone(tz)).astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def in_quiet_hours(wall: dt.datetime, rules: GuardRules) -> bool:
+    """Local wall-clock time inside [quiet_start, quiet_end) (the span may cross midnight)."""
+    t = wall.time()
+    if rules.quiet_start <= rules.quiet_end:
+        return rules.quiet_start <= t < rules.quiet_end
+    return t >= rules.quiet_start or t < rules.quiet_end
+
+
+def quiet_end_after(at: dt.datetime, tz: str, rules: GuardRules) -> dt.datetime:
+    """The first end of quiet hours after naive-UTC ``at``, as naive UTC."""
+    wall = local(at, tz)
+    end = dt.datetime.combine(wall.date(), rules.quiet_end)
+    if end <= wall:
+        end += dt.timedelta(days=1)
+    return to_utc(end, tz)
+
+
+class CapLedger:
+    """Marketing messages per user per local day and local ISO week (the runtime persists the same counts)."""
+
+    def __init__(self, rules: GuardRules):
+        self.rules = rules
+        self.day: dict[tuple[str, dt.date], int] = {}
+        self.week: dict[tuple[str, int, int], int] = {}
+
+    def take(self, user: str, wall: dt.datetime) -> bool:
+        day = wall.date()
+        iso = day.isocalendar()
+        dk, wk = (user, day), (user, iso[0], iso[1])
+        if self.day.get(dk, 0) >= self.rules.cap_day or self.week.get(wk, 0) >= self.rules.cap_week:
+            return False
+        self.day[dk] = self.day.get(dk, 0) + 1
+        self.week[wk] = self.week.get(wk, 0) + 1
+        return True
+
+
+def consent_checker(store: Any) -> tuple[ConsentCheck | None, str | None]:
+    """``(check, note)``: the messaging capability's consent rule (cached per user, channel and purpose),
+    or ``(None, why)`` where it is not installed or no store is given (everyone counts as allowed)."""
+    try:
+        consent = importlib.import_module("jingyun.messaging.consent")
+    except ImportError:
+        return None, "consent not checked: jingyun.messaging.consent is not installed"
+    allowed = getattr(consent, "allowed", None)
+    if allowed is None or store is None:
+        return None, "consent not checked: no metadata store given"
+    cache: dict[tuple[str, str, str], bool] = {}
+
+    def check(user: str, channel: str, purpose: str) -> bool:
+        key = (user, channel, purpose)
+        if key not in cache:
+            cache[key] = bool(allowed(store, user, channel=channel, purpose=purpose))
+        return cache[key]
+
+    return check, None
+
+
+def arbitrate(sends: pd.DataFrame, rules: GuardRules, consent: ConsentCheck | None = None,
+              ledger: CapLedger | None = None) -> pd.DataFrame:
+    """Decide every candidate message: ``sends`` has user_id, due (naive UTC), priority, journey, channel,
+    purpose, tz, on_cap, on_quiet; returns it with ``outcome`` and ``sent_at`` (NaT unless sent).
+
+    One pass in time order over the candidate *sends* (far fewer than events): a heap ordered by
+    (due, -priority, journey, row), so a send that waits re-enters at its new time and competes there."""
+    out = sends.copy()
+    n = len(out)
+    outcome: list[Outcome] = ["sent"] * n
+    sent_at: list[dt.datetime | None] = [None] * n
+    ledger = ledger or CapLedger(rules)
+    due = out["due"].dt.to_pydatetime() if n else []
+    heap = [(due[i], -int(p), j, i, 0) for i, (p, j) in enumerate(zip(out["priority"], out["journey"], strict=True))]
+    heapq.heapify(heap)
+    users, channels = out["user_id"].astype(str).tolist(), out["channel"].tolist()
+    purposes, tzs = out["purpose"].tolist(), out["tz"].tolist()
+    on_cap, on_quiet = out["on_cap"].tolist(), out["on_quiet"].tolist()
+    while heap:
+        at, prio, journey, i, waits = heapq.heappop(heap)
+        if consent is not None and not consent(users[i], channels[i], purposes[i]):
+            outcome[i] = "unsubscribed"
+            continue
+        if purposes[i] != "marketing":
+            sent_at[i] = at
+            continue
+        wall = local(at, tzs[i])
+        if in_quiet_hours(wall, rules):
+            if on_quiet[i] == "wait":
+                heapq.heappush(heap, (quiet_end_after(at, tzs[i], rules), prio, journey, i, waits))
+            else:
+                outcome[i] = "quiet_hours"
+            continue
+        if ledger.take(users[i], wall):
+            sent_at[i] = at
+            continue
+        if on_cap[i] == "wait" and waits < MAX_CAP_WAITS:
+            morning = to_utc(dt.datetime.combine(wall.date() + dt.timedelta(days=1), rules.quiet_end), tzs[i])
+            heapq.heappush(heap, (morning, prio, journey, i, waits + 1))
+        else:
+            outcome[i] = "cap"
+    out["outcome"] = outcome
+    out["sent_at"] = pd.to_datetime(pd.Series(sent_at, index=out.index, dtype="object"))
+    return out
