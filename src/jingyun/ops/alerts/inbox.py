@@ -322,6 +322,9 @@ def _incident(store: Store, settings: Settings, rules: RuleSet, alert_id: int, n
             return row.incident_id
         rule = rules.get(row.rule_id)
         title = row.title
+        if rule.playbook is None:
+            _event(ses, alert_id, "incident", now=now, note="the rule names no playbook: no incident opened")
+            return None
     try:
         open_incident = importlib.import_module("jingyun.incidents").open_incident
     except (ImportError, AttributeError):

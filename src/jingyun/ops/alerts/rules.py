@@ -78,7 +78,7 @@ class Rule:
     threshold: float = 3.5  # anomaly: robust z
     lookback: int = 120  # anomaly: days of history fitted
     name: str = ""
-    playbook: str = "metric_drop"  # a red alert's incident playbook
+    playbook: str | None = None  # a red alert opens an incident from this playbook (jingyun.incidents)
     incident_level: int = 2
     enabled: bool = True
 
@@ -194,9 +194,23 @@ def _rule(origin: str, item: Any, i: int, d: Dictionary, targets: TargetSet | No
         direction=direction, by=str(item.get("by", "channel")),  # type: ignore[arg-type]
         threshold=_fraction(origin, item.get("threshold", 3.5), f"{path}.threshold"),
         lookback=int(item.get("lookback", 120)), name=str(item.get("name", "")),
-        playbook=str(item.get("playbook", "metric_drop")), incident_level=incident_level,
+        playbook=_playbook(origin, item.get("playbook"), f"{path}.playbook"), incident_level=incident_level,
         enabled=bool(item.get("enabled", True)),
     )
+
+
+def _playbook(origin: str, value: Any, path: str) -> str | None:
+    if value is None:
+        return None
+    import importlib
+
+    try:
+        known = importlib.import_module("jingyun.incidents").library()
+    except (ImportError, AttributeError):
+        return str(value)  # the incident library is not installed: checked when the incident opens
+    if str(value) not in known:
+        raise _fail(origin, path, f"no incident playbook {value!r}; playbooks: {', '.join(sorted(known))}")
+    return str(value)
 
 
 def parse_rules(data: Any, d: Dictionary, targets: TargetSet | None, origin: str = "<rules>") -> RuleSet:
