@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from tests.approvals.conftest import ORG_CSV
 
 from jingyun.cli.main import main
-from tests.approvals.conftest import ORG_CSV
 
 
 def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:

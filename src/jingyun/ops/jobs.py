@@ -50,6 +50,11 @@ jobs:
     every: 1h
     timeout: 10m
     catch_up: skip
+  - name: approval-escalate
+    run: approval escalate
+    every: 15m
+    timeout: 5m
+    catch_up: skip
   - name: optimize
     run: optimize
     cron: "30 4 * * *"
@@ -72,6 +77,11 @@ jobs:
     run: model train churn
     cron: "0 7 * * 1"
     timeout: 1h
+    retries: 1
+  - name: alerts
+    run: alerts evaluate
+    cron: "0 8 * * *"
+    timeout: 30m
     retries: 1
 """
 
