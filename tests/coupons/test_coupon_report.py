@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 
 import numpy as np
@@ -39,7 +39,7 @@ def backend(settings: Settings, wh: Warehouse) -> Iterator[Backend]:
     yield b
 
 
-def _orders(wh: Warehouse, rows: list[tuple[str, str, dt.datetime, str, str | None, str | None, str]]) -> None:
+def _orders(wh: Warehouse, rows: Sequence[tuple[str, str, dt.datetime, str, str | None, str | None, str]]) -> None:
     wh.con.executemany(
         "INSERT INTO orders (order_id, user_id, ts, amount, discount, coupon_id, status, person_id, is_test) "
         "VALUES (?, ?, ?, CAST(? AS DECIMAL(18,2)), CAST(? AS DECIMAL(18,2)), ?, ?, ?, FALSE)",
