@@ -7,6 +7,7 @@ A send either returns (accepted by the server) or raises :class:`Transient` (ret
 
 from __future__ import annotations
 
+import email.policy
 import hashlib
 import hmac
 import json
@@ -67,7 +68,9 @@ class Outgoing:
 
 # -- email ----------------------------------------------------------------------------------------
 def send_email(settings: Settings, out: Outgoing) -> str:
-    msg = EmailMessage()
+    # long header lines (List-Unsubscribe carries a signed URL) stay one line: folded into encoded
+    # words the URL would not work in mail clients; RFC 5322 allows 998 characters
+    msg = EmailMessage(policy=email.policy.SMTP.clone(max_line_length=998))
     msg["From"] = settings.smtp_from
     msg["To"] = out.to
     msg["Subject"] = out.subject

@@ -59,7 +59,7 @@ def url(settings: Settings, path: str) -> str:
 
 def unsubscribe_url(settings: Settings, *, subject: str, channel: str, locale: str, delivery_id: int) -> str:
     token = sign(settings, "unsub", {"s": subject, "c": channel, "l": locale, "d": delivery_id})
-    return url(settings, f"/unsubscribe/{token}")
+    return url(settings, f"/console/unsubscribe/{token}")
 
 
 def open_url(settings: Settings, delivery_id: int) -> str:
