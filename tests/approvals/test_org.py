@@ -68,3 +68,18 @@ def test_imported_people_cannot_sign_in_without_a_password(store: Store) -> None
         p = ses.scalar(select(Person).where(Person.username == "alice"))
         assert p is not None
         assert not auth._verify(p.password_hash, "!imported")
+
+
+def test_demo_org_chart_routes_every_tier_and_playbook(settings: Settings) -> None:
+    from decimal import Decimal
+
+    from jingyun import approvals
+    from jingyun.demo.org import install_org
+    from jingyun.store.shared import metadata_store
+
+    assert install_org(settings) == 13
+    assert install_org(settings) == 13  # a rebuild updates, nothing doubles
+    st = metadata_store(settings)
+    assert [s.approver for s in approvals.route(st, "marketing", Decimal("500000.01"))] == [
+        "li.mkt.dir", "wang.fin.dir", "zhang.gm"]
+    assert org.department_head(st, "tech", "manager") == "sun.tech.mgr"

@@ -155,12 +155,16 @@ def build(
             t1 = time.perf_counter()
             outcomes = _ingest(settings, written, truth, demo_dir / "sources", replace, progress)
             seconds["ingest"] = time.perf_counter() - t1
+    from jingyun.demo.org import install_org
+
+    install_org(settings)  # the organisation chart approvals and incidents route through
     return DemoResult(params, demo_dir, truth_path, headline(truth), outcomes, seconds, ingest)
 
 
 def _ingest(
     settings: Settings, written: Written, truth: dict[str, Any], sources: Path, replace: bool, progress: Progress
 ) -> list[FileOutcome]:
+    from jingyun.demo.alerts import install_alert_rules
     from jingyun.ingest import ingest_file
     from jingyun.warehouse import Warehouse
 
@@ -170,6 +174,7 @@ def _ingest(
             if p.exists():
                 p.unlink()
     install_tracking_plan(settings)
+    install_alert_rules(settings)
     task = progress.add_task("ingest", total=len(written.files))
     outcomes = []
     with Warehouse.open(settings) as wh:
