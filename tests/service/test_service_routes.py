@@ -21,6 +21,7 @@ from jingyun.demo import DemoParams, build
 from jingyun.experiments.analyze import AnalysisOptions, analyze_experiment
 from jingyun.experiments.assignment import assign
 from jingyun.experiments.registry import create_experiment, get_experiment
+from jingyun.localtime import localize
 from jingyun.metrics.compute import ComputeParams, compute
 from jingyun.metrics.dictionary import load_dictionary
 from jingyun.metrics.kpi import load_targets, scorecard, scorecard_dict, targets_path
@@ -121,7 +122,7 @@ def test_attribution_and_channels_equal_the_library(demo: Service) -> None:
 
 def test_rfm_and_audience_size(demo: Service) -> None:
     want = lib(demo, lambda wh: compute_rfm(wh, RfmParams()))
-    assert close(get(demo, "/api/v1/rfm"), jsonable(want))
+    assert close(get(demo, "/api/v1/rfm"), jsonable(localize(want, demo.settings.timezone)))  # times shown local
     rule = {"and": [{"attr": "member_level", "op": "eq", "value": "金卡会员"},
                     {"orders": "count", "within_days": 3650, "op": "gte", "value": 1}]}
     r = demo.client.post("/api/v1/audience/estimate", json={"rule": rule}, headers=demo.headers("specialist"))

@@ -26,6 +26,7 @@ from jingyun.api.bodies import MAX_BODY, BodyMiddleware
 from jingyun.api.deps import ServiceState
 from jingyun.api.ratelimit import RateLimiter
 from jingyun.config import Settings
+from jingyun.localtime import ZoneMiddleware
 from jingyun.security.audit import Auditor
 from jingyun.security.config import ServiceSettings, load_service_settings
 from jingyun.security.headers import SecurityHeadersMiddleware
@@ -139,6 +140,7 @@ def create_app(settings: Settings, service: ServiceSettings | None = None, store
     # the last added runs first: the arrival is announced before the body is read
     app.add_middleware(BodyMiddleware, parse_later=INGEST_PATHS)
     app.add_middleware(IngestArrivalMiddleware, state=state)
+    app.add_middleware(ZoneMiddleware, timezone=settings.timezone)  # times in responses: jingyun.localtime
     return app
 
 

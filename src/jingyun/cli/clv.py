@@ -126,7 +126,7 @@ def score(
         "scored": result.scored,
         "high_value": result.high_value,
         "high_value_threshold": result.high_value_threshold,
-        "scored_at": result.scored_at.isoformat(),
+        "scored_at": result.scored_at,
         "table": result.table,
         "model": "clv",
         **{k: v for k, v in result.fit.to_dict().items() if k in ("bgnbd", "gamma_gamma", "time_unit")},

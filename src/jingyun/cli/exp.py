@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from jingyun.cli.output import print_json, print_table
+from jingyun.cli.output import print_json, print_table, to_json
 from jingyun.config import load_settings
 from jingyun.errors import JingyunError
 from jingyun.experiments.analyze import AnalysisOptions, Correction, ExperimentResult, analyze_experiment
@@ -139,11 +139,17 @@ def create_cmd(
     _show_experiment(e, json_out)
 
 
+def _shown(e: Experiment) -> dict[str, Any]:
+    """``experiment_to_dict`` with its times as datetimes, which the output prints in local time."""
+    return {**experiment_to_dict(e), "start": e.start, "stop": e.stop, "created_at": e.created_at,
+            "decisions": [{"decision": d.decision, "reason": d.reason, "at": d.at, "by": d.by} for d in e.decisions]}
+
+
 def _show_experiment(e: Experiment, json_out: bool) -> None:
     if json_out:
-        print_json(experiment_to_dict(e))
+        print_json(_shown(e))
         return
-    d = experiment_to_dict(e)
+    d = json.loads(to_json(_shown(e)))
     print_table(f"experiment 实验 {e.key}", ["field 字段", "value 值"], [[k, json.dumps(v, ensure_ascii=False)] for k, v in d.items()])
 
 
@@ -152,7 +158,7 @@ def list_cmd(json_out: JsonOpt = False) -> None:
     """List experiments. 实验列表。 Example: jingyun exp list --json"""
     items = list_experiments(load_settings())
     if json_out:
-        print_json([experiment_to_dict(e) for e in items])
+        print_json([_shown(e) for e in items])
         return
     print_table(
         "experiments 实验", ["key 标识", "status 状态", "variations 分组", "primary 主指标", "start 开始"],

@@ -105,8 +105,8 @@ def _headline(kind: str, m: dict[str, Any]) -> list[list[Any]]:
 
 
 def _print_entry(entry: ModelEntry) -> None:
-    rows = [["model id 模型ID", entry.model_id], ["kind 类型", entry.kind],
-            ["created 创建时间", entry.created_at.isoformat()],
+    rows: list[list[Any]] = [["model id 模型ID", entry.model_id], ["kind 类型", entry.kind],
+            ["created 创建时间", entry.created_at],
             ["data end 数据截止", entry.data_end.isoformat() if entry.data_end else ""]]
     rows += _headline(entry.kind, entry.metrics)
     print_table(f"Model 模型 {entry.model_id}", ["item 项目", "value 值"], rows)
@@ -151,10 +151,10 @@ def list_models(
     """
     entries = open_registry(load_settings()).list(kind)
     if as_json:
-        print_json([e.to_dict() for e in entries])
+        print_json([{**e.to_dict(), "created_at": e.created_at} for e in entries])
     else:
         print_table("Models 模型", ["model id 模型ID", "kind 类型", "created 创建时间", "data end 数据截止"],
-                    [[e.model_id, e.kind, e.created_at.isoformat(), e.data_end or ""] for e in entries])
+                    [[e.model_id, e.kind, e.created_at, e.data_end or ""] for e in entries])
 
 
 def show(model_id: Annotated[str, typer.Argument(help="Model id from `model list`. 模型ID。")],

@@ -5,6 +5,7 @@ Also defines the options the other segment command groups share (``--json``, ``-
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,6 +16,7 @@ from jingyun.cli.identity import ApiKeyOpt, RemovedRoleOpt, identify, masker
 from jingyun.cli.output import print_json, print_table
 from jingyun.config import load_settings
 from jingyun.errors import JingyunError
+from jingyun.localtime import aware
 from jingyun.security import cli_identity
 from jingyun.segments import saved, snapshots
 from jingyun.segments.playbooks import get_playbook
@@ -105,12 +107,13 @@ def list_segments(as_json: JsonOpt = False) -> None:
     """
     segs = SegmentStore(load_settings()).segments()
     if as_json:
-        print_json(list(segs.values()))
+        print_json([{**dataclasses.asdict(s), "updated_at": aware(s.updated_at) if s.updated_at else None}
+                    for s in segs.values()])
         return
     print_table("Segments 人群", ["name", "中文", "department 部门", "status 状态", "owner", "automation", "playbook",
                                 "version", "updated"],
                 [[s.name, s.zh, s.department or "", s.status, s.owner, s.automation, s.playbook or "", s.version,
-                  s.updated_at] for s in segs.values()])
+                  aware(s.updated_at) if s.updated_at else None] for s in segs.values()])
 
 
 @segment_app.command("show")

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
+from jingyun.localtime import local_iso
 from jingyun.security.config import ServiceSettings
 from jingyun.security.exports import safe_row
 from jingyun.store import Alert, AuditEntry, Store
@@ -113,7 +114,7 @@ class Auditor:
         writer = csv.writer(buf)
         writer.writerow(["id", "ts", "actor", "actor_role", "action", "target", "outcome", "detail", "request_id"])
         for r in records:
-            writer.writerow(safe_row([r.id, r.ts.isoformat() + "Z", r.actor, r.actor_role, r.action, r.target,
+            writer.writerow(safe_row([r.id, local_iso(r.ts, self.tz.key), r.actor, r.actor_role, r.action, r.target,
                                       r.outcome, json.dumps(r.detail, ensure_ascii=False), r.request_id]))
         return buf.getvalue()
 

@@ -7,10 +7,10 @@ Raw data, as every library function returns it: personal columns come back decry
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from jingyun.localtime import LocalTime
 from jingyun.metrics.definitions import real_people
 from jingyun.schema.tables import USERS
 from jingyun.warehouse import personal
@@ -45,13 +45,13 @@ def get_user(wh: Warehouse, user_id: str) -> dict[str, Any] | None:
 class OrdersSummary:
     count: int
     amount: float
-    last_ts: str | None
+    last_ts: LocalTime | None  # stored naive UTC; edges show it local (jingyun.localtime)
 
 
 @dataclass(frozen=True)
 class EventsSummary:
     count: int
-    last_ts: str | None
+    last_ts: LocalTime | None
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,8 @@ class Activity:
     events: EventsSummary
 
 
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
 def activity(wh: Warehouse, person_id: str) -> Activity:
     o = wh.rows(f"SELECT count(*), coalesce(sum(amount), 0), max(ts) FROM orders WHERE person_id = ? "
                 f"AND {real_people()}", [person_id])[0]
     e = wh.rows("SELECT count(*), max(ts) FROM events WHERE person_id = ?", [person_id])[0]
-    return Activity(OrdersSummary(int(o[0]), float(o[1]), _iso(o[2])), EventsSummary(int(e[0]), _iso(e[1])))
+    return Activity(OrdersSummary(int(o[0]), float(o[1]), o[2]), EventsSummary(int(e[0]), e[1]))

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from jingyun.api.deps import PagingDep, StateDep, permit, request_id
 from jingyun.api.routers.auth import PersonOut, person_out
 from jingyun.errors import JingyunError
+from jingyun.localtime import LocalTime
 from jingyun.security import auth
 from jingyun.security.audit import ACTIONS
 from jingyun.security.roles import ROLES, Principal
@@ -66,7 +67,7 @@ class KeyOut(BaseModel):
     scope: str
     role: str
     created_by: str
-    created_at: str
+    created_at: LocalTime
     revoked: bool
 
 
@@ -81,8 +82,52 @@ class KeysPage(BaseModel):
     offset: int
 
 
-class ListPage(BaseModel):
-    items: list[dict[str, Any]]
+class DepartmentOut(BaseModel):
+    id: int
+    name: str
+
+
+class DepartmentsPage(BaseModel):
+    items: list[DepartmentOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class AuditEntry(BaseModel):
+    """One audit record (security.audit.AuditRecord)."""
+
+    id: int
+    ts: LocalTime
+    actor: str
+    actor_role: str
+    action: str
+    target: str
+    outcome: str
+    detail: dict[str, Any]
+    request_id: str
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntry]
+    total: int
+    limit: int
+    offset: int
+
+
+class AccessAlert(BaseModel):
+    """An unusual-access alert raised by the audit log."""
+
+    id: int
+    ts: LocalTime
+    kind: str
+    actor: str | None
+    detail: dict[str, Any]
+    acknowledged: bool
+
+
+class AlertsPage(BaseModel):
+    items: list[AccessAlert]
     total: int
     limit: int
     offset: int
@@ -90,7 +135,7 @@ class ListPage(BaseModel):
 
 def _key_out(k: ApiKey) -> dict[str, Any]:
     return {"prefix": k.prefix, "name": k.name, "scope": k.scope, "role": k.role, "created_by": k.created_by,
-            "created_at": k.created_at.isoformat() + "Z", "revoked": k.revoked_at is not None}
+            "created_at": k.created_at, "revoked": k.revoked_at is not None}
 
 
 @router.get("/admin/users", summary="Console users", response_model=PeoplePage)
@@ -136,12 +181,13 @@ def change_person(username: Username, body: PersonChange, request: Request, stat
     return out
 
 
-@router.get("/admin/departments", summary="Departments", response_model=ListPage)
-def list_departments(state: StateDep, _: Admin, page: PagingDep) -> ListPage:
+@router.get("/admin/departments", summary="Departments", response_model=DepartmentsPage)
+def list_departments(state: StateDep, _: Admin, page: PagingDep) -> DepartmentsPage:
     with state.store.session() as ses:
         total = int(ses.scalar(select(func.count()).select_from(Department)) or 0)
         rows = ses.scalars(select(Department).order_by(Department.id).limit(page.limit).offset(page.offset)).all()
-        return ListPage(items=[{"id": d.id, "name": d.name} for d in rows], total=total, limit=page.limit, offset=page.offset)
+        return DepartmentsPage(items=[DepartmentOut(id=d.id, name=d.name) for d in rows], total=total, limit=page.limit,
+                               offset=page.offset)
 
 
 @router.get("/admin/keys", summary="API keys (never the secrets)", response_model=KeysPage)
@@ -172,7 +218,7 @@ def revoke_key(prefix: Annotated[str, Path(pattern=r"^[0-9a-f]{1,32}$")], reques
 
 ActionQ = Annotated[str | None, Query(pattern="^(" + "|".join(ACTIONS) + ")$")]
 ActorQ = Annotated[str | None, Query(max_length=100)]
-SinceQ = Annotated[dt.datetime | None, Query(description="UTC, ISO 8601")]
+SinceQ = Annotated[dt.datetime | None, Query(description="ISO 8601; without an offset it is UTC")]
 
 
 def _naive(value: dt.datetime | None) -> dt.datetime | None:
@@ -181,12 +227,13 @@ def _naive(value: dt.datetime | None) -> dt.datetime | None:
     return value.astimezone(dt.UTC).replace(tzinfo=None)
 
 
-@router.get("/audit", summary="The audit log, oldest first 审计日志", response_model=ListPage)
+@router.get("/audit", summary="The audit log, oldest first 审计日志", response_model=AuditPage)
 def audit_log(state: StateDep, _: Auditor, page: PagingDep, actor: ActorQ = None, action: ActionQ = None,
-              since: SinceQ = None, until: SinceQ = None) -> ListPage:
+              since: SinceQ = None, until: SinceQ = None) -> AuditPage:
     total, rows = state.auditor.query(actor=actor, action=action, since=_naive(since), until=_naive(until),
                                       limit=page.limit, offset=page.offset)
-    return ListPage(items=[r.to_dict() for r in rows], total=total, limit=page.limit, offset=page.offset)
+    items = [AuditEntry(**{**r.to_dict(), "ts": r.ts}) for r in rows]
+    return AuditPage(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get("/audit/export", summary="The audit log as CSV", response_class=PlainTextResponse,
@@ -199,7 +246,7 @@ def audit_export(request: Request, state: StateDep, principal: Auditor, actor: A
     return PlainTextResponse(text, media_type="text/csv")
 
 
-@router.get("/alerts", summary="Unusual-access alerts 异常访问告警", response_model=ListPage)
-def alerts(state: StateDep, _: Auditor, page: PagingDep) -> ListPage:
+@router.get("/alerts", summary="Unusual-access alerts 异常访问告警", response_model=AlertsPage)
+def alerts(state: StateDep, _: Auditor, page: PagingDep) -> AlertsPage:
     total, rows = state.auditor.alerts(limit=page.limit, offset=page.offset)
-    return ListPage(items=rows, total=total, limit=page.limit, offset=page.offset)
+    return AlertsPage(items=[AccessAlert(**r) for r in rows], total=total, limit=page.limit, offset=page.offset)

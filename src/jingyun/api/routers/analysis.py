@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from jingyun.analysis import FunnelParams, PathsParams, RetentionParams, run_funnel, run_paths, run_retention
 from jingyun.analysis.common import parse_duration
@@ -19,6 +19,7 @@ from jingyun.analysis.funnel import MAX_STEPS, FunnelResult
 from jingyun.analysis.paths import PathsResult
 from jingyun.analysis.retention import MAX_PERIODS, RetentionResult
 from jingyun.api.deps import StateDep, jsonable, permit
+from jingyun.api.routers.experiments import ExperimentOut
 from jingyun.api.schemas import Wire, request_model
 from jingyun.errors import JingyunError
 from jingyun.security.masking import Masker, require_field_access
@@ -91,12 +92,17 @@ def paths(body: PathsIn, state: StateDep, _: Analyst) -> dict[str, Any]:  # type
     return jsonable(_run(state, run_paths, body.to_params(timezone=state.settings.timezone)).to_dict())  # type: ignore[attr-defined]
 
 
-@router.get("/experiments", summary="Experiments in this workspace 实验列表")
-def experiments(state: StateDep, _: Analyst) -> dict[str, Any]:
+class ExperimentList(BaseModel):
+    items: list[ExperimentOut]
+    total: int
+
+
+@router.get("/experiments", summary="Experiments in this workspace 实验列表", response_model=ExperimentList)
+def experiments(state: StateDep, _: Analyst) -> ExperimentList:
     from jingyun.experiments.registry import experiment_to_dict, list_experiments
 
     try:
-        items = [experiment_to_dict(e) for e in list_experiments(state.settings)]
+        items = [ExperimentOut(**experiment_to_dict(e)) for e in list_experiments(state.settings)]
     except JingyunError:
         raise
-    return {"items": items, "total": len(items)}
+    return ExperimentList(items=items, total=len(items))

@@ -26,6 +26,7 @@ from jingyun.experiments.calc import CalcResult, calculate
 from jingyun.experiments.power import sample_size_mean, sample_size_proportion
 from jingyun.experiments.registry import conclude_experiment, experiment_to_dict, get_experiment, list_experiments
 from jingyun.experiments.warehouse import segment_memberships
+from jingyun.localtime import LocalTime
 from jingyun.security.roles import Principal
 
 router = APIRouter(prefix="/api/v1", tags=["experiments 实验"])
@@ -75,8 +76,42 @@ class ConcludeIn(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
+class VariationOut(BaseModel):
+    name: str
+    weight: float
+
+
+class DecisionOut(BaseModel):
+    decision: str
+    reason: str
+    at: LocalTime
+    by: str
+
+
+class ExperimentOut(BaseModel):
+    """An experiment (experiments.definition.Experiment) as ``experiment_to_dict`` writes it, times local."""
+
+    key: str
+    name: str
+    hypothesis: str
+    status: str
+    variations: list[VariationOut]
+    traffic: float
+    targeting: dict[str, Any] = Field(description="attribute -> {op: value}, and segment 定向")
+    primary_metric: str
+    secondary_metrics: list[str]
+    guardrail_metrics: list[str]
+    conversion_event: str
+    window_days: int
+    seed: str
+    start: LocalTime | None
+    stop: LocalTime | None
+    created_at: LocalTime | None
+    decisions: list[DecisionOut]
+
+
 class ExperimentPage(BaseModel):
-    items: list[dict[str, Any]]
+    items: list[ExperimentOut]
     total: int
     limit: int
     offset: int
@@ -133,7 +168,7 @@ def experiments(state: StateDep, _: Analyst, page: PagingDep,
                 status: Annotated[str | None, Query(max_length=20, description="draft, running, stopped, concluded")] = None
                 ) -> ExperimentPage:
     items = [e for e in list_experiments(state.settings) if status is None or e.status == status]
-    shown = [jsonable(experiment_to_dict(e)) for e in items[page.offset:page.offset + page.limit]]
+    shown = [ExperimentOut(**jsonable(experiment_to_dict(e))) for e in items[page.offset:page.offset + page.limit]]
     return ExperimentPage(items=shown, total=len(items), limit=page.limit, offset=page.offset)
 
 
@@ -160,7 +195,7 @@ def power(
     return jsonable(r)
 
 
-@router.get("/experiments/{key}", summary="One experiment with its decision log 实验详情")
+@router.get("/experiments/{key}", summary="One experiment with its decision log 实验详情", response_model=ExperimentOut)
 def experiment(key: Key, state: StateDep, _: Analyst) -> dict[str, Any]:
     return jsonable(experiment_to_dict(get_experiment(state.settings, key)))
 
@@ -176,7 +211,8 @@ def analysis(key: Key, state: StateDep, _: Analyst,
     return jsonable(reading(state, lambda wh: analyze_experiment(wh, exp, options)))
 
 
-@router.post("/experiments/{key}/conclude", summary="Record the decision and close the experiment (manager, admin) 实验决策")
+@router.post("/experiments/{key}/conclude", summary="Record the decision and close the experiment (manager, admin) 实验决策",
+             response_model=ExperimentOut)
 def conclude(key: Key, body: ConcludeIn, request: Request, state: StateDep,
              principal: Annotated[Principal, Depends(permit("experiments:conclude"))]) -> dict[str, Any]:
     e = conclude_experiment(state.settings, key, body.decision, body.reason, by=principal.name)

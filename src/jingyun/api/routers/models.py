@@ -12,9 +12,10 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from jingyun.api.deps import PagingDep, StateDep, jsonable, permit, reading
+from jingyun.localtime import LocalTime
 from jingyun.models.clv import ClvParams, fit_clv
 from jingyun.models.forecast import ForecastParams, run_forecast
 from jingyun.models.registry import StoreRegistry
@@ -30,7 +31,7 @@ class ScoreOut(BaseModel):
     model: str
     score_name: str
     value: float | None
-    scored_at: str | None
+    scored_at: LocalTime | None
 
 
 class ScorePage(BaseModel):
@@ -40,13 +41,34 @@ class ScorePage(BaseModel):
     offset: int
 
 
-@router.get("", summary="Trained models in the registry 模型登记")
+class ModelOut(BaseModel):
+    """A registry entry (models.registry.ModelEntry)."""
+
+    model_id: str
+    kind: str
+    created_at: LocalTime
+    data_start: dt.date | None = Field(description="First local day of data the model learned from")
+    data_end: dt.date | None = Field(description="First local day it did not see")
+    params: dict[str, Any]
+    metrics: dict[str, Any]
+    artifact: str | None
+
+
+class ModelPage(BaseModel):
+    items: list[ModelOut]
+    total: int
+    limit: int
+    offset: int
+
+
+@router.get("", summary="Trained models in the registry 模型登记", response_model=ModelPage)
 def registry(state: StateDep, _: Analyst, page: PagingDep,
              kind: Annotated[str | None, Query(max_length=20, description="churn, clv, forecast, recommend")] = None
-             ) -> dict[str, Any]:
+             ) -> ModelPage:
     entries = StoreRegistry(state.store).list(kind)
-    items = [jsonable(e.to_dict()) for e in entries[page.offset:page.offset + page.limit]]
-    return {"items": items, "total": len(entries), "limit": page.limit, "offset": page.offset}
+    items = [ModelOut(**{**jsonable(e.to_dict()), "created_at": e.created_at})
+             for e in entries[page.offset:page.offset + page.limit]]
+    return ModelPage(items=items, total=len(entries), limit=page.limit, offset=page.offset)
 
 
 @router.get("/clv/fit", summary="BG/NBD + Gamma-Gamma fit summary with holdout check CLV模型拟合")
@@ -83,7 +105,7 @@ def scores(state: StateDep, _: Analyst, page: PagingDep,
 
     total, rows = reading(state, fetch)
     items = [ScoreOut(person_id=str(r[0]), model=str(r[1]), score_name=str(r[2]), value=jsonable(r[3]),
-                      scored_at=r[4].isoformat() if r[4] else None) for r in rows]
+                      scored_at=r[4]) for r in rows]
     return ScorePage(items=items, total=total, limit=page.limit, offset=page.offset)
 
 

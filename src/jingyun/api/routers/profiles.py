@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from jingyun.api.deps import PagingDep, StateDep, jsonable, permit, reading, request_id
 from jingyun.errors import JingyunError
+from jingyun.localtime import LocalTime, localize
 from jingyun.security.masking import Masker
 from jingyun.security.roles import Principal
 from jingyun.segments import audience, saved
@@ -70,7 +71,7 @@ class SizeOut(BaseModel):
     universe: int
     share: float | None
     suppressed: bool
-    as_of: str
+    as_of: LocalTime
     seconds: float
     warning: str | None
     sql: str
@@ -117,7 +118,7 @@ def rfm(state: StateDep, _: Analyst,
         window_days: Annotated[int | None, Query(ge=1, le=36500)] = None,
         as_of: AsOf = None) -> dict[str, Any]:
     params = RfmParams(scoring=scoring, bins=bins, window_days=window_days, as_of=_as_of(as_of))  # type: ignore[arg-type]
-    return jsonable(reading(state, lambda wh: compute_rfm(wh, params.validate())))
+    return jsonable(localize(reading(state, lambda wh: compute_rfm(wh, params.validate())), state.settings.timezone))
 
 
 @router.get("/lifecycle", summary="Users per lifecycle stage 生命周期阶段")
@@ -129,7 +130,7 @@ def lifecycle(state: StateDep, _: Analyst,
     if churn_risk_days is not None:
         overrides["churn_risk_days"] = churn_risk_days
     params = preset(preset_name, **overrides)
-    return jsonable(reading(state, lambda wh: compute_lifecycle(wh, params)))
+    return jsonable(localize(reading(state, lambda wh: compute_lifecycle(wh, params)), state.settings.timezone))
 
 
 @router.post("/audience/estimate", summary="Size of a rule tree, without saving it 人群规模估算", response_model=SizeOut)
@@ -154,4 +155,4 @@ def profile(request: Request, state: StateDep, principal: ProfileReader,
     data: dict[str, Any] = {f: getattr(p, f) for f in p.__dataclass_fields__}
     state.auditor.log(actor=principal.name, role=principal.role, action="read_personal", target=f"person:{p.person_id}",
                       detail={"deidentified": not principal.sees_raw, "route": "profiles"}, request_id=request_id(request))
-    return jsonable({**data, "deidentified": not principal.sees_raw})
+    return jsonable(localize({**data, "deidentified": not principal.sees_raw}, state.settings.timezone))

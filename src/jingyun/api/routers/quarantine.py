@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from jingyun.api.deps import PagingDep, StateDep, permit, request_id
 from jingyun.errors import JingyunError
 from jingyun.ingest import quarantine as q
+from jingyun.localtime import LocalTime
 from jingyun.security.roles import Principal
 
 router = APIRouter(prefix="/api/v1/quarantine", tags=["quarantine 隔离区"])
@@ -19,8 +20,32 @@ Replayer = Annotated[Principal, Depends(permit("quarantine:replay"))]
 TableName = Annotated[str | None, Query(pattern=r"^[a-z_]{1,40}$")]
 
 
+class QuarantinedOut(BaseModel):
+    """One quarantined record (ingest.quarantine.QuarantineRow); ``raw`` is cut at 500 characters in lists."""
+
+    qid: int
+    table: str
+    source: str | None
+    line: int | None
+    reason: str
+    field: str | None
+    raw: str | None
+    status: str
+    received_at: LocalTime | None
+
+
+class ReplayOut(BaseModel):
+    """What a replay did (ingest.quarantine.ReplayResult)."""
+
+    selected: int
+    stored: int
+    duplicates: int
+    still_quarantined: int
+    reasons: dict[str, int]
+
+
 class QuarantinePage(BaseModel):
-    items: list[dict[str, Any]]
+    items: list[QuarantinedOut]
     total: int
     limit: int
     offset: int
@@ -32,10 +57,6 @@ class ReplayIn(BaseModel):
     reason: str | None = Field(default=None, max_length=200)
 
 
-def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in row.items()}
-
-
 @router.get("", summary="Quarantined records, oldest first", response_model=QuarantinePage)
 def list_quarantine(state: StateDep, _: Viewer, page: PagingDep, table: TableName = None,
                     status: Annotated[str | None, Query(pattern="^(open|replayed|discarded)$")] = "open") -> QuarantinePage:
@@ -44,19 +65,19 @@ def list_quarantine(state: StateDep, _: Viewer, page: PagingDep, table: TableNam
         total, rows = q.list_rows(reader, table=table, status=status, limit=page.limit, offset=page.offset)
     finally:
         reader.close()
-    return QuarantinePage(items=[_jsonable(r.to_dict()) for r in rows], total=total, limit=page.limit, offset=page.offset)
+    return QuarantinePage(items=[QuarantinedOut(**r.to_dict()) for r in rows], total=total, limit=page.limit, offset=page.offset)
 
 
-@router.get("/{qid}", summary="One quarantined record with its full payload")
-def get_quarantined(state: StateDep, _: Viewer, qid: Annotated[int, Path(ge=1, le=2**62)]) -> dict[str, Any]:
+@router.get("/{qid}", summary="One quarantined record with its full payload", response_model=QuarantinedOut)
+def get_quarantined(state: StateDep, _: Viewer, qid: Annotated[int, Path(ge=1, le=2**62)]) -> QuarantinedOut:
     reader = state.writer.reader()
     try:
-        return _jsonable(q.get_row(reader, qid).to_dict(raw_limit=None))
+        return QuarantinedOut(**q.get_row(reader, qid).to_dict(raw_limit=None))
     finally:
         reader.close()
 
 
-@router.post("/replay", summary="Re-run open quarantined records through the pipeline")
+@router.post("/replay", summary="Re-run open quarantined records through the pipeline", response_model=ReplayOut)
 def replay(body: ReplayIn, request: Request, state: StateDep, principal: Replayer) -> dict[str, Any]:
     try:
         with state.writer.lock:

@@ -39,6 +39,7 @@ from jingyun.api.deps import (
 )
 from jingyun.api.routers.users import Page, fetch_users, present
 from jingyun.errors import JingyunError
+from jingyun.localtime import LocalTime
 from jingyun.security.auth import departments_by_name
 from jingyun.security.roles import ALL_DEPARTMENTS, Principal
 from jingyun.segments.store import SHORT_RULE_COLUMNS, SavedSegment, SegmentStore, tree_rule
@@ -98,7 +99,7 @@ class SegmentSize(BaseModel):
     universe: int
     share: float | None
     suppressed: bool
-    as_of: str
+    as_of: LocalTime
     warning: str | None
 
 

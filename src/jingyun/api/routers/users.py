@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from jingyun.api.deps import PagingDep, ServiceState, StateDep, permit, request_id
 from jingyun.errors import JingyunError
+from jingyun.localtime import local_iso
 from jingyun.schema.tables import USERS
 from jingyun.security.masking import Masker
 from jingyun.security.roles import Principal
@@ -46,11 +47,15 @@ class UserProfile(BaseModel):
 
 def present(state: ServiceState, principal: Principal, row: dict[str, Any], today: dt.date | None = None) -> dict[str, Any]:
     """A users row as this caller may see it."""
-    clean = {k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v) for k, v in row.items()}
+    tz = state.settings.timezone
+
+    def text(v: Any) -> Any:  # instants local with their offset (jingyun.localtime), days as they are
+        return local_iso(v, tz) if isinstance(v, dt.datetime) else v.isoformat() if isinstance(v, dt.date) else v
+
     if principal.sees_raw:
-        return clean
+        return {k: text(v) for k, v in row.items()}
     masked = Masker(state.service.mask_salt, today).row(USERS, row)
-    return {k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else v) for k, v in masked.items()}
+    return {k: text(v) for k, v in masked.items()}
 
 
 @router.get("/users/export", summary="Export users (de-identified unless your role sees raw data)", response_model=Page)
