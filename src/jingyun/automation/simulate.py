@@ -310,7 +310,8 @@ def simulate(backend: Any, journeys: Sequence[Journey], date_from: dt.date, date
     results = []
     for journey, entries, visits, own, counts in walked:
         mine = decided[decided["journey"] == journey.key] if not decided.empty else decided
-        others = own[~own["message"].astype(bool)]
+        others = own[~own["message"].astype(bool)].rename(columns={"u": "user_id"}).assign(outcome="sent")
+        others["sent_at"] = others["due"]
         actions: dict[str, int] = {str(s.channel): 0 for s in journey.steps if isinstance(s, ActionStep)}
         for channel, n in others["channel"].value_counts().items():
             actions[str(channel)] = int(n)
