@@ -23,6 +23,7 @@ from jingyun.warehouse.backends import Backend
 class Run:
     evaluation: Evaluation
     outcomes: list[inbox.Outcome]
+    dictionary: Dictionary
 
     def to_dict(self) -> dict[str, Any]:
         ev = self.evaluation
@@ -72,4 +73,4 @@ def run(settings: Settings, backend: Backend, store: Store, as_of: dt.date, *, n
             rules.get(rid)
     ev = evaluate(backend, d, rules, as_of, targets=targets, timezone=settings.timezone,
                   sources=approval_timeouts(store), only=only)
-    return Run(ev, inbox.apply(store, settings, d, rules, ev, now=now, send=send))
+    return Run(ev, inbox.apply(store, settings, d, rules, ev, now=now, send=send), d)
