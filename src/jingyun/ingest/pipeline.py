@@ -16,6 +16,7 @@ committed chunks' records as duplicates and quarantine rows already present.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import json
 import queue
@@ -27,9 +28,10 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from jingyun.errors import JingyunError
-from jingyun.ingest import identity
+from jingyun.ingest import encoding, identity
 from jingyun.ingest.mapping import Mapping, load_mapping
 from jingyun.ingest.readers import BadRecord, Chunk, detect_format, read_chunks
 from jingyun.ingest.report import IngestReport
@@ -37,7 +39,8 @@ from jingyun.ingest.validate import SourceShape, StagingBuilder
 from jingyun.schema.tables import Table, get_table
 from jingyun.schema.tracking import load_plan
 from jingyun.warehouse import person_orders, personal
-from jingyun.warehouse.connection import Warehouse
+from jingyun.warehouse.claims import Claim
+from jingyun.warehouse.connection import Contended, Warehouse
 from jingyun.warehouse.sqltext import ident, quote
 
 Progress = Callable[[int, int], None]  # (records done, bytes done)
@@ -77,8 +80,10 @@ def _split_why(why: str) -> tuple[str, str | None]:
 class ChunkLoader:
     """Loads chunks of one source into one table."""
 
-    def __init__(self, wh: Warehouse, table: Table, mapping: Mapping, source: str, fmt: str):
+    def __init__(self, wh: Warehouse, table: Table, mapping: Mapping, source: str, fmt: str, *,
+                 normalise_places: bool = False):
         self.wh = wh
+        self.normalise_places = normalise_places and table.name == "users"
         self.table = table
         self.mapping = mapping
         self.source = source
@@ -119,14 +124,20 @@ class ChunkLoader:
                 # typed and checked before the transaction: staging reads only the chunk, so inside the
                 # service the writer's lock (taken by the transaction) covers only dedup, insert and commit
                 self._stage()
-            with self.wh.transaction():
-                self._quarantine_unreadable(chunk.bad, report)
-                if chunk.rows:
-                    self._load_rows(report)
-                con.execute(
-                    "INSERT INTO _ingest_log VALUES (?, ?, ?, ?, ?, ?, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')",
-                    [t, self.source, report.received, report.stored, report.duplicates, report.quarantined],
-                )
+                if self.normalise_places:  # official province/city names, before dedup compares hashes
+                    from jingyun.places.ingest_step import normalise_staged
+
+                    report.unknown_places.update(normalise_staged(con, table))
+            steps = STORE_STEPS.get(t, StoreSteps())
+            before = copy.deepcopy(report)
+            try:
+                # Inside the service a plain load runs its transaction without the writer's lock and takes
+                # it only to commit (warehouse.claims); if a write committed meanwhile could clash, it
+                # runs again under the lock, which then covers only dedup, insert and commit.
+                self._transaction(chunk, report, optimistic=not (steps.merge_first or steps.refresh_orders))
+            except Contended:
+                report = before
+                self._transaction(chunk, report, optimistic=False)
             if summary_current and report.stored:
                 person_orders.restamp(con)
         finally:
@@ -170,6 +181,35 @@ class ChunkLoader:
                                   AND x.status = 'open')""",
             [self.table.name, self.source, self.mapping_json, self.table.name, self.source],
         )
+
+    def _transaction(self, chunk: Chunk, report: IngestReport, *, optimistic: bool) -> None:
+        con, t = self.wh.con, self.table.name
+        with self.wh.transaction(optimistic=optimistic):
+            self._quarantine_unreadable(chunk.bad, report)
+            if chunk.rows:
+                self._load_rows(report)
+            con.execute(
+                "INSERT INTO _ingest_log VALUES (?, ?, ?, ?, ?, ?, now() AT TIME ZONE 'UTC', now() AT TIME ZONE 'UTC')",
+                [t, self.source, report.received, report.stored, report.duplicates, report.quarantined],
+            )
+            if self.wh.claims_to is not None and not STORE_STEPS.get(t, StoreSteps()).merge_first:
+                # a users load merges persons: it says nothing, so every concurrent load is checked again
+                self.wh.claim(self._claim(bool(chunk.rows)))
+
+    def _claim(self, staged: bool) -> Claim:
+        """The keys this chunk stores and the anonymous ids it carries and may link (warehouse.claims)."""
+        if not staged:
+            return Claim(self.table.name)
+        names = self.table.column_names
+        keys = (f"CAST(s.{ident(self.table.key[0])} AS VARCHAR)" if len(self.table.key) == 1
+                else "concat_ws(chr(31), " + ", ".join(f"s.{ident(k)}" for k in self.table.key) + ")")
+        anon = "s.anonymous_id" if "anonymous_id" in names else "CAST(NULL AS VARCHAR)"
+        both = "s.user_id IS NOT NULL" if "user_id" in names else "false"
+        got = self.wh.arrow(f"SELECT {keys} AS k, {anon} AS a, {both} AS b FROM _staged s WHERE s._reason IS NULL")
+        a = got.column("a").combine_chunks().cast(pa.string())
+        present = pc.is_valid(a)
+        return Claim(self.table.name, got.column("k").combine_chunks().cast(pa.string()), a.filter(present),
+                     a.filter(pc.and_(present, got.column("b").combine_chunks())))
 
     def _stage(self) -> None:
         for statement in self.staging_statements(_shape(self.wh, self.fmt)):
@@ -359,8 +399,13 @@ def ingest_file(
     mapping: Path | Mapping | None = None,
     source: str | None = None,
     progress: bool | Progress = False,
+    text_encoding: str | None = None,
+    sheet: str | None = None,
 ) -> IngestReport:
-    """Ingest files into a canonical table; returns the reconciled report."""
+    """Ingest files into a canonical table; returns the reconciled report.
+
+    ``text_encoding`` is the encoding of CSV/NDJSON files (None or "auto": detected per
+    file); ``sheet`` the Excel sheet (a name, or a number from 1; default the first)."""
     if wh.read_only:
         raise JingyunError("read_only", "the warehouse is open read-only", "home")
     spec = get_table(table)
@@ -373,11 +418,15 @@ def ingest_file(
     for path in files:
         started = time.perf_counter()
         file_format = detect_format(path, fmt)
-        loader = ChunkLoader(wh, spec, loaded_mapping, source or str(path.resolve()), file_format)
+        loader = ChunkLoader(wh, spec, loaded_mapping, source or str(path.resolve()), file_format,
+                             normalise_places=True)
         report = IngestReport(spec.name, files=[str(path)])
+        chosen = encoding.decide(path, text_encoding) if file_format in ("csv", "ndjson") else None
+        if chosen:
+            report.encodings[str(path)] = chosen
         bar = _progress_bar(path, progress)
         try:
-            chunks = read_chunks(path, file_format, wh.settings.chunk_rows)
+            chunks = read_chunks(path, file_format, wh.settings.chunk_rows, text_encoding=chosen, sheet=sheet)
             # NDJSON/CSV chunks are split and validated in Arrow, outside DuckDB:
             # read the next chunk while DuckDB loads this one (one chunk ahead, so
             # memory stays bounded); Parquet slices cost nothing to produce

@@ -11,6 +11,14 @@ text, and go to the quarantine.
 - CSV chunks carry the source columns as text (read as binary first, so one bad
   byte cannot fail a whole block).
 - Parquet chunks carry the source columns with their own types.
+- Excel (``.xlsx``) chunks carry the first (or the chosen) sheet's columns as
+  text, like CSV: read-only and streamed by openpyxl, dates as ISO text, numbers
+  in their shortest exact form (see :mod:`jingyun.ingest.excel`).
+
+Text files in another encoding (GBK/GB18030 as Excel saves CSV on a Chinese
+system, UTF-16, Big5) are transcoded to UTF-8 as they stream (see
+:mod:`jingyun.ingest.encoding`): the encoding is decided once, from the head of
+the file, or given.
 
 Every chunk has ``_line``: the 1-based line (NDJSON, CSV) or row (Parquet)
 number in the file, used in the quarantine and to keep "first occurrence wins"
@@ -34,9 +42,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from jingyun.errors import JingyunError
-from jingyun.ingest import csv_records
+from jingyun.ingest import csv_records, encoding
 
-Format = Literal["ndjson", "csv", "parquet"]
+Format = Literal["ndjson", "csv", "parquet", "xlsx"]
 BLOCK_BYTES = 32 << 20
 
 
@@ -71,8 +79,9 @@ class Chunk:
 def detect_format(path: Path, fmt: str | None = None) -> Format:
     if fmt:
         value = fmt.lower().replace("jsonl", "ndjson").replace("json", "ndjson").replace("ndndjson", "ndjson")
-        if value not in ("ndjson", "csv", "parquet"):
-            raise JingyunError("bad_format", f"unknown format {fmt!r}; use csv, parquet or ndjson", "format")
+        value = "xlsx" if value in ("excel", "xlsx") else value
+        if value not in ("ndjson", "csv", "parquet", "xlsx"):
+            raise JingyunError("bad_format", f"unknown format {fmt!r}; use csv, parquet, ndjson or xlsx", "format")
         return value  # type: ignore[return-value]
     suffixes = [s.lower() for s in path.suffixes]
     if ".parquet" in suffixes or ".pq" in suffixes:
@@ -81,12 +90,19 @@ def detect_format(path: Path, fmt: str | None = None) -> Format:
         return "csv"
     if {".ndjson", ".jsonl", ".json"} & set(suffixes):
         return "ndjson"
+    if suffixes and suffixes[-1] in (".xlsx", ".xlsm"):
+        return "xlsx"
+    if suffixes and suffixes[-1] == ".xls":
+        raise JingyunError("bad_format", f"{path.name}: the old .xls format is not read; save it as .xlsx or CSV", "format")
     raise JingyunError(
-        "bad_format", f"cannot tell the format of {path.name}; pass --format csv|parquet|ndjson", "format"
+        "bad_format", f"cannot tell the format of {path.name}; pass --format csv|parquet|ndjson|xlsx", "format"
     )
 
 
-def read_chunks(path: Path, fmt: Format, chunk_rows: int) -> Iterator[Chunk]:
+def read_chunks(path: Path, fmt: Format, chunk_rows: int, *, text_encoding: str | None = None,
+                sheet: str | None = None) -> Iterator[Chunk]:
+    """The file's chunks. ``text_encoding`` (CSV, NDJSON) is the encoding decided by
+    :func:`encoding.decide`; None reads UTF-8 as it is. ``sheet`` picks an Excel sheet."""
     if not path.exists():
         raise JingyunError("no_file", f"no such file: {path}", "file")
     if path.is_dir():
@@ -96,11 +112,27 @@ def read_chunks(path: Path, fmt: Format, chunk_rows: int) -> Iterator[Chunk]:
     except OSError as exc:
         raise JingyunError("cannot_read", f"cannot read {path}: {exc.strerror}", "file") from None
     if fmt == "ndjson":
-        yield from _ndjson_chunks(path, chunk_rows)
+        yield from _relabel(_ndjson_chunks(path, chunk_rows, text_encoding), text_encoding)
     elif fmt == "csv":
-        yield from _csv_chunks(path, chunk_rows)
+        yield from _relabel(_csv_chunks(path, chunk_rows, text_encoding), text_encoding)
+    elif fmt == "xlsx":
+        from jingyun.ingest import excel  # openpyxl is imported only for Excel files
+
+        yield from excel.xlsx_chunks(path, chunk_rows, sheet)
     else:
         yield from _parquet_chunks(path, chunk_rows)
+
+
+def _relabel(chunks: Iterator[Chunk], text_encoding: str | None) -> Iterator[Chunk]:
+    """Bytes a legacy codec could not decode come back from the transcoder as invalid UTF-8:
+    their rows are named ``invalid_encoding`` (the file is not UTF-8, so invalid_utf8 would mislead)."""
+    if encoding.is_utf8(text_encoding):
+        yield from chunks
+        return
+    for chunk in chunks:
+        chunk.bad = [BadRecord(b.line, "invalid_encoding", b.raw, b.field) if b.reason == "invalid_utf8" else b
+                     for b in chunk.bad]
+        yield chunk
 
 
 # -- NDJSON -------------------------------------------------------------------
@@ -135,7 +167,7 @@ def _ndjson_table(lines: pa.Array, first_line: int) -> tuple[pa.Table, int]:
     return table.filter(keep), n
 
 
-def _ndjson_blocks(path: Path) -> Iterator[memoryview]:
+def _ndjson_blocks(path: Path, text_encoding: str | None = None) -> Iterator[memoryview]:
     """The file as blocks of whole lines (the last newline of each block cut off).
 
     One buffer is filled with ``readinto`` and reused: a fresh 32 MB ``bytes``
@@ -145,7 +177,7 @@ def _ndjson_blocks(path: Path) -> Iterator[memoryview]:
     writes new buffers). A line longer than the buffer grows it."""
     buf = bytearray(BLOCK_BYTES)
     filled = 0  # bytes at the front of buf: the previous block's partial last line
-    with path.open("rb") as fh:
+    with encoding.open_utf8(path, text_encoding) as fh:
         while True:
             if filled == len(buf):  # one line fills the whole buffer: make room
                 buf.extend(bytes(len(buf)))
@@ -167,13 +199,13 @@ def _ndjson_blocks(path: Path) -> Iterator[memoryview]:
             buf[:filled] = buf[cut + 1 : end]  # same length: allowed even while a view exists
 
 
-def _ndjson_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
+def _ndjson_chunks(path: Path, chunk_rows: int, text_encoding: str | None = None) -> Iterator[Chunk]:
     next_line = 1
     pending: list[pa.Table] = []
     pending_rows = 0
     pending_bad: list[BadRecord] = []
     pending_bytes = 0
-    for block in _ndjson_blocks(path):
+    for block in _ndjson_blocks(path, text_encoding):
         pending_bytes += len(block) + 1
         lines = _lines_fast(block)
         if lines is None:
@@ -218,31 +250,32 @@ def _ndjson_slow(block: bytes, first_line: int) -> tuple[pa.Table, int, list[Bad
 
 
 # -- CSV ----------------------------------------------------------------------
-def _csv_header(path: Path) -> list[str]:
-    with path.open("rb") as fh:
+def _csv_header(path: Path, text_encoding: str | None = None) -> list[str]:
+    with encoding.open_utf8(path, text_encoding) as fh:
         raw = fh.readline()
     try:
         first = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise JingyunError("bad_file", f"{path.name}: the first line (the header) is not UTF-8 text; if the file is "
-                           f"GBK (as Excel saves it), convert it first: iconv -f GBK -t UTF-8", "file") from None
+        raise JingyunError("bad_file", f"{path.name}: the first line (the header) is not "
+                           f"{text_encoding or 'UTF-8'} text; pass the file's encoding, e.g. --encoding gb18030",
+                           "encoding") from None
     header = next(csv.reader(io.StringIO(first)), [])
     if not header or not any(h.strip() for h in header):
         raise JingyunError("bad_file", f"{path.name}: the CSV has no header row", "file")
     return [h.strip() for h in header]
 
 
-def _csv_chunks(path: Path, chunk_rows: int) -> Iterator[Chunk]:
+def _csv_chunks(path: Path, chunk_rows: int, text_encoding: str | None = None) -> Iterator[Chunk]:
     """Blocks of whole records, each parsed by Arrow and numbered by :mod:`csv_records`.
 
     Every record keeps its real line (a value may hold newlines) and every rejected
     row its own line, so no two quarantined rows of a file share one. A block where
     the scan and Arrow disagree (a stray quote) is read with Python's ``csv`` instead;
     a stray quote that leaves no record end in sight sends the rest of the file there."""
-    header = _csv_header(path)
+    header = _csv_header(path, text_encoding)
     if len(set(header)) != len(header):
         raise JingyunError("bad_file", f"{path.name}: duplicate column names in the CSV header", "file")
-    with path.open("rb") as fh:
+    with encoding.open_utf8(path, text_encoding) as fh:
         fh.readline()  # the header, read by _csv_header
         line, carry = 2, b""
         while True:

@@ -18,6 +18,8 @@ class IngestReport:
     tracking_issues: Counter[str] = field(default_factory=Counter)
     files: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    encodings: dict[str, str] = field(default_factory=dict)  # text file → the encoding it was read in
+    unknown_places: Counter[str] = field(default_factory=Counter)  # users rows kept with a place not matched
 
     @property
     def reconciles(self) -> bool:
@@ -32,6 +34,8 @@ class IngestReport:
         self.tracking_issues.update(other.tracking_issues)
         self.files += [f for f in other.files if f not in self.files]
         self.seconds += other.seconds
+        self.encodings.update(other.encodings)
+        self.unknown_places.update(other.unknown_places)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -45,4 +49,6 @@ class IngestReport:
             "files": self.files,
             "seconds": round(self.seconds, 3),
             "reconciles": self.reconciles,
+            "encodings": self.encodings,
+            "unknown_places": dict(sorted(self.unknown_places.items())),
         }

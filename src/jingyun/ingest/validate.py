@@ -210,6 +210,8 @@ class StagingBuilder:
         if rule and rule.values:
             cases = " ".join(f"WHEN {quote(k)} THEN {quote(v)}" for k, v in rule.values.items())
             s = f"coalesce(CASE {s} {cases} END, {s})"
+        if rule and rule.convert:  # a mapping conversion: canonical text, then the usual text path
+            s, t = rule.convert_sql(s, kind), "VARCHAR"
         if kind in ("id", "text"):
             return s
         if kind == "ts":
