@@ -63,8 +63,8 @@ def unsubscribe_url(settings: Settings, *, subject: str, channel: str, locale: s
 
 
 def open_url(settings: Settings, delivery_id: int) -> str:
-    return url(settings, f"/api/messages/t/open/{sign(settings, 'open', {'d': delivery_id})}.gif")
+    return url(settings, f"/api/v1/messages/t/open/{sign(settings, 'open', {'d': delivery_id})}.gif")
 
 
 def click_url(settings: Settings, delivery_id: int, target: str) -> str:
-    return url(settings, f"/api/messages/t/click/{sign(settings, 'click', {'d': delivery_id, 'u': target})}")
+    return url(settings, f"/api/v1/messages/t/click/{sign(settings, 'click', {'d': delivery_id, 'u': target})}")

@@ -168,7 +168,7 @@ def dead_letters(state: StateDep, principal: Viewer, page: PagingDep) -> Deliver
              response_model=list[SentOut])
 def replay_dead(request: Request, state: StateDep, principal: Sender, body: ReplayIn) -> list[dict[str, Any]]:
     done = core.replay(state.store, state.settings, body.ids)
-    state.auditor.log(actor=principal.name, role=principal.role, action="messages_replay", target="dead-letters",
+    state.auditor.log(actor=principal.name, role=principal.role, action="replay", target="message-dead-letters",
                       detail={"count": len(done)}, request_id=request_id(request))
     return [_sent(d) for d in done]
 
@@ -187,8 +187,6 @@ def _sent(d: core.Delivery) -> dict[str, Any]:
 def send(request: Request, state: StateDep, principal: Sender, body: SendIn) -> dict[str, Any]:
     message = build_message(state.store, state.settings, body.model_dump(), reader=state.writer.reader)
     d = core.deliver(state.store, state.settings, message)
-    state.auditor.log(actor=principal.name, role=principal.role, action="message_send", target=f"delivery:{d.id}",
-                      detail={"channel": body.channel, "status": d.status}, request_id=request_id(request))
     return _sent(d)
 
 
@@ -235,8 +233,6 @@ def list_endpoints(state: StateDep, _: Admin) -> list[dict[str, Any]]:
 def add_endpoint(request: Request, state: StateDep, principal: Admin, body: EndpointIn) -> dict[str, Any]:
     ep, secret = endpoints.add(state.store, state.settings, name=body.name, kind=body.kind, url=body.url,
                                payload=body.payload, idempotent=body.idempotent)
-    state.auditor.log(actor=principal.name, role=principal.role, action="endpoint_add", target=f"endpoint:{ep.name}",
-                      detail={"kind": ep.kind}, request_id=request_id(request))
     return {**ep.__dict__, "secret": secret}
 
 
@@ -246,9 +242,6 @@ def put_consent(request: Request, state: StateDep, principal: ConsentWriter,
                 user_id: Annotated[str, Path(min_length=1, max_length=200)], body: ConsentIn) -> dict[str, Any]:
     rec = consent.record(state.store, user_id, purpose=body.purpose, channel=body.channel, granted=body.granted,
                          source="api")
-    state.auditor.log(actor=principal.name if principal else "", role=principal.role if principal else "",
-                      action="consent_write", target=f"user:{user_id}", detail={"purpose": body.purpose,
-                      "channel": body.channel, "granted": body.granted}, request_id=request_id(request))
     return rec.__dict__
 
 
@@ -262,8 +255,6 @@ def get_consent(state: StateDep, _: ConsentWriter, user_id: Annotated[str, Path(
 def import_consent(request: Request, state: StateDep, principal: ConsentWriter,
                    body: Annotated[str, Body(media_type="text/csv", max_length=50_000_000)]) -> dict[str, int]:
     n = consent.import_csv(state.store, body)
-    state.auditor.log(actor=principal.name if principal else "", role=principal.role if principal else "",
-                      action="consent_import", target="consent", detail={"rows": n}, request_id=request_id(request))
     return {"recorded": n}
 
 
