@@ -215,12 +215,12 @@ def arbitrate(sends: pd.DataFrame, rules: GuardRules, consent: ConsentCheck | No
 
     One pass in time order over the candidate *sends* (far fewer than events): a heap ordered by
     (due, -priority, journey, row), so a send that waits re-enters at its new time and competes there."""
-    out = sends.copy()
+    out = sends.reset_index(drop=True)
     n = len(out)
     outcome: list[Outcome] = ["sent"] * n
     sent_at: list[dt.datetime | None] = [None] * n
     ledger = ledger or CapLedger(rules)
-    due = out["due"].dt.to_pydatetime() if n else []
+    due = [t.to_pydatetime() for t in out["due"]]
     heap = [(due[i], -int(p), j, i, 0) for i, (p, j) in enumerate(zip(out["priority"], out["journey"], strict=True))]
     heapq.heapify(heap)
     users, channels = out["user_id"].astype(str).tolist(), out["channel"].tolist()
