@@ -136,3 +136,17 @@ def test_cli_send_test(msettings, smtp, monkeypatch, capsys):
     assert main(["send", "test", "--channel", "fax", "--to", "x"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: bad_channel") and len(err.strip().splitlines()) == 1
+
+
+def test_console_log_page_masks_for_analyst(store, msettings, smtp, service):
+    deliver(store, msettings, Message("email", "li.lei@shop.cn", "S", "T", key="c1"))
+    for role, visible in (("analyst", False), ("admin", True)):
+        client = service.client
+        client.cookies.clear()
+        r = client.post("/console/login", data={"username": f"p_{role}", "password": "messaging-test-password"},
+                        follow_redirects=False)
+        assert r.status_code == 303, r.text
+        page = client.get("/console/messages?lang=en")
+        assert page.status_code == 200 and 'id="deliveries"' in page.text
+        assert ("li.lei@shop.cn" in page.text) is visible
+        assert ("sha256:" in page.text) is not visible
