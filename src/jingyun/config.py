@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     smtp_starttls: bool = Field(default=False, description="Upgrade the SMTP connection with STARTTLS before login (default false).")
     messages_public_url: str = Field(default="http://127.0.0.1:8000", description="Public base URL of the service used in message links: unsubscribe, open pixel, click redirect (default http://127.0.0.1:8000).")
     messages_key_days: int = Field(default=90, ge=30, description="Days a delivery row (and its send key) is kept before `jingyun messages purge` may remove it (default 90, at least 30).")
+    automation_cap_day: int = Field(default=2, ge=0, description="Marketing messages one person may get per local day across all journeys (default 2).")
+    automation_cap_week: int = Field(default=5, ge=0, description="Marketing messages one person may get per local ISO week across all journeys (default 5).")
+    automation_quiet_start: str = Field(default="22:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Start of quiet hours in the recipient's time zone, HH:MM (default 22:00); equal to the end turns them off.")
+    automation_quiet_end: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="End of quiet hours in the recipient's time zone, HH:MM (default 08:00); a waiting message goes then.")
     service: ServiceConfig = Field(default_factory=lambda: ServiceConfig(), description="The service section (environment only): see the JINGYUN_* service settings.")
 
     @classmethod

@@ -57,24 +57,17 @@ __all__ = [
 
 @dataclass(frozen=True)
 class GuardRules:
+    timezone: str  # the workspace's: recipients without their own zone are read in it
     cap_day: int = 2
     cap_week: int = 5
     quiet_start: dt.time = dt.time(22, 0)
     quiet_end: dt.time = dt.time(8, 0)
-    timezone: str = "Asia/Shanghai"
 
     @classmethod
     def from_settings(cls, settings: Any) -> GuardRules:
-        def clock(text: str) -> dt.time:
-            return dt.time.fromisoformat(text)
-
-        return cls(
-            cap_day=int(getattr(settings, "automation_cap_day", cls.cap_day)),
-            cap_week=int(getattr(settings, "automation_cap_week", cls.cap_week)),
-            quiet_start=clock(getattr(settings, "automation_quiet_start", "22:00")),
-            quiet_end=clock(getattr(settings, "automation_quiet_end", "08:00")),
-            timezone=settings.timezone,
-        )
+        return cls(cap_day=settings.automation_cap_day, cap_week=settings.automation_cap_week,
+                   quiet_start=dt.time.fromisoformat(settings.automation_quiet_start),
+                   quiet_end=dt.time.fromisoformat(settings.automation_quiet_end), timezone=settings.timezone)
 
 
 def in_holdout(journey_key: str, user_id: str, share: float) -> bool:
