@@ -19,6 +19,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from jingyun import localtime
 from jingyun.api.deps import ServiceState, get_state, identify
 from jingyun.security.roles import Principal
 from jingyun.warehouse import Warehouse
@@ -27,6 +28,8 @@ from jingyun.web import i18n
 PREFIX = "/console"
 LANG_COOKIE = "jy_lang"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# {{ stored_time|localtime(ctx.timezone) }}: 2026-10-01 09:00:00+08:00 (jingyun.localtime, the one conversion)
+TEMPLATES.env.filters["localtime"] = lambda value, tz: localtime.local_text(value, tz) or "—"
 
 
 @dataclass(frozen=True)
