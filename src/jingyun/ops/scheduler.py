@@ -20,10 +20,10 @@ from __future__ import annotations
 import datetime as dt
 import time
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 from jingyun.config import Settings
 from jingyun.errors import JingyunError
+from jingyun.localtime import local_iso
 from jingyun.ops.jobs import DEFAULT_SCHEDULE, Job, load_jobs, next_fire, parse_duration, schedule_path
 from jingyun.ops.ledger import Ledger, RunRecord
 from jingyun.ops.runner import ChildProcessRunner, Outcome, Runner
@@ -45,11 +45,6 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> dt.datetime:
         return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-
-
-def local_iso(t: dt.datetime | None, tz: str) -> str | None:
-    """A stored naive-UTC time as the workspace's local time with its offset (2025-01-02T05:00:00+08:00)."""
-    return t.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(tz)).isoformat() if t is not None else None
 
 
 class Scheduler:

@@ -15,7 +15,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from jingyun.api.deps import request_id
 from jingyun.errors import JingyunError
-from jingyun.ops.scheduler import Scheduler, local_iso
+from jingyun.localtime import local_iso
+from jingyun.ops.scheduler import Scheduler
 from jingyun.ops.service import run_now_from_console
 from jingyun.web.context import ConsoleCtx, page_ctx
 
