@@ -26,12 +26,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from jingyun.analysis.anomaly import AnomalyParams, run_anomalies
+import numpy as np
+
+from jingyun.analysis.anomaly import SERIES, AnomalyParams, detect
 from jingyun.analysis.explain import METRICS as EXPLAIN_METRICS
 from jingyun.analysis.explain import ExplainParams, Period, run_explain
 from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
-from jingyun.metrics.compute import data_starts, values_over
+from jingyun.metrics.compute import ComputeParams, compute, data_starts, values_over
 from jingyun.metrics.kpi import TargetSet, target_for_range
 from jingyun.metrics.model import Dictionary
 from jingyun.ops.alerts.rules import SEVERITY, Rule, RuleSet
@@ -231,14 +233,22 @@ def _judge(rule: Rule, period: Window, m: _Measures) -> Finding | None:
     return Finding(rule, rule.level, period, values[0][1], line, evidence=evidence)
 
 
-def _anomaly(backend: Backend, rule: Rule, day: dt.date, timezone: str,
+def _anomaly(backend: Backend, d: Dictionary, rule: Rule, day: dt.date, timezone: str,
              cache: dict[tuple[str, int, float], Any]) -> Finding | None:
+    # The daily series is the dictionary's metric at day grain (the detector's own series agree with it,
+    # tests/channels); only the fit and the flags are the detector's.
     key = (rule.metric, rule.lookback, rule.threshold)
     if key not in cache:
-        p = AnomalyParams.create(rule.metric, day - dt.timedelta(days=rule.lookback - 1), day,
-                                 threshold=rule.threshold, timezone=timezone)
-        cache[key] = run_anomalies(backend, p)
-    last = cache[key].days[-1] if cache[key].days else None
+        AnomalyParams.create(rule.metric, threshold=rule.threshold, timezone=timezone)  # validates
+        lo = day - dt.timedelta(days=rule.lookback - 1)
+        res = compute(backend, d, ComputeParams(rule.metric, lo, day, "day", None, timezone))
+        got = {p.bucket: p.value for p in res.points}
+        dates = [lo + dt.timedelta(days=i) for i in range(rule.lookback)]
+        ratio = SERIES[rule.metric][1]
+        values = np.array([got.get(x) if got.get(x) is not None else (np.nan if ratio else 0.0) for x in dates],
+                          dtype=float)
+        cache[key] = detect(dates, values, "stl", rule.threshold)
+    last = cache[key][-1] if cache[key] else None
     if last is None or not last.anomaly:
         return None
     bad = "low" if rule.direction == "higher" else "high"
@@ -314,7 +324,7 @@ def evaluate(backend: Backend, d: Dictionary, rules: RuleSet, as_of: dt.date, *,
     cache: dict[tuple[str, int, float], Any] = {}
     for rule in anomaly_rules:
         try:
-            got = _anomaly(backend, rule, as_of, timezone, cache)
+            got = _anomaly(backend, d, rule, as_of, timezone, cache)
         except JingyunError as exc:
             skipped[rule.id] = exc.message
             continue
