@@ -60,6 +60,7 @@ from jingyun.ingest import ingest_json_lines, ingest_rows
 from jingyun.ingest.pipeline import LineOutcomes
 from jingyun.schema.tables import get_table
 from jingyun.warehouse import Warehouse
+from jingyun.warehouse.claims import NOTHING, Claim, Journal
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +165,7 @@ class FairLock:
         self._next = 0  # the next ticket handed out
         self._serving = 0  # the ticket that holds the lock
         self._abandoned: set[int] = set()  # tickets whose waiter was interrupted before its turn
+        self._journal = Journal()  # what each holding wrote (warehouse.claims)
 
     def acquire(self) -> None:
         with self._cv:
@@ -176,6 +178,22 @@ class FairLock:
                 else:
                     self._abandoned.add(ticket)
                 raise
+            self._journal.opened()
+
+    def note(self, claim: Claim) -> None:
+        """The holder says what its write touched (:mod:`jingyun.warehouse.claims`); call with the lock held."""
+        with self._cv:
+            self._journal.note(claim)
+
+    def settled(self) -> int:
+        """The last holding whose writes a transaction begun now will see (every later one is checked)."""
+        with self._cv:
+            return self._journal.generation - (1 if self._serving < self._next else 0)
+
+    def clashes(self, since: int, claim: Claim) -> bool:
+        """Call with the lock held: could ``claim`` be wrong after the holdings since ``since``?"""
+        with self._cv:
+            return any(claim.clashes(other) for other in self._journal.since(since))
 
     def release(self) -> None:
         with self._cv:
@@ -227,6 +245,7 @@ class IngestWriter:
             # leaves) blocked every commit for 1.6-4.7 s after 2M rows; without vacuuming it takes
             # ~0.1 s. Compaction is left to warehouse.optimize.compact (the scheduled optimize job).
             wh.con.execute("SET max_vacuum_tasks = 0")
+        wh.claims_to = self.lock.note  # loads on this warehouse say what they stored (the lock is held then)
         self._thread = threading.Thread(target=self._run, name="jingyun-writer", daemon=True)
         self._thread.start()
 
@@ -369,6 +388,7 @@ class IngestWriter:
         started = time.perf_counter()
         try:
             with self.lock:
+                self.lock.note(NOTHING)
                 self.wh.con.execute("CHECKPOINT")
         except (duckdb.Error, OSError) as exc:  # e.g. a long reader holds an old snapshot: try again later
             log.warning("checkpoint skipped: %s", exc)

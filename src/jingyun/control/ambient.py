@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from jingyun.config import Settings
-from jingyun.warehouse.connection import Warehouse
+from jingyun.warehouse.claims import Claim
+from jingyun.warehouse.connection import Contended, Warehouse
 
 if TYPE_CHECKING:
-    from jingyun.api.writer import IngestWriter
+    from jingyun.api.writer import FairLock, IngestWriter
 
 
 # how long a command's transaction lets queued HTTP requests go first, at most (a steady stream of
@@ -101,16 +102,57 @@ class ServiceWarehouse(Warehouse):
             self.con.close()  # the cursor, never the service's connection
 
     @contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def transaction(self, *, optimistic: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         self.session.check()
+        lock = self.session.writer.lock
+        if optimistic:
+            with self._optimistic(lock) as con:
+                yield con
+            return
         # HTTP requests already waiting commit first (up to DRAIN_WAIT_S): with the lock granted in turn
         # order, a request then waits behind at most the one chunk that was running when it came
         self.session.writer.drained(DRAIN_WAIT_S)
         self.session.check()
-        with self.session.writer.lock:
+        with lock:
             self.session.check()
-            with super().transaction() as con:
-                yield con
+            self.claims_to = lock.note
+            try:
+                with super().transaction() as con:
+                    yield con
+            finally:
+                self.claims_to = None
+
+    @contextmanager
+    def _optimistic(self, lock: FairLock) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A load's transaction without the writer's lock; the lock only for the commit, after checking the
+        claims of every write committed since it began (:mod:`jingyun.warehouse.claims`)."""
+        since = lock.settled()  # read before BEGIN: every write after it is checked
+        pending: list[Claim] = []
+        self.claims_to = pending.append
+        con = self.con
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield con
+            self.session.check()
+        except BaseException as exc:
+            con.execute("ROLLBACK")
+            self.claims_to = None
+            if isinstance(exc, duckdb.TransactionException):  # DuckDB's own conflict, e.g. on an update
+                raise Contended(str(exc)) from exc
+            raise
+        self.claims_to = None
+        mine = pending[0] if len(pending) == 1 else None
+        with lock:
+            if mine is None or lock.clashes(since, mine):
+                con.execute("ROLLBACK")
+                raise Contended("a write committed meanwhile may clash: run again under the lock")
+            try:
+                con.execute("COMMIT")
+            except duckdb.TransactionException as exc:  # DuckDB's own conflict (e.g. an update of the same rows)
+                with suppress(duckdb.Error):
+                    con.execute("ROLLBACK")
+                raise Contended(str(exc)) from exc
+            lock.note(mine)
 
 
 _SESSION: contextvars.ContextVar[Session | None] = contextvars.ContextVar("jingyun_session", default=None)

@@ -8,7 +8,7 @@ analyses convert to the workspace time zone explicitly.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import pyarrow as pa
 from jingyun.config import Settings, load_settings
 from jingyun.errors import JingyunError
 from jingyun.schema.tables import TABLES, Table
+from jingyun.warehouse.claims import Claim
 
 # Scores every model writes back and segments read as model tags: the capabilities meet here.
 MODEL_SCORES_DDL = """CREATE TABLE IF NOT EXISTS model_scores (
@@ -70,6 +71,8 @@ class Warehouse:
         self.con = con
         self.settings = settings
         self.read_only = read_only
+        # where a load says what it stored (warehouse.claims): the service writer's lock, else nowhere
+        self.claims_to: Callable[[Claim], None] | None = None
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"SET memory_limit = '{settings.memory_limit}'")
         con.execute("SET preserve_insertion_order = false")
@@ -143,7 +146,11 @@ class Warehouse:
         return int(self.scalar(f"SELECT count(*) FROM {table}"))
 
     @contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def transaction(self, *, optimistic: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One transaction. ``optimistic``: the body is a load that calls :meth:`claim` before the end, and
+        may run without the service writer's lock (see :class:`jingyun.control.ambient.ServiceWarehouse`;
+        it may then raise :class:`Contended`, and the caller runs it again without ``optimistic``). Here,
+        with one process owning the file, both are the same plain transaction."""
         self.con.execute("BEGIN TRANSACTION")
         try:
             yield self.con
@@ -151,6 +158,15 @@ class Warehouse:
             self.con.execute("ROLLBACK")
             raise
         self.con.execute("COMMIT")
+
+    def claim(self, claim: Claim) -> None:
+        """What the current transaction's load stores (called inside it, before its end)."""
+        if self.claims_to is not None:
+            self.claims_to(claim)
+
+
+class Contended(Exception):
+    """An optimistic transaction was rolled back: a write committed meanwhile could clash with it."""
 
 
 def open_warehouse(home: str | Path | None = None, *, read_only: bool = False) -> Warehouse:
