@@ -36,17 +36,12 @@ def wh(settings: Settings) -> Iterator[Warehouse]:
 # Parquet lake; the ``backend`` fixture hands each engine to the same tests. Spark is slow to start,
 # so its side is session-scoped (one SparkSession for the whole run) and carries the ``spark`` mark.
 ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
-
-
-def engine_gap(engine: str, *, reason: str, raises: type[BaseException] | tuple[type[BaseException], ...]
-               ) -> pytest.MarkDecorator:
-    """Declare that a case does not work on ``engine`` yet, and what it raises there. Strict, so
-    the run fails the day it starts passing and the gap can be removed. Read by the ``backend`` fixture."""
-    return pytest.mark.engine_gap(engine=engine, reason=reason, raises=raises)
+# Cases declare gaps with ``engine_gap`` (tests/engine_rows.py), read here by the ``backend`` fixture.
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "engine_gap(engine, reason, raises): a declared engine gap (strict xfail)")
+    config.addinivalue_line("markers", "engine_gap(engine, capability, reason, raises): a declared engine gap "
+                                       "(strict xfail)")
 
 
 @pytest.fixture(scope="session")
@@ -83,8 +78,9 @@ def backend(request: pytest.FixtureRequest, engine_business: Warehouse) -> objec
     engine: str = request.param
     for mark in request.node.iter_markers("engine_gap"):
         if mark.kwargs["engine"] == engine:
-            request.node.add_marker(pytest.mark.xfail(reason=mark.kwargs["reason"], raises=mark.kwargs["raises"],
-                                                      strict=True))
+            from engine_rows import gap_mark
+
+            request.node.add_marker(gap_mark(engine, mark))
     if engine == "spark":
         return request.getfixturevalue("_spark_engine")
     return open_backend(engine_business.settings, warehouse=engine_business)

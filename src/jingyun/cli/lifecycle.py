@@ -12,7 +12,7 @@ from jingyun.config import load_settings
 from jingyun.segments.common import as_naive_utc
 from jingyun.segments.lifecycle import compute_lifecycle, preset
 from jingyun.segments.playbooks import playbook_for
-from jingyun.warehouse import Warehouse
+from jingyun.warehouse.backends import open_backend
 
 
 def lifecycle(
@@ -29,8 +29,8 @@ def lifecycle(
     if churn_risk_days is not None:
         overrides["churn_risk_days"] = churn_risk_days
     params = preset(preset_name, **overrides)
-    with Warehouse.open(load_settings()) as wh:
-        res = compute_lifecycle(wh, params)
+    with open_backend(load_settings()) as engine:  # the workspace's engine (JINGYUN_ENGINE)
+        res = compute_lifecycle(engine, params)
     if as_json:
         print_json(res)
         return

@@ -12,7 +12,7 @@ from jingyun.config import load_settings
 from jingyun.errors import JingyunError
 from jingyun.segments.playbooks import playbook_for
 from jingyun.segments.rfm import RfmParams, compute_rfm
-from jingyun.warehouse import Warehouse
+from jingyun.warehouse.backends import open_backend
 
 
 def rfm(
@@ -29,8 +29,8 @@ def rfm(
     if scoring not in ("quantile", "threshold"):
         raise JingyunError("bad_param", "scoring must be quantile or threshold", "scoring")
     params = RfmParams(scoring=scoring, bins=bins, window_days=window_days, as_of=as_of)  # type: ignore[arg-type]
-    with Warehouse.open(load_settings()) as wh:
-        res = compute_rfm(wh, params)
+    with open_backend(load_settings()) as engine:  # the workspace's engine (JINGYUN_ENGINE)
+        res = compute_rfm(engine, params)
     if as_json:
         print_json(res)
         return

@@ -37,7 +37,7 @@ from jingyun.experiments.warehouse import (
     metric_def,
     statistic,
 )
-from jingyun.warehouse import Warehouse
+from jingyun.warehouse.backends import Source, engine_of, require
 
 AnyStat = Statistic | RegressionAdjustedStatistic
 
@@ -106,7 +106,7 @@ def _over_time(
     return points
 
 
-def analyze_experiment(wh: Warehouse, exp: Experiment, options: AnalysisOptions = DEFAULT_OPTIONS) -> ExperimentResult:
+def analyze_experiment(source: Source, exp: Experiment, options: AnalysisOptions = DEFAULT_OPTIONS) -> ExperimentResult:
     """Read exposures and outcomes from the warehouse and analyse every metric."""
     options.validate()
     started = time.perf_counter()
@@ -114,8 +114,11 @@ def analyze_experiment(wh: Warehouse, exp: Experiment, options: AnalysisOptions 
     roles += [(m, "secondary") for m in exp.secondary_metrics if m != exp.primary_metric]
     roles += [(m, "guardrail") for m in exp.guardrail_metrics]
     defs = [metric_def(m, exp.conversion_event) for m, _ in roles]
-    sql = build_query(exp, defs, wh.settings.timezone)
-    aggs = fetch_aggregates(wh, sql)
+    engine = engine_of(source)
+    if exp.targeting.segment is not None:
+        require(engine, "derived_tables")  # the query reads segment_members
+    sql = build_query(exp, defs, engine.settings.timezone)
+    aggs = fetch_aggregates(engine, sql)
     totals = _totals(aggs)
     names = [v.name for v in exp.variations]
     unknown = sorted(set(totals) - set(names))

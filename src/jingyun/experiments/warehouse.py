@@ -29,7 +29,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import duckdb
 import pyarrow as pa
 
 from jingyun.errors import JingyunError
@@ -37,7 +36,7 @@ from jingyun.experiments.cuped import RegressionAdjustedStatistic
 from jingyun.experiments.definition import Experiment
 from jingyun.experiments.stats import ProportionStatistic, RatioStatistic, SampleMeanStatistic, Statistic
 from jingyun.metrics.definitions import SHIPPED, real_people
-from jingyun.warehouse import Warehouse
+from jingyun.warehouse.backends import Source, engine_of, require, writer
 from jingyun.warehouse.sqltext import local_date, quote
 
 Kind = Literal["proportion", "mean", "ratio"]
@@ -102,17 +101,17 @@ def _segment_filter(exp: Experiment) -> str:
     return f"\n    AND person_id IN (SELECT person_id FROM segment_members WHERE segment = {quote(exp.targeting.segment)})"
 
 
-def segment_memberships(wh: Warehouse, user_id: str) -> list[str]:
+def segment_memberships(source: Source, user_id: str) -> list[str]:
     """Saved segments a user's person belongs to, for segment targeting at assignment
     time (none when membership was never computed)."""
-    try:
-        rows = wh.rows(
-            """SELECT segment FROM segment_members WHERE person_id = coalesce(
-                 (SELECT person_id FROM identities WHERE id_type = 'user_id' AND id_value = ?), ?)""",
-            [user_id, user_id],
-        )
-    except duckdb.CatalogException:
+    engine = engine_of(source)
+    require(engine, "derived_tables")
+    if not (engine.has_table("segment_members") and engine.has_table("identities")):
         return []
+    who = quote(user_id)
+    rows = engine.rows(
+        f"""SELECT segment FROM segment_members WHERE person_id = coalesce(
+             (SELECT person_id FROM identities WHERE id_type = 'user_id' AND id_value = {who}), {who})""")
     return [str(r[0]) for r in rows]
 
 
@@ -206,8 +205,8 @@ class DayAggregate:
         )
 
 
-def fetch_aggregates(wh: Warehouse, sql: str) -> list[DayAggregate]:
-    table = wh.con.sql(sql).to_arrow_table()
+def fetch_aggregates(source: Source, sql: str) -> list[DayAggregate]:
+    table = engine_of(source).run(sql)
     out = []
     for row in table.to_pylist():
         variation, day, n = row.pop("variation"), row.pop("day"), row.pop("n")
@@ -229,12 +228,13 @@ def statistic(agg: DayAggregate, metric: MetricDef, *, cuped: bool) -> Statistic
     return SampleMeanStatistic(n, s[f"{c}_s"], s[f"{c}_ss"])
 
 
-def write_exposures(wh: Warehouse, rows: Sequence[dict[str, Any]]) -> int:
+def write_exposures(source: Source, rows: Sequence[dict[str, Any]]) -> int:
     """Append exposure events (from :func:`assign`'s log) to ``events``.
 
     Until exposures arrive through the ingest service, ``person_id`` is the
     ``user_id`` (the SDK only sees logged-in ids) and rows go in as one Arrow batch.
     """
+    wh = writer(engine_of(source))  # the warehouse of record: a declared gap on other engines
     if not rows:
         return 0
     batch = pa.table({

@@ -46,7 +46,7 @@ from jingyun.models.churn_features import (
     load_labels,
 )
 from jingyun.models.scores import replace_scores
-from jingyun.warehouse import Warehouse
+from jingyun.warehouse.backends import Source
 
 FloatArray = NDArray[np.float64]
 MODEL_TAG = "churn_risk"
@@ -274,14 +274,14 @@ def train(frames: list[FeatureFrame], labels: list[NDArray[np.int64]], params: C
                       params.n_threads)
 
 
-def _load_training(wh: Warehouse, params: ChurnParams, last_label_end: dt.date) -> tuple[list[FeatureFrame], list[NDArray[np.int64]]]:
+def _load_training(source: Source, params: ChurnParams, last_label_end: dt.date) -> tuple[list[FeatureFrame], list[NDArray[np.int64]]]:
     frames, labels = [], []
     for cut in params.training_cutoffs(last_label_end):
         fp = params.features(cut)
-        frame = load_features(wh, fp)
+        frame = load_features(source, fp)
         if len(frame):
             frames.append(frame)
-            labels.append(load_labels(wh, fp, frame.person_id))
+            labels.append(load_labels(source, fp, frame.person_id))
     if not frames:
         raise JingyunError("churn_too_little_data", "no population at any training cut-off; ingest more history",
                            "train_cutoffs")
@@ -321,19 +321,19 @@ class ChurnEvaluation:
         }
 
 
-def evaluate(wh: Warehouse, params: ChurnParams) -> tuple[ChurnModel, ChurnEvaluation]:
+def evaluate(source: Source, params: ChurnParams) -> tuple[ChurnModel, ChurnEvaluation]:
     """Train on cut-offs before ``test_cutoff`` and measure on it."""
     params.validate()
-    as_of = params.as_of or data_end(wh)
+    as_of = params.as_of or data_end(source)
     test_cut = params.test_cutoff or as_of - dt.timedelta(days=params.horizon_days)
     if test_cut + dt.timedelta(days=params.horizon_days) > as_of:
         raise JingyunError("bad_param", f"the test label window ends after the data ({as_of}); "
                            "choose an earlier test_cutoff or a shorter horizon_days", "test_cutoff")
-    frames, labels = _load_training(wh, params, test_cut)
+    frames, labels = _load_training(source, params, test_cut)
     model = train(frames, labels, params)
     fp = params.features(test_cut)
-    test = load_features(wh, fp)
-    y = load_labels(wh, fp, test.person_id)
+    test = load_features(source, fp)
+    y = load_labels(source, fp, test.person_id)
     if len(y) == 0 or y.min() == y.max():
         raise JingyunError("churn_too_little_data", f"the test cut-off {test_cut} has no mix of outcomes",
                            "test_cutoff")
@@ -389,15 +389,15 @@ def score_frame(model: ChurnModel, frame: FeatureFrame, top: int = 3, *, min_ris
     return ChurnScores(frame.cutoff, frame.person_id, risk, reasons)
 
 
-def fit_latest(wh: Warehouse, params: ChurnParams) -> tuple[ChurnModel, dt.date]:
+def fit_latest(source: Source, params: ChurnParams) -> tuple[ChurnModel, dt.date]:
     """Train on the latest cut-offs whose labels are complete, for scoring at ``as_of``."""
     params.validate()
-    as_of = params.as_of or data_end(wh)
-    frames, labels = _load_training(wh, params, as_of)
+    as_of = params.as_of or data_end(source)
+    frames, labels = _load_training(source, params, as_of)
     return train(frames, labels, params), as_of
 
 
-def write_scores(wh: Warehouse, scores: ChurnScores) -> dt.datetime:
+def write_scores(source: Source, scores: ChurnScores) -> dt.datetime:
     """Replace model ``churn_risk`` in ``model_scores``: the risk, plus ``reason:<feature>`` rows."""
     persons: list[str] = [str(p) for p in scores.person_id]
     names = [MODEL_TAG] * len(persons)
@@ -407,7 +407,7 @@ def write_scores(wh: Warehouse, scores: ChurnScores) -> dt.datetime:
             persons.append(str(pid))
             names.append(f"reason:{r.feature}")
             values.append(r.contribution)
-    return replace_scores(wh, MODEL_TAG, persons, names, values)
+    return replace_scores(source, MODEL_TAG, persons, names, values)
 
 
 @dataclass(frozen=True)
@@ -429,17 +429,17 @@ class ChurnScoreResult:
         }
 
 
-def score_churn(wh: Warehouse, params: ChurnParams, model: ChurnModel | None = None) -> ChurnScoreResult:
+def score_churn(source: Source, params: ChurnParams, model: ChurnModel | None = None) -> ChurnScoreResult:
     """Score the population at ``as_of`` (training first unless a model is given) and write the scores."""
     params.validate()
     if model is None:
-        model, as_of = fit_latest(wh, params)
+        model, as_of = fit_latest(source, params)
     else:
-        as_of = params.as_of or data_end(wh)
-    frame = load_features(wh, replace(params, as_of=as_of).features(as_of))
+        as_of = params.as_of or data_end(source)
+    frame = load_features(source, replace(params, as_of=as_of).features(as_of))
     scores = score_frame(model, frame, params.top_reasons, min_risk=params.reason_min_risk,
                          max_users=params.reason_max_users)
-    scored_at = write_scores(wh, scores)
+    scored_at = write_scores(source, scores)
     return ChurnScoreResult(
         as_of, len(frame), int((scores.risk > 0.7).sum()),
         float(scores.risk.mean()) if len(frame) else float("nan"), scored_at, model.trained_cutoffs,

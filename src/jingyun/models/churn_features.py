@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from jingyun.errors import JingyunError
 from jingyun.metrics.definitions import SHIPPED, real_people
-from jingyun.warehouse import Warehouse
+from jingyun.warehouse.backends import Source, engine_of
 from jingyun.warehouse.portable import check
 from jingyun.warehouse.sqltext import local_date, ts_literal, utc_start
 
@@ -244,25 +244,28 @@ class FeatureFrame:
         return self.X[:, FEATURES.index(name)]
 
 
-def load_features(wh: Warehouse, params: FeatureParams) -> FeatureFrame:
-    sql = feature_query(params, wh.settings.timezone)
-    table = wh.con.sql(sql).to_arrow_table()
+def load_features(source: Source, params: FeatureParams) -> FeatureFrame:
+    engine = engine_of(source)
+    sql = feature_query(params, engine.settings.timezone)
+    table = engine.run(sql)
     cols = [np.asarray(table.column(n).to_numpy(zero_copy_only=False), dtype=np.float64) for n in FEATURES]
     X = np.column_stack(cols) if cols and table.num_rows else np.zeros((0, len(FEATURES)))
     persons = np.asarray(table.column("person_id").to_pylist(), dtype=object)
     return FeatureFrame(params.cutoff, persons, X, sql)
 
 
-def load_labels(wh: Warehouse, params: FeatureParams, person_id: NDArray[np.object_]) -> NDArray[np.int64]:
+def load_labels(source: Source, params: FeatureParams, person_id: NDArray[np.object_]) -> NDArray[np.int64]:
     """1 = churned (no activity in the horizon), 0 = came back; aligned with ``person_id``."""
-    active = {row[0] for row in wh.rows(label_query(params, wh.settings.timezone))}
+    engine = engine_of(source)
+    active = {row[0] for row in engine.rows(label_query(params, engine.settings.timezone))}
     return np.fromiter((0 if p in active else 1 for p in person_id), dtype=np.int64, count=len(person_id))
 
 
-def data_end(wh: Warehouse) -> dt.date:
+def data_end(source: Source) -> dt.date:
     """The day after the last local day with events or orders: the natural as-of for scoring."""
-    local = local_date("ts", wh.settings.timezone)
-    last = wh.scalar(
+    engine = engine_of(source)
+    local = local_date("ts", engine.settings.timezone)
+    last = engine.scalar(
         f"SELECT MAX(d) FROM ("
         f"SELECT MAX({local}) AS d FROM events "
         f"UNION ALL SELECT MAX({local}) FROM orders) t"

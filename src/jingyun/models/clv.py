@@ -30,7 +30,7 @@ from jingyun.models import bgnbd, gamma_gamma
 from jingyun.models.bgnbd import BGNBDFit, BGNBDParams
 from jingyun.models.gamma_gamma import GammaGammaFit, GammaGammaParams
 from jingyun.models.scores import replace_scores
-from jingyun.warehouse import Warehouse
+from jingyun.warehouse.backends import Source, engine_of
 from jingyun.warehouse.portable import check
 from jingyun.warehouse.sqltext import date_literal, local_date
 
@@ -130,10 +130,10 @@ class RFM:
         return int(self.frequency.size)
 
 
-def load_rfm(wh: Warehouse, params: ClvParams) -> RFM:
+def load_rfm(source: Source, params: ClvParams) -> RFM:
     params.validate()
-    # con.sql(...).to_arrow_table() avoids the extra copy of the DB-API path
-    table = wh.con.sql(rfm_query(params, wh.settings.timezone)).to_arrow_table()
+    engine = engine_of(source)
+    table = engine.run(rfm_query(params, engine.settings.timezone))  # Arrow: no per-row Python objects
     unit = params.unit_days
 
     def col(name: str) -> FloatArray:
@@ -240,10 +240,11 @@ def fit_rfm(rfm: RFM, params: ClvParams, query: str = "") -> ClvFitResult:
     )
 
 
-def fit_clv(wh: Warehouse, params: ClvParams) -> ClvFitResult:
+def fit_clv(source: Source, params: ClvParams) -> ClvFitResult:
     """Fit BG/NBD and Gamma-Gamma on the warehouse's orders up to ``calibration_end``."""
     params.validate()
-    return fit_rfm(load_rfm(wh, params), params, rfm_query(params, wh.settings.timezone))
+    engine = engine_of(source)
+    return fit_rfm(load_rfm(engine, params), params, rfm_query(params, engine.settings.timezone))
 
 
 @dataclass(frozen=True)
@@ -287,19 +288,18 @@ class ClvScoreResult:
 
 
 
-def last_order_day(wh: Warehouse) -> dt.date:
-    # rows() fetches everything: a half-read result (fetchone) blocks the next
-    # statement on the same DuckDB 2.0 connection.
-    day = wh.rows(
-        f"SELECT MAX({local_date('ts', wh.settings.timezone)}) FROM orders "
+def last_order_day(source: Source) -> dt.date:
+    engine = engine_of(source)
+    day = engine.scalar(
+        f"SELECT MAX({local_date('ts', engine.settings.timezone)}) FROM orders "
         f"WHERE {SHIPPED.order_rows('valid_orders')}"
-    )[0][0]
+    )
     if day is None:
         raise JingyunError("clv_no_customers", "the orders table has no usable orders", "orders")
     return day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day))
 
 
-def score_clv(wh: Warehouse, params: ClvParams, *, high_value_share: float = 0.2) -> ClvScoreResult:
+def score_clv(source: Source, params: ClvParams, *, high_value_share: float = 0.2) -> ClvScoreResult:
     """Fit on everything up to ``calibration_end`` (the as-of day) and write per-person scores.
 
     Replaces all earlier rows of model ``clv`` in ``model_scores`` in one
@@ -308,8 +308,9 @@ def score_clv(wh: Warehouse, params: ClvParams, *, high_value_share: float = 0.2
     if not 0 < high_value_share <= 1:
         raise JingyunError("bad_param", "high-value share must be in (0, 1]", "high_value_share")
     params = replace(params, holdout_end=None).validate()
-    rfm = load_rfm(wh, params)
-    fit = fit_rfm(rfm, params, rfm_query(params, wh.settings.timezone))
+    engine = engine_of(source)
+    rfm = load_rfm(engine, params)
+    fit = fit_rfm(rfm, params, rfm_query(params, engine.settings.timezone))
     scores = clv_scores(fit.bgnbd.params, fit.gamma_gamma.params, rfm, params)
     n = len(rfm)
     n_top = math.ceil(high_value_share * n)
@@ -320,7 +321,7 @@ def score_clv(wh: Warehouse, params: ClvParams, *, high_value_share: float = 0.2
     values = (scores.expected_purchases, scores.p_alive, scores.expected_spend, scores.clv)
     persons = [*np.tile(rfm.person_id, len(names)), *rfm.person_id[top]]
     score_names = [nm for nm in names for _ in range(n)] + [HIGH_VALUE_TAG] * n_top
-    scored_at = replace_scores(wh, MODEL_NAME, persons, score_names, np.concatenate([*values, np.ones(n_top)]))
+    scored_at = replace_scores(engine, MODEL_NAME, persons, score_names, np.concatenate([*values, np.ones(n_top)]))
     return ClvScoreResult(
         fit=fit,
         scored=n,

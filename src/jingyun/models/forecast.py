@@ -38,7 +38,7 @@ from statsmodels.tsa.ar_model import AutoReg
 from jingyun.errors import JingyunError
 from jingyun.metrics.definitions import SHIPPED, real_people
 from jingyun.models.holidays_cn import calendar_regressors, weekly_regressors
-from jingyun.warehouse import Warehouse
+from jingyun.warehouse.backends import Source, engine_of
 from jingyun.warehouse.portable import check
 from jingyun.warehouse.sqltext import local_date, ts_literal, utc_start
 
@@ -124,13 +124,14 @@ class SeriesData:
     query: str
 
 
-def load_series(wh: Warehouse, params: ForecastParams, end: dt.date) -> SeriesData:
+def load_series(source: Source, params: ForecastParams, end: dt.date) -> SeriesData:
     start = end - dt.timedelta(days=params.history_days)
     if params.grain == "week":  # whole weeks only: start on a Monday, end before one
         end = end - dt.timedelta(days=end.weekday())
         start = end - dt.timedelta(days=(params.history_days // 7) * 7)
-    sql = series_query(params, wh.settings.timezone, start, end)
-    rows = wh.rows(sql)
+    engine = engine_of(source)
+    sql = series_query(params, engine.settings.timezone, start, end)
+    rows = engine.rows(sql)
     n_days = (end - start).days
     days = [start + dt.timedelta(days=k) for k in range(n_days)]
     index: dict[str, int] = {}
@@ -289,24 +290,26 @@ class ForecastResult:
         }
 
 
-def last_order_end(wh: Warehouse) -> dt.date:
-    day = wh.scalar(f"SELECT MAX({local_date('ts', wh.settings.timezone)}) FROM orders "
+def last_order_end(source: Source) -> dt.date:
+    engine = engine_of(source)
+    day = engine.scalar(f"SELECT MAX({local_date('ts', engine.settings.timezone)}) FROM orders "
                     f"WHERE {real_people()}")
     if day is None:
         raise JingyunError("no_data", "the orders table is empty; ingest orders first", "orders")
     return (day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day))) + dt.timedelta(days=1)
 
 
-def run_forecast(wh: Warehouse, params: ForecastParams) -> ForecastResult:
+def run_forecast(source: Source, params: ForecastParams) -> ForecastResult:
     """Backtest on rolling origins, then forecast ``horizon`` steps after ``end``."""
     params.validate()
-    end = params.end or last_order_end(wh)
+    engine = engine_of(source)
+    end = params.end or last_order_end(engine)
     exog = read_exog(params.exog_csv) if params.exog_csv else None
     # One load covers every backtest window: history before the earliest origin plus the rest.
     span_steps = params.horizon + (params.backtest_origins - 1) * params.origin_step if params.backtest_origins else 0
     history_steps = params.history_days // params.step_days
     load = ForecastParams(**{**vars(params), "history_days": (history_steps + span_steps) * params.step_days})
-    data = load_series(wh, load, end)
+    data = load_series(engine, load, end)
     if not data.keys:
         raise JingyunError("no_data", f"no sales in the {load.history_days} days before {end}", "end")
     T = len(data.periods)

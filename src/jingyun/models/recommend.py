@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from jingyun.errors import JingyunError
 from jingyun.metrics.definitions import SHIPPED, real_people
-from jingyun.warehouse import Warehouse
+from jingyun.warehouse.backends import Source, engine_of
 from jingyun.warehouse.portable import check
 from jingyun.warehouse.sqltext import ts_literal, utc_start
 
@@ -151,11 +151,12 @@ def _cosine(R: sp.csr_matrix, shrink: float, neighbours: int, alpha: float = 0.5
     return sp.csr_matrix((np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))), shape=S.shape)
 
 
-def fit(wh: Warehouse, params: RecommendParams, end: dt.date) -> ItemSimilarity:
+def fit(source: Source, params: RecommendParams, end: dt.date) -> ItemSimilarity:
     """Fit on everything before ``end`` (local day)."""
     params.validate()
+    engine = engine_of(source)
     # Sorted so item and person numbering (and so tie-breaking) never depends on scan order.
-    rows = sorted(wh.rows(interactions_query(None, utc_start(end, wh.settings.timezone))))
+    rows = sorted(engine.rows(interactions_query(None, utc_start(end, engine.settings.timezone))))
     if not rows:
         raise JingyunError("no_data", f"no purchases or product views before {end}", "split")
     persons: dict[str, int] = {}
@@ -220,12 +221,14 @@ def precision_recall_at_k(recommended: list[list[str]], relevant: list[set[str]]
     )
 
 
-def evaluate(wh: Warehouse, params: RecommendParams, data_end: dt.date) -> tuple[ItemSimilarity, RecommendEvaluation]:
+def evaluate(source: Source, params: RecommendParams, data_end: dt.date
+             ) -> tuple[ItemSimilarity, RecommendEvaluation]:
     params.validate()
+    engine = engine_of(source)
     split = params.split or data_end - dt.timedelta(days=params.test_days)
-    model = fit(wh, params, split)
-    tz = wh.settings.timezone
-    test_rows = wh.rows(interactions_query(
+    model = fit(engine, params, split)
+    tz = engine.settings.timezone
+    test_rows = engine.rows(interactions_query(
         utc_start(split, tz), utc_start(split + dt.timedelta(days=params.test_days), tz)))
     relevant: dict[str, set[str]] = {}
     for person, product, kind, _n in test_rows:

@@ -8,13 +8,15 @@ from collections.abc import Sequence
 import numpy as np
 import pyarrow as pa
 
-from jingyun.warehouse import Warehouse
+from jingyun.warehouse.backends import Source, engine_of, writer
 from jingyun.warehouse.connection import MODEL_SCORES_DDL as MODEL_SCORES_DDL
 
 
-def replace_scores(wh: Warehouse, model: str, persons: Sequence[str] | np.ndarray,
+def replace_scores(source: Source, model: str, persons: Sequence[str] | np.ndarray,
                    score_names: Sequence[str], values: Sequence[float] | np.ndarray) -> dt.datetime:
-    """Replace every row of ``model`` in one transaction; returns the ``scored_at`` stamp."""
+    """Replace every row of ``model`` in one transaction; returns the ``scored_at`` stamp.
+    Scores are written to the warehouse of record (a declared gap on engines without one)."""
+    wh = writer(engine_of(source))
     scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     batch = pa.table({
         "person_id": pa.array([str(p) for p in persons], pa.string()),

@@ -74,7 +74,7 @@ class RuleContext:
     as_of: dt.datetime | None = None
     _stack: tuple[str, ...] = ()
     # all-time order conditions may read the maintained per-person summary: set by
-    # callers holding a warehouse, from ``person_orders.usable(wh, as_of)``
+    # callers from ``engine.summary_usable(as_of)`` (False on engines without it)
     order_summary: bool = False
 
 

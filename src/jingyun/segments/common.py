@@ -13,7 +13,7 @@ import re
 
 from jingyun.errors import JingyunError
 from jingyun.metrics.definitions import SHIPPED, real_people
-from jingyun.warehouse import Warehouse
+from jingyun.warehouse.backends import Source, engine_of, writer
 from jingyun.warehouse.connection import MODEL_SCORES_DDL as MODEL_SCORES_DDL
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -61,22 +61,23 @@ def check_name(name: str, field: str) -> str:
     return name
 
 
-def ensure_segment_tables(wh: Warehouse) -> None:
-    """``user_tags`` belongs to segments; ``model_scores`` is created empty when no model ran yet."""
+def ensure_segment_tables(source: Source) -> None:
+    """``user_tags`` belongs to segments; ``model_scores`` is created empty when no model ran yet.
+    Written to the warehouse of record (a declared gap elsewhere); a read-only one is left as it is."""
+    wh = writer(engine_of(source))
     if wh.read_only:
         return
     wh.con.execute(USER_TAGS_DDL)
     wh.con.execute(MODEL_SCORES_DDL)
 
 
-def table_exists(wh: Warehouse, name: str) -> bool:
-    rows = wh.rows("SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name])
-    return bool(rows and rows[0][0])
+def table_exists(source: Source, name: str) -> bool:
+    return engine_of(source).has_table(name)
 
 
-def last_data_time(wh: Warehouse) -> dt.datetime | None:
+def last_data_time(source: Source) -> dt.datetime | None:
     """The latest fact in events/orders: a replayable "now" for the demo and tests."""
-    value = wh.scalar(
+    value = engine_of(source).scalar(
         f"SELECT max(t) FROM (SELECT max(ts) AS t FROM events WHERE {NOT_TEST} "
         f"UNION ALL SELECT max(ts) AS t FROM orders WHERE {NOT_TEST}) x"
     )

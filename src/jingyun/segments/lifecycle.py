@@ -21,7 +21,8 @@ from jingyun.errors import JingyunError
 from jingyun.metrics import definitions
 from jingyun.segments.common import NOT_TEST, VALID_ORDER
 from jingyun.segments.rfm import resolve_as_of
-from jingyun.warehouse import Warehouse, portable
+from jingyun.warehouse import portable
+from jingyun.warehouse.backends import Source, engine_of
 from jingyun.warehouse.sqltext import ts_literal
 
 STAGES: dict[str, tuple[str, str]] = {
@@ -87,7 +88,7 @@ class LifecycleResult:
 
 
 def _days(col: str, as_of: dt.datetime) -> str:
-    return (f"CAST(FLOOR((EXTRACT(EPOCH FROM {ts_literal(as_of)}) - EXTRACT(EPOCH FROM {col})) / 86400.0)"
+    return (f"CAST(FLOOR((epoch({ts_literal(as_of)}) - epoch({col})) / 86400.0)"
             " AS BIGINT)")
 
 
@@ -126,11 +127,12 @@ def lifecycle_query(p: LifecycleParams, as_of: dt.datetime) -> str:
     )
 
 
-def compute_lifecycle(wh: Warehouse, params: LifecycleParams | None = None) -> LifecycleResult:
+def compute_lifecycle(source: Source, params: LifecycleParams | None = None) -> LifecycleResult:
+    engine = engine_of(source)
     p = (params or LifecycleParams()).validate()
-    as_of = resolve_as_of(wh, p.as_of)
+    as_of = resolve_as_of(engine, p.as_of)
     sql = portable.check(lifecycle_query(p, as_of))
-    rows = wh.rows(f"SELECT stage, count(*) FROM ({sql}) s GROUP BY stage")
+    rows = engine.rows(f"SELECT stage, count(*) FROM ({sql}) s GROUP BY stage")
     counts = {str(s): int(n) for s, n in rows}
     total = sum(counts.values())
     stages = [StageCount(k, zh, en, counts.get(k, 0), round(counts.get(k, 0) / total, 6) if total else 0.0)

@@ -32,7 +32,8 @@ import numpy as np
 from jingyun.errors import JingyunError
 from jingyun.metrics.definitions import SHIPPED, real_people
 from jingyun.segments.common import NOT_TEST, VALID_ORDER
-from jingyun.warehouse import Warehouse, portable
+from jingyun.warehouse import portable
+from jingyun.warehouse.backends import Source, engine_of
 
 # Feedback keywords per complaint topic (the demo's Chinese texts; praise is excluded).
 PRICE_WORDS = ("贵", "便宜", "优惠券", "活动力度", "性价比一般")
@@ -219,14 +220,14 @@ def fit_latent_class(hits: np.ndarray, chances: np.ndarray, iters: int = 500, to
     return post, log_bf, prior, p1, p0, it
 
 
-def compute_needs(wh: Warehouse, *, threshold: float = 0.5, min_orders: int = 3,
+def compute_needs(source: Source, *, threshold: float = 0.5, min_orders: int = 3,
                   keep_posteriors: bool = False) -> NeedsResult:
     if not 0 < threshold < 1:
         raise JingyunError("bad_param", "threshold must be in (0, 1), for example 0.5", "threshold")
     if min_orders < 1:
         raise JingyunError("bad_param", "min_orders must be at least 1", "min_orders")
     sql = portable.check(counts_query())
-    table = wh.con.sql(sql).to_arrow_table()
+    table = engine_of(source).run(sql)
     ids = [str(x) for x in table.column("person_id").to_pylist()]
     cols = {c: np.asarray(table.column(c).to_numpy(zero_copy_only=False), dtype=float) for c in COLUMNS}
     eligible = cols["orders"] >= min_orders

@@ -14,13 +14,15 @@ from jingyun.errors import JingyunError
 from jingyun.schema.tables import EVENTS, FEEDBACK, ORDERS, USERS
 from jingyun.security.masking import Masker
 from jingyun.segments import audience
-from jingyun.segments.common import NOT_TEST, ensure_segment_tables, table_exists
+from jingyun.segments.common import NOT_TEST
 from jingyun.segments.lifecycle import LifecycleParams, lifecycle_query
 from jingyun.segments.playbooks import playbook_for
 from jingyun.segments.rfm import RfmParams, compute_rfm, resolve_as_of
 from jingyun.segments.saved import context
 from jingyun.segments.store import SegmentStore
-from jingyun.warehouse import Warehouse, personal
+from jingyun.warehouse import personal
+from jingyun.warehouse.backends import Engine, Source, engine_of, require, table_rows, writer
+from jingyun.warehouse.sqltext import quote
 
 
 @dataclass(frozen=True)
@@ -50,58 +52,65 @@ class Profile:
         )
 
 
-def _person(wh: Warehouse, user_id: str) -> str:
-    rows = wh.rows("SELECT person_id FROM users WHERE user_id = ? OR person_id = ? LIMIT 1", [user_id, user_id])
+def _person(engine: Engine, user_id: str) -> str:
+    who = quote(user_id)
+    rows = engine.rows(f"SELECT person_id FROM users WHERE user_id = {who} OR person_id = {who} LIMIT 1")
     if not rows:
-        rows = wh.rows("SELECT person_id FROM events WHERE user_id = ? OR person_id = ? LIMIT 1", [user_id, user_id])
+        rows = engine.rows(f"SELECT person_id FROM events WHERE user_id = {who} OR person_id = {who} LIMIT 1")
     if not rows or rows[0][0] is None:
         raise JingyunError("unknown_user", f"no user or person {user_id!r} in the warehouse", "user_id", status=404)
     return str(rows[0][0])
 
 
-def _dicts(wh: Warehouse, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    cur = wh.con.execute(sql, params)
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+def _dicts(engine: Engine, sql: str) -> list[dict[str, Any]]:
+    table = engine.run(sql)
+    return [dict(zip(table.column_names, r, strict=True)) for r in table_rows(table)]
 
 
-def build_profile(wh: Warehouse, user_id: str, *, limit: int = 10, as_of: Any = None) -> Profile:
-    """Everything held about one person, raw: edges de-identify it with :meth:`Profile.deidentified`."""
-    ensure_segment_tables(wh)
-    pid = _person(wh, user_id)
-    at = resolve_as_of(wh, as_of)
-    users = _dicts(wh, "SELECT user_id, registered_at, channel, name, phone, email, gender, birth_date, province, "
-                   "city, address, member_level, attributes FROM users WHERE person_id = ? ORDER BY registered_at, user_id", [pid])
-    users = personal.reveal(wh, users)  # personal columns are encrypted at rest (warehouse.personal)
+def build_profile(source: Source, user_id: str, *, limit: int = 10, as_of: Any = None) -> Profile:
+    """Everything held about one person, raw: edges de-identify it with :meth:`Profile.deidentified`.
+    Personal columns are decrypted, and tags and scores read, from the warehouse of record (declared gaps)."""
+    engine = engine_of(source)
+    require(engine, "personal_reveal")
+    require(engine, "derived_tables")
+    pid = _person(engine, user_id)
+    who = quote(pid)
+    at = resolve_as_of(engine, as_of)
+    users = _dicts(engine, "SELECT user_id, registered_at, channel, name, phone, email, gender, birth_date, province, "
+                   f"city, address, member_level, attributes FROM users WHERE person_id = {who} "
+                   "ORDER BY registered_at, user_id")
+    # personal columns are encrypted at rest (warehouse.personal)
+    users = personal.reveal(writer(engine, "personal_reveal"), users)
     attrs: dict[str, Any] = dict(users[0]) if users else {}
-    tags = {str(t): str(v) for t, v in wh.rows("SELECT tag, value FROM user_tags WHERE person_id = ? ORDER BY tag",
-                                               [pid])}
-    store = SegmentStore(wh.settings)
-    ctx = context(wh, store, at)
+    tags = ({str(t): str(v) for t, v in engine.rows(
+        f"SELECT tag, value FROM user_tags WHERE person_id = {who} ORDER BY tag")}
+        if engine.has_table("user_tags") else {})
+    store = SegmentStore(engine.settings)
+    ctx = context(engine, store, at)
     segs = []
     for name, seg in sorted(store.segments().items()):
         sql = audience.compile_rule(seg.rule, ctx).sql
-        if wh.rows(f"SELECT 1 FROM ({sql}) s WHERE person_id = ?", [pid]):
+        if engine.rows(f"SELECT 1 FROM ({sql}) s WHERE person_id = {who}"):
             segs.append(name)
-    life = _dicts(wh, f"SELECT age_days, idle_days, ltv, stage FROM ({lifecycle_query(LifecycleParams(), at)}) s "
-                  "WHERE person_id = ?", [pid])
+    life = _dicts(engine, f"SELECT age_days, idle_days, ltv, stage FROM ({lifecycle_query(LifecycleParams(), at)}) s "
+                  f"WHERE person_id = {who}")
     history = []
     for label in store.snapshot_labels("lifecycle"):
         stage = store.load_snapshot("lifecycle", label)["groups"].get(pid)
         if stage:
             history.append({"label": label, "stage": stage})
-    rfm = next((p for p in compute_rfm(wh, RfmParams(as_of=at), with_persons=True).persons
+    rfm = next((p for p in compute_rfm(engine, RfmParams(as_of=at), with_persons=True).persons
                 if p["person_id"] == pid), None)
-    events = _dicts(wh, f"SELECT ts, event, platform, properties FROM events WHERE person_id = ? AND {NOT_TEST} "
-                    f"ORDER BY ts DESC LIMIT {int(limit)}", [pid])
-    orders = _dicts(wh, "SELECT order_id, ts, amount, discount, coupon_id, channel, status FROM orders "
-                    f"WHERE person_id = ? ORDER BY ts DESC LIMIT {int(limit)}", [pid])
-    feedback = _dicts(wh, f"SELECT ts, source, text, score FROM feedback WHERE person_id = ? AND {NOT_TEST} "
-                      f"ORDER BY ts DESC LIMIT {int(limit)}", [pid])
+    events = _dicts(engine, f"SELECT ts, event, platform, properties FROM events WHERE person_id = {who} "
+                    f"AND {NOT_TEST} ORDER BY ts DESC LIMIT {int(limit)}")
+    orders = _dicts(engine, "SELECT order_id, ts, amount, discount, coupon_id, channel, status FROM orders "
+                    f"WHERE person_id = {who} ORDER BY ts DESC LIMIT {int(limit)}")
+    feedback = _dicts(engine, f"SELECT ts, source, text, score FROM feedback WHERE person_id = {who} "
+                      f"AND {NOT_TEST} ORDER BY ts DESC LIMIT {int(limit)}")
     scores: dict[str, float] = {}
-    if table_exists(wh, "model_scores"):
-        for model, name, value in wh.rows("SELECT model, score_name, value FROM model_scores WHERE person_id = ? "
-                                          "ORDER BY scored_at", [pid]):
+    if engine.has_table("model_scores"):
+        for model, name, value in engine.rows(f"SELECT model, score_name, value FROM model_scores "
+                                              f"WHERE person_id = {who} ORDER BY scored_at"):
             scores[f"{model}.{name}"] = float(value)
     lifecycle = life[0] if life else {}
     plays = []

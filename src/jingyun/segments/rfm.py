@@ -45,7 +45,8 @@ import numpy as np
 from jingyun.errors import JingyunError
 from jingyun.metrics import definitions
 from jingyun.segments.common import VALID_ORDER, as_naive_utc, last_data_time
-from jingyun.warehouse import Warehouse, person_orders, portable
+from jingyun.warehouse import person_orders, portable
+from jingyun.warehouse.backends import Engine, Source, engine_of
 from jingyun.warehouse.sqltext import ts_literal
 
 Scoring = Literal["quantile", "threshold"]
@@ -135,8 +136,9 @@ def _value_scores(name: str, col: str, cuts: tuple[float, ...], higher_better: b
 
 
 def _recency(as_of: dt.datetime, last: str) -> str:
-    # whole days since the last order, computed on epoch seconds (portable, no date_diff dialects)
-    return f"CAST(FLOOR((EXTRACT(EPOCH FROM {ts_literal(as_of)}) - EXTRACT(EPOCH FROM {last})) / 86400.0) AS BIGINT)"
+    # whole days since the last order, computed on epoch seconds (portable, no date_diff dialects):
+    # epoch() is Spark's UNIX_TIMESTAMP (whole seconds there; EXTRACT(EPOCH ...) does not run on Spark)
+    return f"CAST(FLOOR((epoch({ts_literal(as_of)}) - epoch({last})) / 86400.0) AS BIGINT)"
 
 
 def _base(p: RfmParams, as_of: dt.datetime, summary: bool) -> str:
@@ -229,12 +231,12 @@ def _num(v: float | int) -> str:
 Levels = dict[str, list[tuple[int, float | None]]]
 
 
-def _quantile_levels(wh: Warehouse, ysql: str, bins: int) -> tuple[int, Levels]:
+def _quantile_levels(engine: Engine, ysql: str, bins: int) -> tuple[int, Levels]:
     """n, and per dimension, for k = 1..bins-1: (#P_k, T_k)."""
     hist = {}
     for d, _ in _DIMS:
         key = f"y{d}" if d in _WHOLE else f"FLOOR(y{d})"
-        t = wh.con.sql(f"SELECT {key} AS b, count(*) AS c FROM ({ysql}) y GROUP BY 1 ORDER BY 1").to_arrow_table()
+        t = engine.run(f"SELECT {key} AS b, count(*) AS c FROM ({ysql}) y GROUP BY 1 ORDER BY 1")
         hist[d] = (t.column("b").to_numpy(), t.column("c").to_numpy())
     n = int(hist["r"][1].sum())
     if not n:
@@ -249,8 +251,8 @@ def _quantile_levels(wh: Warehouse, ysql: str, bins: int) -> tuple[int, Levels]:
             values, cum = b, ends
         else:  # the exact values of those buckets and of the next ones (where T_k may be)
             wanted = np.unique(b[np.concatenate([at, at[at + 1 < len(b)] + 1])])
-            t = wh.con.sql(f"SELECT y{d} AS v, count(*) AS c FROM ({ysql}) y WHERE FLOOR(y{d}) IN "
-                           f"({', '.join(_num(x.item()) for x in wanted)}) GROUP BY 1 ORDER BY 1").to_arrow_table()
+            t = engine.run(f"SELECT y{d} AS v, count(*) AS c FROM ({ysql}) y WHERE FLOOR(y{d}) IN "
+                           f"({', '.join(_num(x.item()) for x in wanted)}) GROUP BY 1 ORDER BY 1")
             values, vc = t.column("v").to_numpy(), t.column("c").to_numpy()
             bucket = np.searchsorted(b, np.floor(values))
             first = np.searchsorted(bucket, bucket, side="left")  # each value's bucket starts here
@@ -261,7 +263,7 @@ def _quantile_levels(wh: Warehouse, ysql: str, bins: int) -> tuple[int, Levels]:
     return n, out
 
 
-def _threshold_levels(wh: Warehouse, ysql: str, p: RfmParams) -> tuple[int, Levels]:
+def _threshold_levels(engine: Engine, ysql: str, p: RfmParams) -> tuple[int, Levels]:
     """n, and per dimension, for each cut-off level: (#P_k, T_k), in one pass."""
     tests: dict[str, list[str]] = {}
     for d, _ in _DIMS:
@@ -270,7 +272,7 @@ def _threshold_levels(wh: Warehouse, ysql: str, p: RfmParams) -> tuple[int, Leve
         oriented = [-c for c in reversed(cuts)] if d == "r" else list(cuts)
         tests[d] = [f"y{d} >= {_num(c)}" for c in oriented]
     cols = [f"count(*) FILTER (WHERE {t}), min(y{d}) FILTER (WHERE {t})" for d, _ in _DIMS for t in tests[d]]
-    n, *row = wh.rows(f"SELECT count(*), {', '.join(cols)} FROM ({ysql}) y")[0]
+    n, *row = engine.rows(f"SELECT count(*), {', '.join(cols)} FROM ({ysql}) y")[0]
     out, i = {}, 0
     for d, _ in _DIMS:
         out[d] = [(int(row[i + 2 * k]), row[i + 2 * k + 1]) for k in range(len(tests[d]))]
@@ -278,10 +280,10 @@ def _threshold_levels(wh: Warehouse, ysql: str, p: RfmParams) -> tuple[int, Leve
     return int(n), out
 
 
-def _summary_by_levels(wh: Warehouse, p: RfmParams, as_of: dt.datetime) -> list[tuple[Any, ...]]:
+def _summary_by_levels(engine: Engine, p: RfmParams, as_of: dt.datetime) -> list[tuple[Any, ...]]:
     """The rows of :func:`summary_query`, from ``person_orders``, by score levels."""
     ysql = f"SELECT {', '.join(f'{expr} AS y{d}' for d, expr in _DIMS)}, exact FROM ({_base(p, as_of, True)}) b"
-    n, levels = _quantile_levels(wh, ysql, p.bins) if p.scoring == "quantile" else _threshold_levels(wh, ysql, p)
+    n, levels = _quantile_levels(engine, ysql, p.bins) if p.scoring == "quantile" else _threshold_levels(engine, ysql, p)
     if not n:
         return []
     split: dict[str, float] = {}
@@ -294,17 +296,17 @@ def _summary_by_levels(wh: Warehouse, p: RfmParams, as_of: dt.datetime) -> list[
         cut = levels[d][j - 1][1] if 0 < j <= len(levels[d]) else None
         flag[d] = "TRUE" if j <= 0 else f"COALESCE(y{d} >= {_num(cut)}, FALSE)" if cut is not None else "FALSE"
     flags = ", ".join(f"{flag[d]} AS {d}h" for d, _ in _DIMS)
-    rows = wh.rows(f"SELECT rh, fh, mh, count(*), CAST(sum(exact) AS DOUBLE) FROM (SELECT {flags}, exact "
+    rows = engine.rows(f"SELECT rh, fh, mh, count(*), CAST(sum(exact) AS DOUBLE) FROM (SELECT {flags}, exact "
                    f"FROM ({ysql}) y) g GROUP BY rh, fh, mh")
     return [(*r, split["r"], split["f"], split["m"]) for r in rows]
 
 
-def resolve_as_of(wh: Warehouse, as_of: dt.datetime | str | None) -> dt.datetime:
+def resolve_as_of(source: Source, as_of: dt.datetime | str | None) -> dt.datetime:
     if as_of is not None:
         return as_naive_utc(as_of)
     # the latest fact itself: windows end at it inclusively (definitions.window_end), so an
     # explicit --as-of equal to it gives the same answer
-    return definitions.default_as_of(last_data_time(wh), as_naive_utc(None))
+    return definitions.default_as_of(last_data_time(source), as_naive_utc(None))
 
 
 @functools.lru_cache(maxsize=64)
@@ -322,15 +324,16 @@ def _check_portable(p: RfmParams, summary: bool) -> None:
 _SHAPE_AS_OF = dt.datetime(2000, 1, 1)
 
 
-def compute_rfm(wh: Warehouse, params: RfmParams | None = None, *, with_persons: bool = False) -> RfmResult:
+def compute_rfm(source: Source, params: RfmParams | None = None, *, with_persons: bool = False) -> RfmResult:
     """Scores, groups and their sizes/value shares, all aggregated in SQL (only the 8 rows come back)."""
+    engine = engine_of(source)
     p = (params or RfmParams()).validate()
-    as_of = resolve_as_of(wh, p.as_of)
+    as_of = resolve_as_of(engine, p.as_of)
     # all history before as_of: the maintained per-person summary answers it when current
-    from_summary = p.window_days is None and person_orders.usable(wh, as_of)
+    from_summary = p.window_days is None and engine.summary_usable(as_of)
     _check_portable(dataclasses.replace(p, as_of=None), from_summary)
     sql = rfm_query(p, as_of, from_summary)
-    rows = _summary_by_levels(wh, p, as_of) if from_summary else wh.rows(summary_query(p, as_of))
+    rows = _summary_by_levels(engine, p, as_of) if from_summary else engine.rows(summary_query(p, as_of))
     sizes = {GROUPS[(bool(r[0]), bool(r[1]), bool(r[2]))][0]: int(r[3]) for r in rows}
     money = {GROUPS[(bool(r[0]), bool(r[1]), bool(r[2]))][0]: float(r[4]) for r in rows}
     n = sum(sizes.values())
@@ -340,7 +343,7 @@ def compute_rfm(wh: Warehouse, params: RfmParams | None = None, *, with_persons:
         split = {k: float(rows[0][5 + i]) if rows else 0.0 for i, k in enumerate("rfm")}
     persons: list[dict[str, object]] = []
     if with_persons:
-        for pid, rec, freq, mon, r, f, m in wh.rows(f"SELECT * FROM ({sql}) q ORDER BY person_id"):
+        for pid, rec, freq, mon, r, f, m in engine.rows(f"SELECT * FROM ({sql}) q ORDER BY person_id"):
             persons.append({"person_id": pid, "recency_days": int(rec), "frequency": int(freq),
                             "monetary": round(float(mon), 2), "r": int(r), "f": int(f), "m": int(m),
                             "group": group_of(int(r), int(f), int(m), split)})

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import re
 import threading
 import time
 import uuid
@@ -32,7 +33,8 @@ from jingyun.segments.common import now_utc
 from jingyun.segments.rfm import resolve_as_of
 from jingyun.segments.store import RunRecord, SavedSegment, SegmentStore
 from jingyun.segments.tags import tag_types
-from jingyun.warehouse import Warehouse, person_orders, personal
+from jingyun.warehouse import personal
+from jingyun.warehouse.backends import Engine, Source, engine_of, require, writer
 from jingyun.warehouse.sqltext import quote, ts_literal
 
 MEMBERS_DDL = (
@@ -77,22 +79,32 @@ class RefreshResult:
     run_id: str
 
 
-def context(wh: Warehouse, store: SegmentStore, as_of: Any = None) -> audience.RuleContext:
+def context(source: Source, store: SegmentStore, as_of: Any = None) -> audience.RuleContext:
+    engine = engine_of(source)
     segs = store.segments()
-    at = resolve_as_of(wh, as_of)
+    at = resolve_as_of(engine, as_of)
     return audience.RuleContext(
-        tag_types(wh.settings), lambda name: segs[name].rule if name in segs else None, at,
-        order_summary=person_orders.usable(wh, at),
+        tag_types(engine.settings), lambda name: segs[name].rule if name in segs else None, at,
+        order_summary=engine.summary_usable(at),
     )
 
 
-def estimate(wh: Warehouse, rule: dict[str, Any], *, as_of: Any = None) -> SizeEstimate:
+def _compile(engine: Engine, rule: dict[str, Any], ctx: audience.RuleContext) -> audience.CompiledAudience:
+    """A rule compiled for ``engine``: a rule naming tags reads ``user_tags``, a declared gap off DuckDB."""
+    compiled = audience.compile_rule(rule, ctx)
+    if re.search(r"\buser_tags\b", compiled.sql):
+        require(engine, "derived_tables")
+    return compiled
+
+
+def estimate(source: Source, rule: dict[str, Any], *, as_of: Any = None) -> SizeEstimate:
     """Validate, compile and count a rule (nothing is saved)."""
-    store = SegmentStore(wh.settings)
-    compiled = audience.compile_rule(rule, context(wh, store, as_of))
+    engine = engine_of(source)
+    store = SegmentStore(engine.settings)
+    compiled = _compile(engine, rule, context(engine, store, as_of))
     t0 = time.perf_counter()
-    size = int(wh.scalar(f"SELECT count(*) FROM ({compiled.sql}) s") or 0)
-    universe = int(wh.scalar(f"SELECT count(*) FROM ({audience.universe_sql()}) u") or 0)
+    size = int(engine.scalar(f"SELECT count(*) FROM ({compiled.sql}) s") or 0)
+    universe = int(engine.scalar(f"SELECT count(*) FROM ({audience.universe_sql()}) u") or 0)
     share = size / universe if universe else 0.0
     warning = None
     if size == 0:
@@ -105,7 +117,7 @@ def estimate(wh: Warehouse, rule: dict[str, Any], *, as_of: Any = None) -> SizeE
                         round(time.perf_counter() - t0, 4), warning)
 
 
-def create(wh: Warehouse, seg: SavedSegment, *, replace_existing: bool = False, department: str | None = None
+def create(source: Source, seg: SavedSegment, *, replace_existing: bool = False, department: str | None = None
            ) -> tuple[SavedSegment, SizeEstimate]:
     """Validate and estimate first; only a valid rule is saved (never half-saved).
 
@@ -116,33 +128,40 @@ def create(wh: Warehouse, seg: SavedSegment, *, replace_existing: bool = False, 
         from jingyun.segments.playbooks import get_playbook
 
         get_playbook(seg.playbook)
-    store = SegmentStore(wh.settings)
+    engine = engine_of(source)
+    store = SegmentStore(engine.settings)
     dep_id = None
     if department is not None:
         dep_id = store.department_id(department)
         if dep_id is None:
             raise JingyunError("unknown_department", f"no department {department!r}; an admin creates departments "
                                "with `jingyun admin create-user --department`", "department")
-    size = estimate(wh, seg.rule)
+    size = estimate(engine, seg.rule)
     saved = store.save_segment(seg, replace=replace_existing, department_id=dep_id)
     return saved, size
 
 
-def ensure_member_tables(wh: Warehouse) -> None:
+def ensure_member_tables(source: Source) -> None:
+    wh = writer(engine_of(source))
     for ddl in MEMBERS_DDL:
         wh.con.execute(ddl)
 
 
-def members(wh: Warehouse, name: str) -> list[str]:
-    ensure_member_tables(wh)
-    return [str(r[0]) for r in wh.rows("SELECT person_id FROM segment_members WHERE segment = ? ORDER BY 1", [name])]
+def members(source: Source, name: str) -> list[str]:
+    engine = engine_of(source)
+    require(engine, "derived_tables")
+    if not engine.has_table("segment_members"):
+        return []
+    return [str(r[0]) for r in engine.rows(f"SELECT person_id FROM segment_members WHERE segment = {quote(name)} "
+                                           "ORDER BY 1")]
 
 
-def _apply(wh: Warehouse, name: str, new_sql: str, scope_sql: str | None, run_id: str, at: dt.datetime
+def _apply(engine: Engine, name: str, new_sql: str, scope_sql: str | None, run_id: str, at: dt.datetime
            ) -> tuple[int, int, int]:
     """Replace membership (within scope) by ``new_sql`` and log entries/exits, in one transaction."""
     scope = f" AND person_id IN ({scope_sql})" if scope_sql else ""
     seg = quote(name)
+    wh = writer(engine)
     with wh.transaction() as con:
         con.execute(f"CREATE OR REPLACE TEMP TABLE _seg_new AS SELECT DISTINCT person_id FROM ({new_sql}) n")
         con.execute(f"CREATE OR REPLACE TEMP TABLE _seg_old AS SELECT person_id FROM segment_members "
@@ -162,7 +181,7 @@ def _apply(wh: Warehouse, name: str, new_sql: str, scope_sql: str | None, run_id
                     "WHERE person_id NOT IN (SELECT person_id FROM _seg_old)")
         con.execute("DROP TABLE _seg_new")
         con.execute("DROP TABLE _seg_old")
-    total = int(wh.scalar("SELECT count(*) FROM segment_members WHERE segment = ?", [name]) or 0)
+    total = int(engine.scalar(f"SELECT count(*) FROM segment_members WHERE segment = {seg}") or 0)
     return int(entries), int(exits), total
 
 
@@ -171,13 +190,14 @@ def _watermark_sql() -> str:
 
 
 def refresh(
-    wh: Warehouse, name: str, *, kind: Literal["full", "incremental"] = "full", timeout_s: float = 600.0,
+    source: Source, name: str, *, kind: Literal["full", "incremental"] = "full", timeout_s: float = 600.0,
     retries: int = 1, as_of: Any = None,
 ) -> RefreshResult:
     """Recompute one saved segment; the run record always ends ok, failed or timeout."""
-    store = SegmentStore(wh.settings)
+    engine = engine_of(source)
+    store = SegmentStore(engine.settings)
     seg = store.get_segment(name)
-    ensure_member_tables(wh)
+    ensure_member_tables(engine)
     state_key = f"watermark:{name}"
     watermark = store.state().get(state_key)
     if kind == "incremental" and watermark is None:
@@ -189,22 +209,22 @@ def refresh(
     last_error = ""
     for attempt in range(1, retries + 2):
         t0 = time.perf_counter()
-        timer = threading.Timer(timeout_s, wh.con.interrupt)
+        timer = threading.Timer(timeout_s, engine.interrupt)
         timer.start()
         try:
-            new_mark = wh.scalar(_watermark_sql())
-            compiled = audience.compile_rule(seg.rule, context(wh, store, as_of))
+            new_mark = engine.scalar(_watermark_sql())
+            compiled = _compile(engine, seg.rule, context(engine, store, as_of))
             scope = None
             if kind == "incremental":
                 mark = ts_literal(dt.datetime.fromisoformat(str(watermark)))
                 scope = (f"SELECT person_id FROM events WHERE _ingested_at > {mark} AND person_id IS NOT NULL "
                          f"UNION SELECT person_id FROM orders WHERE _ingested_at > {mark} AND person_id IS NOT NULL")
             new_sql = compiled.sql if scope is None else f"SELECT person_id FROM ({compiled.sql}) c WHERE person_id IN ({scope})"
-            evaluated = (int(wh.scalar(f"SELECT count(*) FROM ({scope}) s") or 0) if scope
-                         else int(wh.scalar(f"SELECT count(*) FROM ({audience.universe_sql()}) u") or 0))
+            evaluated = (int(engine.scalar(f"SELECT count(*) FROM ({scope}) s") or 0) if scope
+                         else int(engine.scalar(f"SELECT count(*) FROM ({audience.universe_sql()}) u") or 0))
             if time.perf_counter() - t0 >= timeout_s:  # between statements the interrupt has nothing to stop
                 raise TimeoutError(f"no result within {timeout_s} s")
-            entries, exits, total = _apply(wh, name, new_sql, scope, run.run_id,
+            entries, exits, total = _apply(engine, name, new_sql, scope, run.run_id,
                                           dt.datetime.now(dt.UTC).replace(tzinfo=None))
             timer.cancel()
             secs = round(time.perf_counter() - t0, 4)
@@ -252,12 +272,13 @@ class SegmentDiff:
     jaccard: float
 
 
-def diff(wh: Warehouse, a: str, b: str, *, as_of: Any = None) -> SegmentDiff:
-    store = SegmentStore(wh.settings)
-    ctx = context(wh, store, as_of)
-    qa = audience.compile_rule(store.get_segment(a).rule, ctx).sql
-    qb = audience.compile_rule(store.get_segment(b).rule, ctx).sql
-    row = wh.rows(
+def diff(source: Source, a: str, b: str, *, as_of: Any = None) -> SegmentDiff:
+    engine = engine_of(source)
+    store = SegmentStore(engine.settings)
+    ctx = context(engine, store, as_of)
+    qa = _compile(engine, store.get_segment(a).rule, ctx).sql
+    qb = _compile(engine, store.get_segment(b).rule, ctx).sql
+    row = engine.rows(
         f"SELECT count(*) FILTER (WHERE x.person_id IS NOT NULL), count(*) FILTER (WHERE y.person_id IS NOT NULL), "
         "count(*) FILTER (WHERE x.person_id IS NOT NULL AND y.person_id IS NOT NULL) "
         f"FROM ({qa}) x FULL OUTER JOIN ({qb}) y ON x.person_id = y.person_id"
@@ -273,23 +294,25 @@ EXPORT_COLUMNS = ("person_id", "user_id", "name", "phone", "email", "gender", "b
                   "address", "member_level", "channel")
 
 
-def export(wh: Warehouse, name: str, path: Path, *, mask: Masker | None, as_of: Any = None) -> int:
+def export(source: Source, name: str, path: Path, *, mask: Masker | None, as_of: Any = None) -> int:
     """Write members with their attributes to CSV or .xlsx.
 
     ``mask`` is the caller's de-identification gate (:class:`jingyun.security.masking.Masker`) for
     roles that may not see personal data, or None for raw rows: the edge decides, by role.
     """
-    store = SegmentStore(wh.settings)
-    compiled = audience.compile_rule(store.get_segment(name).rule, context(wh, store, as_of))
+    engine = engine_of(source)
+    require(engine, "personal_reveal")
+    store = SegmentStore(engine.settings)
+    compiled = _compile(engine, store.get_segment(name).rule, context(engine, store, as_of))
     cols = ", ".join(f"u.{c}" for c in EXPORT_COLUMNS[1:])
-    rows = wh.rows(
+    rows = engine.rows(
         f"SELECT s.person_id, {cols} FROM ({compiled.sql}) s LEFT JOIN (SELECT *, ROW_NUMBER() OVER "
         "(PARTITION BY person_id ORDER BY registered_at, user_id) AS rn FROM users) u "
         "ON u.person_id = s.person_id AND u.rn = 1 ORDER BY s.person_id"
     )
     headers: list[str] = list(EXPORT_COLUMNS)
     # personal columns are encrypted at rest: decrypted here, server-side, then masked below for masked roles
-    clear = personal.reveal(wh, [dict(zip(headers, r, strict=True)) for r in rows])
+    clear = personal.reveal(writer(engine, "personal_reveal"), [dict(zip(headers, r, strict=True)) for r in rows])
     out_rows: list[list[Any]] = [[r[h] for h in headers] for r in clear]
     if mask is not None:
         mask = replace(mask, today=mask.today or compiled.as_of.date())

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from jingyun.errors import JingyunError
-from jingyun.segments.common import ensure_segment_tables, now_utc
+from jingyun.segments.common import now_utc
 from jingyun.segments.lifecycle import LifecycleParams, lifecycle_query
 from jingyun.segments.rfm import RfmParams, compute_rfm, resolve_as_of
 from jingyun.segments.store import SegmentStore
-from jingyun.warehouse import Warehouse
+from jingyun.warehouse.backends import Source, engine_of, require
 from jingyun.warehouse.sqltext import quote
 
 NONE = "(none)"
@@ -39,16 +39,18 @@ def period_label(day: dt.date, every: Every = "monthly") -> str:
     return f"{day.year}-{day.month:02d}"
 
 
-def current_groups(wh: Warehouse, scheme: str, as_of: Any = None) -> dict[str, str]:
-    at = resolve_as_of(wh, as_of)
+def current_groups(source: Source, scheme: str, as_of: Any = None) -> dict[str, str]:
+    engine = engine_of(source)
+    at = resolve_as_of(engine, as_of)
     if scheme == "lifecycle":
-        rows = wh.rows(f"SELECT person_id, stage FROM ({lifecycle_query(LifecycleParams(), at)}) s")
+        rows = engine.rows(f"SELECT person_id, stage FROM ({lifecycle_query(LifecycleParams(), at)}) s")
         return {str(p): str(g) for p, g in rows}
     if scheme == "rfm":
-        res = compute_rfm(wh, RfmParams(as_of=at), with_persons=True)
+        res = compute_rfm(engine, RfmParams(as_of=at), with_persons=True)
         return {str(p["person_id"]): str(p["group"]) for p in res.persons}
-    ensure_segment_tables(wh)
-    rows = wh.rows(f"SELECT person_id, value FROM user_tags WHERE tag = {quote(scheme)}")
+    require(engine, "derived_tables")
+    rows = (engine.rows(f"SELECT person_id, value FROM user_tags WHERE tag = {quote(scheme)}")
+            if engine.has_table("user_tags") else [])
     if not rows:
         raise JingyunError("unknown_scheme", f"scheme {scheme!r} is not lifecycle, rfm or a computed tag", "scheme")
     return {str(p): str(v) for p, v in rows}
@@ -63,15 +65,16 @@ class Snapshot:
     counts: dict[str, int]
 
 
-def take_snapshot(wh: Warehouse, scheme: str, *, label: str | None = None, every: Every = "monthly",
+def take_snapshot(source: Source, scheme: str, *, label: str | None = None, every: Every = "monthly",
                   as_of: Any = None, overwrite: bool = False) -> Snapshot:
-    at = resolve_as_of(wh, as_of)
+    engine = engine_of(source)
+    at = resolve_as_of(engine, as_of)
     label = label or period_label(at.date(), every)
-    store = SegmentStore(wh.settings)
+    store = SegmentStore(engine.settings)
     if label in store.snapshot_labels(scheme) and not overwrite:
         data = store.load_snapshot(scheme, label)
         return Snapshot(scheme, label, data["taken_at"], len(data["groups"]), data["counts"])
-    groups = current_groups(wh, scheme, at)
+    groups = current_groups(engine, scheme, at)
     counts: dict[str, int] = {}
     for g in groups.values():
         counts[g] = counts.get(g, 0) + 1
@@ -129,9 +132,9 @@ def transitions(before: dict[str, str], after: dict[str, str], *, scheme: str = 
                        entries, exits, moves)
 
 
-def compare_snapshots(wh: Warehouse, scheme: str, from_label: str, to_label: str, *, with_moves: bool = False
+def compare_snapshots(source: Source, scheme: str, from_label: str, to_label: str, *, with_moves: bool = False
                       ) -> Transitions:
-    store = SegmentStore(wh.settings)
+    store = SegmentStore(engine_of(source).settings)
     a = store.load_snapshot(scheme, from_label)["groups"]
     b = store.load_snapshot(scheme, to_label)["groups"]
     return transitions(a, b, scheme=scheme, from_label=from_label, to_label=to_label, with_moves=with_moves)

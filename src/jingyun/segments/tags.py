@@ -38,7 +38,8 @@ from jingyun.metrics.definitions import real_people
 from jingyun.segments import audience
 from jingyun.segments.common import NOT_TEST, VALID_ORDER, check_name, ensure_segment_tables, now_utc
 from jingyun.segments.store import SegmentStore
-from jingyun.warehouse import Warehouse, portable
+from jingyun.warehouse import portable
+from jingyun.warehouse.backends import Engine, Source, engine_of, require, writer
 from jingyun.warehouse.sqltext import quote, ts_literal
 
 Kind = Literal["first_value", "last_value", "preference", "distribution", "sql", "imported", "rule",
@@ -282,7 +283,7 @@ def _computed(tag: TagDef, as_of: Any) -> str:
 # -- computation ---------------------------------------------------------------------
 
 
-def _builtin_rows(wh: Warehouse, tags: list[TagDef], as_of: Any) -> dict[str, pa.Table]:
+def _builtin_rows(engine: Engine, tags: list[TagDef], as_of: Any) -> dict[str, pa.Table]:
     from jingyun.segments.lifecycle import LifecycleParams, lifecycle_query
     from jingyun.segments.needs import compute_needs
     from jingyun.segments.rfm import RfmParams, compute_rfm, resolve_as_of
@@ -290,16 +291,16 @@ def _builtin_rows(wh: Warehouse, tags: list[TagDef], as_of: Any) -> dict[str, pa
     wanted = {str(t.spec.get("source")) for t in tags}
     out: dict[str, pa.Table] = {}
     if wanted & {"rfm_r", "rfm_f", "rfm_m", "rfm_group"}:
-        res = compute_rfm(wh, RfmParams(as_of=as_of), with_persons=True)
+        res = compute_rfm(engine, RfmParams(as_of=as_of), with_persons=True)
         ids = [str(p["person_id"]) for p in res.persons]
         for key, col in (("rfm_r", "r"), ("rfm_f", "f"), ("rfm_m", "m"), ("rfm_group", "group")):
             out[key] = pa.table({"person_id": ids, "value": [str(p[col]) for p in res.persons]})
     if "lifecycle_stage" in wanted:
-        q = lifecycle_query(LifecycleParams(), resolve_as_of(wh, as_of))
-        out["lifecycle_stage"] = wh.con.sql(f"SELECT person_id, stage AS value FROM ({q}) s").to_arrow_table()
+        q = lifecycle_query(LifecycleParams(), resolve_as_of(engine, as_of))
+        out["lifecycle_stage"] = engine.run(f"SELECT person_id, stage AS value FROM ({q}) s")
     needs = {"price_sensitive", "quality_sensitive", "service_sensitive"} & wanted
     if needs:
-        res_n = compute_needs(wh, keep_posteriors=True)
+        res_n = compute_needs(engine, keep_posteriors=True)
         for need in needs:
             pairs = [(pid, lab[need]) for pid, lab in res_n.labels.items() if lab[need] is not None]
             out[need] = pa.table({"person_id": [p for p, _ in pairs],
@@ -307,23 +308,26 @@ def _builtin_rows(wh: Warehouse, tags: list[TagDef], as_of: Any) -> dict[str, pa
     return out
 
 
-def compute_tags(wh: Warehouse, names: list[str] | None = None, *, as_of: Any = None) -> list[TagRun]:
-    """Recompute tags (all, or ``names``): each tag's rows are replaced in one transaction."""
-    ensure_segment_tables(wh)
-    defs = load_tags(wh.settings)
+def compute_tags(source: Source, names: list[str] | None = None, *, as_of: Any = None) -> list[TagRun]:
+    """Recompute tags (all, or ``names``): each tag's rows are replaced in one transaction
+    (written to the warehouse of record: a declared gap on other engines)."""
+    engine = engine_of(source)
+    wh = writer(engine)
+    ensure_segment_tables(engine)
+    defs = load_tags(engine.settings)
     unknown = [n for n in (names or []) if n not in defs]
     if unknown:
         raise JingyunError("unknown_tag", f"unknown tag {unknown[0]!r}; see `jingyun tags list`", "tag")
     chosen = [defs[n] for n in names] if names else list(defs.values())
     from jingyun.segments.rfm import resolve_as_of
 
-    as_of = resolve_as_of(wh, as_of)  # windows end at the latest data unless told otherwise
-    universe = int(wh.scalar(f"SELECT count(*) FROM ({audience.universe_sql()}) u") or 0)
-    builtin = _builtin_rows(wh, [t for t in chosen if t.kind == "builtin"], as_of)
+    as_of = resolve_as_of(engine, as_of)  # windows end at the latest data unless told otherwise
+    universe = int(engine.scalar(f"SELECT count(*) FROM ({audience.universe_sql()}) u") or 0)
+    builtin = _builtin_rows(engine, [t for t in chosen if t.kind == "builtin"], as_of)
     runs: list[TagRun] = []
     for tag in chosen:
         if tag.kind == "imported":
-            n = int(wh.scalar("SELECT count(DISTINCT person_id) FROM user_tags WHERE tag = ?", [tag.name]) or 0)
+            n = _tagged(engine, tag.name)
             runs.append(TagRun(tag.name, n, round(n / universe, 6) if universe else 0.0, 0.0, now_utc().isoformat()))
             continue
         t0 = time.perf_counter()
@@ -339,21 +343,27 @@ def compute_tags(wh: Warehouse, names: list[str] | None = None, *, as_of: Any = 
                 finally:
                     con.unregister("_tag_batch")
             else:
-                sql = tag_query(tag, wh.settings, as_of)
+                sql = tag_query(tag, engine.settings, as_of)
                 con.execute(f"INSERT INTO user_tags SELECT person_id, {quote(tag.name)}, value, "
                             f"{ts_literal(stamp)} FROM ({sql}) t")
-        n = int(wh.scalar("SELECT count(DISTINCT person_id) FROM user_tags WHERE tag = ?", [tag.name]) or 0)
+        n = _tagged(engine, tag.name)
         runs.append(TagRun(tag.name, n, round(n / universe, 6) if universe else 0.0,
                            round(time.perf_counter() - t0, 4), stamp.isoformat()))
     return runs
 
 
-def import_tag_csv(wh: Warehouse, tag: str, path: Path) -> int:
+def _tagged(engine: Engine, tag: str) -> int:
+    return int(engine.scalar(f"SELECT count(DISTINCT person_id) FROM user_tags WHERE tag = {quote(tag)}") or 0)
+
+
+def import_tag_csv(source: Source, tag: str, path: Path) -> int:
     """Load an imported tag from a CSV with columns person_id,value (replaces earlier values)."""
-    defs = load_tags(wh.settings)
+    engine = engine_of(source)
+    wh = writer(engine)
+    defs = load_tags(engine.settings)
     if tag not in defs or defs[tag].kind != "imported":
         raise JingyunError("bad_tag", f"{tag!r} is not an imported tag", "tag")
-    ensure_segment_tables(wh)
+    ensure_segment_tables(engine)
     with path.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.DictReader(fh)
         if not reader.fieldnames or {"person_id", "value"} - set(reader.fieldnames):
@@ -371,7 +381,10 @@ def import_tag_csv(wh: Warehouse, tag: str, path: Path) -> int:
     return len(rows)
 
 
-def person_tags(wh: Warehouse, person_id: str) -> dict[str, str]:
-    ensure_segment_tables(wh)
-    return {str(t): str(v) for t, v in wh.rows(
-        "SELECT tag, value FROM user_tags WHERE person_id = ? ORDER BY tag", [person_id])}
+def person_tags(source: Source, person_id: str) -> dict[str, str]:
+    engine = engine_of(source)
+    require(engine, "derived_tables")
+    if not engine.has_table("user_tags"):
+        return {}
+    return {str(t): str(v) for t, v in engine.rows(
+        f"SELECT tag, value FROM user_tags WHERE person_id = {quote(person_id)} ORDER BY tag")}

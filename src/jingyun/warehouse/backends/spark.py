@@ -7,7 +7,7 @@ view. The session runs in UTC like the DuckDB one, so timestamps agree.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
@@ -15,11 +15,19 @@ from jingyun.errors import JingyunError
 from jingyun.warehouse.backends import EngineBase
 from jingyun.warehouse.portable import to_spark
 
+if TYPE_CHECKING:
+    from jingyun.config import Settings
+
 
 class SparkBackend(EngineBase):
     name = "spark"
 
-    def __init__(self, lake: Path, master: str = "local[2]"):
+    def __init__(self, lake: Path, master: str = "local[2]", *, settings: Settings | None = None):
+        if settings is None:
+            from jingyun.config import load_settings
+
+            settings = load_settings()
+        self.settings = settings
         try:
             from pyspark.sql import SparkSession
         except ImportError:  # pragma: no cover - depends on the install
@@ -43,6 +51,12 @@ class SparkBackend(EngineBase):
     def run(self, sql: str) -> pa.Table:
         result: pa.Table = self.spark.sql(to_spark(sql)).toArrow()
         return result
+
+    def has_table(self, name: str) -> bool:
+        return bool(self.spark.catalog.tableExists(name))
+
+    def interrupt(self) -> None:
+        self.spark.sparkContext.cancelAllJobs()
 
     def stop(self) -> None:
         self.spark.stop()
