@@ -74,7 +74,7 @@ class Ledger:
         self.tz = tz
 
     def initial_next(self, job: Job, now: dt.datetime, last_started: dt.datetime | None = None) -> dt.datetime:
-        if job.cron:
+        if job.cron or job.every_months is not None:  # calendar schedules: the next fire on the calendar
             return next_fire(job, self.tz, after=now, inclusive=True)
         assert job.every_s is not None
         # an interval job never run is due now, as before; one run before is due an interval after it
