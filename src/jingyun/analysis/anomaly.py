@@ -16,12 +16,23 @@ flagged). Python then separates the expected level from the residual:
 A day is out of line when its robust z-score, (residual − median) / (1.4826 · MAD),
 exceeds ``threshold`` in absolute value (3.5 by default, the Iglewicz-Hoaglin cut).
 Weekends and promotions that recur every week are thus expected, not anomalies.
+
+Festivals and holidays are expected effects (:mod:`jingyun.calendar`): the shopping
+festival windows (年货节, 618, 双11, 双12), public holiday breaks and 调休 make-up working
+days. They recur yearly, not weekly, and a year of history holds one of each, too few to
+learn a lift per festival, so they are *excluded from the residual test*: the fit never sees
+them (they are masked and the baseline is interpolated across them, so a ten-day 双11
+run-up bends neither the trend nor the weekly profile), the noise scale is measured on
+ordinary days only, and they are reported with the effect's name and never flagged. The
+cost is stated plainly: a real failure on a festival day (a checkout outage on 双11) is
+not caught here; the alert rules on the day's target catch it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -29,6 +40,7 @@ import numpy as np
 
 from jingyun.analysis.attribution import not_test, time_range
 from jingyun.analysis.common import check_range, check_timezone, parse_date, rows
+from jingyun.calendar import WorkCalendar, workspace_calendar
 from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
 from jingyun.metrics.definitions import SHIPPED, Definitions
@@ -150,27 +162,42 @@ def _expected(y: np.ndarray, method: Method, period: int) -> np.ndarray:
     return out
 
 
-def fit(values: np.ndarray, method: Method = "stl", period: int = 7, threshold: float = 3.5) -> Fit:
-    """Expected values, residuals and robust z-scores of a daily series (NaN = no value that day)."""
+def fit(values: np.ndarray, method: Method = "stl", period: int = 7, threshold: float = 3.5,
+        expected_effect: np.ndarray | None = None) -> Fit:
+    """Expected values, residuals and robust z-scores of a daily series (NaN = no value that day).
+
+    ``expected_effect`` marks days with a known calendar effect (festivals, holidays): they are
+    left out of the fit and of the noise scale, like missing days, and their z-score is 0.
+    """
     y = np.asarray(values, dtype=float)
     n = len(y)
+    effect = np.zeros(n, dtype=bool) if expected_effect is None else np.asarray(expected_effect, dtype=bool)
+    if effect.shape != (n,):
+        raise JingyunError("bad_effects", "one expected-effect flag per day", "expected_effect")
+    if (~effect).sum() < 2 * period + 1:
+        raise JingyunError("short_series", f"need at least {2 * period + 1} ordinary (non-festival) days; the "
+                           f"range holds {int((~effect).sum())}", "from")
     if n < 2 * period + 1:
         raise JingyunError("short_series", f"need at least {2 * period + 1} days to learn a {period}-day "
                            f"seasonality; got {n}", "from")
     missing = np.isnan(y)
     if missing.all():
         raise JingyunError("empty_series", "the metric has no value on any day of the range", "metric")
-    if missing.any():
+    actual = y
+    skip = missing | effect
+    if skip.all():
+        raise JingyunError("empty_series", "the metric has no value on an ordinary day of the range", "metric")
+    if skip.any():
         idx = np.arange(n)
         y = y.copy()
-        y[missing] = np.interp(idx[missing], idx[~missing], y[~missing])
+        y[skip] = np.interp(idx[skip], idx[~skip], y[~skip])
     expected = _expected(y, "weekday", period)
     if method == "stl":
         # Loess is not robust to outliers, and statsmodels' robust mode mis-scales the residuals of
         # normal days (measured: ~2-3 false alarms per clean 120-day series, against ~0.05 here). So
         # gross outliers are first masked against the median-based weekday fit (which they cannot
         # bend), then STL is refitted with the days it finds out of line replaced by its expected values.
-        masked = np.abs(robust_z(y - expected)) > PREMASK * threshold
+        masked = (np.abs(robust_z(y - expected)) > PREMASK * threshold) | effect
         expected = _expected(np.where(masked, expected, y), "stl", period)
         for _ in range(REFITS):
             new = (np.abs(robust_z(y - expected)) > threshold) & ~masked
@@ -178,10 +205,25 @@ def fit(values: np.ndarray, method: Method = "stl", period: int = 7, threshold: 
                 break
             masked |= new
             expected = _expected(np.where(masked, expected, y), "stl", period)
-    residual = y - expected
-    z = robust_z(residual)
-    z[missing] = 0.0
+    residual = np.where(missing, y, actual) - expected
+    z = _scaled(residual, ~effect)
+    z[skip] = 0.0
     return Fit(expected, residual, z)
+
+
+def _scaled(residual: np.ndarray, ordinary: np.ndarray) -> np.ndarray:
+    """Robust z-scores with the centre and scale of the ordinary days only."""
+    if ordinary.all():
+        return robust_z(residual)
+    base = residual[ordinary]
+    med = float(np.median(base))
+    scale = MAD_SCALE * float(np.median(np.abs(base - med)))
+    if scale == 0:
+        scale = 1.2533 * float(np.mean(np.abs(base - med)))
+    if scale == 0:
+        return np.zeros_like(residual)
+    out: np.ndarray = (residual - med) / scale
+    return out
 
 
 @dataclass
@@ -193,6 +235,7 @@ class AnomalyDay:
     z: float
     anomaly: bool
     direction: str | None = None  # high | low
+    effect: str | None = None  # the calendar effect that explains the day (双11, 国庆节), never flagged
 
 
 @dataclass
@@ -210,20 +253,27 @@ class AnomalyResult:
 
 
 def detect(dates: list[dt.date], values: np.ndarray, method: Method = "stl", threshold: float = 3.5,
-           period: int = 7) -> list[AnomalyDay]:
-    f = fit(values, method, period, threshold)
+           period: int = 7, effects: Mapping[dt.date, str] | None = None) -> list[AnomalyDay]:
+    """Flags per day; ``effects`` (day → name, e.g. from ``WorkCalendar.expected_effects``) are expected."""
+    effects = effects or {}
+    mask = np.array([d in effects for d in dates], dtype=bool)
+    f = fit(values, method, period, threshold, mask)
     out = []
     for i, d in enumerate(dates):
         v = values[i]
-        flag = bool(abs(f.z[i]) > threshold) and not np.isnan(v)
+        flag = bool(abs(f.z[i]) > threshold) and not np.isnan(v) and not mask[i]
         out.append(AnomalyDay(d.isoformat(), None if np.isnan(v) else float(v), round(float(f.expected[i]), 6),
                               round(float(f.residual[i]), 6), round(float(f.z[i]), 4), flag,
-                              ("high" if f.z[i] > 0 else "low") if flag else None))
+                              ("high" if f.z[i] > 0 else "low") if flag else None, effects.get(d)))
     return out
 
 
-def run_anomalies(backend: Backend, p: AnomalyParams) -> AnomalyResult:
-    """The metric's daily series over [from, to] (default: the days with data), with out-of-line days flagged."""
+def run_anomalies(backend: Backend, p: AnomalyParams, *, calendar: WorkCalendar | None = None,
+                  festivals: bool = True) -> AnomalyResult:
+    """The metric's daily series over [from, to] (default: the days with data), with out-of-line days flagged.
+
+    Festival and holiday days of the workspace calendar are expected effects (``festivals=False``
+    tests them like ordinary days)."""
     sql = build_series_sql(p, dictionary_for(backend).definitions)  # the workspace's paid_orders
     got = {r["day"]: r for r in rows(backend, sql)}
     if not got and (p.date_from is None or p.date_to is None):
@@ -239,6 +289,7 @@ def run_anomalies(backend: Backend, p: AnomalyParams) -> AnomalyResult:
             values[i] = (r["num"] or 0) / r["den"] if r is not None and r["den"] else np.nan
         else:
             values[i] = float(r["num"] or 0) if r is not None else 0.0
-    days = detect(dates, values, p.method, p.threshold, p.period)
+    effects = (calendar or workspace_calendar(backend.settings)).expected_effects(dates) if festivals else None
+    days = detect(dates, values, p.method, p.threshold, p.period, effects)
     return AnomalyResult(p.metric, SERIES[p.metric][0], p.method, p.threshold, days,
                          [d for d in days if d.anomaly], [sql])
