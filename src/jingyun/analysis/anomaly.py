@@ -187,10 +187,20 @@ def fit(values: np.ndarray, method: Method = "stl", period: int = 7, threshold: 
     skip = missing | effect
     if skip.all():
         raise JingyunError("empty_series", "the metric has no value on an ordinary day of the range", "metric")
-    if skip.any():
-        idx = np.arange(n)
+    idx = np.arange(n)
+    if effect.any():
+        # Festival days are filled from the same weekday's ordinary days either side: a straight line
+        # from a Sunday to a Monday across a 17-day 618 run-up would lift the baseline around it.
         y = y.copy()
-        y[skip] = np.interp(idx[skip], idx[~skip], y[~skip])
+        for k in range(period):
+            phase = idx % period == k
+            known, fill = phase & ~skip, phase & effect
+            if known.any() and fill.any():
+                y[fill] = np.interp(idx[fill], idx[known], y[known])
+    if missing.any() or (effect & np.isnan(y)).any():
+        gaps = np.isnan(y) | missing
+        y = y.copy()
+        y[gaps] = np.interp(idx[gaps], idx[~skip], actual[~skip])
     expected = _expected(y, "weekday", period)
     if method == "stl":
         # Loess is not robust to outliers, and statsmodels' robust mode mis-scales the residuals of
