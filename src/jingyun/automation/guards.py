@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from jingyun.automation.entries import wall_to_utc
 from jingyun.experiments.assignment import bucket
 from jingyun.metrics.definitions import real_people
 
@@ -134,6 +135,15 @@ def to_utc(wall: dt.datetime, tz: str) -> dt.datetime:
     return wall.replace(tzinfo=_zone(tz)).astimezone(dt.UTC).replace(tzinfo=None)
 
 
+def _walls(due: pd.Series, tz: pd.Series) -> pd.Series:
+    """Naive UTC → naive local wall clocks, one conversion per zone."""
+    out = pd.Series(pd.NaT, index=due.index, dtype="datetime64[us]")
+    for zone, idx in due.groupby(tz).groups.items():
+        part = due.loc[idx].astype("datetime64[us]").dt.tz_localize("UTC").dt.tz_convert(_zone(str(zone)))
+        out.loc[idx] = part.dt.tz_localize(None).astype("datetime64[us]")
+    return out
+
+
 def in_quiet_hours(wall: dt.datetime, rules: GuardRules) -> bool:
     """Local wall-clock time inside [quiet_start, quiet_end) (the span may cross midnight)."""
     t = wall.time()
@@ -160,7 +170,9 @@ class CapLedger:
         self.week: dict[tuple[str, int, int], int] = {}
 
     def take(self, user: str, wall: dt.datetime) -> bool:
-        day = wall.date()
+        return self.take_day(user, wall.date())
+
+    def take_day(self, user: str, day: dt.date) -> bool:
         iso = day.isocalendar()
         dk, wk = (user, day), (user, iso[0], iso[1])
         if self.day.get(dk, 0) >= self.rules.cap_day or self.week.get(wk, 0) >= self.rules.cap_week:
@@ -201,47 +213,82 @@ def consent_checker(store: Any) -> tuple[ConsentCheck | None, str | None]:
     return check, None
 
 
+def _clock_s(t: dt.time) -> int:
+    return t.hour * 3600 + t.minute * 60 + t.second
+
+
 def arbitrate(sends: pd.DataFrame, rules: GuardRules, consent: ConsentCheck | None = None,
               ledger: CapLedger | None = None) -> pd.DataFrame:
     """Decide every candidate message: ``sends`` has user_id, due (naive UTC), priority, journey, channel,
     purpose, tz, on_cap, on_quiet; returns it with ``outcome`` and ``sent_at`` (NaT unless sent).
 
-    One pass in time order over the candidate *sends* (far fewer than events): a heap ordered by
-    (due, -priority, journey, row), so a send that waits re-enters at its new time and competes there."""
+    Consent and quiet hours depend on nothing but the send itself, so they are decided for all sends at
+    once (a send due in quiet hours that waits is moved to their end in its zone). Caps depend on what
+    was sent before: one pass in time order over the candidate *sends* (far fewer than events), a heap
+    ordered by (due, -priority, journey, row), so a send that waits for the next morning re-enters at
+    its new time and competes there."""
     out = sends.reset_index(drop=True)
     n = len(out)
-    outcome: list[Outcome] = ["sent"] * n
-    sent_at: list[dt.datetime | None] = [None] * n
-    ledger = ledger or CapLedger(rules)
-    due = [t.to_pydatetime() for t in out["due"]]
-    heap = [(due[i], -int(p), j, i, 0) for i, (p, j) in enumerate(zip(out["priority"], out["journey"], strict=True))]
-    heapq.heapify(heap)
+    outcome = np.array(["sent"] * n, dtype=object)
     users, channels = out["user_id"].astype(str).tolist(), out["channel"].tolist()
     purposes, tzs = out["purpose"].tolist(), out["tz"].tolist()
-    on_cap, on_quiet = out["on_cap"].tolist(), out["on_quiet"].tolist()
+    if consent is not None:
+        refused = np.array([not consent(u, c, p) for u, c, p in zip(users, channels, purposes, strict=True)], dtype=bool)
+        outcome[refused] = "unsubscribed"
+    due = out["due"].astype("datetime64[us]")
+    walls = _walls(due, out["tz"]) if n else due
+    secs = (walls - walls.dt.normalize()).dt.total_seconds().to_numpy() if n else np.array([])
+    qs, qe = _clock_s(rules.quiet_start), _clock_s(rules.quiet_end)
+    quiet = ((secs >= qs) & (secs < qe)) if qs <= qe else ((secs >= qs) | (secs < qe))
+    marketing = (out["purpose"] == "marketing").to_numpy() & (outcome == "sent")
+    held = quiet & marketing
+    drop = held & (out["on_quiet"] == "drop").to_numpy()
+    outcome[drop] = "quiet_hours"
+    wait = held & ~drop
+    if wait.any():  # the first end of quiet hours after the due time, in the recipient's zone
+        end = walls[wait].dt.normalize() + pd.Timedelta(seconds=qe)
+        end = end.where(end > walls[wait], end + pd.Timedelta(days=1))
+        due = due.copy()
+        due[wait] = wall_to_utc(end.astype("datetime64[us]"), out["tz"][wait]).to_numpy()
+        walls = walls.copy()
+        walls[wait] = end.astype("datetime64[us]").to_numpy()
+    sent_at: list[dt.datetime | None] = [None] * n
+    nonmarketing = np.flatnonzero(~(out["purpose"] == "marketing").to_numpy() & (outcome == "sent"))
+    due_py = list(due.dt.to_pydatetime()) if n else []
+    for k in nonmarketing.tolist():
+        sent_at[k] = due_py[k]
+    ledger = ledger or CapLedger(rules)
+    due_us = due.astype(np.int64).to_numpy() if n else np.array([], dtype=np.int64)
+    days = walls.dt.date.tolist() if n else []
+    ranks = {j: k for k, j in enumerate(sorted(set(out["journey"].tolist())))}
+    candidates = np.flatnonzero(marketing & (outcome == "sent"))
+    prio, jr = out["priority"].tolist(), [ranks[j] for j in out["journey"].tolist()]
+    heap: list[tuple[int, int, int, int, int]] = [(int(due_us[k]), -int(prio[k]), jr[k], int(k), 0)
+                                                  for k in candidates.tolist()]
+    heapq.heapify(heap)
+    on_cap = out["on_cap"].tolist()
     while heap:
-        at, prio, journey, i, waits = heapq.heappop(heap)
-        if consent is not None and not consent(users[i], channels[i], purposes[i]):
-            outcome[i] = "unsubscribed"
-            continue
-        if purposes[i] != "marketing":
-            sent_at[i] = at
-            continue
-        wall = local(at, tzs[i])
-        if in_quiet_hours(wall, rules):
-            if on_quiet[i] == "wait":
-                heapq.heappush(heap, (quiet_end_after(at, tzs[i], rules), prio, journey, i, waits))
-            else:
-                outcome[i] = "quiet_hours"
-            continue
-        if ledger.take(users[i], wall):
-            sent_at[i] = at
+        at_us, p, j, i, waits = heapq.heappop(heap)
+        day = days[i] if waits == 0 else local(_from_us(at_us), tzs[i]).date()
+        if ledger.take_day(users[i], day):
+            sent_at[i] = due_py[i] if waits == 0 else _from_us(at_us)
             continue
         if on_cap[i] == "wait" and waits < MAX_CAP_WAITS:
-            morning = to_utc(dt.datetime.combine(wall.date() + dt.timedelta(days=1), rules.quiet_end), tzs[i])
-            heapq.heappush(heap, (morning, prio, journey, i, waits + 1))
+            morning = to_utc(dt.datetime.combine(day + dt.timedelta(days=1), rules.quiet_end), tzs[i])
+            heapq.heappush(heap, (_to_us(morning), p, j, i, waits + 1))
         else:
             outcome[i] = "cap"
     out["outcome"] = outcome
     out["sent_at"] = pd.to_datetime(pd.Series(sent_at, index=out.index, dtype="object"))
     return out
+
+
+_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def _from_us(us: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(microseconds=us)
+
+
+def _to_us(at: dt.datetime) -> int:
+    return (at - _EPOCH) // dt.timedelta(microseconds=1)

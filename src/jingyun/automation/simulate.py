@@ -245,7 +245,8 @@ def _walk(ctx: _Context, journey: Journey, entries: pd.DataFrame, people: str, l
             route += [(step.then, df[ok]), (step.else_, df[~ok])]
         elif isinstance(step, SplitStep):
             weights = [(v.name, v.weight) for v in step.variants]
-            chosen = pd.Series([guards.variant(journey.key, step.id, u, weights) for u in df["u"]], index=df.index)
+            chosen = pd.Series([guards.variant(journey.key, step.id, u, weights) for u in df["u"].to_numpy(dtype=object)],
+                               index=df.index)
             route += [(v.next, df[chosen == v.name]) for v in step.variants]
         elif isinstance(step, ActionStep):
             sends.append(pd.DataFrame({"entry": df["entry"].to_numpy(), "u": df["u"].to_numpy(), "step": step.id,
@@ -327,10 +328,15 @@ def simulate(backend: Any, journeys: Sequence[Journey], date_from: dt.date, date
         steps = [StepCount(s.id, int(per_step.get(s.id, 0))) for s in journey.steps]
         paths: list[EntryPath] = []
         if with_users:
-            grouped = visits.sort_values(["entry", "order"]).groupby("entry")["step"].agg(tuple)
-            for entry, user, entered in zip(entries["entry"], entries["u"], entries["entered"], strict=True):
-                aware = entered.to_pydatetime().replace(tzinfo=dt.UTC).astimezone(offset_tz)
-                paths.append(EntryPath(str(user), aware, tuple(grouped.get(entry, ()))))
+            ordered = visits.sort_values(["entry", "order"], kind="stable")
+            ids = ordered["entry"].to_numpy(dtype=np.int64)
+            cuts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.array([], dtype=np.int64)
+            chunks = np.split(ordered["step"].to_numpy(dtype=object), cuts[1:]) if len(ids) else []
+            walked_paths = {int(ids[c]): tuple(chunk) for c, chunk in zip(cuts, chunks, strict=True)}
+            aware = entries["entered"].dt.tz_localize("UTC").dt.tz_convert(offset_tz).dt.to_pydatetime()
+            for entry, user, at in zip(entries["entry"].to_numpy(dtype=np.int64), entries["u"].to_numpy(dtype=object),
+                                       list(aware), strict=True):
+                paths.append(EntryPath(str(user), at, walked_paths.get(int(entry), ())))
             paths.sort(key=lambda p: (p.entered_at, p.user_id))
         results.append(SimulationResult(journey.key, len(entries), steps, actions, suppressed, paths,
                                         [note] if note else [], list(ctx.sql),
