@@ -2,6 +2,9 @@
 changes and denials — append-only, queryable, exportable — and unusual-access
 alerts (bulk export, off-hours reads of personal data, repeated failed logins).
 
+Working time is the workspace's working days (:mod:`jingyun.calendar`: public holidays are
+off, 调休 make-up Saturdays are on) between the ``work_hours`` (08:00–20:00 local by default).
+
 ``detail`` never carries personal data: targets are internal ids or route
 templates, never names, phones or the values read.
 """
@@ -18,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
+from jingyun import calendar
 from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
 from jingyun.localtime import local_iso
@@ -60,10 +64,16 @@ def _record(entry: AuditEntry) -> AuditRecord:
 class Auditor:
     """Writes audit entries and raises alerts; one per service."""
 
-    def __init__(self, store: Store, service: ServiceSettings, timezone: str = DEFAULT_TIMEZONE):
+    def __init__(self, store: Store, service: ServiceSettings, timezone: str = DEFAULT_TIMEZONE, *,
+                 work_calendar: calendar.WorkCalendar | None = None):
         self.store = store
         self.service = service
         self.tz = ZoneInfo(timezone)
+        # the environment's workspace calendar unless one is given (read per call: calendar.yaml may change)
+        self.work_calendar = work_calendar
+
+    def is_workday(self, day: dt.date) -> bool:
+        return (self.work_calendar or calendar.current()).is_workday(day)
 
     def log(self, *, actor: str, role: str = "", action: str, target: str = "", outcome: str = "ok",
             detail: dict[str, Any] | None = None, request_id: str = "", now: dt.datetime | None = None) -> None:
@@ -83,7 +93,7 @@ class Auditor:
         if action in PERSONAL_ACTIONS and outcome == "ok":
             local = ts.replace(tzinfo=dt.UTC).astimezone(self.tz)
             start, end = self.service.work_hours
-            if local.weekday() >= 5 or not (start <= local.hour < end):
+            if not self.is_workday(local.date()) or not (start <= local.hour < end):
                 alerts.append(("off_hours", {"action": action, "local_time": local.isoformat(timespec="minutes")}))
         if action in ("login_throttled", "account_locked"):  # account_locked: entries from before the throttle
             alerts.append(("failed_logins", {"failures": detail.get("failures"), "scope": detail.get("scope")}))
