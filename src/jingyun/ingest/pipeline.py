@@ -36,6 +36,7 @@ from jingyun.ingest.mapping import Mapping, load_mapping
 from jingyun.ingest.readers import BadRecord, Chunk, detect_format, read_chunks
 from jingyun.ingest.report import IngestReport
 from jingyun.ingest.validate import SourceShape, StagingBuilder
+from jingyun.privacy import tombstones
 from jingyun.schema.tables import Table, get_table
 from jingyun.schema.tracking import load_plan
 from jingyun.warehouse import person_orders, personal
@@ -219,6 +220,7 @@ class ChunkLoader:
         con, table = self.wh.con, self.table
         shape = self._shape
         assert shape is not None  # staged by _stage
+        tombstones.drop_staged(con, self.wh.settings, table.name)  # an erased person is never re-created (PIPL Art. 47)
         keys = ", ".join(ident(k) for k in table.key)
         stored_hash = "hash(" + ", ".join(f"s.{ident(c.name)}" for c in table.source_columns) + ")"
         con.execute(
