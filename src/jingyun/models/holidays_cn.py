@@ -1,10 +1,10 @@
 """Chinese calendar regressors for the sales forecast: holidays and shopping festivals.
 
-Public holidays (and the official make-up days off) come from the maintained
-``holidays`` package (``holidays.China``); the retail festivals are fixed
-dates: 618 (June 1–17 run-up, June 18 peak), 双11 (Nov 1–10 run-up, Nov 11
-peak), 双12 (Dec 12), and a 春节 window of ±7 days around Chinese New Year
-(taken from ``holidays.China`` so the lunar date is never hard-coded).
+Every date fact comes from the calendar service (:mod:`jingyun.calendar`), the same one the
+anomaly detector, the off-hours rule and SLA clocks use: public holiday breaks and 调休
+make-up working days (``holidays.China`` plus the workspace's ``calendar.yaml``), the
+festival windows (年货节, 618 run-up and peak, 双11 run-up and peak, 双12) and 春节 from the
+lunisolar tables. The 春节 window spans the three statutory 春节 days ±7 days (17 days).
 Day-of-week dummies (Monday is the base) carry the weekly rhythm.
 """
 
@@ -13,43 +13,52 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-import holidays
 import numpy as np
 from numpy.typing import NDArray
 
+from jingyun.calendar import WorkCalendar, current, festivals, spring_festival
+
 FESTIVALS: tuple[str, ...] = (
-    "holiday", "pre_618", "peak_618", "pre_1111", "peak_1111", "d1212", "spring_festival",
+    "holiday", "makeup_workday", "nianhuo", "pre_618", "peak_618", "pre_1111", "peak_1111", "d1212",
+    "spring_festival",
 )
 DOW: tuple[str, ...] = tuple(f"dow_{k}" for k in range(1, 7))
 SPRING_WINDOW_DAYS = 7
 
 
-def _spring_festival_days(years: Sequence[int]) -> set[dt.date]:
-    cal = holidays.China(years=list(years))
-    out: set[dt.date] = set()
-    for day, name in cal.items():
-        if name == "Chinese New Year (Spring Festival)":
-            for k in range(-SPRING_WINDOW_DAYS, SPRING_WINDOW_DAYS + 1):
-                out.add(day + dt.timedelta(days=k))
+def _windows(years: Sequence[int]) -> dict[str, set[dt.date]]:
+    out: dict[str, set[dt.date]] = {name: set() for name in FESTIVALS}
+    for year in years:
+        for f in festivals(year):
+            if f.key == "nianhuo":
+                out["nianhuo"].update(f.days())
+            elif f.key in ("618", "1111"):
+                out[f"pre_{f.key}"].update(d for d in f.days() if d != f.peak)
+                if f.peak is not None:
+                    out[f"peak_{f.key}"].add(f.peak)
+            elif f.key == "1212":
+                out["d1212"].update(f.days())
+        cny = spring_festival(year)
+        span = range(-SPRING_WINDOW_DAYS, 2 + SPRING_WINDOW_DAYS + 1)  # 春节 days 1-3, each ±7
+        out["spring_festival"].update(cny + dt.timedelta(days=k) for k in span)
     return out
 
 
-def calendar_regressors(days: Sequence[dt.date], *, weekly: bool = True) -> dict[str, NDArray[np.float64]]:
+def calendar_regressors(days: Sequence[dt.date], *, weekly: bool = True,
+                        calendar: WorkCalendar | None = None) -> dict[str, NDArray[np.float64]]:
     """0/1 columns per day: :data:`FESTIVALS`, plus :data:`DOW` when ``weekly``."""
     if not days:
         return {name: np.zeros(0) for name in (*FESTIVALS, *(DOW if weekly else ()))}
+    cal = calendar or current()
     years = sorted({d.year for d in days} | {min(days).year - 1, max(days).year + 1})
-    public = holidays.China(years=years)
-    spring = _spring_festival_days(years)
+    windows = _windows([y for y in years if 1901 <= y <= 2099])
     cols: dict[str, list[float]] = {name: [] for name in FESTIVALS}
     for d in days:
-        cols["holiday"].append(float(d in public))
-        cols["pre_618"].append(float(d.month == 6 and d.day < 18))
-        cols["peak_618"].append(float(d.month == 6 and d.day == 18))
-        cols["pre_1111"].append(float(d.month == 11 and d.day < 11))
-        cols["peak_1111"].append(float(d.month == 11 and d.day == 11))
-        cols["d1212"].append(float(d.month == 12 and d.day == 12))
-        cols["spring_festival"].append(float(d in spring))
+        kind = cal.day_kind(d)
+        cols["holiday"].append(float(kind == "holiday"))
+        cols["makeup_workday"].append(float(kind == "makeup_workday"))
+        for name in FESTIVALS[2:]:
+            cols[name].append(float(d in windows[name]))
     out = {k: np.asarray(v) for k, v in cols.items()}
     if weekly:
         wd = np.asarray([d.weekday() for d in days])
@@ -58,8 +67,9 @@ def calendar_regressors(days: Sequence[dt.date], *, weekly: bool = True) -> dict
     return out
 
 
-def weekly_regressors(week_starts: Sequence[dt.date]) -> dict[str, NDArray[np.float64]]:
+def weekly_regressors(week_starts: Sequence[dt.date], *,
+                      calendar: WorkCalendar | None = None) -> dict[str, NDArray[np.float64]]:
     """For weekly series: how many days of each festival fall in the week (Monday start)."""
     days = [w + dt.timedelta(days=k) for w in week_starts for k in range(7)]
-    daily = calendar_regressors(days, weekly=False)
+    daily = calendar_regressors(days, weekly=False, calendar=calendar)
     return {k: v.reshape(len(week_starts), 7).sum(axis=1) for k, v in daily.items()}
