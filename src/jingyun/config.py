@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     test_user_prefixes: Annotated[tuple[str, ...], NoDecode] = Field(default=("test_", "qa_"), description="user_id prefixes that mark test accounts (default ['test_', 'qa_']; env: comma-separated).")
     test_email_domains: Annotated[tuple[str, ...], NoDecode] = Field(default=("test.jingyun.dev", "example.com"), description="Email domains that mark test accounts (default ['test.jingyun.dev', 'example.com']; env: comma-separated).")
     test_phones: Annotated[tuple[str, ...], NoDecode] = Field(default=(), description="Phone numbers that mark test accounts (default []; env: comma-separated).")
+    consent_required: Annotated[tuple[str, ...], NoDecode] = Field(default=("marketing",), description="Purposes whose recorded consent (jingyun.messaging.consent, channel *) a person needs to enter an export or a training set for that purpose: segment exports need marketing, model training personalisation (default ['marketing']; add analytics, personalisation; env: comma-separated; see docs/privacy.md).")
     fx_rates: Annotated[dict[str, float], NoDecode] = Field(
         default_factory=lambda: {"CNY": 1.0, "RMB": 1.0, "USD": 7.1, "EUR": 7.7, "HKD": 0.91},
         description="Currency → CNY rates used when a source has a currency column (default CNY 1, USD 7.1, EUR 7.7, HKD 0.91). "
@@ -94,7 +95,7 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
-    @field_validator("test_user_prefixes", "test_email_domains", "test_phones", mode="before")
+    @field_validator("test_user_prefixes", "test_email_domains", "test_phones", "consent_required", mode="before")
     @classmethod
     def _lists(cls, value: Any) -> Any:
         return _comma_list(value)

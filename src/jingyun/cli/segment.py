@@ -161,6 +161,8 @@ def export(
     name: str, path: Path,
     personal: Annotated[bool, typer.Option("--personal", help="Include personal data: needs a manager or admin "
                                            "sign-in (`jingyun login`). 含个人信息(需经理或管理员登录)。")] = False,
+    purpose: Annotated[str, typer.Option("--purpose", help="What the export is for: marketing exports hold only people "
+                                         "with marketing consent. 用途:营销导出仅含已同意营销的用户。")] = "analytics",
     as_json: JsonOpt = False,
     api_key: ApiKeyOpt = None,
     role: RemovedRoleOpt = None,
@@ -175,10 +177,10 @@ def export(
     if personal:
         identity.require_raw("personal")
     with Warehouse.open(settings) as wh:
-        n = saved.export(wh, name, path, mask=None if personal else masker(settings))
+        n = saved.export(wh, name, path, mask=None if personal else masker(settings), purpose=purpose)
     # rows in detail: the Auditor raises bulk_export past JINGYUN_EXPORT_ALERT_ROWS, as for the API
     cli_identity.audit(settings, identity, "export", f"segment:{name}",
-                       {"command": "segment export", "rows": n, "deidentified": not personal})
+                       {"command": "segment export", "rows": n, "deidentified": not personal, "purpose": purpose})
     print_json({"segment": name, "path": str(path), "rows": n, "deidentified": not personal}) if as_json \
         else typer.echo(f"{n} rows → {path}")
 

@@ -294,11 +294,14 @@ EXPORT_COLUMNS = ("person_id", "user_id", "name", "phone", "email", "gender", "b
                   "address", "member_level", "channel")
 
 
-def export(source: Source, name: str, path: Path, *, mask: Masker | None, as_of: Any = None) -> int:
+def export(source: Source, name: str, path: Path, *, mask: Masker | None, as_of: Any = None,
+           purpose: str = "analytics") -> int:
     """Write members with their attributes to CSV or .xlsx.
 
     ``mask`` is the caller's de-identification gate (:class:`jingyun.security.masking.Masker`) for
-    roles that may not see personal data, or None for raw rows: the edge decides, by role.
+    roles that may not see personal data, or None for raw rows: the edge decides, by role. ``purpose``
+    (marketing, analytics, personalisation): people without consent for it are left out when the
+    workspace requires it (``consent_required``; docs/privacy.md).
     """
     engine = engine_of(source)
     require(engine, "personal_reveal")
@@ -313,6 +316,11 @@ def export(source: Source, name: str, path: Path, *, mask: Masker | None, as_of:
     headers: list[str] = list(EXPORT_COLUMNS)
     # personal columns are encrypted at rest: decrypted here, server-side, then masked below for masked roles
     clear = personal.reveal(writer(engine, "personal_reveal"), [dict(zip(headers, r, strict=True)) for r in rows])
+    from jingyun.privacy.consent_gate import consented
+
+    allowed = consented(engine.settings, purpose)  # PIPL: a marketing export holds only people who consented
+    if allowed is not None:
+        clear = [r for r in clear if r["person_id"] in allowed or r["user_id"] in allowed]
     out_rows: list[list[Any]] = [[r[h] for h in headers] for r in clear]
     if mask is not None:
         mask = replace(mask, today=mask.today or compiled.as_of.date())

@@ -1,0 +1,42 @@
+"""Who may enter an export or a training set: consent per purpose, from the one consent store.
+
+A purpose listed in ``settings.consent_required`` (default: marketing only) is opt-in there: a person
+enters only with a granted all-channels record (``jingyun.messaging.consent``, channel ``*``) for it.
+A purpose not listed needs nothing (analytics by default: de-identified aggregates under the
+service contract). Messages ask ``consent.allowed`` per channel themselves (``messaging.deliver``).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from jingyun.config import Settings
+from jingyun.errors import JingyunError
+from jingyun.messaging.consent import ANY_CHANNEL, PURPOSES
+from jingyun.store.db import Store, open_store
+from jingyun.store.messages import MessageConsent
+
+EXPORT_PURPOSE = "marketing"  # a segment export is an audience handed to a campaign
+TRAINING_PURPOSE = "personalisation"  # models score people to treat them differently
+
+
+def required(settings: Settings, purpose: str) -> bool:
+    return purpose in PURPOSES and purpose in settings.consent_required
+
+
+def consented(settings: Settings, purpose: str, store: Store | None = None) -> frozenset[str] | None:
+    """The subjects with a granted consent for ``purpose``, or None when the workspace does not require it."""
+    if purpose not in PURPOSES:
+        raise JingyunError("bad_purpose", f"purpose must be one of {', '.join(PURPOSES)}", "purpose", status=422)
+    if not required(settings, purpose):
+        return None
+    own = store is None
+    store = store or open_store(settings)
+    try:
+        with store.session() as ses:
+            return frozenset(ses.scalars(select(MessageConsent.subject).where(
+                MessageConsent.purpose == purpose, MessageConsent.channel == ANY_CHANNEL,
+                MessageConsent.granted.is_(True))))
+    finally:
+        if own:
+            store.close()
