@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from jingyun.approvals import org
 from jingyun.config import Settings
 from jingyun.store import Store, open_store
+
+_SERVICE = Path(__file__).parents[1] / "service"
+sys.path.insert(0, str(_SERVICE))  # the API tests use its service_support
 
 ORG_CSV = """name,email,department,role,superior
 gm,gm@example.com,,general_manager,
