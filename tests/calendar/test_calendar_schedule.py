@@ -112,3 +112,12 @@ def test_bad_monthly_jobs_name_the_field(tmp_path: Path, text: str, field: str) 
     with pytest.raises(JingyunError) as err:
         _jobs(tmp_path, f"jobs:\n  - {text}\n")
     assert err.value.field == field
+
+
+def test_status_shows_the_next_calendar_fire(tmp_path: Path) -> None:
+    jobs = _jobs(tmp_path, "jobs:\n  - {name: close, run: version, every: 1M, day: 31, at: '09:00'}\n")
+    settings = load_settings(tmp_path)
+    sched = Scheduler(settings, open_store(settings), clock=Clock(dt.datetime(2027, 2, 3)), runner=Recorder())
+    [row] = sched.status(jobs)
+    assert row["schedule"] == "every 1M day 31 at 09:00" and row["status"] == "never" and not row["due"]
+    assert row["next_run"] == "2027-02-28T09:00:00+08:00"
