@@ -71,10 +71,6 @@ def erase_cmd(
             report = erasing.erase(wh, store, user_id, dry_run=dry_run, actor=identity.actor)
     finally:
         store.close()
-    if not dry_run:  # the audit record names the token, never the person
-        cli_identity.audit(settings, identity, "export", report.token,
-                           {"command": "privacy erase", "erasure_id": report.erasure_id,
-                            "tables": len(report.warehouse) + len(report.store)})
     if as_json:
         print_json(report.to_dict())
         return

@@ -89,8 +89,9 @@ def _match(columns: list[str]) -> str:
 
 
 def erase(wh: Warehouse, store: Store, user_id: str, *, dry_run: bool = False, actor: str = "",
-          purge: bool = True) -> ErasureReport:
-    """Erase the person behind ``user_id``; with ``dry_run`` only count what would go."""
+          purge: bool = True, own_file: bool = True) -> ErasureReport:
+    """Erase the person behind ``user_id``; with ``dry_run`` only count what would go. ``own_file``: this
+    process alone holds the warehouse connection (the CLI without a service), so the file may be swapped."""
     started = time.perf_counter()
     subject = find(wh, user_id)
     token = "erased:" + secrets.token_hex(12)
@@ -115,7 +116,7 @@ def erase(wh: Warehouse, store: Store, user_id: str, *, dry_run: bool = False, a
     tombstones.add(wh.con, digests)
     if purge:
         purge_started = time.perf_counter()
-        report.purge = purge_bytes(wh, touched)
+        report.purge = purge_bytes(wh, touched, own_file=own_file)
         vacuum_store(store)
         report.purge_seconds = round(time.perf_counter() - purge_started, 3)
     report.seconds = round(time.perf_counter() - started, 3)
@@ -172,12 +173,12 @@ def _erase_warehouse(wh: Warehouse, subject: Subject, token: str, report: Erasur
     return touched
 
 
-def purge_bytes(wh: Warehouse, tables: list[str]) -> str:
+def purge_bytes(wh: Warehouse, tables: list[str], *, own_file: bool = True) -> str:
     """Make the erased bytes unreadable from the file: ``rewrite`` the whole file when this process owns
     it (DuckDB also keeps old column statistics in freed metadata blocks, which nothing else clears),
     else (inside the service, which cannot swap its open file) rewrite the touched tables in place and
     overwrite the freed data blocks. Returns which of the two ran."""
-    if type(wh) is Warehouse and not wh.read_only and rewrite_file(wh):
+    if own_file and type(wh) is Warehouse and not wh.read_only and rewrite_file(wh):
         return "rewrite"
     purge_tables(wh, tables)
     return "in_place"
