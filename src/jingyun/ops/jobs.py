@@ -70,6 +70,10 @@ jobs:
     every: 15m
     timeout: 5m
     catch_up: skip
+  - name: privacy-retention
+    run: privacy retention
+    cron: "0 4 * * *"
+    timeout: 1h
   - name: optimize
     run: optimize
     cron: "30 4 * * *"
