@@ -9,6 +9,12 @@ Automation: journeys (versioned definitions), each user's position in a journey,
   and the user's position in it (current step, state, holdout), for the live runtime.
 * ``automation_timers``: pending waits and absence timers, due at a naive-UTC instant; the runtime
   fires each once (``pending`` → ``fired`` | ``cancelled``) and records a late cancelling event.
+* ``automation_actions``: one row per action decided by the live runtime, written *before* it is carried
+  out, keyed ``journey:version:step:person:entry`` (``decided`` → ``done`` | ``suppressed`` | ``failed``);
+  a restart carries out the ``decided`` ones again under the same key (messaging and coupons are
+  idempotent on it), so a crash between deciding and sending never sends twice.
+* ``automation_tasks``: tasks a journey creates for a person (an assignee follows a customer up).
+* ``automation_memberships``: people a journey adds to a tag or a segment list.
 """
 
 from __future__ import annotations
@@ -69,6 +75,7 @@ class AutomationTimer(Base):
     __tablename__ = "automation_timers"
     __table_args__ = (
         Index("ix_automation_timers_due", "state", "due_at"),
+        Index("ix_automation_timers_user", "user_id", "state"),
         UniqueConstraint("key", name="uq_automation_timers_key"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -82,3 +89,54 @@ class AutomationTimer(Base):
     late_event_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     fired_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class AutomationAction(Base):
+    __tablename__ = "automation_actions"
+    __table_args__ = (
+        UniqueConstraint("key", name="uq_automation_actions_key"),
+        Index("ix_automation_actions_state", "state", "decided_at"),
+        Index("ix_automation_actions_user", "user_id", "decided_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))  # journey:version:step:person:entry
+    journey_key: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    step: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(200))
+    entry_id: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), default="decided")  # decided | done | suppressed | failed
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    ref: Mapped[str] = mapped_column(String(200), default="")  # delivery id, coupon code, task id
+    due_at: Mapped[dt.datetime] = mapped_column(DateTime)  # when the journey reached the step (naive UTC)
+    decided_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class AutomationTask(Base):
+    __tablename__ = "automation_tasks"
+    __table_args__ = (UniqueConstraint("key", name="uq_automation_tasks_key"),
+                      Index("ix_automation_tasks_assignee", "assignee", "status"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    journey_key: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(200))
+    assignee: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open | done
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AutomationMembership(Base):
+    __tablename__ = "automation_memberships"
+    __table_args__ = (UniqueConstraint("key", name="uq_automation_memberships_key"),
+                      Index("ix_automation_memberships_name", "kind", "name"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # tag | segment
+    name: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[str] = mapped_column(String(200))
+    journey_key: Mapped[str] = mapped_column(String(64))
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
