@@ -126,10 +126,10 @@ class _Watched(Warehouse):
     staged_at_begin: list[bool]
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+    def transaction(self, *, optimistic: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         found = self.con.execute("SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = '_staged'")
         self.staged_at_begin.append(bool(found.fetchall()[0][0]))
-        with super().transaction() as con:
+        with super().transaction(optimistic=optimistic) as con:
             yield con
 
 
