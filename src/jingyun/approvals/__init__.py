@@ -31,6 +31,7 @@ from jingyun.approvals.engine import (
     revoke_delegation,
     route,
     submit,
+    visible_to,
     withdraw,
 )
 from jingyun.approvals.sla import SlaRow, SlaStats, sla_stats, timeout_rate_by_day
@@ -38,5 +39,6 @@ from jingyun.approvals.sla import SlaRow, SlaStats, sla_stats, timeout_rate_by_d
 __all__ = [
     "ApprovalRequest", "Attachment", "Delegation", "Entry", "Escalation", "SlaRow", "SlaStats", "Step", "attach",
     "comment", "decide", "delegate", "escalate_due", "get", "list_requests", "on_decision", "read_attachment",
-    "revoke_delegation", "route", "sla_stats", "submit", "timeout_rate_by_day", "withdraw",
+    "revoke_delegation", "route", "sla_stats", "submit", "timeout_rate_by_day", "visible_to",
+    "withdraw",
 ]

@@ -143,6 +143,15 @@ def _now(now: dt.datetime | None) -> dt.datetime:
     return now.astimezone(dt.UTC).replace(tzinfo=None) if now.tzinfo else now
 
 
+def _audit(store: Store, ses: Session, actor: str, action: str, request_id: int | None, detail: dict[str, Any],
+           at: dt.datetime | None) -> None:
+    """The audit entry of a change, in its transaction (amounts and ids; never comment text or file contents)."""
+    from jingyun.security.audit import record as audit_record
+
+    target = f"approval:{request_id}" if request_id is not None else "approval-delegations"
+    audit_record(store, actor=actor, action=action, target=target, detail=detail, now=at, session=ses)
+
+
 # -- reading -----------------------------------------------------------------------------------
 def _view(ses: Session, row: ApprovalRequestRow) -> ApprovalRequest:
     steps = ses.scalars(select(ApprovalStepRow).where(ApprovalStepRow.request_id == row.id)
@@ -170,6 +179,18 @@ def _row(ses: Session, request_id: int) -> ApprovalRequestRow:
 def get(store: Store, request_id: int) -> ApprovalRequest:
     with store.session() as ses:
         return _view(ses, _row(ses, request_id))
+
+
+def visible_to(store: Store, request: ApprovalRequest, person: str, *, now: dt.datetime | None = None) -> bool:
+    """Whether ``person`` takes part in the request: its requester, an approver or assignee of a step, whoever
+    decided one, or a live delegate of someone it waits for. Everyone else is told it does not exist."""
+    if person == request.requester or any(person in (s.approver, s.assignee, s.decided_by) for s in request.steps):
+        return True
+    waiting = {s.assignee for s in request.steps if s.status == "pending" and s.assignee}
+    if not waiting:
+        return False
+    with store.session() as ses:
+        return bool(waiting & _acting_for(ses, person, request.type, _now(now)))
 
 
 def _acting_for(ses: Session, actor: str, type: str, now: dt.datetime) -> set[str]:
@@ -264,6 +285,8 @@ def submit(store: Store, settings: Settings, *, type: str, amount: Decimal | str
         ses.add(ApprovalEntry(request_id=row.id, ts=at, author=requester, kind="submit",
                               text=f"{wf.en} ¥{money:,} — tier {tier_no + 1}"))
         ses.flush()
+        _audit(store, ses, requester, "approval_submit", row.id, {"type": type, "amount": str(money),
+                                                                   "tier": tier_no + 1}, at)
         pending = _activate(ses, row, 1, at)
         view = _view(ses, row)
     _notify_pending(store, settings, view, pending, at)
@@ -302,6 +325,9 @@ def decide(store: Store, settings: Settings, request_id: int, *, actor: str, dec
             behalf = f" (on behalf of {s.assignee})" if s.assignee != actor else ""
             ses.add(ApprovalEntry(request_id=row.id, step_id=s.id, ts=at, author=actor, kind=decision,
                                   text=(comment.strip() + behalf).strip()))
+        _audit(store, ses, actor, "approval_decision", row.id, {
+            "decision": decision, "steps": [s.id for s in steps],
+            "on_behalf_of": sorted({s.assignee for s in steps if s.assignee and s.assignee != actor})}, at)
         newly: list[ApprovalStepRow] = []
         stage = steps[0].stage
         if decision == "reject":
@@ -346,6 +372,7 @@ def comment(store: Store, request_id: int, *, author: str, text: str, now: dt.da
     with store.session() as ses:
         _row(ses, request_id)
         ses.add(ApprovalEntry(request_id=request_id, ts=at, author=author, kind="comment", text=text))
+        _audit(store, ses, author, "approval_comment", request_id, {"chars": len(text)}, at)
     return Entry(at, author, "comment", text)
 
 
@@ -362,6 +389,7 @@ def withdraw(store: Store, request_id: int, *, actor: str, now: dt.datetime | No
             s.status = "skipped"
         row.status, row.decided_at = "withdrawn", at
         ses.add(ApprovalEntry(request_id=row.id, ts=at, author=actor, kind="withdraw", text=""))
+        _audit(store, ses, actor, "approval_decision", row.id, {"decision": "withdraw"}, at)
         ses.flush()
         return _view(ses, row)
 
@@ -395,6 +423,8 @@ def attach(store: Store, settings: Settings, request_id: int, *, filename: str, 
         ses.add(a)
         ses.add(ApprovalEntry(request_id=request_id, ts=at, author=uploaded_by, kind="attach", text=name))
         ses.flush()
+        _audit(store, ses, uploaded_by, "approval_attachment", request_id, {"op": "upload", "attachment": a.id,
+                                                                           "size": len(data), "sha256": digest}, at)
         return Attachment(a.id, a.filename, a.size, a.sha256, a.uploaded_by, a.created_at)
 
 
@@ -413,7 +443,8 @@ def read_attachment(store: Store, settings: Settings, request_id: int, attachmen
 
 # -- delegation --------------------------------------------------------------------------------
 def delegate(store: Store, *, delegator: str, delegate: str, starts_at: dt.datetime, ends_at: dt.datetime,
-             type: str | None = None, settings: Settings | None = None) -> Delegation:
+             type: str | None = None, settings: Settings | None = None, actor: str = "") -> Delegation:
+    """``actor``: who set it up when not the delegator themself (an admin); audited as ``approval_delegation``."""
     starts, ends = _now(starts_at), _now(ends_at)
     if ends <= starts:
         raise JingyunError("bad_period", "a delegation ends after it starts", "ends_at", status=422)
@@ -429,6 +460,9 @@ def delegate(store: Store, *, delegator: str, delegate: str, starts_at: dt.datet
                                revoked=False, created_at=utcnow())
         ses.add(d)
         ses.flush()
+        _audit(store, ses, actor or delegator, "approval_delegation", None, {
+            "op": "delegate", "delegation": d.id, "delegator": delegator, "delegate": delegate, "type": type,
+            "starts_at": starts, "ends_at": ends}, None)
         return Delegation(d.id, d.delegator, d.delegate, d.type, d.starts_at, d.ends_at)
 
 
@@ -440,6 +474,7 @@ def revoke_delegation(store: Store, delegation_id: int, *, actor: str) -> None:
         if d.delegator != actor:
             raise JingyunError("not_yours", "only the delegator revokes a delegation", "id", status=403)
         d.revoked = True
+        _audit(store, ses, actor, "approval_delegation", None, {"op": "revoke", "delegation": d.id}, None)
 
 
 # -- escalation --------------------------------------------------------------------------------

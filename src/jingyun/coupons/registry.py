@@ -133,6 +133,7 @@ def create_template(store: Store, settings: Any, spec: TemplateSpec | dict[str, 
     try:
         with store.session() as ses:
             ses.add(row)
+            _audit(store, ses, created_by, spec.key, {"op": "create", "kind": spec.kind}, created)
     except IntegrityError:
         raise JingyunError("coupon_exists", f"a coupon template named {spec.key!r} exists; choose another key",
                            "key", status=409) from None
@@ -159,7 +160,7 @@ def list_templates(store: Store, *, status: str | None = None, limit: int = 50, 
         return [_template(r) for r in rows], int(total)
 
 
-def set_status(store: Store, key: str, status: str) -> Template:
+def set_status(store: Store, key: str, status: str, *, actor: str = "") -> Template:
     """Pause, resume (active) or end a template; codes already out stay valid."""
     if status not in model.STATUSES:
         raise JingyunError("bad_coupon", f"status must be one of {', '.join(model.STATUSES)}", "status", status=422)
@@ -169,8 +170,18 @@ def set_status(store: Store, key: str, status: str) -> Template:
             raise JingyunError("not_found", f"no coupon template {key!r}", "template", status=404)
         if row.status == "ended" and status != "ended":
             raise JingyunError("coupon_ended", f"template {key!r} has ended and cannot be reopened", "status", status=409)
+        if row.status != status:
+            _audit(store, ses, actor, key, {"op": "status", "from": row.status, "to": status}, None)
         row.status = status
     return get_template(store, key)
+
+
+def _audit(store: Store, ses: Session, actor: str, key: str, detail: dict[str, Any], now: dt.datetime | None) -> None:
+    """``coupon_change`` in the transaction of the change (the issued code itself is never logged)."""
+    from jingyun.security.audit import record as audit_record
+
+    audit_record(store, actor=actor or "system", action="coupon_change", target=f"coupon:{key}", detail=detail,
+                 now=now, session=ses)
 
 
 def codes(store: Store, template: str, *, user_id: str | None = None, limit: int | None = None,
@@ -277,6 +288,8 @@ def _issue_once(store: Store, settings: Any, template: str, user_id: str, key: s
             )
             ses.add(code)
             ses.flush()
+            _audit(store, ses, issued_by, template, {"op": "issue", "user_id": user_id, "code_id": code.id,
+                                                     "key": key}, at)
             ses.commit()
             return _issued(code, template, True)
         except BaseException:

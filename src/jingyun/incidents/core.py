@@ -123,6 +123,8 @@ def open_incident(store: Store, settings: Settings, *, playbook: str, level: int
         ses.add(IncidentEntry(incident_id=row.id, ts=at, author=opened_by, kind="opened",
                               text=f"{pb.en} level {level} from {source}; first responder: {who}"))
         ses.flush()
+        _audit(store, ses, opened_by, row.id, {"op": "open", "playbook": pb.key, "level": level, "source": source,
+                                               "alert_id": alert_id}, at)
         view = _view(ses, row)
     if responder:
         _notify(store, settings, responder, f"incident:{view.id}:opened",
@@ -167,6 +169,7 @@ def add_note(store: Store, incident_id: int, *, author: str, text: str, now: dt.
     with store.session() as ses:
         row = _open_row(ses, incident_id)
         ses.add(IncidentEntry(incident_id=row.id, ts=_now(now), author=author, kind="note", text=text))
+        _audit(store, ses, author, row.id, {"op": "note", "chars": len(text)}, _now(now))
         ses.flush()
         return _view(ses, row)
 
@@ -183,6 +186,7 @@ def complete_step(store: Store, incident_id: int, idx: int, *, author: str,
         if step.done_at is None:
             step.done_at, step.done_by = at, author
             ses.add(IncidentEntry(incident_id=row.id, ts=at, author=author, kind="step", text=f"{idx}. {step.en}"))
+            _audit(store, ses, author, row.id, {"op": "step", "step": idx}, at)
         ses.flush()
         return _view(ses, row)
 
@@ -196,6 +200,7 @@ def set_level(store: Store, incident_id: int, level: int, *, author: str, now: d
         if row.level != level:
             ses.add(IncidentEntry(incident_id=row.id, ts=at, author=author, kind="level",
                                   text=f"level {row.level} → {level}"))
+            _audit(store, ses, author, row.id, {"op": "level", "from": row.level, "to": level}, at)
             row.level, row.deadline_at = level, row.opened_at + dt.timedelta(hours=LEVEL_HOURS[level])
         ses.flush()
         return _view(ses, row)
@@ -223,8 +228,17 @@ def close(store: Store, incident_id: int, *, author: str, review: dict[str, Any]
         late = " (after the deadline)" if at > row.deadline_at else ""
         ses.add(IncidentEntry(incident_id=row.id, ts=at, author=author, kind="closed",
                               text=f"closed{late}: {clean['summary']}"))
+        _audit(store, ses, author, row.id, {"op": "close", "late": bool(late), "actions": len(clean["actions"])}, at)
         ses.flush()
         return _view(ses, row)
+
+
+def _audit(store: Store, ses: Session, actor: str, incident_id: int, detail: dict[str, Any], at: dt.datetime) -> None:
+    """``incident_change`` in the transaction of the change (ids and counts; never the note or review text)."""
+    from jingyun.security.audit import record as audit_record
+
+    audit_record(store, actor=actor, action="incident_change", target=f"incident:{incident_id}", detail=detail,
+                 now=at, session=ses)
 
 
 def _notify(store: Store, settings: Settings, to: str, key: str, subject: str, text: str, at: dt.datetime) -> None:

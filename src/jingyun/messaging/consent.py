@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 
@@ -70,7 +72,8 @@ def allowed(store: Store, user_id: str, *, channel: str, purpose: str) -> bool:
 
 
 def record(store: Store, subject: str, *, purpose: str, channel: str = ANY_CHANNEL, granted: bool,
-           source: str = "api", now: dt.datetime | None = None) -> ConsentRecord:
+           source: str = "api", now: dt.datetime | None = None, actor: str = "", audit: bool = True) -> ConsentRecord:
+    """Record one consent; audited (``consent_write``) with the change, unless a caller audits a batch itself."""
     _check(purpose, channel)
     if not subject or len(subject) > 330:
         raise JingyunError("bad_user", "user_id must be 1-330 characters", "user_id")
@@ -84,6 +87,9 @@ def record(store: Store, subject: str, *, purpose: str, channel: str = ANY_CHANN
             ses.add(row)
         else:
             row.granted, row.source, row.updated_at = granted, source, now
+        if audit:
+            _audit(store, ses, actor or source, audit_target(subject),
+                   {"purpose": purpose, "channel": channel, "granted": granted, "source": source}, now)
     return ConsentRecord(subject, purpose, channel, granted, source, now)
 
 
@@ -98,7 +104,8 @@ _TRUE = {"1", "true", "yes", "y", "granted", "是"}
 _FALSE = {"0", "false", "no", "n", "withdrawn", "revoked", "否"}
 
 
-def import_csv(store: Store, text: str, *, source: str = "import", now: dt.datetime | None = None) -> int:
+def import_csv(store: Store, text: str, *, source: str = "import", now: dt.datetime | None = None,
+               actor: str = "") -> int:
     """Record consent from CSV with columns user_id, purpose, channel (optional, default *), granted.
 
     The whole file is checked first; one bad row refuses the file (naming the line) and records nothing.
@@ -123,5 +130,20 @@ def import_csv(store: Store, text: str, *, source: str = "import", now: dt.datet
             raise JingyunError("bad_csv", f"line {line}: granted must be true or false, not {flag!r}", "granted")
         rows.append((user, purpose, channel, flag in _TRUE))
     for user, purpose, channel, granted in rows:
-        record(store, user, purpose=purpose, channel=channel, granted=granted, source=source, now=now)
+        record(store, user, purpose=purpose, channel=channel, granted=granted, source=source, now=now, audit=False)
+    _audit(store, None, actor or source, "consent:import", {"rows": len(rows),
+           "granted": sum(1 for r in rows if r[3]), "withdrawn": sum(1 for r in rows if not r[3]), "source": source}, now)
     return len(rows)
+
+
+def audit_target(subject: str) -> str:
+    """An audit target naming the person by user id; an address-only subject by a hash (no address in the log)."""
+    if subject.startswith("addr:"):
+        return "consent:addr:" + hashlib.sha256(subject.encode()).hexdigest()[:16]
+    return "consent:" + subject
+
+
+def _audit(store: Store, ses: Any, actor: str, target: str, detail: dict[str, Any], now: dt.datetime | None) -> None:
+    from jingyun.security.audit import record as audit_record
+
+    audit_record(store, actor=actor, action="consent_write", target=target, detail=detail, now=now, session=ses)

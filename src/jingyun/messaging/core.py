@@ -128,8 +128,13 @@ def _suppression(store: Store, settings: Settings, message: Message) -> str:
     return ""
 
 
-def deliver(store: Store, settings: Settings, message: Message, *, now: dt.datetime | None = None) -> Delivery:
-    """Send one message once (see the module doc for the rule). Returns the delivery as it stands."""
+def deliver(store: Store, settings: Settings, message: Message, *, now: dt.datetime | None = None,
+            actor: str = "") -> Delivery:
+    """Send one message once (see the module doc for the rule). Returns the delivery as it stands.
+
+    The decision is audited (``message_send``) in the same transaction as the row: ``actor`` is the person who
+    sent it by hand, else the sending capability (``meta["source"]``) or ``system``. A repeat of a key is not.
+    """
     _validate(message)
     at = _naive(now)
     key = message.key or f"auto:{uuid.uuid4().hex}"
@@ -147,6 +152,13 @@ def deliver(store: Store, settings: Settings, message: Message, *, now: dt.datet
     try:
         with store.session() as ses:
             ses.add(row)
+            ses.flush()
+            from jingyun.security.audit import record as audit_record
+
+            audit_record(store, actor=actor or str(message.meta.get("source") or "system"), action="message_send",
+                         target=f"delivery:{row.id}", now=at, session=ses,
+                         detail={"channel": message.channel, "purpose": message.purpose, "decision": row.status,
+                                 "reason": reason, "user_id": message.user_id})
     except IntegrityError:  # another sender decided this key a moment ago
         with store.session() as ses:
             return _view(ses.scalars(select(MessageDelivery).where(MessageDelivery.key == key)).one())

@@ -47,7 +47,7 @@ def _view(row: MessageEndpoint) -> Endpoint:
 
 
 def add(store: Store, settings: Settings, *, name: str, kind: str, url: str, payload: str | None = None,
-        idempotent: bool = True, secret: str | None = None) -> tuple[Endpoint, str]:
+        idempotent: bool = True, secret: str | None = None, actor: str = "") -> tuple[Endpoint, str]:
     """Add (or replace) an endpoint; returns it and its signing secret (shown this once)."""
     if not name or len(name) > 100 or not name.replace("-", "").replace("_", "").isalnum():
         raise JingyunError("bad_name", "an endpoint name is 1-100 letters, digits, - or _", "name")
@@ -68,8 +68,15 @@ def add(store: Store, settings: Settings, *, name: str, kind: str, url: str, pay
         if row is None:
             row = MessageEndpoint(name=name)
             ses.add(row)
+        replaced = row.id is not None
         row.kind, row.url, row.secret_enc, row.payload, row.idempotent, row.active = kind, url, enc or "", shape, idempotent, True
         ses.flush()
+        from jingyun.security.audit import record as audit_record
+
+        # the host only: a URL's path or query may carry a provider token
+        audit_record(store, actor=actor or "system", action="endpoint_change", target=f"endpoint:{name}", session=ses,
+                     detail={"op": "replace" if replaced else "add", "kind": kind, "host": parts.netloc.rsplit("@", 1)[-1],
+                             "idempotent": idempotent})
         return _view(row), secret
 
 

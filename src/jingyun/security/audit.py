@@ -32,7 +32,11 @@ from jingyun.store.models import utcnow
 
 ACTIONS = ("login", "logout", "login_failed", "login_throttled", "account_locked", "read_personal", "export", "permission_change",
            "user_created", "key_created", "key_revoked", "password_reset", "denied", "segment_change", "replay",
-           "job_run")
+           "job_run",
+           # the act and manage capabilities (issues 18, 19): written by the library where the change happens, so
+           # the CLI, the API, the console and the scheduler are all recorded (see :func:`record`)
+           "message_send", "consent_write", "endpoint_change", "coupon_change", "approval_submit",
+           "approval_decision", "approval_comment", "approval_delegation", "approval_attachment", "incident_change")
 PERSONAL_ACTIONS = frozenset({"read_personal", "export"})
 
 
@@ -54,6 +58,26 @@ class AuditRecord:
             "action": self.action, "target": self.target, "outcome": self.outcome, "detail": self.detail,
             "request_id": self.request_id,
         }
+
+
+def record(store: Store, *, actor: str, action: str, target: str = "", detail: dict[str, Any] | None = None,
+           role: str = "", outcome: str = "ok", now: dt.datetime | None = None, session: Any = None) -> None:
+    """Append one entry from a library call site (no service settings needed: these actions raise no alerts).
+
+    ``session``: the caller's open store session, so the entry commits (or rolls back) with the change itself.
+    ``detail`` carries ids, codes and counts only — never a recipient address, a name or a message body.
+    """
+    if action not in ACTIONS:
+        raise ValueError(f"unknown audit action {action}")
+    entry = AuditEntry(ts=now or utcnow(), actor=(actor or "system")[:100], actor_role=role, action=action,
+                       target=target[:200],
+                       outcome=outcome, detail=json.dumps(detail or {}, ensure_ascii=False, default=str),
+                       request_id="")
+    if session is not None:
+        session.add(entry)
+        return
+    with store.session() as ses:
+        ses.add(entry)
 
 
 def _record(entry: AuditEntry) -> AuditRecord:

@@ -120,6 +120,6 @@ def issue_coupon(key: Key, body: IssueIn, state: StateDep, who: Creator) -> dict
 
 
 @router.post("/coupons/{key}/status", summary="Pause, resume or end a template 暂停/恢复/结束")
-def coupon_status(key: Key, body: StatusIn, state: StateDep, _: Creator) -> dict[str, Any]:
-    t = coupons.set_status(state.store, key, body.status)
+def coupon_status(key: Key, body: StatusIn, state: StateDep, who: Creator) -> dict[str, Any]:
+    t = coupons.set_status(state.store, key, body.status, actor=who.name)
     return template_dict(t, state.settings.timezone)

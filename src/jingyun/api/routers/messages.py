@@ -186,7 +186,7 @@ def _sent(d: core.Delivery) -> dict[str, Any]:
              response_model=SentOut)
 def send(request: Request, state: StateDep, principal: Sender, body: SendIn) -> dict[str, Any]:
     message = build_message(state.store, state.settings, body.model_dump(), reader=state.writer.reader)
-    d = core.deliver(state.store, state.settings, message)
+    d = core.deliver(state.store, state.settings, message, actor=principal.name)
     return _sent(d)
 
 
@@ -232,7 +232,7 @@ def list_endpoints(state: StateDep, _: Admin) -> list[dict[str, Any]]:
              response_model=EndpointOut)
 def add_endpoint(request: Request, state: StateDep, principal: Admin, body: EndpointIn) -> dict[str, Any]:
     ep, secret = endpoints.add(state.store, state.settings, name=body.name, kind=body.kind, url=body.url,
-                               payload=body.payload, idempotent=body.idempotent)
+                               payload=body.payload, idempotent=body.idempotent, actor=principal.name)
     return {**ep.__dict__, "secret": secret}
 
 
@@ -241,7 +241,7 @@ def add_endpoint(request: Request, state: StateDep, principal: Admin, body: Endp
 def put_consent(request: Request, state: StateDep, principal: ConsentWriter,
                 user_id: Annotated[str, Path(min_length=1, max_length=200)], body: ConsentIn) -> dict[str, Any]:
     rec = consent.record(state.store, user_id, purpose=body.purpose, channel=body.channel, granted=body.granted,
-                         source="api")
+                         source="api", actor=principal.name)
     return rec.__dict__
 
 
@@ -254,7 +254,7 @@ def get_consent(state: StateDep, _: ConsentWriter, user_id: Annotated[str, Path(
              response_model=ImportOut)
 def import_consent(request: Request, state: StateDep, principal: ConsentWriter,
                    body: Annotated[str, Body(media_type="text/csv", max_length=50_000_000)]) -> dict[str, int]:
-    n = consent.import_csv(state.store, body)
+    n = consent.import_csv(state.store, body, actor=principal.name)
     return {"recorded": n}
 
 
