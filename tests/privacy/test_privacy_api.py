@@ -46,4 +46,4 @@ def test_admin_exports_and_erases_a_person(planted: Planted) -> None:
         # the audit entries about the person (the export above included) now name the token
         with state.store.engine.connect() as con:
             targets = [t for (t,) in con.exec_driver_sql("SELECT target FROM audit_log")]
-        assert "person:u_target" not in targets and targets.count(report["token"]) == 2
+        assert not [t for t in targets if t.endswith((":u_target", ":u_target2"))] and targets.count(report["token"]) >= 2

@@ -13,7 +13,7 @@ import decimal
 import json
 from typing import Any
 
-from sqlalchemy import String, or_, select
+from sqlalchemy import String, inspect, or_, select
 
 from jingyun.localtime import local_iso
 from jingyun.privacy.erase import STORE_SUBJECT_COLUMNS, _match, _warehouse_tables
@@ -64,9 +64,10 @@ def export_person(wh: Warehouse, store: Store, user_id: str) -> dict[str, Any]:
             warehouse[table] = rows
     metadata: dict[str, list[dict[str, Any]]] = {}
     subjects = [*ids, *("addr:" + e.lower() for e in subject.emails)]
+    present = set(inspect(store.engine).get_table_names())
     with store.session() as ses:
         for meta in Base.metadata.sorted_tables:
-            if meta.name.startswith("privacy_") or meta.name == "audit_log":
+            if meta.name.startswith("privacy_") or meta.name == "audit_log" or meta.name not in present:
                 continue
             conds = [meta.c[c].in_(subjects) for c in STORE_SUBJECT_COLUMNS
                      if c in meta.c and isinstance(meta.c[c].type, String)]
