@@ -16,8 +16,10 @@ from typing import Any
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from jingyun.config import Settings
+from jingyun.demo.channel_response import plant_channel_response
 from jingyun.demo.generate import STAGES, DemoData, generate
 from jingyun.demo.params import DemoParams, Truths
+from jingyun.demo.pricing import install_pricing, write_competitor_prices
 from jingyun.demo.truth import build_truth, write_truth
 from jingyun.demo.write import Written, write_sources
 from jingyun.errors import JingyunError
@@ -108,6 +110,8 @@ def generate_and_write(
     wtask = progress.add_task("write sources", total=1) if progress else None
     written = write_sources(data, sources)
     truth = build_truth(data, written, sources)
+    truth["channel_response"] = plant_channel_response(sources)  # planted curves for the budget optimiser
+    truth["pricing"] = write_competitor_prices(data, sources)  # competitor items with planted moves
     truth_path = write_truth(data, truth, demo_dir)
     if progress is not None and wtask is not None:
         progress.update(wtask, advance=1)
@@ -158,6 +162,7 @@ def build(
     from jingyun.demo.org import install_org
 
     install_org(settings)  # the organisation chart approvals and incidents route through
+    install_pricing(settings, demo_dir / "sources")  # competitor prices and the demo's pricing rule
     return DemoResult(params, demo_dir, truth_path, headline(truth), outcomes, seconds, ingest)
 
 
