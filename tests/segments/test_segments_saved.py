@@ -113,7 +113,7 @@ def test_export_deidentified_csv_and_excel(data: Warehouse, tmp_path: Path) -> N
         rows = list(csv.DictReader(fh))
     assert rows[0]["phone"] == pseudonym("+8613800000001", salt) == pseudonym(" +86 138 0000 0001", salt)
     assert rows[0]["phone"] == "sha256:" + hashlib.sha256(salt + b"+8613800000001").hexdigest()
-    assert rows[0]["age_band"] == "35-40"
+    assert rows[0]["age_band"] == "31-40"
     assert rows[0]["province"] == "浙江省"
     assert "name" not in rows[0]
     text = out.read_text(encoding="utf-8-sig")

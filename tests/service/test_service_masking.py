@@ -82,14 +82,14 @@ def test_admin_and_manager_see_raw_and_reads_are_audited(planted: Service) -> No
 def test_masking_rules() -> None:
     today = dt.date(2024, 6, 1)
     assert age_band("1999-06-01", today) == "25-30"  # 25 on the day
-    assert age_band("1999-06-02", today) == "20-25"  # still 24
+    assert age_band("1999-06-02", today) == "18-24"  # still 24 (the one scheme: jingyun.security.age_bands)
     assert province_of("广西壮族自治区南宁市青秀区") == "广西壮族自治区"
     assert province_of("北京市朝阳区") == "北京"
     assert pseudonym("A@B.cn", b"s") == pseudonym(" a@b.cn ", b"s") != pseudonym("a@b.cn", b"t")
     row = {"user_id": "u", "name": "李雷", "phone": "+8613800000000", "birth_date": dt.date(2000, 1, 1),
            "address": "江苏省南京市", "province": None, "city": "南京"}
     masked = deidentify(USERS, row, b"salt", today)
-    assert masked == {"user_id": "u", "phone": pseudonym("+8613800000000", b"salt"), "age_band": "20-25",
+    assert masked == {"user_id": "u", "phone": pseudonym("+8613800000000", b"salt"), "age_band": "18-24",
                       "address": "江苏省", "province": None, "city": "南京"}
 
 

@@ -10,9 +10,9 @@ classification, never from a list of routes:
 - free text, scanned for mainland mobile numbers, ID-card numbers and email addresses
   (:func:`mask_text`), wherever a string reaches a masked role (notes, feedback, JSON values).
 
-The rules: names are removed; a birth date becomes a five-year age band (``25-30``: 25 ≤ age <
-30); an address becomes its province; phone, email, ID numbers and any other personal value become
-a keyed pseudonym ``sha256:<hex>`` of ``salt + normalised value`` (:func:`pseudonym`). There is one
+The rules: names are removed; a birth date becomes its age band (``25-30``: 25 ≤ age ≤ 30, the one
+scheme of :mod:`jingyun.security.age_bands`); an address becomes its province; phone, email, ID
+numbers and any other personal value become a keyed pseudonym ``sha256:<hex>`` of ``salt + normalised value`` (:func:`pseudonym`). There is one
 salt per workspace (``ServiceSettings.mask_salt``) and one normalisation, so the same phone gets the
 same pseudonym from the API, the console, the CLI and every export, and joins on pseudonyms work.
 
@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from jingyun.errors import JingyunError
 from jingyun.schema.tables import TABLES, Table
+from jingyun.security.age_bands import age_band  # the one scheme; re-exported for callers of masking
 
 Rule = Literal["remove", "band", "province", "hash"]
 MASK_PREFIX = "sha256:"
@@ -137,24 +138,6 @@ def pseudonym(value: Any, salt: bytes) -> str | None:
     if isinstance(value, str) and _PSEUDONYM.fullmatch(value):  # already through the gate: masking is idempotent
         return value
     return MASK_PREFIX + hashlib.sha256(salt + normalise(value).encode()).hexdigest()
-
-
-def age_band(birth: Any, today: dt.date | None = None, width: int = 5) -> str | None:
-    if birth is None or birth == "":
-        return None
-    if isinstance(birth, dt.datetime):
-        birth = birth.date()
-    if not isinstance(birth, dt.date):
-        try:
-            birth = dt.date.fromisoformat(str(birth)[:10])
-        except ValueError:
-            return None
-    today = today or dt.date.today()
-    age = today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
-    if age < 0:
-        return None
-    low = age // width * width
-    return f"{low}-{low + width}"
 
 
 def province_of(address: Any, fallback: Any = None) -> str | None:

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from jingyun.errors import JingyunError
 from jingyun.metrics import definitions
+from jingyun.security import age_bands
 from jingyun.security.masking import require_field_access
 from jingyun.segments.common import KEY, NOT_TEST, VALID_ORDER, as_naive_utc
 from jingyun.warehouse import person_orders, portable
@@ -145,6 +146,8 @@ def _parse_tag(rule: dict[str, Any], ctx: RuleContext, path: str) -> Node:
     if name not in ctx.tag_types:
         raise _err(f"{path}.tag", f"unknown tag {name!r}; list tags with `jingyun tags list`")
     vtype = ctx.tag_types[name]
+    if name == "age_band":  # rules saved with the old 18_24-style labels mean the same bands
+        rule = {**rule, "value": age_bands.normalise(rule.get("value"))}
     return Node("tag", path, name=name, cond=_cond(rule, vtype, path, name), value_type=vtype)
 
 

@@ -13,6 +13,7 @@ import re
 
 from jingyun.errors import JingyunError
 from jingyun.metrics.definitions import SHIPPED, real_people
+from jingyun.security import age_bands
 from jingyun.warehouse.backends import Source, engine_of, writer
 from jingyun.warehouse.connection import MODEL_SCORES_DDL as MODEL_SCORES_DDL
 
@@ -69,6 +70,7 @@ def ensure_segment_tables(source: Source) -> None:
         return
     wh.con.execute(USER_TAGS_DDL)
     wh.con.execute(MODEL_SCORES_DDL)
+    wh.con.execute(age_bands.legacy_update_sql())  # age_band values of the old 18_24 style, renamed once
 
 
 def table_exists(source: Source, name: str) -> bool:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from jingyun.errors import JingyunError
+from jingyun.security import age_bands
 from jingyun.segments.common import now_utc
 from jingyun.segments.lifecycle import LifecycleParams, lifecycle_query
 from jingyun.segments.rfm import RfmParams, compute_rfm, resolve_as_of
@@ -137,6 +138,8 @@ def compare_snapshots(source: Source, scheme: str, from_label: str, to_label: st
     store = SegmentStore(engine_of(source).settings)
     a = store.load_snapshot(scheme, from_label)["groups"]
     b = store.load_snapshot(scheme, to_label)["groups"]
+    if scheme == "age_band":  # snapshots taken before the one scheme hold 18_24-style labels
+        a, b = ({p: age_bands.normalise(g) for p, g in x.items()} for x in (a, b))
     return transitions(a, b, scheme=scheme, from_label=from_label, to_label=to_label, with_moves=with_moves)
 
 

@@ -31,15 +31,18 @@ from typing import Any, Literal
 import pyarrow as pa
 import yaml
 
+from jingyun import localtime
 from jingyun.config import Settings
 from jingyun.errors import JingyunError
 from jingyun.metrics import definitions
 from jingyun.metrics.definitions import real_people
+from jingyun.security import age_bands
 from jingyun.segments import audience
 from jingyun.segments.common import NOT_TEST, VALID_ORDER, check_name, ensure_segment_tables, now_utc
 from jingyun.segments.store import SegmentStore
 from jingyun.warehouse import portable
 from jingyun.warehouse.backends import Engine, Source, engine_of, require, writer
+from jingyun.warehouse.personal import BIRTH_DATE_SQL
 from jingyun.warehouse.sqltext import quote, ts_literal
 
 Kind = Literal["first_value", "last_value", "preference", "distribution", "sql", "imported", "rule",
@@ -207,7 +210,7 @@ def tag_query(tag: TagDef, settings: Settings, as_of: Any = None) -> str | None:
         sql = (f"SELECT u.person_id, CASE WHEN m.person_id IS NULL THEN 'false' ELSE 'true' END AS value "
                f"FROM ({audience.universe_sql()}) u LEFT JOIN ({compiled.sql}) m ON m.person_id = u.person_id")
     elif k == "computed":
-        sql = _computed(tag, as_of)
+        sql = _computed(tag, as_of, tz)
     elif k == "model":
         sql = (f"SELECT person_id, CAST(value AS VARCHAR) AS value FROM (SELECT person_id, value, ROW_NUMBER() "
                "OVER (PARTITION BY person_id ORDER BY scored_at DESC) AS rn FROM model_scores "
@@ -246,8 +249,17 @@ def _distribution(tag: TagDef, as_of: Any) -> str:
             f"WHERE {where}{_window(tag, as_of)} GROUP BY person_id) m ON m.person_id = u.person_id")
 
 
-def _computed(tag: TagDef, as_of: Any) -> str:
+def _computed(tag: TagDef, as_of: Any, tz: str = "UTC") -> str:
     what = _spec(tag, "compute")
+    if what == "age_band":
+        # exact age on the as-of local day, banded by the one scheme masking uses too
+        ref = localtime.aware(audience.as_naive_utc(as_of), tz)
+        assert ref is not None
+        age = age_bands.age_sql("b", ref.date())
+        return (f"SELECT person_id, value FROM (SELECT person_id, {age_bands.band_sql('a')} AS value FROM "
+                f"(SELECT person_id, {age} AS a FROM (SELECT person_id, {BIRTH_DATE_SQL} AS b FROM users "
+                "WHERE birth_date IS NOT NULL OR _birth_date_enc IS NOT NULL) x) y) z WHERE value IS NOT NULL "
+                f"AND person_id IN ({audience.universe_sql()})")
     if what == "coupon_share":
         # price-sensitive by rule: share of valid orders with a coupon or discount above a threshold
         th = float(_spec(tag, "threshold", 0.5))
@@ -277,7 +289,7 @@ def _computed(tag: TagDef, as_of: Any) -> str:
                 f"ON p.product_id = i.product_id WHERE o.person_id IS NOT NULL AND {real_people('o')} "
                 "GROUP BY o.person_id HAVING count(*) >= 2")
     raise JingyunError("bad_tag", f"unknown computation {what!r}; use coupon_share, early_adopter, "
-                       "preferred_category or premium_share", f"{tag.name}.spec.compute")
+                       "preferred_category, premium_share or age_band", f"{tag.name}.spec.compute")
 
 
 # -- computation ---------------------------------------------------------------------
