@@ -312,6 +312,9 @@ def to_data(journey: Journey) -> dict[str, Any]:
     def walk(node: Any) -> Any:
         if isinstance(node, Filter):
             return filt((node,))[0]
+        if isinstance(node, dict) and set(node) == {"field", "op", "value"}:  # a Filter as model_dump wrote it
+            return filt((Filter(node["field"], node["op"], tuple(node["value"]) if isinstance(node["value"], list)
+                                else node["value"]),))[0]
         if isinstance(node, dict):
             return {k: walk(v) for k, v in node.items()}
         if isinstance(node, list | tuple):

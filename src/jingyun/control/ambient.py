@@ -92,6 +92,7 @@ class ServiceWarehouse(Warehouse):
     def __init__(self, cur: duckdb.DuckDBPyConnection, settings: Settings, session: Session, *, read_only: bool):
         # the service created the tables; read_only here skips ensure_tables, the flag is set after
         super().__init__(cur, session.writer.wh.settings, read_only=True)
+        self.after_commit = session.writer.wh.after_commit  # file chunks feed the same listeners as HTTP
         self.settings = settings
         self.read_only = read_only
         self.session = session

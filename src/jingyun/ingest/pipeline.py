@@ -95,6 +95,7 @@ class ChunkLoader:
         self.outcomes: LineOutcomes | None = None
         self._anon_links = 0
         self._personal: personal.Sealer | None = None
+        self.committed: pa.Table | None = None  # rows this chunk stored, when someone listens (after_commit)
         self.mapping_json = json.dumps(mapping.to_dict(), ensure_ascii=False) if mapping.rules or mapping.constants or mapping.timezone else None
 
     def staging_statements(self, shape: SourceShape) -> list[str]:
@@ -141,6 +142,8 @@ class ChunkLoader:
                 self._transaction(chunk, report, optimistic=False)
             if summary_current and report.stored:
                 person_orders.restamp(con)
+            if self.committed is not None and self.committed.num_rows:
+                self.wh.committed(t, self.committed)
         finally:
             if chunk.parquet is not None:
                 con.execute("DROP VIEW IF EXISTS _chunk")
@@ -185,6 +188,7 @@ class ChunkLoader:
 
     def _transaction(self, chunk: Chunk, report: IngestReport, *, optimistic: bool) -> None:
         con, t = self.wh.con, self.table.name
+        self.committed = None
         with self.wh.transaction(optimistic=optimistic):
             self._quarantine_unreadable(chunk.bad, report)
             if chunk.rows:
@@ -350,7 +354,15 @@ class ChunkLoader:
                 con.execute(f"CREATE OR REPLACE TEMP VIEW _insert AS SELECT s._line, s.user_id, s.anonymous_id FROM _staged s WHERE {keep}")
                 identity.link_anonymous(con)
                 con.execute("DROP VIEW _insert")
-            inserted = con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {', '.join(select)} FROM _staged s {joins} WHERE {keep}").fetchall()
+            insert = f"INSERT INTO {table.name} ({cols}) SELECT {', '.join(select)} FROM _staged s {joins} WHERE {keep}"
+            if self.wh.after_commit and table.name in WATCHED:
+                # the insert hands back what it stored: the listeners' rows, without a scan of the table
+                got = con.execute(f"{insert} RETURNING {cols}").to_arrow_table()
+                assert got is not None
+                self.committed = got
+                inserted = [(got.num_rows,)]
+            else:
+                inserted = con.execute(insert).fetchall()
         if steps.refresh_orders and inserted[0][0]:
             # this chunk's rows: its source, stamped with this transaction's start time
             person_orders.refresh_persons(
@@ -370,6 +382,8 @@ class StoreSteps:
     link_anonymous: bool = False  # link anonymous ids before the insert, so anonymous-only rows resolve
     refresh_orders: bool = False  # refresh the per-person order summary for the chunk's persons afterwards
 
+
+WATCHED = frozenset({"events", "orders"})  # tables whose committed rows go to Warehouse.after_commit
 
 STORE_STEPS: dict[str, StoreSteps] = {
     "users": StoreSteps(own_person=True, own_test=True, merge_first=True),

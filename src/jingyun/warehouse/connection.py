@@ -8,6 +8,7 @@ analyses convert to the workspace time zone explicitly.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -73,6 +74,9 @@ class Warehouse:
         self.read_only = read_only
         # where a load says what it stored (warehouse.claims): the service writer's lock, else nowhere
         self.claims_to: Callable[[Claim], None] | None = None
+        # called after a load's transaction commits, with the table and the rows it stored (read back
+        # by the insert itself): the live automation runtime's feed; a service shares one list
+        self.after_commit: list[Callable[[str, pa.Table], None]] = []
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"SET memory_limit = '{settings.memory_limit}'")
         con.execute("SET preserve_insertion_order = false")
@@ -158,6 +162,15 @@ class Warehouse:
             self.con.execute("ROLLBACK")
             raise
         self.con.execute("COMMIT")
+
+    def committed(self, table: str, rows: pa.Table) -> None:
+        """A load committed ``rows`` into ``table``: tell every :attr:`after_commit` listener (one that
+        fails is logged and never fails the load, which is already durable)."""
+        for listener in list(self.after_commit):
+            try:
+                listener(table, rows)
+            except Exception:
+                logging.getLogger(__name__).exception("after_commit listener failed on %s", table)
 
     def claim(self, claim: Claim) -> None:
         """What the current transaction's load stores (called inside it, before its end)."""

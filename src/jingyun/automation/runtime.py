@@ -1,0 +1,720 @@
+"""The live runtime of journeys inside the always-on service.
+
+Where events come from: every load that commits rows into ``events`` or ``orders`` (HTTP group
+commits and file chunks alike) hands the rows it stored — read back by its own insert, never by a
+scan of the table — to :attr:`jingyun.warehouse.Warehouse.after_commit`; :meth:`Runtime.on_commit`
+only queues them, and one worker thread matches them (:meth:`Runtime.drain`).
+
+Matching uses the simulation's own SQL (:func:`jingyun.automation.entries.match_sql`) on a private
+in-memory DuckDB where the batch is the ``events``/``orders`` table, so a property filter, ``event:
+order`` (placed orders) and test accounts mean exactly what they mean in ``journey simulate``.
+
+Event time, as simulated (docs/automation.md): a trigger event at *t* with ``absent … within W`` opens
+a timer due at *t + W* (``automation_timers``, one row per occurrence, keyed so a replay opens none);
+a cancelling event at *c* with *t < c <= t + W* cancels it, whenever it arrives before the timer
+fires. At the fire the warehouse is asked once more for a cancelling event in *(t, t + W]* — so one
+that was ingested *before* its trigger event (out of order) cancels too. **Late events**: one that
+arrives after its timer fired retracts nothing; it is written on the timer (``late_event_at``).
+A trigger event that arrives after *t + W* fires at the next tick, unless a cancelling event is
+already stored.
+
+Every deferred thing is a timer row (absence, wait, wait for an event, goal, resume after quiet
+hours or a cap), fired once by :meth:`Runtime.tick` from an injectable clock; steps run at the
+timer's due time (event time), not at the moment the tick noticed it. Segment, date and schedule
+triggers are found by :func:`jingyun.automation.entries.candidates` — the simulation's queries —
+over ``[cursor, now)`` on the service's warehouse each :data:`SCHEDULED_EVERY_S`, the cursor kept in
+the store. Actions: :mod:`jingyun.automation.actions` (decided before sent, once per key).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from jingyun.automation import actions, guards
+from jingyun.automation.entries import candidates, match_sql
+from jingyun.automation.journey import (
+    END,
+    ActionStep,
+    BranchStep,
+    ExitStep,
+    GoalStep,
+    Journey,
+    SplitStep,
+    WaitStep,
+    parse_journey,
+    targets,
+)
+from jingyun.automation.rules import EventMatch, EventTrigger
+from jingyun.metrics.definitions import Definitions, for_settings
+from jingyun.store.automation import AutomationTimer, JourneyEntryRow, JourneyRow, JourneyVersionRow
+from jingyun.store.db import Store
+from jingyun.store.models import utcnow
+from jingyun.warehouse.sqltext import ts_literal
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], dt.datetime]  # naive UTC
+SCHEDULED_EVERY_S = 60
+TICK_S = 1.0
+FIRE_BATCH = 2000
+_US = dt.timedelta(microseconds=1)
+
+
+@dataclass
+class Live:
+    """One active journey as the runtime runs it."""
+
+    journey: Journey
+    version: int
+
+    @property
+    def key(self) -> str:
+        return self.journey.key
+
+
+@dataclass
+class Stats:
+    """What the runtime did since it started (the bench and ``jingyun status`` read it)."""
+
+    batches: int = 0
+    events: int = 0
+    timers_opened: int = 0
+    timers_cancelled: int = 0
+    late_events: int = 0
+    entries: int = 0
+    entry_limit: int = 0
+    holdout: int = 0
+    actions: dict[str, int] = field(default_factory=dict)
+    latency_s: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=200_000))
+
+
+class Runtime:
+    def __init__(self, store: Store, settings: Any, *, reader: Callable[[], Any] | None = None,
+                 clock: Clock | None = None, deliver: actions.Deliver | None = None,
+                 defs: Definitions | None = None):
+        self.store = store
+        self.settings = settings
+        self.reader = reader  # a fresh read connection on the warehouse (a cursor inside the service)
+        self.clock: Clock = clock or utcnow
+        self.deliver = deliver
+        self.defs = defs or for_settings(settings)
+        self.rules = guards.GuardRules.from_settings(settings)
+        self.stats = Stats()
+        self._queue: queue.Queue[tuple[float, str, pa.Table] | None] = queue.Queue()
+        self._mu = threading.RLock()  # one decision at a time: batches, ticks and recovery never interleave
+        self._duck = duckdb.connect(":memory:")
+        self._duck.execute("SET TimeZone = 'UTC'")
+        self._live: list[Live] = []
+        self._live_at = 0.0
+        self._scheduled_at = 0.0
+        self._people: dict[str, actions.Person] = {}
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    # -- wiring ------------------------------------------------------------------------------------
+    def attach(self, wh: Any) -> None:
+        """Listen to the warehouse's commits (the service's writer warehouse)."""
+        if self.on_commit not in wh.after_commit:
+            wh.after_commit.append(self.on_commit)
+
+    def on_commit(self, table: str, rows: pa.Table) -> None:
+        """Called by the committing thread right after its commit: queue, never work there."""
+        if table in ("events", "orders") and rows.num_rows:
+            self._queue.put((time.perf_counter(), table, rows))
+
+    def start(self, *, tick_s: float = TICK_S) -> None:
+        """Resume decided actions, then run the worker (commits) and the timer loop (due timers, schedules)."""
+        self.recover()
+        self._stop.clear()
+        worker = threading.Thread(target=self._work, name="jingyun-automation", daemon=True)
+        timers = threading.Thread(target=self._loop, args=(tick_s,), name="jingyun-automation-timers", daemon=True)
+        self._threads = [worker, timers]
+        for t in self._threads:
+            t.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._queue.put(None)
+        for t in self._threads:
+            t.join(timeout=30)
+        self._threads = []
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            self._handle(item)
+
+    def _loop(self, tick_s: float) -> None:
+        while not self._stop.wait(tick_s):
+            try:
+                self.tick()
+            except Exception:
+                log.exception("automation tick failed")
+
+    def drain(self) -> int:
+        """Process every queued batch now, in this thread (tests and the bench's checks); batches done."""
+        n = 0
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return n
+            if item is not None:
+                self._handle(item)
+                n += 1
+
+    def _handle(self, item: tuple[float, str, pa.Table]) -> None:
+        committed, table, rows = item
+        try:
+            with self._mu:
+                self.process(table, rows)
+        except Exception:
+            log.exception("automation: a %s batch of %d rows failed", table, rows.num_rows)
+        self.stats.latency_s.append((time.perf_counter() - committed, rows.num_rows))
+
+    # -- journeys ----------------------------------------------------------------------------------
+    def journeys(self, *, fresh: bool = False) -> list[Live]:
+        """The active journeys (newest version each), re-read at most once a second; higher priority first."""
+        if fresh or time.monotonic() - self._live_at > 1.0:
+            with self.store.session() as ses:
+                found = ses.execute(select(JourneyRow.key, JourneyRow.version, JourneyVersionRow.definition)
+                                    .join(JourneyVersionRow, (JourneyVersionRow.journey_id == JourneyRow.id)
+                                          & (JourneyVersionRow.version == JourneyRow.version))
+                                    .where(JourneyRow.status == "active")).all()
+            known = {(lv.key, lv.version): lv for lv in self._live}
+            live = [known.get((k, v)) or Live(parse_journey(json.loads(d), k), v) for k, v, d in found]
+            self._live = sorted(live, key=lambda lv: (-lv.journey.priority, lv.key))
+            self._live_at = time.monotonic()
+        return self._live
+
+    # -- commits -----------------------------------------------------------------------------------
+    def _matches(self, m: EventMatch, table: str, rows: pa.Table) -> list[tuple[str, dt.datetime]]:
+        """``(person, ts)`` of the batch rows that match ``m`` (the simulation's SQL on the batch)."""
+        if m.is_order != (table == "orders"):
+            return []
+        ts = rows.column("ts")
+        lo, hi = pc.min(ts).as_py(), pc.max(ts).as_py()
+        if lo is None:
+            return []
+        self._duck.register(table, rows)
+        try:
+            return [(str(u), t) for u, t in self._duck.execute(match_sql(m, lo, hi + _US, self.defs)).fetchall()]
+        finally:
+            self._duck.unregister(table)
+
+    def process(self, table: str, rows: pa.Table) -> None:
+        """One committed batch: open absence timers, start entries, cancel timers, advance waits, exits."""
+        self.stats.batches += 1
+        self.stats.events += rows.num_rows
+        for live in self.journeys():
+            trig = live.journey.trigger
+            if isinstance(trig, EventTrigger):
+                found = self._matches(trig.match, table, rows)
+                if trig.absent is None:
+                    for u, t in sorted(found, key=lambda x: x[1]):
+                        self.enter(live, u, t)
+                else:
+                    self._open_absence(live, found, trig.absent.within_s)
+                    for m in trig.absent.any_of:
+                        self._cancel_absence(live, self._matches(m, table, rows))
+            for m in live.journey.exit_when:
+                self._exits(live, self._matches(m, table, rows))
+            self._awaited(live, table, rows)
+
+    def _open_absence(self, live: Live, found: list[tuple[str, dt.datetime]], within_s: int) -> None:
+        if not found:
+            return
+        now = utcnow()
+        rows = [{"key": f"{live.key}:absence:{u}:{t.isoformat()}"[:200], "journey_key": live.key, "user_id": u,
+                 "kind": "absence", "due_at": t + dt.timedelta(seconds=within_s), "state": "pending",
+                 "payload": json.dumps({"t": t.isoformat(), "v": live.version}), "created_at": now}
+                for u, t in found]
+        self.stats.timers_opened += self._insert_timers(rows)
+
+    def _insert_timers(self, rows: list[dict[str, Any]]) -> int:
+        """Insert timer rows; one whose key exists (a replayed commit) is left as it is."""
+        if not rows:
+            return 0
+        keys = [r["key"] for r in rows]
+        with self.store.session() as ses:
+            have = set(ses.scalars(select(AutomationTimer.key).where(AutomationTimer.key.in_(keys))))
+            fresh = [r for r in {r["key"]: r for r in rows}.values() if r["key"] not in have]
+            if fresh:
+                ses.execute(AutomationTimer.__table__.insert(), fresh)  # type: ignore[attr-defined]
+        return len(fresh)
+
+    def _cancel_absence(self, live: Live, found: list[tuple[str, dt.datetime]]) -> None:
+        """Cancel each absence timer with a cancelling event in (t, due]; a fired one records it as late."""
+        if not found:
+            return
+        by_user: dict[str, list[dt.datetime]] = {}
+        for u, c in found:
+            by_user.setdefault(u, []).append(c)
+        with self.store.session() as ses:
+            timers = ses.scalars(select(AutomationTimer).where(
+                AutomationTimer.user_id.in_(list(by_user)), AutomationTimer.journey_key == live.key,
+                AutomationTimer.kind == "absence", AutomationTimer.state.in_(("pending", "fired")))).all()
+            for timer in timers:
+                t = dt.datetime.fromisoformat(json.loads(timer.payload)["t"])
+                hits = [c for c in by_user[timer.user_id] if t < c <= timer.due_at]
+                if not hits:
+                    continue
+                if timer.state == "pending":
+                    timer.state, timer.fired_at = "cancelled", utcnow()
+                    self.stats.timers_cancelled += 1
+                elif timer.late_event_at is None:
+                    timer.late_event_at = min(hits)
+                    self.stats.late_events += 1
+
+    def _exits(self, live: Live, found: list[tuple[str, dt.datetime]]) -> None:
+        if not found:
+            return
+        with self.store.session() as ses:
+            for u, c in found:
+                entries = ses.scalars(select(JourneyEntryRow).where(
+                    JourneyEntryRow.journey_key == live.key, JourneyEntryRow.user_id == u,
+                    JourneyEntryRow.state.in_(("active", "waiting")), JourneyEntryRow.entered_at < c)).all()
+                for e in entries:
+                    e.state, e.updated_at = "exited", utcnow()
+                    ses.execute(update(AutomationTimer).where(
+                        AutomationTimer.key.like(f"entry:{e.id}:%"), AutomationTimer.state == "pending")
+                        .values(state="cancelled", fired_at=utcnow()))
+
+    def _awaited(self, live: Live, table: str, rows: pa.Table) -> None:
+        """Entries waiting for an event (a wait step or a goal) that this batch brings: they go on at it."""
+        steps = [s for s in live.journey.steps if (isinstance(s, WaitStep) and s.event is not None)
+                 or isinstance(s, GoalStep)]
+        for step in steps:
+            m = step.event
+            assert m is not None
+            found = self._matches(m, table, rows)
+            if not found:
+                continue
+            users = sorted({u for u, _ in found})
+            with self.store.session() as ses:
+                timers = ses.scalars(select(AutomationTimer).where(
+                    AutomationTimer.user_id.in_(users), AutomationTimer.journey_key == live.key,
+                    AutomationTimer.kind.in_(("wait_event", "goal")), AutomationTimer.state == "pending")).all()
+                ses.expunge_all()
+            for timer in timers:
+                p = json.loads(timer.payload)
+                if p["step"] != step.id:
+                    continue
+                since = dt.datetime.fromisoformat(p["since"])
+                hits = sorted(c for u, c in found if u == timer.user_id and since < c <= timer.due_at)
+                if hits and self._claim(timer.id, "cancelled"):
+                    self._resume(live, int(p["entry"]), p["next"], hits[0])
+
+    # -- entries and steps ------------------------------------------------------------------------
+    def enter(self, live: Live, user: str, at: dt.datetime) -> int | None:
+        """A person enters at ``at`` (naive UTC): entry limit, holdout, then the steps. The entry's id or None."""
+        j = live.journey
+        with self.store.session() as ses:
+            last = ses.scalar(select(JourneyEntryRow.entered_at).where(
+                JourneyEntryRow.journey_key == j.key, JourneyEntryRow.user_id == user)
+                .order_by(JourneyEntryRow.entered_at.desc()).limit(1))
+            if last is not None and (j.entry_limit is None or at - last < dt.timedelta(seconds=j.entry_limit)):
+                self.stats.entry_limit += 1
+                return None
+            held = guards.in_holdout(j.key, user, j.holdout)
+            row = JourneyEntryRow(journey_key=j.key, version=live.version, user_id=user, entered_at=at, holdout=held,
+                                  step=None if held else j.steps[0].id, state="done" if held else "active",
+                                  next_at=None, path="[]", updated_at=utcnow())
+            ses.add(row)
+            ses.flush()
+            entry = int(row.id)
+        self.stats.entries += 1
+        if held:
+            self.stats.holdout += 1
+            return entry
+        self._run(live, entry, j.steps[0].id, at)
+        return entry
+
+    def _resume(self, live: Live, entry: int, step_id: str, at: dt.datetime, *, cap_waits: int = 0) -> None:
+        with self.store.session() as ses:
+            row = ses.get(JourneyEntryRow, entry)
+            if row is None or row.state not in ("active", "waiting"):
+                return
+            row.state = "active"
+        self._run(live, entry, step_id, at, cap_waits=cap_waits)
+
+    def _run(self, live: Live, entry: int, step_id: str, at: dt.datetime, *, cap_waits: int = 0) -> None:
+        """Walk the entry's steps from ``step_id`` at event time ``at`` until it waits or ends."""
+        j = live.journey
+        index = {s.id: i for i, s in enumerate(j.steps)}
+        path: list[str] = []
+        state, waiting_until = "done", None
+        current: str = step_id
+        with self.store.session() as ses:
+            row = ses.get(JourneyEntryRow, entry)
+            assert row is not None
+            user, entered = row.user_id, row.entered_at
+            path = json.loads(row.path)
+        while current != END:
+            i = index[current]
+            step = j.steps[i]
+            default = step.next or (j.steps[i + 1].id if i + 1 < len(j.steps) else END)
+            if not path or path[-1] != step.id:
+                path.append(step.id)
+            if isinstance(step, ExitStep):
+                state = "exited"
+                break
+            if isinstance(step, ActionStep):
+                verdict = self._act(live, entry, step, user, at, cap_waits=cap_waits)
+                if verdict is not None and verdict.state == "wait":
+                    assert verdict.retry_at is not None
+                    waits = cap_waits + 1 if verdict.reason == "cap" else cap_waits
+                    self._timer(live, entry, step.id, "resume", verdict.retry_at, {"next": step.id, "cap_waits": waits})
+                    state, waiting_until = "waiting", verdict.retry_at
+                    path.pop()  # the step runs again when the wait ends
+                    break
+                cap_waits = 0
+                current = default
+            elif isinstance(step, WaitStep):
+                if step.duration is not None:
+                    due = at + dt.timedelta(seconds=step.duration)
+                    self._timer(live, entry, step.id, "wait", due, {"next": default})
+                else:
+                    assert step.timeout is not None
+                    due = at + dt.timedelta(seconds=step.timeout)
+                    self._timer(live, entry, step.id, "wait_event", due,
+                                {"next": default, "timeout_next": step.timeout_next, "since": at.isoformat()})
+                state, waiting_until = "waiting", due
+                break
+            elif isinstance(step, GoalStep):
+                due = entered + dt.timedelta(seconds=step.within)
+                if self._happened(step.event, user, entered, min(at, due)):
+                    current = default
+                    continue
+                self._timer(live, entry, step.id, "goal", due,
+                            {"next": default, "timeout_next": END, "since": entered.isoformat()})
+                state, waiting_until = "waiting", due
+                break
+            elif isinstance(step, BranchStep):
+                cond = step.if_
+                if cond.event is not None:
+                    ok = self._happened(EventMatch(event=cond.event, where=cond.where), user, entered, at)
+                else:
+                    ok = self._attr(cond.attr_filter, user)
+                current = step.then if ok else step.else_
+            elif isinstance(step, SplitStep):
+                name = guards.variant(j.key, step.id, user, [(v.name, v.weight) for v in step.variants])
+                current = next(v.next for v in step.variants if v.name == name)
+            else:  # pragma: no cover - every step type is handled above
+                current = targets(step, j.steps, i)[0][1]
+        with self.store.session() as ses:
+            row = ses.get(JourneyEntryRow, entry)
+            assert row is not None
+            if row.state in ("active", "waiting"):
+                row.state, row.next_at, row.updated_at = state, waiting_until, utcnow()
+                row.step = path[-1] if path else row.step
+                row.path = json.dumps(path)
+
+    def _timer(self, live: Live, entry: int, step: str, kind: str, due: dt.datetime, payload: dict[str, Any]) -> None:
+        with self.store.session() as ses:
+            user = ses.scalar(select(JourneyEntryRow.user_id).where(JourneyEntryRow.id == entry))
+        n = 0
+        while True:  # a resume of the same step may repeat (each cap wait): a new key each time
+            key = f"entry:{entry}:{step}:{kind}:{n}"
+            try:
+                with self.store.session() as ses:
+                    ses.add(AutomationTimer(key=key, journey_key=live.key, user_id=str(user), kind=kind, due_at=due,
+                                            state="pending", created_at=utcnow(),
+                                            payload=json.dumps({**payload, "entry": entry, "step": step,
+                                                                "v": live.version})))
+                return
+            except IntegrityError:
+                n += 1
+
+    def _person(self, user: str) -> actions.Person:
+        found = self._people.get(user)
+        if found is not None:
+            return found
+        tz, email, phone = self.rules.timezone, None, None
+        if self.reader is not None:
+            wh = self.reader()
+            try:
+                rows = wh.rows("SELECT user_id, email, phone, json_extract_string(attributes, '$.timezone') FROM users "
+                               "WHERE person_id = ? OR user_id = ? ORDER BY (user_id = ?) DESC LIMIT 1", [user, user, user])
+                if rows:
+                    from jingyun.warehouse.personal import reveal
+
+                    clear = reveal(wh, [{"user_id": rows[0][0], "email": rows[0][1], "phone": rows[0][2]}],
+                                   ["email", "phone"])[0]
+                    email, phone = clear.get("email"), clear.get("phone")
+                    if rows[0][3] and _is_zone(rows[0][3]):
+                        tz = rows[0][3]
+            finally:
+                wh.close()
+        person = actions.Person(user, tz, email, phone)
+        if len(self._people) > 100_000:
+            self._people.clear()
+        self._people[user] = person
+        return person
+
+    def _act(self, live: Live, entry: int, step: ActionStep, user: str, at: dt.datetime, *,
+             cap_waits: int = 0) -> actions.Verdict | None:
+        key = actions.action_key(live.key, live.version, step.id, user, entry)
+        person = self._person(user)
+        verdict = actions.guard(self.store, self.rules, live.journey, step, person, at, cap_waits=cap_waits)
+        if verdict is not None and verdict.state == "wait":
+            return verdict
+        row = actions.decide(self.store, key=key, journey=live.journey, version=live.version, step=step, user=user,
+                             entry=entry, at=at, state="decided" if verdict is None else verdict.state,
+                             reason="" if verdict is None else verdict.reason)
+        if row is None:  # decided before: recover() carries out what was left undone
+            return None
+        if verdict is not None:
+            self._count(f"suppressed:{verdict.reason}")
+            return verdict
+        wh = self.reader() if self.reader is not None and step.is_message else None
+        try:
+            done = actions.carry_out(self.store, self.settings, row, step, person, wh=wh, deliver=self.deliver, now=at)
+        finally:
+            if wh is not None:
+                wh.close()
+        self._count(step.channel if done.state == "done" else f"{done.state}:{done.reason.split(':')[0]}")
+        return done
+
+    def _count(self, what: str) -> None:
+        self.stats.actions[what] = self.stats.actions.get(what, 0) + 1
+
+    def _happened(self, m: EventMatch, user: str, lo: dt.datetime, hi: dt.datetime) -> bool:
+        """Did ``user`` do ``m`` in (lo, hi] (the warehouse; False without one)."""
+        if self.reader is None or hi <= lo:
+            return False
+        wh = self.reader()
+        try:
+            sql = (f"SELECT count(*) FROM ({match_sql(m, lo + _US, hi + _US, self.defs)}) r "
+                   f"WHERE u = ?")
+            return bool(wh.rows(sql, [user])[0][0])
+        finally:
+            wh.close()
+
+    def _attr(self, flt: Any, user: str) -> bool:
+        if self.reader is None:
+            return False
+        wh = self.reader()
+        try:
+            col = flt.field
+            from jingyun.schema.tables import get_table
+            from jingyun.warehouse.sqltext import json_key
+
+            names = {c.name for c in get_table("users").columns}
+            expr = flt.sql(col) if col in names else flt.json_sql(
+                f"json_extract_string(attributes, '$.{json_key(col)}')")
+            return bool(wh.rows(f"SELECT count(*) FROM users WHERE person_id = ? AND {expr}", [user])[0][0])
+        finally:
+            wh.close()
+
+    # -- timers ------------------------------------------------------------------------------------
+    def _claim(self, timer_id: int, to: str) -> bool:
+        """Move a pending timer to ``to`` once (False when someone else did)."""
+        with self.store.session() as ses:
+            res = ses.execute(update(AutomationTimer).where(AutomationTimer.id == timer_id,
+                                                            AutomationTimer.state == "pending")
+                              .values(state=to, fired_at=utcnow()))
+            return bool(res.rowcount)  # type: ignore[attr-defined]
+
+    def tick(self, now: dt.datetime | None = None) -> int:
+        """Fire every timer due by ``now`` (the clock's), in (due, priority) order; run the scheduled triggers."""
+        now = now or self.clock()
+        with self._mu:
+            fired = 0
+            live = {lv.key: lv for lv in self.journeys(fresh=True)}
+            while True:
+                with self.store.session() as ses:
+                    due = ses.scalars(select(AutomationTimer).where(
+                        AutomationTimer.state == "pending", AutomationTimer.due_at <= now)
+                        .order_by(AutomationTimer.due_at, AutomationTimer.id).limit(FIRE_BATCH)).all()
+                    ses.expunge_all()
+                if not due:
+                    break
+                prio = {k: lv.journey.priority for k, lv in live.items()}
+                due = sorted(due, key=lambda t: (t.due_at, -prio.get(t.journey_key, 0), t.journey_key, t.id))
+                cancelled = self._cancelled_at_fire(live, [t for t in due if t.kind == "absence"])
+                for timer in due:
+                    lv = live.get(timer.journey_key)
+                    if lv is None:  # the journey was paused: its timers wait for it to come back
+                        self._claim(timer.id, "paused")
+                        continue
+                    if timer.id in cancelled:
+                        if self._claim(timer.id, "cancelled"):
+                            self.stats.timers_cancelled += 1
+                        continue
+                    if not self._claim(timer.id, "fired"):
+                        continue
+                    fired += 1
+                    self._fire(lv, timer)
+            self._scheduled(live, now)
+            return fired
+
+    def _fire(self, live: Live, timer: AutomationTimer) -> None:
+        p = json.loads(timer.payload)
+        if timer.kind == "absence":
+            self.enter(live, timer.user_id, timer.due_at)
+        elif timer.kind in ("wait", "resume"):
+            self._resume(live, int(p["entry"]), p["next"], timer.due_at, cap_waits=int(p.get("cap_waits", 0)))
+        else:  # wait_event / goal timed out
+            if p["timeout_next"] == END:
+                with self.store.session() as ses:
+                    row = ses.get(JourneyEntryRow, int(p["entry"]))
+                    if row is not None and row.state in ("active", "waiting"):
+                        row.state, row.next_at, row.updated_at = "done", None, utcnow()
+                return
+            self._resume(live, int(p["entry"]), p["timeout_next"], timer.due_at)
+
+    def _cancelled_at_fire(self, live: dict[str, Live], timers: list[AutomationTimer]) -> set[int]:
+        """Absence timers with a cancelling event stored in (t, due] (one that arrived before its trigger)."""
+        if self.reader is None or not timers:
+            return set()
+        out: set[int] = set()
+        for key in {t.journey_key for t in timers}:
+            lv = live.get(key)
+            trig = lv.journey.trigger if lv else None
+            if not isinstance(trig, EventTrigger) or trig.absent is None:
+                continue
+            mine = [t for t in timers if t.journey_key == key]
+            starts = {t.id: dt.datetime.fromisoformat(json.loads(t.payload)["t"]) for t in mine}
+            lo, hi = min(starts.values()), max(t.due_at for t in mine)
+            users = sorted({t.user_id for t in mine})
+            wh = self.reader()
+            try:
+                wh.con.register("_live_users", pa.table({"u": pa.array(users, pa.string())}))
+                rows: list[tuple[str, dt.datetime]] = []
+                for m in trig.absent.any_of:
+                    rows += wh.rows(f"SELECT u, ts FROM ({match_sql(m, lo + _US, hi + _US, self.defs)}) r "
+                                    "WHERE u IN (SELECT u FROM _live_users)")
+            finally:
+                wh.con.unregister("_live_users")
+                wh.close()
+            seen: dict[str, list[dt.datetime]] = {}
+            for u, c in rows:
+                seen.setdefault(str(u), []).append(c)
+            for t in mine:
+                if any(starts[t.id] < c <= t.due_at for c in seen.get(t.user_id, ())):
+                    out.add(t.id)
+        return out
+
+    # -- segment, date and schedule triggers --------------------------------------------------------
+    def _scheduled(self, live: dict[str, Live], now: dt.datetime) -> None:
+        """Entries of non-event triggers with fire times in [cursor, now), at most every SCHEDULED_EVERY_S."""
+        if self.reader is None or (time.monotonic() - self._scheduled_at < SCHEDULED_EVERY_S and self._scheduled_at):
+            return
+        self._scheduled_at = time.monotonic()
+        for lv in live.values():
+            if isinstance(lv.journey.trigger, EventTrigger) or lv.journey.trigger.type == "metric":
+                continue
+            start = self._cursor(lv.key, now)
+            if start >= now:
+                continue
+            wh = self.reader()
+
+            def run(sql: str, w: Any = wh) -> pd.DataFrame:
+                return _frame(w, sql)
+
+            def has_table(name: str, w: Any = wh) -> bool:
+                return bool(w.rows("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [name])[0][0])
+
+            try:
+                found = candidates(lv.journey.trigger, start, now, run=run, defs=self.defs, tz_of=self._zones,
+                                   workspace_tz=self.rules.timezone, has_table=has_table)
+            finally:
+                wh.close()
+            for u, fire in sorted(zip(found.frame["u"], found.frame["fire"], strict=True), key=lambda x: x[1]):
+                self.enter(lv, str(u), pd.Timestamp(fire).to_pydatetime())
+            self._cursor(lv.key, now, move=True)
+
+    def _zones(self, users: pd.Series) -> pd.Series:
+        return users.map(lambda u: self._person(str(u)).tz).astype(str)
+
+    def _cursor(self, key: str, now: dt.datetime, *, move: bool = False) -> dt.datetime:
+        """Where a journey's scheduled triggers were read up to (a ``cursor`` row; the first read starts now)."""
+        name = f"cursor:{key}"
+        with self.store.session() as ses:
+            row = ses.scalar(select(AutomationTimer).where(AutomationTimer.key == name))
+            if row is None:
+                ses.add(AutomationTimer(key=name, journey_key=key, user_id="", kind="cursor", due_at=now,
+                                        state="cursor", payload="{}", created_at=utcnow()))
+                return now
+            if move:
+                row.due_at = now
+            return row.due_at
+
+    # -- restart -----------------------------------------------------------------------------------
+    def recover(self) -> int:
+        """Carry out every action decided but not done (the runtime stopped between deciding and sending)."""
+        done = 0
+        with self._mu:
+            live = {lv.key: lv for lv in self.journeys(fresh=True)}
+            for row in actions.decided_rows(self.store):
+                lv = live.get(row.journey_key)
+                journey = lv.journey if lv and lv.version == row.version else self._version(row.journey_key, row.version)
+                if journey is None:
+                    continue
+                step = journey.step(row.step)
+                assert isinstance(step, ActionStep)
+                actions.carry_out(self.store, self.settings, row, step, self._person(row.user_id),
+                                  deliver=self.deliver, now=row.due_at)
+                done += 1
+        return done
+
+    def _version(self, key: str, version: int) -> Journey | None:
+        with self.store.session() as ses:
+            text = ses.scalar(select(JourneyVersionRow.definition).join(
+                JourneyRow, JourneyRow.id == JourneyVersionRow.journey_id).where(
+                JourneyRow.key == key, JourneyVersionRow.version == version))
+        return parse_journey(json.loads(text), key) if text else None
+
+
+def _is_zone(name: str) -> bool:
+    try:
+        guards._zone(name)
+    except (KeyError, ValueError, OSError):
+        return False
+    return True
+
+
+def _frame(wh: Any, sql: str) -> pd.DataFrame:
+    frame = wh.arrow(sql).to_pandas()
+    for col in frame.columns:
+        if col == "u":
+            frame[col] = frame[col].astype(str)
+        elif pd.api.types.is_datetime64_any_dtype(frame[col]):
+            frame[col] = frame[col].astype("datetime64[us]")
+    return frame
+
+
+def percentiles(samples: Any, qs: tuple[float, ...] = (0.5, 0.99)) -> dict[float, float]:
+    """Latency quantiles weighted by events (each event of a batch waited the batch's latency)."""
+    pairs = sorted(samples)
+    total = sum(n for _, n in pairs)
+    out: dict[float, float] = {}
+    for q in qs:
+        need, acc = q * total, 0
+        for lat, n in pairs:
+            acc += n
+            if acc >= need:
+                out[q] = lat
+                break
+    return out
+
+
+__all__ = ["Clock", "Live", "Runtime", "Stats", "percentiles", "ts_literal"]
