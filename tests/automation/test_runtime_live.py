@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from automation_live import T0, Live, live, order, view
 from sqlalchemy import select
 
 from jingyun.store.automation import AutomationTimer, JourneyEntryRow
-
-from automation_live import T0, Live, live, order, view
 
 __all__ = ["live"]
 M = dt.timedelta(minutes=1)
