@@ -96,6 +96,8 @@ API_PERMISSIONS: dict[str, tuple[frozenset[str], bool]] = {
     "experiments:assign": (frozenset(ROLES), True),
     # recording a ship/rollback decision closes an experiment: the approvers of the matrix
     "experiments:conclude": (frozenset({"manager", "admin"}), False),
+    # consent arrives from the sign-up forms and CRMs that also feed events (security.roles declares it admin-only)
+    "consent:write": (frozenset({"admin"}), True),
 }
 
 
