@@ -89,13 +89,29 @@ def signed_percent(value: float | None, digits: int = 1) -> str:
     return f"{value * 100:+.{digits}f}%"
 
 
-def by_unit(value: float | None, unit: str, locale: Locale) -> str:
-    """A metric value as its unit reads: ratios as percentages, money with ¥, counts compact."""
-    if unit in ("ratio", "percent", "rate"):
+RATIO_UNITS = frozenset({"ratio", "percent", "rate"})
+MONEY_UNITS = frozenset({"cny", "yuan", "money", "CNY", "CNY."})
+
+
+def by_unit(value: float | None, unit: str, locale: Locale, *, short: bool = True) -> str:
+    """A metric value as its unit reads — the one formatter every page uses: ratios as percentages,
+    money with ¥ and thousands separators, counts with separators (the console's CSS
+    keeps a number on one line, so 万 never wraps alone); ``short`` (cards, charts) writes
+    large numbers as 万/亿 (K/M/B in English), tables keep full digits (``short=False``)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if unit in RATIO_UNITS:
         return percent(value)
-    if unit in ("cny", "yuan", "money", "CNY"):
-        return "—" if value is None else "¥" + compact(value, locale)
-    return compact(value, locale)
+    text = compact(value, locale) if short else number(value, 2)
+    return "¥" + text if unit in MONEY_UNITS else text
+
+
+def good_change(change: float | None, direction: str) -> bool | None:
+    """Whether a change is good news for a metric whose ``direction`` (the dictionary's ``higher`` or
+    ``lower``) says which way is better: a falling refund rate is good. None: no change to judge."""
+    if change is None or (isinstance(change, float) and math.isnan(change)) or change == 0:
+        return None
+    return (change > 0) == (direction != "lower")
 
 
 def date(value: dt.date | dt.datetime | str | None, locale: Locale) -> str:

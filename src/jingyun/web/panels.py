@@ -21,7 +21,7 @@ from typing import Any, Literal
 from jingyun.web import i18n
 from jingyun.web.context import ConsoleCtx
 
-Fmt = Literal["text", "int", "num", "pct", "money", "date", "signed_pct", "spark"]
+Fmt = Literal["text", "int", "num", "pct", "money", "date", "signed_pct", "spark", "unit"]
 
 
 @dataclass
@@ -42,6 +42,15 @@ class Spark:
 
     values: tuple[int, ...]
     href: str = ""
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A metric value with its unit (a ``unit`` column): shown as the unit reads (``i18n.by_unit``:
+    ratios as %, money with ¥), downloaded as the bare number. For columns mixing metrics (a scorecard)."""
+
+    value: float | None
+    unit: str
 
 
 @dataclass
@@ -91,12 +100,16 @@ def plain(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None
+    if isinstance(value, Measure):
+        return plain(value.value)
     if isinstance(value, Spark):  # downloads get the series as text: "120 → 131 → 127"
         return " → ".join(str(v) for v in value.values) or None
     return value
 
 
 def cell(value: Any, fmt: Fmt, locale: i18n.Locale) -> str:
+    if isinstance(value, Measure):
+        return i18n.by_unit(plain(value.value), value.unit, locale, short=False)
     value = plain(value)
     if value is None:
         return "—"

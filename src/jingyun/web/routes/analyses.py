@@ -20,10 +20,11 @@ from jingyun.errors import JingyunError
 from jingyun.security.masking import Masker, require_field_access
 from jingyun.warehouse.backends import open_backend
 from jingyun.web.context import ConsoleCtx, page_ctx
+from jingyun.web.errors import ConsoleRoute
 from jingyun.web.filters import parse_filters
 from jingyun.web.panels import Callout, Column, PanelData, Table, bar_option, base_option, panel, param_int
 
-router = APIRouter()
+router = APIRouter(route_class=ConsoleRoute)  # ordinary mistakes are pages (web.errors)
 Analyst = Annotated[ConsoleCtx, Depends(page_ctx("analysis:run"))]
 DEFAULT_STEPS = "view_product,add_to_cart,checkout,pay"
 FUNNEL_BY = ("", "platform", "users.channel", "users.member_level")

@@ -22,13 +22,14 @@ from jingyun.metrics.kpi import PERSPECTIVE_NAMES, Scorecard, Target, scorecard
 from jingyun.metrics.periods import Period, period_of
 from jingyun.warehouse import Warehouse
 from jingyun.warehouse.backends import open_backend
-from jingyun.web import i18n
+from jingyun.web import enums, i18n
 from jingyun.web.context import ConsoleCtx, page_ctx
-from jingyun.web.filters import DIMENSIONS, dimension_values, parse_filters
+from jingyun.web.errors import ConsoleRoute
+from jingyun.web.filters import DIMENSIONS, Filters, dimension_values, parse_filters
 from jingyun.web.metrics_view import dictionary, series, targets
-from jingyun.web.panels import Callout, Column, PanelData, Table, bar_option, line_option, panel
+from jingyun.web.panels import Callout, Column, Measure, PanelData, Table, bar_option, line_option, panel
 
-router = APIRouter()
+router = APIRouter(route_class=ConsoleRoute)  # ordinary mistakes are pages (web.errors)
 Viewer = Annotated[ConsoleCtx, Depends(page_ctx("authenticated"))]
 TREND_METRICS = ("gmv", "orders", "visitors", "conversion_rate", "aov", "new_users", "dau", "refund_rate")
 _ADDITIVE = ("count", "sum")
@@ -67,8 +68,13 @@ def kpi_card(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
         # The card's numbers are the dictionary's metric (metrics.kpi.kpi_card), never the page's own.
         k = kpi.kpi_card(open_backend(ctx.state.settings, warehouse=wh), d, ts, t, f.date_from, f.date_to, timezone=ctx.timezone,
                      by=f.dim, value=f.value)
-    unit, actual, before, goal, att, status, change = k.unit, k.actual, k.previous, k.goal, k.attainment, \
-        k.status, k.change
+    unit, actual, before, goal, att, change = k.unit, k.actual, k.previous, k.goal, k.attainment, k.change
+    status: str = k.status
+    # Targets are set for the whole company: a slice (one channel) is never judged against them. The card
+    # shows the slice's number and its change, with no colour and a note, until a target exists for it.
+    sliced = f.value is not None
+    if sliced:
+        att, status = None, "no_target"
     spark = [(day.isoformat(), v) for day, v in zip(k.days, k.values, strict=True)]
     chart = None
     if spark:
@@ -78,12 +84,19 @@ def kpi_card(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
                  "tooltip": {"trigger": "axis"},
                  "series": [{"type": "line", "data": [s[1] for s in spark], "showSymbol": False, "smooth": True,
                              "areaStyle": {"opacity": 0.15}, "lineStyle": {"width": 1.5}}]}
-    table = Table([Column(ctx.t("col.date"), "date"), Column(ctx.t("col.value"), "num")], [list(s) for s in spark])
+    table = Table([Column(ctx.t("col.date"), "date"), Column(ctx.t("col.value"), "unit")],
+                  [[day, Measure(v, unit)] for day, v in spark])
     card = {"id": t.id, "metric": t.metric, "name": target_name(ctx, t), "unit": unit, "actual": actual,
             "actual_text": i18n.by_unit(actual, unit, ctx.locale), "target": goal,
-            "target_text": i18n.by_unit(goal, unit, ctx.locale), "op": t.op, "attainment": att,
+            "target_text": "—" if sliced else i18n.by_unit(goal, unit, ctx.locale), "op": "" if sliced else t.op,
+            "attainment": att,
             "attainment_text": i18n.percent(att), "status": status, "change": change,
             "change_text": i18n.signed_percent(change), "previous": before,
+            # the change's colour says good or bad news, from the dictionary's direction (a falling refund
+            # rate is good), not whether the number went up
+            "change_good": i18n.good_change(change, k.direction),
+            "slice_note": ctx.t("msg.slice_no_target", dim=ctx.t("dim." + (f.dim or "")), val=enums.label(f.dim or "", f.value, ctx.locale) if f.value else "")
+            if sliced else "",
             "direction": k.direction, "applicable": k.applicable,
             "perspective": PERSPECTIVE_NAMES.get(t.perspective, t.perspective), "owner": t.owner}
     return PanelData(target_name(ctx, t), table, chart, chart_height=48, extra={"card": card, "f": f},
@@ -112,10 +125,11 @@ def trend(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
         opt["series"][0]["markPoint"] = {"symbol": "pin", "symbolSize": 36, "data": [
             {"coord": [a.date, a.value], "value": "!", "itemStyle": {"color": "#dc2626"}} for a in days if a.anomaly]}
         opt["legend"] = {"top": 0}
-    rows = [[a.date, a.value, a.expected, a.z, ctx.t("label.yes") if a.anomaly else ""] for a in days] if days else \
-        [[day, v, None, None, ""] for day, v in zip(x, s.values, strict=True)]
-    table = Table([Column(ctx.t("col.date"), "date"), Column(ctx.t("col.value"), "num"),
-                   Column(ctx.t("col.expected"), "num"), Column(ctx.t("col.z"), "num"),
+    unit = d.metric(metric).unit
+    rows = [[a.date, Measure(a.value, unit), Measure(a.expected, unit), a.z, ctx.t("label.yes") if a.anomaly else ""]
+            for a in days] if days else [[day, Measure(v, unit), None, None, ""] for day, v in zip(x, s.values, strict=True)]
+    table = Table([Column(ctx.t("col.date"), "date"), Column(ctx.t("col.value"), "unit"),
+                   Column(ctx.t("col.expected"), "unit"), Column(ctx.t("col.z"), "num"),
                    Column(ctx.t("col.anomaly"))], rows)
     flagged = [a for a in days if a.anomaly]
     callouts = [Callout("warn", ctx.t("msg.anomalies", n=len(flagged), days=", ".join(a.date for a in flagged[:5])))] \
@@ -143,12 +157,13 @@ def breakdown(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
                 raise
             return PanelData(metric_name(ctx, metric), Table([], []), None, [Callout("info", ctx.t("msg.not_applicable"))])
     pts = sorted(res.points, key=lambda p: -(p.value or 0))
-    cats = [p.by_value or "(none)" for p in pts]
+    cats = [enums.label(by, p.by_value, ctx.locale) if p.by_value else "(none)" for p in pts]
     vals = [None if p.value is None else round(p.value, 6) for p in pts]
     opt = bar_option(cats, [(metric_name(ctx, metric), vals)], horizontal=True)
     opt["yAxis"]["inverse"] = True
-    table = Table([Column(ctx.t("dim." + by)), Column(metric_name(ctx, metric), "num")],
-                  [[c, v] for c, v in zip(cats, vals, strict=True)])
+    unit = d.metric(metric).unit
+    table = Table([Column(ctx.t("dim." + by)), Column(metric_name(ctx, metric), "unit")],
+                  [[c, Measure(v, unit)] for c, v in zip(cats, vals, strict=True)])
     return PanelData(ctx.t("panel.breakdown", metric=metric_name(ctx, metric), dim=ctx.t("dim." + by)), table, opt,
                      chart_height=max(220, 28 * len(cats) + 60))
 
@@ -172,9 +187,15 @@ def cached_scorecard(wh: Warehouse, ctx: ConsoleCtx, period: Period) -> Scorecar
 
 @panel("scorecard", "authenticated")
 def scorecard_panel(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
-    """The balanced scorecard for the calendar month the range ends in (targets are monthly)."""
+    """The balanced scorecard for the calendar month the range ends in (targets are monthly).
+
+    With a dimension filter it is the slice's scorecard: each target's metric for that one value
+    (``kpi.kpi_card`` with ``by``/``value``, the numbers the cards show), and no attainment or status,
+    since the targets are the company's."""
     f = parse_filters(ctx, params)
     period = period_of("month", f.date_to)
+    if f.value is not None:
+        return _slice_scorecard(ctx, f, period)
     with ctx.reader() as wh:
         card = cached_scorecard(wh, ctx, period)
     rows: list[list[Any]] = []
@@ -184,7 +205,7 @@ def scorecard_panel(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
         for r in group.targets:
             t = r.target
             rows.append([ctx.t("perspective." + group.perspective), target_name(ctx, t),
-                         i18n.by_unit(t.value, r.unit, ctx.locale), r.actual, r.attainment,
+                         Measure(t.value, r.unit), Measure(r.actual, r.unit), r.attainment,
                          ctx.t("status." + r.status), t.weight, r.previous.change_pct])
             names.append(target_name(ctx, t))
             atts.append(None if r.attainment is None else round(r.attainment * 100, 2))
@@ -193,17 +214,41 @@ def scorecard_panel(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
                                                          for a, c in zip(atts, colors, strict=True)])],
                      horizontal=True, percent_axis=True)
     opt["yAxis"]["inverse"] = True
-    opt["series"][0]["markLine"] = {"symbol": "none", "data": [{"xAxis": 100}], "lineStyle": {"color": "#16a34a"}}
-    table = Table([Column(ctx.t("col.perspective")), Column(ctx.t("col.kpi")), Column(ctx.t("col.target")),
-                   Column(ctx.t("col.actual"), "num"), Column(ctx.t("col.attainment"), "pct"),
-                   Column(ctx.t("col.status")), Column(ctx.t("col.weight"), "pct"),
-                   Column(ctx.t("col.vs_prev"), "signed_pct")], rows)
+    opt["series"][0]["markLine"] = {"symbol": "none", "data": [{"xAxis": 100}], "lineStyle": {"color": "#16a34a"},
+                                    "label": {"show": False}}
+    table = Table(_score_columns(ctx), rows)
     level: dict[str, Literal["good", "warn", "bad", "info"]] = {"green": "good", "yellow": "warn", "red": "bad"}
     callouts = [Callout(level.get(card.status, "info"),
                         ctx.t("msg.score", period=card.period.label, score=i18n.percent(card.score),
                               status=ctx.t("status." + card.status)))]
     return PanelData(ctx.t("panel.scorecard", period=card.period.label), table, opt, callouts,
                      chart_height=max(240, 30 * len(names) + 60), extra={"score": card.score, "status": card.status})
+
+
+def _score_columns(ctx: ConsoleCtx) -> list[Column]:
+    return [Column(ctx.t("col.perspective")), Column(ctx.t("col.kpi")), Column(ctx.t("col.target"), "unit"),
+            Column(ctx.t("col.actual"), "unit"), Column(ctx.t("col.attainment"), "pct"),
+            Column(ctx.t("col.status")), Column(ctx.t("col.weight"), "pct"),
+            Column(ctx.t("col.vs_prev"), "signed_pct")]
+
+
+def _slice_scorecard(ctx: ConsoleCtx, f: Filters, period: Period) -> PanelData:
+    """The month's targets measured on one slice (``dim`` = ``val``): values and changes, no judgement."""
+    ts = targets(ctx.state.settings)
+    d = dictionary(ctx.state.settings)
+    rows: list[list[Any]] = []
+    with ctx.reader() as wh:
+        backend = open_backend(ctx.state.settings, warehouse=wh)
+        for t in ts.for_period(period):
+            k = kpi.kpi_card(backend, d, ts, t, period.start, min(period.end, f.date_to), timezone=ctx.timezone,
+                             by=f.dim, value=f.value)
+            rows.append([ctx.t("perspective." + t.perspective), target_name(ctx, t), Measure(k.goal, k.unit),
+                         Measure(k.actual, k.unit), None,
+                         ctx.t("status.no_target" if k.applicable else "msg.not_applicable"), t.weight, k.change])
+    note = ctx.t("msg.slice_no_target", dim=ctx.t("dim." + (f.dim or "")), val=enums.label(f.dim or "", f.value, ctx.locale) if f.value else "")
+    return PanelData(ctx.t("panel.scorecard", period=period.label) + f" · {enums.label(f.dim or '', f.value, ctx.locale)}", Table(_score_columns(ctx), rows),
+                     None, [Callout("info", note)], template="parts/table_only.html",
+                     extra={"score": None, "status": "no_target"})
 
 
 _ANOMALIES: dict[tuple[str, str, str], list[tuple[str, AnomalyDay]]] = {}
@@ -230,7 +275,9 @@ def alerts(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
                 _ANOMALIES.clear()
             _ANOMALIES[key] = found
     for metric, a in _ANOMALIES[key]:
-        rows.append([a.date, metric_name(ctx, metric), ctx.t("dir." + (a.direction or "high")), a.value, a.expected])
+        unit = d.metric(metric).unit
+        rows.append([a.date, metric_name(ctx, metric), ctx.t("dir." + (a.direction or "high")), Measure(a.value, unit),
+                     Measure(a.expected, unit)])
     if ctx.may("audit:read"):
         from sqlalchemy import select
 
@@ -241,7 +288,7 @@ def alerts(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
                 rows.append([al.ts.date().isoformat(), ctx.t("alert." + al.kind), al.actor, None, None])
     rows.sort(key=lambda r: str(r[0]), reverse=True)
     table = Table([Column(ctx.t("col.date"), "date"), Column(ctx.t("col.alert")), Column(ctx.t("col.direction")),
-                   Column(ctx.t("col.value"), "num"), Column(ctx.t("col.expected"), "num")], rows)
+                   Column(ctx.t("col.value"), "unit"), Column(ctx.t("col.expected"), "unit")], rows)
     return PanelData(ctx.t("panel.alerts"), table, None, [] if rows else [Callout("good", ctx.t("msg.no_alerts"))],
                      template="parts/table_only.html")
 

@@ -17,9 +17,10 @@ from jingyun.ingest import quarantine as q
 from jingyun.ingest.tracking_report import tracking_report
 from jingyun.quality.checks import run_checks
 from jingyun.web.context import ConsoleCtx, page_ctx
+from jingyun.web.errors import ConsoleRoute
 from jingyun.web.panels import Callout, Column, PanelData, Table, bar_option, panel
 
-router = APIRouter()
+router = APIRouter(route_class=ConsoleRoute)  # ordinary mistakes are pages (web.errors)
 Analyst = Annotated[ConsoleCtx, Depends(page_ctx("analysis:run"))]
 Replayer = Annotated[ConsoleCtx, Depends(page_ctx("quarantine:replay"))]
 Admin = Annotated[ConsoleCtx, Depends(page_ctx("users:manage"))]

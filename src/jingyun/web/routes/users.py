@@ -25,6 +25,7 @@ from jingyun.segments.snapshots import Transitions, compare_snapshots, current_g
 from jingyun.segments.store import SavedSegment, SegmentStore, check_segment_name, tree_rule
 from jingyun.warehouse.users import activity
 from jingyun.web.context import ConsoleCtx, page_ctx
+from jingyun.web.errors import ConsoleRoute
 from jingyun.web.filters import parse_filters
 from jingyun.web.panels import (
     Callout,
@@ -39,7 +40,7 @@ from jingyun.web.panels import (
 )
 from jingyun.web.segment_trends import segment_trends
 
-router = APIRouter()
+router = APIRouter(route_class=ConsoleRoute)  # ordinary mistakes are pages (web.errors)
 
 
 def _segments(ctx: ConsoleCtx) -> dict[str, SavedSegment]:
