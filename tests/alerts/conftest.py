@@ -8,11 +8,19 @@ from pathlib import Path
 
 import pytest
 import yaml
+from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from jingyun.api import create_app
+from jingyun.api.app import app_state
 from jingyun.config import Settings, load_settings
+from jingyun.security import auth
+from jingyun.store.approvals import OrgPosition
 from jingyun.store.db import Store, open_store
+from jingyun.store.models import Department, Person
 from jingyun.warehouse import Warehouse
 from jingyun.warehouse.backends import Backend, open_backend
+from jingyun.web import mount
 
 DAY0 = dt.date(2026, 8, 1)  # 60 quiet days (a weekly pattern), then the anomaly day, then the designed series
 BASE = [1000.0 + 20 * (i % 7) + 3 * ((i * 37) % 11 - 5) for i in range(60)]  # weekly, with noise
@@ -75,3 +83,43 @@ def store(asettings: Settings) -> Iterator[Store]:
 def write_rules(settings: Settings, rules: list[dict[str, object]], **top: object) -> None:
     (settings.home / "alert_rules.yaml").write_text(yaml.safe_dump({**top, "rules": rules}, allow_unicode=True),
                                                     encoding="utf-8")
+
+
+# -- the service with people in two departments and three alerts (Trade red + yellow, CX yellow) -----------
+SERVICE_RULES: list[dict[str, object]] = [
+    {"id": "gmv-dod", "kind": "change", "metric": "gmv", "yellow": "10%", "red": "20%", "department": "Trade",
+     "owner": "alice"},
+    {"id": "gmv-low", "kind": "threshold", "metric": "gmv", "op": "<", "value": 995, "level": "yellow",
+     "department": "Trade", "owner": "alice"},
+    {"id": "aov-cx", "kind": "threshold", "metric": "aov", "op": "<", "value": 2000, "level": "yellow",
+     "department": "CX"},
+]
+PASSWORD = "alerts-service-password"
+# who: (username, role, departments)
+PEOPLE = {"alice": ("alice", "specialist", ["Trade"]), "bob": ("bob", "manager", ["Trade"]),
+          "carol": ("carol", "admin", []), "erin": ("erin", "specialist", ["CX"]), "ana": ("ana", "analyst", [])}
+
+
+@pytest.fixture
+def service(asettings: Settings) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    """The API and console on the hand-built warehouse; bearer tokens per person and per API key."""
+    with Warehouse.open(asettings) as wh:
+        load(wh)
+    write_rules(asettings, SERVICE_RULES)
+    application = create_app(asettings)
+    mount(application, asettings)
+    state = app_state(application)
+    for username, role, depts in PEOPLE.values():
+        auth.create_person(state.store, username=username, password=PASSWORD, role=role, departments=depts,
+                           service=state.service)
+    with state.store.session() as ses:
+        ids = {p.username: p.id for p in ses.scalars(select(Person))}
+        trade = ses.scalar(select(Department).where(Department.name == "Trade"))
+        assert trade is not None
+        ses.add(OrgPosition(department_id=trade.id, title="manager", person_id=ids["bob"]))
+        ses.add(OrgPosition(department_id=trade.id, title="director", person_id=ids["carol"]))
+    tokens = {who: auth.issue_token(state.service, username) for who, (username, _r, _d) in PEOPLE.items()}
+    tokens["read_key"] = auth.create_api_key(state.store, name="bi", scope="read", role="analyst")[1]
+    tokens["ingest_key"] = auth.create_api_key(state.store, name="gw", scope="ingest")[1]
+    with TestClient(application) as client:
+        yield client, tokens

@@ -36,7 +36,8 @@ def test_cli_round_trip(asettings: Settings, capsys: pytest.CaptureFixture[str])
     assert main(["alerts", "map", "--json"]) == 0
     trade = json.loads(capsys.readouterr().out)
     trade = next(g for g in trade if g["department"] == "Trade")
-    assert (trade["worst"], [(c["subject"], c["level"], c["alert_id"]) for c in trade["lights"]]) == \
-        ("red", [("gmv", "red", aid)])
+    # acknowledged: in hand, so it no longer colours the light, and the cell still says it is there
+    assert (trade["worst"], [(c["subject"], c["level"], c["alert_id"], c["handled"]) for c in trade["lights"]]) == \
+        ("green", [("gmv", "green", None, [{"id": aid, "level": "red", "status": "acknowledged"}])])
     assert main(["alerts", "evaluate", "--as-of", "2026-13-01"]) == 2
     assert "bad_date" in capsys.readouterr().err

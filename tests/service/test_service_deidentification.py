@@ -84,7 +84,7 @@ def test_raw_breakdown_is_audited_as_an_export_and_raises_the_bulk_alert(planted
     audit = planted.client.get("/api/v1/audit", headers=planted.headers("admin"), params={"action": "export"}).json()
     entries = [e for e in audit["items"] if e["target"] == "metric:dau"]
     assert entries and entries[0]["detail"]["by"] == "properties.contacts" and entries[0]["detail"]["rows"] == 12
-    alerts = planted.client.get("/api/v1/alerts", headers=planted.headers("admin")).json()
+    alerts = planted.client.get("/api/v1/admin/alerts", headers=planted.headers("admin")).json()
     assert any(a["kind"] == "bulk_export" for a in alerts["items"])
     # phones are encrypted at rest: no role can group by them (each value has its own nonce)
     sealed = _values(planted, "admin", "users.phone")

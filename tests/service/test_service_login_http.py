@@ -26,7 +26,7 @@ def test_wrong_passwords_are_throttled_not_locked_and_audited(svc: Service) -> N
     codes = [svc.client.post("/api/v1/auth/login", json={"username": "spec_b", "password": "wrong-one"}).json()
              ["error"]["code"] for _ in range(6)]
     assert codes == ["bad_credentials"] * 5 + ["rate_limited"]  # the sixth must wait; never account_locked
-    alerts = svc.client.get("/api/v1/alerts", headers=svc.headers("admin")).json()["items"]
+    alerts = svc.client.get("/api/v1/admin/alerts", headers=svc.headers("admin")).json()["items"]
     assert any(a["kind"] == "failed_logins" and a["actor"] == "spec_b" for a in alerts)
     svc.state.login_throttle = LoginThrottle(svc.state.service)
 

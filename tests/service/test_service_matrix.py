@@ -78,7 +78,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("DELETE", "/api/v1/admin/keys/{prefix}"): {"admin"},
     ("GET", "/api/v1/audit"): {"admin"},
     ("GET", "/api/v1/audit/export"): {"admin"},
-    ("GET", "/api/v1/alerts"): {"admin"},
+    ("GET", "/api/v1/admin/alerts"): {"admin"},
 }
 CALLERS = ["specialist", "analyst", "manager", "admin", "ingest_key", "read_key"]
 PATH_VALUES = {"user_id": "nobody", "segment_id": "999999", "qid": "999999", "name": "events", "username": "nobody",

@@ -151,7 +151,7 @@ ROUTES: dict[tuple[str, str], Walk] = {
     ("DELETE", "/api/v1/admin/keys/{prefix}"): "revokes an API key (admin)",
     ("GET", "/api/v1/audit"): [Call({"limit": 1000})],
     ("GET", "/api/v1/audit/export"): [Call()],
-    ("GET", "/api/v1/alerts"): [Call()],
+    ("GET", "/api/v1/admin/alerts"): [Call()],
 }
 
 FUNNEL = {"steps": "view_product,add_to_cart,checkout,pay"}

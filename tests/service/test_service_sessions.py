@@ -287,7 +287,7 @@ def test_an_attacker_never_keeps_the_admin_out(svc: Service, clock: Clock) -> No
         clock.now += int(r.headers["retry-after"])
         r = _login(fresh, "root")
     assert r.status_code == 200
-    alerts = svc.client.get("/api/v1/alerts?limit=1000", headers=svc.headers("admin")).json()["items"]
+    alerts = svc.client.get("/api/v1/admin/alerts?limit=1000", headers=svc.headers("admin")).json()["items"]
     assert {a["detail"].get("scope") for a in alerts if a["kind"] == "failed_logins" and a["actor"] == "root"} \
         >= {"address", "account"}
 

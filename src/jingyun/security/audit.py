@@ -36,7 +36,8 @@ ACTIONS = ("login", "logout", "login_failed", "login_throttled", "account_locked
            # the act and manage capabilities (issues 18, 19): written by the library where the change happens, so
            # the CLI, the API, the console and the scheduler are all recorded (see :func:`record`)
            "message_send", "consent_write", "endpoint_change", "coupon_change", "approval_submit",
-           "approval_decision", "approval_comment", "approval_delegation", "approval_attachment", "incident_change")
+           "approval_decision", "approval_comment", "approval_delegation", "approval_attachment", "incident_change",
+           "alert_change")
 PERSONAL_ACTIONS = frozenset({"read_personal", "export"})
 
 

@@ -246,7 +246,7 @@ def audit_export(request: Request, state: StateDep, principal: Auditor, actor: A
     return PlainTextResponse(text, media_type="text/csv")
 
 
-@router.get("/alerts", summary="Unusual-access alerts 异常访问告警", response_model=AlertsPage)
+@router.get("/admin/alerts", summary="Unusual-access alerts 异常访问告警", response_model=AlertsPage)
 def alerts(state: StateDep, _: Auditor, page: PagingDep) -> AlertsPage:
     total, rows = state.auditor.alerts(limit=page.limit, offset=page.offset)
     return AlertsPage(items=[AccessAlert(**r) for r in rows], total=total, limit=page.limit, offset=page.offset)

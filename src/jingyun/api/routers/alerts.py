@@ -13,9 +13,9 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from jingyun.api.deps import PagingDep, ServiceState, StateDep, deny_object, permit, reading
+from jingyun.api.deps import PagingDep, ServiceState, StateDep, deny_object, permit, reading, request_id
 from jingyun.errors import JingyunError
-from jingyun.ops.alerts import format as fmt
+from jingyun.localtime import LocalTime
 from jingyun.ops.alerts import inbox
 from jingyun.ops.alerts.service import default_day, run, workspace
 from jingyun.security.roles import Principal
@@ -54,13 +54,13 @@ class AlertOut(BaseModel):
     recipient: str | None
     recipient_role: str
     incident_id: int | None
-    snoozed_until: dt.datetime | None
+    snoozed_until: LocalTime | None
     acked_by: str | None
-    acked_at: dt.datetime | None
+    acked_at: LocalTime | None
     resolved_by: str | None
-    resolved_at: dt.datetime | None
-    opened_at: dt.datetime
-    updated_at: dt.datetime
+    resolved_at: LocalTime | None
+    opened_at: LocalTime
+    updated_at: LocalTime
     detail: dict[str, Any]
 
 
@@ -72,7 +72,7 @@ class AlertPage(BaseModel):
 
 
 class TimelineEntry(BaseModel):
-    ts: dt.datetime
+    ts: LocalTime
     kind: str
     actor: str
     detail: str
@@ -93,10 +93,9 @@ class EvaluateBody(BaseModel):
 
 
 def _out(state: ServiceState, row: MetricAlert) -> dict[str, Any]:
-    tz = state.settings.timezone
-    data = inbox.alert_dict(row, tz)
+    data = inbox.alert_dict(row, state.settings.timezone)
     for key in ("snoozed_until", "acked_at", "resolved_at", "opened_at", "updated_at"):
-        data[key] = fmt.aware(getattr(row, key), tz)
+        data[key] = getattr(row, key)  # stored naive UTC: LocalTime shows it in the workspace zone
     return data
 
 
@@ -122,7 +121,8 @@ def list_alerts(state: StateDep, principal: Viewer, page: PagingDep,
                 mine: Annotated[bool, Query(description="Only alerts routed to me")] = False) -> AlertPage:
     got = inbox.listing(state.store, status=status, level=level, department=department,
                         recipient=principal.name if mine else None, departments=None if mine else
-                        _departments(state, principal), limit=min(page.limit, 500), offset=page.offset)
+                        _departments(state, principal), viewer=principal.name, limit=min(page.limit, 500),
+                        offset=page.offset)
     return AlertPage(items=[AlertOut(**_out(state, r)) for r in got.items], total=got.total,
                      limit=min(page.limit, 500), offset=page.offset)
 
@@ -155,9 +155,7 @@ def get_alert(request: Request, state: StateDep, principal: Viewer, alert_id: Al
         raise JingyunError("not_found", "no such alert", "alert_id", status=404) from exc
     if not _visible(state, principal, row):
         raise deny_object(state, request, principal, "alert", "alert_id")
-    tz = state.settings.timezone
-    timeline = [TimelineEntry(ts=fmt.aware(e.ts, tz), kind=e.kind, actor=e.actor, detail=e.detail)  # type: ignore[arg-type]
-                for e in events]
+    timeline = [TimelineEntry(ts=e.ts, kind=e.kind, actor=e.actor, detail=e.detail) for e in events]
     return AlertDetail(**_out(state, row), timeline=timeline)
 
 
@@ -180,5 +178,6 @@ def act(request: Request, state: StateDep, principal: Actor, alert_id: AlertId,
         until = u.astimezone(dt.UTC).replace(tzinfo=None)
     row = inbox.act(state.store, alert_id, action, actor=principal.name, role=principal.role,
                     departments=_departments(state, principal) or [], until=until, note=body.note)
-    state.auditor.log(actor=principal.name, role=principal.role, action=f"alert_{action}", target=f"alert:{alert_id}")
+    state.auditor.log(actor=principal.name, role=principal.role, action="alert_change", target=f"alert:{alert_id}",
+                      detail={"action": action, "status": row.status}, request_id=request_id(request))
     return AlertOut(**_out(state, row))

@@ -374,13 +374,19 @@ def act(store: Store, alert_id: int, action: str, *, actor: str, role: str = "ad
         if not may_act(row, actor, role, departments or []):
             raise JingyunError("forbidden", "only the alert's recipient, a manager of its department or an admin "
                                "may act on it", "id", status=403)
-        if row.status == "resolved":
-            raise JingyunError("alert_resolved", f"alert {alert_id} is already resolved", "id", status=409)
+        status = effective_status(row, now)
+        if status == "resolved":
+            raise JingyunError("alert_resolved", f"alert {alert_id} is already resolved; the rule's next breach opens "
+                               "a new alert", "id", status=409)
+        if action == "ack" and status == "acknowledged":
+            raise JingyunError("alert_acknowledged", f"alert {alert_id} is already acknowledged (by {row.acked_by}); "
+                               "snooze or resolve it", "id", status=409)
         if action == "ack":
             row.status, row.acked_by, row.acked_at = "acknowledged", actor, now
         elif action == "snooze":
             if until is None or until <= now:
-                raise JingyunError("bad_until", "snooze until a time in the future, e.g. 2026-11-02T09:00", "until")
+                raise JingyunError("bad_until", "snooze until a time in the future, e.g. 2026-11-02T09:00", "until",
+                                   status=422)
             row.status, row.snoozed_until = "snoozed", until
         else:
             row.status, row.resolved_by, row.resolved_at, row.open_key = "resolved", actor, now, None
@@ -399,7 +405,7 @@ class Page:
 
 def listing(store: Store, *, status: str | None = None, level: str | None = None, department: str | None = None,
             recipient: str | None = None, rule: str | None = None, departments: list[str] | None = None,
-            limit: int = 50, offset: int = 0, now: dt.datetime | None = None) -> Page:
+            viewer: str | None = None, limit: int = 50, offset: int = 0, now: dt.datetime | None = None) -> Page:
     """Alerts newest first; ``status=active`` means not resolved; ``departments`` limits what a caller sees."""
     now = now or utcnow()
     if not 1 <= limit <= 500:
@@ -426,8 +432,9 @@ def listing(store: Store, *, status: str | None = None, level: str | None = None
                      (MetricAlert.rule_id, rule)):
         if val is not None:
             q = q.where(col == val)
-    if departments is not None:
-        q = q.where(or_(MetricAlert.department.in_(departments), MetricAlert.department == ""))
+    if departments is not None:  # what the caller may see: their departments', workspace-wide ones, their own
+        q = q.where(or_(MetricAlert.department.in_(departments), MetricAlert.department == "",
+                        *([MetricAlert.recipient == viewer] if viewer else [])))
     with store.session() as ses:
         total = int(ses.scalar(select(func.count()).select_from(q.subquery())) or 0)
         items = list(ses.scalars(q.order_by(MetricAlert.updated_at.desc(), MetricAlert.id.desc())
@@ -445,22 +452,35 @@ def get(store: Store, alert_id: int) -> tuple[MetricAlert, list[MetricAlertEvent
     return row, events
 
 
-def risk_map(store: Store, rules: RuleSet, d: Dictionary, *, departments: list[str] | None = None) -> list[dict[str, Any]]:
-    """Each department's lights: the worst unresolved alert per metric; watched metrics without one are green."""
+def risk_map(store: Store, rules: RuleSet, d: Dictionary, *, departments: list[str] | None = None,
+             now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Each department's lights (风险地图): per metric, the worst alert still **open**; watched metrics without
+    one are green. Acknowledged and snoozed alerts are in hand, so they no longer colour the cell: they are
+    listed under ``handled`` (with their own level) and counted, so a green cell with work in progress says so.
+    A snooze that has run out is open again."""
+    now = now or utcnow()
     lights: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def blank(subject: str, metric: str, zh: str, en: str, unit: str) -> dict[str, Any]:
+        return {"subject": subject, "metric": metric, "name": {"zh": zh, "en": en}, "level": "green",
+                "alert_id": None, "value": None, "value_text": "", "unit": unit, "open": 0, "handled": []}
+
     for r in rules.rules:
         if r.enabled:
             zh, en = names_of(r, d)
-            lights.setdefault(r.department, {}).setdefault(r.subject, {
-                "subject": r.subject, "metric": r.metric, "name": {"zh": zh, "en": en}, "level": "green",
-                "alert_id": None, "value": None, "unit": unit_of(r, d)})
+            lights.setdefault(r.department, {}).setdefault(r.subject, blank(r.subject, r.metric, zh, en, unit_of(r, d)))
     with store.session() as ses:
-        for row in ses.scalars(select(MetricAlert).where(MetricAlert.status != "resolved")):
-            cell = lights.setdefault(row.department, {}).setdefault(row.subject, {
-                "subject": row.subject, "metric": row.metric, "name": {"zh": row.subject, "en": row.subject},
-                "level": "green", "alert_id": None, "value": None, "unit": row.unit})
-            if cell["alert_id"] is None or SEVERITY[row.level] > SEVERITY[cell["level"]]:
-                cell.update(level=row.level, alert_id=row.id, value=row.value)
+        rows = list(ses.scalars(select(MetricAlert).where(MetricAlert.status != "resolved").order_by(MetricAlert.id)))
+    for row in rows:
+        cell = lights.setdefault(row.department, {}).setdefault(
+            row.subject, blank(row.subject, row.metric, row.subject, row.subject, row.unit))
+        status = effective_status(row, now)
+        if status != "open":
+            cell["handled"].append({"id": row.id, "level": row.level, "status": status})
+            continue
+        cell["open"] += 1
+        if cell["alert_id"] is None or SEVERITY[row.level] > SEVERITY[cell["level"]]:
+            cell.update(level=row.level, alert_id=row.id, value=row.value, value_text=fmt.value(row.value, row.unit))
     out = []
     for dept in sorted(lights):
         if departments is not None and dept and dept not in departments:

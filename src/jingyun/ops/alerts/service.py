@@ -13,7 +13,7 @@ from jingyun.metrics.dictionary import dictionary_for
 from jingyun.metrics.kpi import TargetSet, load_targets, targets_path
 from jingyun.metrics.model import Dictionary
 from jingyun.ops.alerts import inbox
-from jingyun.ops.alerts.evaluate import Evaluation, Window, evaluate
+from jingyun.ops.alerts.evaluate import Evaluation, SourceReader, Window, evaluate
 from jingyun.ops.alerts.rules import RuleSet, load_rules
 from jingyun.store.db import Store
 from jingyun.warehouse.backends import Backend
@@ -50,17 +50,31 @@ def workspace(settings: Settings, backend: Backend) -> tuple[Dictionary, TargetS
     return d, targets, load_rules(settings, d, targets)
 
 
-def approval_timeouts(store: Store) -> Any:
-    """The approvals SLA statistics as a source reader, once the approvals capability provides them."""
-    import importlib
+def approval_timeouts(store: Store, timezone: str) -> SourceReader:
+    """The approvals SLA statistics (``jingyun.approvals``) as a source reader: each window's timeout rate.
 
-    try:
-        stats = importlib.import_module("jingyun.approvals").timeout_rate
-    except (ImportError, AttributeError):
-        return None
+    A day window reads :func:`~jingyun.approvals.timeout_rate_by_day` (local days, one query for all of them);
+    a week or month window reads :func:`~jingyun.approvals.sla_stats` over its local span. A window without a
+    counted step is unknown (None), not 0 %, so a quiet weekend breaks no run and makes none."""
+    from jingyun import approvals
+
+    zone = ZoneInfo(timezone)
+
+    def utc(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC).replace(tzinfo=None)
 
     def read(source: str, windows: list[Window]) -> dict[Window, float | None] | None:
-        return {w: stats(store, w[0], w[1]) for w in windows}
+        out: dict[Window, float | None] = {}
+        days = [w for w in windows if w[0] == w[1]]
+        if days:
+            by_day = dict(approvals.timeout_rate_by_day(store, start=min(w[0] for w in days),
+                                                        end=max(w[1] for w in days), tz=timezone))
+            out.update({w: by_day[w[0]].timeout_rate for w in days})
+        for w in windows:
+            if w[0] != w[1]:
+                out[w] = approvals.sla_stats(store, since=utc(w[0]), until=utc(w[1] + dt.timedelta(days=1))
+                                             ).overall.timeout_rate
+        return out
 
     return read
 
@@ -72,5 +86,5 @@ def run(settings: Settings, backend: Backend, store: Store, as_of: dt.date, *, n
         for rid in only:
             rules.get(rid)
     ev = evaluate(backend, d, rules, as_of, targets=targets, timezone=settings.timezone,
-                  sources=approval_timeouts(store), only=only)
+                  sources=approval_timeouts(store, settings.timezone), only=only)
     return Run(ev, inbox.apply(store, settings, d, rules, ev, now=now, send=send), d)
