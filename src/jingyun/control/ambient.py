@@ -4,9 +4,11 @@
 a DuckDB cursor of the service writer's connection, so reads run beside HTTP ingestion and the
 console without waiting. Writes keep the writer's rules: :meth:`ServiceWarehouse.transaction` holds
 the writer's lock (``IngestWriter.lock``, the one its group commit and quarantine replay take) for
-one transaction — one chunk of a file ingest — so a file of millions of rows stalls HTTP ingestion
-by at most one chunk's commit, and two ingests never deduplicate against each other's uncommitted
-rows. Statements outside a transaction (segment tables, scores) autocommit on their own: DuckDB
+one transaction, so two ingests never deduplicate against each other's uncommitted rows. A chunk of a
+file ingest asks for an *optimistic* transaction: it runs without the lock and takes it only to
+commit, after checking the claims of the writes committed meanwhile (:mod:`jingyun.warehouse.claims`);
+on a possible clash it raises :class:`~jingyun.warehouse.connection.Contended` and the chunk runs
+again under the lock. A file of millions of rows then stalls HTTP ingestion by one chunk's commit. Statements outside a transaction (segment tables, scores) autocommit on their own: DuckDB
 appends never conflict.
 
 Cancelling (the client hung up, or the service is stopping) interrupts the command's cursors
