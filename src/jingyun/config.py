@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     automation_cap_day: int = Field(default=2, ge=0, description="Marketing messages one person may get per local day across all journeys (default 2).")
     automation_cap_week: int = Field(default=5, ge=0, description="Marketing messages one person may get per local ISO week across all journeys (default 5).")
     automation_quiet_start: str = Field(default="22:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="Start of quiet hours in the recipient's time zone, HH:MM (default 22:00); equal to the end turns them off.")
+    automation_live: bool = Field(default=True, description="Run active journeys live inside the service (triggers on each ingest commit, timers, schedules); off: journeys only simulate.")
     automation_quiet_end: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="End of quiet hours in the recipient's time zone, HH:MM (default 08:00); a waiting message goes then.")
     calendar: str = Field(default="CN", pattern=r"^[A-Z]{2,3}$", description="Workspace holiday calendar (default CN: public holidays and 调休 make-up working days; any country code of the holidays package); company holidays and working days are added from calendar.yaml in the home.")
     service: ServiceConfig = Field(default_factory=lambda: ServiceConfig(), description="The service section (environment only): see the JINGYUN_* service settings.")

@@ -118,7 +118,7 @@ def create_app(settings: Settings, service: ServiceSettings | None = None, store
         from jingyun.ops.service import ServiceScheduler
 
         # the scheduler runs inside the service: due jobs of schedule.yaml (none without one)
-        scheduler = app_.state.scheduler = ServiceScheduler(settings, store)
+        scheduler = app_.state.scheduler = ServiceScheduler(settings, store, writer=state.writer)
         scheduler.start()
         yield
         scheduler.stop()

@@ -46,7 +46,7 @@ import pyarrow.compute as pc
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from jingyun.automation import actions, guards
+from jingyun.automation import actions, activation, guards
 from jingyun.automation.entries import candidates, match_sql
 from jingyun.automation.journey import (
     END,
@@ -131,6 +131,10 @@ class Runtime:
         """Listen to the warehouse's commits (the service's writer warehouse)."""
         if self.on_commit not in wh.after_commit:
             wh.after_commit.append(self.on_commit)
+
+    def detach(self, wh: Any) -> None:
+        if self.on_commit in wh.after_commit:
+            wh.after_commit.remove(self.on_commit)
 
     def on_commit(self, table: str, rows: pa.Table) -> None:
         """Called by the committing thread right after its commit: queue, never work there."""
@@ -717,4 +721,4 @@ def percentiles(samples: Any, qs: tuple[float, ...] = (0.5, 0.99)) -> dict[float
     return out
 
 
-__all__ = ["Clock", "Live", "Runtime", "Stats", "percentiles", "ts_literal"]
+__all__ = ["Clock", "Live", "Runtime", "Stats", "activation", "percentiles", "ts_literal"]

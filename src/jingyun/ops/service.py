@@ -16,6 +16,7 @@ import datetime as dt
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -35,7 +36,14 @@ SWEEP_S = 30
 
 
 class ServiceScheduler:
-    def __init__(self, settings: Settings, store: Store, *, clock: Clock | None = None, workers: int = 4):
+    def __init__(self, settings: Settings, store: Store, *, clock: Clock | None = None, workers: int = 4,
+                 writer: Any = None):
+        self.automation: Any = None  # the live journey runtime, fed by the service writer's commits
+        self._writer = writer
+        if writer is not None and settings.automation_live:
+            from jingyun.automation.runtime import Runtime
+
+            self.automation = Runtime(store, settings, reader=writer.reader)
         self.runner = ChildProcessRunner()
         self.core = Scheduler(settings, store, clock=clock, runner=self.runner)
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="jingyun-job")
@@ -56,6 +64,9 @@ class ServiceScheduler:
         self.aps.add_job(self.sweep, IntervalTrigger(seconds=SWEEP_S), id="jingyun-sweep",
                          next_run_time=dt.datetime.now(ZoneInfo(self.core.tz)))
         self.aps.start()
+        if self.automation is not None:
+            self.automation.attach(self._writer.wh)
+            self.automation.start()
 
     def running(self) -> list[dict[str, object]]:
         """Runs holding a job's marker now (from any process), for ``jingyun status``."""
@@ -69,6 +80,9 @@ class ServiceScheduler:
 
     def stop(self) -> None:
         self._stopped = True
+        if self.automation is not None:
+            self.automation.detach(self._writer.wh)
+            self.automation.stop()
         self.aps.shutdown(wait=False)
         self.runner.stop()  # a killed child records "failed" and frees the job's marker
         self.pool.shutdown(wait=True, cancel_futures=True)
