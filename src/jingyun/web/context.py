@@ -23,13 +23,14 @@ from jingyun import localtime
 from jingyun.api.deps import ServiceState, get_state, identify
 from jingyun.security.roles import Principal
 from jingyun.warehouse import Warehouse
-from jingyun.web import i18n
+from jingyun.web import enums, i18n
 
 PREFIX = "/console"
 LANG_COOKIE = "jy_lang"
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 # {{ stored_time|localtime(ctx.timezone) }}: 2026-10-01 09:00:00+08:00 (jingyun.localtime, the one conversion)
 TEMPLATES.env.filters["localtime"] = lambda value, tz: localtime.local_text(value, tz) or "—"
+TEMPLATES.env.filters["enum"] = enums.jinja_filter  # {{ user.gender|enum('gender') }}: 女 / Female (web/enums.py)
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,28 @@ class NavItem:
 
 # A specialist sees the cockpit, users and dashboards; analyses need analysis:run,
 # the quarantine (raw payloads with personal data) is admin only.
+#
+# One line per page, grouped see · act · manage. A capability adds its page with one NavItem in its group:
+# the label key (``nav.<capability>``) lives in the capability's own catalog (i18n/<capability>.<locale>.json),
+# the path is its console route, the permission the one its page checks with ``page_ctx`` (so the link shows
+# exactly to those the page admits). Still to come in "manage", after incidents, in this order:
+# ``NavItem("nav.alerts", "/alerts", "alerts:view")``, ``NavItem("nav.budgets", "/budgets", "budgets:view")``,
+# ``NavItem("nav.pricing", "/pricing", "pricing:view")``.
 NAV: tuple[NavItem, ...] = (
+    # see
     NavItem("nav.cockpit", "/", "authenticated"),
     NavItem("nav.analyses", "/analyses", "analysis:run"),
     NavItem("nav.users", "/users", "segments:view"),
     NavItem("nav.experiments", "/experiments", "analysis:run"),
     NavItem("nav.quality", "/quality", "analysis:run"),
+    # act
+    NavItem("nav.messages", "/messages", "messages:view"),
+    NavItem("nav.coupons", "/coupons", "coupons:view"),
+    # manage
+    NavItem("nav.approvals", "/approvals", "approvals:decide"),
+    NavItem("nav.incidents", "/incidents", "incidents:view"),
+    NavItem("nav.alerts", "/alerts", "alerts:view"),
+    # administer, and your own dashboards
     NavItem("nav.admin", "/admin", "users:manage"),
     NavItem("nav.jobs", "/jobs", "jobs:view"),
     NavItem("nav.dashboards", "/dashboards", "authenticated"),

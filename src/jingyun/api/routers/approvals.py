@@ -37,7 +37,7 @@ AMOUNT = r"^\d{1,13}(\.\d{1,2})?$"
 
 
 # -- shapes ------------------------------------------------------------------------------------
-class StepOut(BaseModel):
+class ApprovalStepOut(BaseModel):
     id: int | None
     stage: int
     position: str
@@ -51,7 +51,7 @@ class StepOut(BaseModel):
     timed_out: bool
 
 
-class EntryOut(BaseModel):
+class ApprovalEntryOut(BaseModel):
     ts: LocalTime
     author: str
     kind: str
@@ -59,7 +59,7 @@ class EntryOut(BaseModel):
     step_id: int | None
 
 
-class AttachmentOut(BaseModel):
+class ApprovalAttachmentOut(BaseModel):
     id: int
     filename: str
     size: int
@@ -68,7 +68,7 @@ class AttachmentOut(BaseModel):
     created_at: LocalTime
 
 
-class RequestOut(BaseModel):
+class ApprovalOut(BaseModel):
     id: int
     type: str
     amount: str = Field(description="Exact yuan, two decimals 金额（元）")
@@ -80,41 +80,41 @@ class RequestOut(BaseModel):
     created_at: LocalTime
     decided_at: LocalTime | None
     pending_with: list[str]
-    steps: list[StepOut]
-    timeline: list[EntryOut]
-    attachments: list[AttachmentOut]
+    steps: list[ApprovalStepOut]
+    timeline: list[ApprovalEntryOut]
+    attachments: list[ApprovalAttachmentOut]
 
 
-class RequestPage(BaseModel):
-    items: list[RequestOut]
+class ApprovalPage(BaseModel):
+    items: list[ApprovalOut]
     total: int
     limit: int
     offset: int
 
 
-class SubmitIn(BaseModel):
+class ApprovalSubmitIn(BaseModel):
     type: str = Field(min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_\-]+$")
     amount: str = Field(pattern=AMOUNT, description="Yuan as text with at most two decimals (floats are refused)")
     title: str = Field(min_length=1, max_length=200)
     payload: dict[str, Any] = Field(default_factory=dict)
 
 
-class DecisionIn(BaseModel):
+class ApprovalDecisionIn(BaseModel):
     comment: str = Field(default="", max_length=4000)
 
 
-class CommentIn(BaseModel):
+class ApprovalCommentIn(BaseModel):
     text: str = Field(min_length=1, max_length=4000)
 
 
-class CommentOut(BaseModel):
+class ApprovalCommentOut(BaseModel):
     ts: LocalTime
     author: str
     kind: str
     text: str
 
 
-class DelegationIn(BaseModel):
+class ApprovalDelegationIn(BaseModel):
     delegate: str = Field(min_length=1, max_length=100)
     until: dt.datetime = Field(description="End (exclusive); a time without an offset is read in the workspace zone")
     starts: dt.datetime | None = Field(default=None, description="Start; now when left out")
@@ -123,7 +123,7 @@ class DelegationIn(BaseModel):
                                   description="Whose approvals move (admins only; yourself when left out)")
 
 
-class DelegationOut(BaseModel):
+class ApprovalDelegationOut(BaseModel):
     id: int
     delegator: str
     delegate: str
@@ -132,19 +132,19 @@ class DelegationOut(BaseModel):
     ends_at: LocalTime
 
 
-class RouteStepOut(BaseModel):
+class ApprovalRouteStepOut(BaseModel):
     stage: int
     position: str
     approver: str | None
 
 
-class RouteOut(BaseModel):
+class ApprovalRouteOut(BaseModel):
     type: str
     amount: str
-    steps: list[RouteStepOut]
+    steps: list[ApprovalRouteStepOut]
 
 
-class SlaRowOut(BaseModel):
+class ApprovalSlaRowOut(BaseModel):
     key: str
     steps: int
     decided: int
@@ -153,10 +153,10 @@ class SlaRowOut(BaseModel):
     timeout_rate: float | None
 
 
-class SlaOut(BaseModel):
-    overall: SlaRowOut
-    by_type: list[SlaRowOut]
-    by_approver: list[SlaRowOut]
+class ApprovalSlaOut(BaseModel):
+    overall: ApprovalSlaRowOut
+    by_type: list[ApprovalSlaRowOut]
+    by_approver: list[ApprovalSlaRowOut]
 
 
 class OrgPersonOut(BaseModel):
@@ -168,7 +168,7 @@ class OrgPersonOut(BaseModel):
     superior: str | None
 
 
-class RowErrorOut(BaseModel):
+class OrgRowErrorOut(BaseModel):
     row: int
     field: str
     message: str
@@ -178,17 +178,17 @@ class OrgImportOut(BaseModel):
     received: int
     created: int
     updated: int
-    errors: list[RowErrorOut]
+    errors: list[OrgRowErrorOut]
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def request_out(r: ApprovalRequest) -> RequestOut:
-    return RequestOut(
+def request_out(r: ApprovalRequest) -> ApprovalOut:
+    return ApprovalOut(
         id=r.id, type=r.type, amount=f"{r.amount:.2f}", title=r.title, payload=r.payload, requester=r.requester,
         status=r.status, tier=r.tier + 1, created_at=r.created_at, decided_at=r.decided_at,
-        pending_with=r.pending_with, steps=[StepOut(**s.to_dict()) for s in r.steps],
-        timeline=[EntryOut(ts=e.ts, author=e.author, kind=e.kind, text=e.text, step_id=e.step_id) for e in r.entries],
-        attachments=[AttachmentOut(**a.__dict__) for a in r.attachments])
+        pending_with=r.pending_with, steps=[ApprovalStepOut(**s.to_dict()) for s in r.steps],
+        timeline=[ApprovalEntryOut(ts=e.ts, author=e.author, kind=e.kind, text=e.text, step_id=e.step_id) for e in r.entries],
+        attachments=[ApprovalAttachmentOut(**a.__dict__) for a in r.attachments])
 
 
 def visible(state: ServiceState, request: Request, who: Principal, request_id: int) -> ApprovalRequest:
@@ -212,99 +212,99 @@ def _local(value: dt.datetime, tz: str) -> dt.datetime:
 
 # -- routes ------------------------------------------------------------------------------------
 @router.get("/approvals/route", summary="The chain a request of this type and amount would follow 审批路径预览",
-            response_model=RouteOut)
+            response_model=ApprovalRouteOut)
 def preview_route(state: StateDep, who: Submitter, type: TypeQ,
-                  amount: Annotated[str, Query(pattern=AMOUNT, description="Yuan 金额")]) -> RouteOut:
+                  amount: Annotated[str, Query(pattern=AMOUNT, description="Yuan 金额")]) -> ApprovalRouteOut:
     steps = approvals.route(state.store, type, Decimal(amount), settings=state.settings, requester=who.name)
-    return RouteOut(type=type, amount=f"{Decimal(amount):.2f}",
-                    steps=[RouteStepOut(stage=s.stage, position=s.position, approver=s.approver) for s in steps])
+    return ApprovalRouteOut(type=type, amount=f"{Decimal(amount):.2f}",
+                    steps=[ApprovalRouteStepOut(stage=s.stage, position=s.position, approver=s.approver) for s in steps])
 
 
-@router.post("/approvals", summary="Submit a request as yourself 提交审批", status_code=201, response_model=RequestOut)
-def submit(state: StateDep, who: Submitter, body: SubmitIn) -> RequestOut:
+@router.post("/approvals", summary="Submit a request as yourself 提交审批", status_code=201, response_model=ApprovalOut)
+def submit(state: StateDep, who: Submitter, body: ApprovalSubmitIn) -> ApprovalOut:
     req = approvals.submit(state.store, state.settings, type=body.type, amount=Decimal(body.amount), title=body.title,
                            payload=body.payload, requester=who.name)
     return request_out(req)
 
 
 @router.get("/approvals", summary="Mine to decide, mine submitted, or all (managers of approvals) 审批列表",
-            response_model=RequestPage)
+            response_model=ApprovalPage)
 def list_requests(state: StateDep, who: Decider, page: PagingDep,
                   box: Annotated[Literal["to_decide", "submitted", "all"], Query()] = "to_decide",
                   status: Annotated[Literal["pending", "approved", "rejected", "withdrawn"] | None, Query()] = None,
-                  type: Annotated[str | None, Query(max_length=50)] = None) -> RequestPage:
+                  type: Annotated[str | None, Query(max_length=50)] = None) -> ApprovalPage:
     if box == "all" and not who.may("approvals:manage"):
         raise JingyunError("forbidden", "box=all lists everyone's requests: ask an admin, or use to_decide or "
                            "submitted", "box", status=403)
     items, total = approvals.list_requests(state.store, person=who.name, box=box, status=status, type=type,
                                            limit=min(page.limit, 500), offset=page.offset)
-    return RequestPage(items=[request_out(r) for r in items], total=total, limit=page.limit, offset=page.offset)
+    return ApprovalPage(items=[request_out(r) for r in items], total=total, limit=page.limit, offset=page.offset)
 
 
 @router.get("/approvals/sla", summary="Average decision hours and timeout rate per type and approver 审批时效",
-            response_model=SlaOut)
+            response_model=ApprovalSlaOut)
 def sla(state: StateDep, _: Manager, type: Annotated[str | None, Query(max_length=50)] = None,
         since: Annotated[dt.datetime | None, Query()] = None,
-        until: Annotated[dt.datetime | None, Query()] = None) -> SlaOut:
+        until: Annotated[dt.datetime | None, Query()] = None) -> ApprovalSlaOut:
     def utc(v: dt.datetime | None) -> dt.datetime | None:
         return None if v is None else _local(v, state.settings.timezone).astimezone(dt.UTC).replace(tzinfo=None)
 
     stats = approvals.sla_stats(state.store, since=utc(since), until=utc(until), type=type)
-    return SlaOut.model_validate(stats.to_dict())
+    return ApprovalSlaOut.model_validate(stats.to_dict())
 
 
 @router.get("/approvals/{request_id}", summary="One request: chain, timeline, attachments 审批详情",
-            response_model=RequestOut)
-def show(request: Request, state: StateDep, who: Decider, request_id: RequestId) -> RequestOut:
+            response_model=ApprovalOut)
+def show(request: Request, state: StateDep, who: Decider, request_id: RequestId) -> ApprovalOut:
     return request_out(visible(state, request, who, request_id))
 
 
 def _decide(request: Request, state: ServiceState, who: Principal, request_id: int, decision: Literal["approve", "reject"],
-            comment: str) -> RequestOut:
+            comment: str) -> ApprovalOut:
     visible(state, request, who, request_id)
     return request_out(approvals.decide(state.store, state.settings, request_id, actor=who.name, decision=decision,
                                         comment=comment))
 
 
 @router.post("/approvals/{request_id}/approve", summary="Approve your waiting steps (yours or delegated) 同意",
-             response_model=RequestOut)
+             response_model=ApprovalOut)
 def approve(request: Request, state: StateDep, who: Decider, request_id: RequestId,
-            body: Annotated[DecisionIn | None, Body()] = None) -> RequestOut:
+            body: Annotated[ApprovalDecisionIn | None, Body()] = None) -> ApprovalOut:
     return _decide(request, state, who, request_id, "approve", body.comment if body else "")
 
 
 @router.post("/approvals/{request_id}/reject", summary="Reject: the whole request is rejected 驳回",
-             response_model=RequestOut)
+             response_model=ApprovalOut)
 def reject(request: Request, state: StateDep, who: Decider, request_id: RequestId,
-           body: Annotated[DecisionIn | None, Body()] = None) -> RequestOut:
+           body: Annotated[ApprovalDecisionIn | None, Body()] = None) -> ApprovalOut:
     return _decide(request, state, who, request_id, "reject", body.comment if body else "")
 
 
 @router.post("/approvals/{request_id}/comments", summary="Comment on the timeline 评论", status_code=201,
-             response_model=CommentOut)
-def comment(request: Request, state: StateDep, who: Decider, request_id: RequestId, body: CommentIn) -> CommentOut:
+             response_model=ApprovalCommentOut)
+def comment(request: Request, state: StateDep, who: Decider, request_id: RequestId, body: ApprovalCommentIn) -> ApprovalCommentOut:
     visible(state, request, who, request_id)
     e = approvals.comment(state.store, request_id, author=who.name, text=body.text)
-    return CommentOut(ts=e.ts, author=e.author, kind=e.kind, text=e.text)
+    return ApprovalCommentOut(ts=e.ts, author=e.author, kind=e.kind, text=e.text)
 
 
 @router.post("/approvals/{request_id}/withdraw", summary="Withdraw your own pending request 撤回",
-             response_model=RequestOut)
-def withdraw(request: Request, state: StateDep, who: Submitter, request_id: RequestId) -> RequestOut:
+             response_model=ApprovalOut)
+def withdraw(request: Request, state: StateDep, who: Submitter, request_id: RequestId) -> ApprovalOut:
     visible(state, request, who, request_id)
     return request_out(approvals.withdraw(state.store, request_id, actor=who.name))
 
 
 @router.post("/approvals/{request_id}/attachments", summary="Attach a file (kept privately, read back through the "
-             "request) 上传附件", status_code=201, response_model=AttachmentOut)
+             "request) 上传附件", status_code=201, response_model=ApprovalAttachmentOut)
 def upload(request: Request, state: StateDep, who: Decider, request_id: RequestId,
                  file: Annotated[UploadFile, File(description="The file; the API body cap applies (about 1 MB), "
-                                                             "larger files through `jingyun approval`")]) -> AttachmentOut:
+                                                             "larger files through `jingyun approval`")]) -> ApprovalAttachmentOut:
     visible(state, request, who, request_id)
     data = file.file.read(MAX_ATTACHMENT + 1)
     a = approvals.attach(state.store, state.settings, request_id, filename=file.filename or "", data=data,
                          uploaded_by=who.name)
-    return AttachmentOut(**a.__dict__)
+    return ApprovalAttachmentOut(**a.__dict__)
 
 
 @router.get("/approvals/{request_id}/attachments/{attachment_id}", summary="Download an attachment 下载附件",
@@ -326,8 +326,8 @@ def download(request: Request, state: StateDep, who: Decider, request_id: Reques
 
 
 @router.post("/approvals/delegations", summary="Let someone decide for you in a period 委托审批", status_code=201,
-             response_model=DelegationOut)
-def delegate(state: StateDep, who: Decider, body: DelegationIn) -> DelegationOut:
+             response_model=ApprovalDelegationOut)
+def delegate(state: StateDep, who: Decider, body: ApprovalDelegationIn) -> ApprovalDelegationOut:
     delegator = body.delegator or who.name
     if delegator != who.name and not who.may("approvals:manage"):
         raise JingyunError("forbidden", "you delegate your own approvals; leave delegator out", "delegator", status=403)
@@ -335,7 +335,7 @@ def delegate(state: StateDep, who: Decider, body: DelegationIn) -> DelegationOut
     starts = _local(body.starts, tz) if body.starts else dt.datetime.now(dt.UTC)
     d = approvals.delegate(state.store, delegator=delegator, delegate=body.delegate, starts_at=starts,
                            ends_at=_local(body.until, tz), type=body.type, settings=state.settings, actor=who.name)
-    return DelegationOut(**d.__dict__)
+    return ApprovalDelegationOut(**d.__dict__)
 
 
 @router.delete("/approvals/delegations/{delegation_id}", summary="Revoke your delegation 撤销委托", status_code=204,
@@ -361,4 +361,4 @@ def org_import(state: StateDep, _: OrgAdmin,
                body: Annotated[str, Body(media_type="text/csv", max_length=1_000_000)]) -> OrgImportOut:
     rep = org.import_csv(state.store, state.settings, body)
     return OrgImportOut(received=rep.received, created=rep.created, updated=rep.updated,
-                        errors=[RowErrorOut(**e.__dict__) for e in rep.errors])
+                        errors=[OrgRowErrorOut(**e.__dict__) for e in rep.errors])

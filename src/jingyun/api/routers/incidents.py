@@ -51,14 +51,14 @@ class IncidentStepOut(BaseModel):
     done_by: str | None
 
 
-class TimelineOut(BaseModel):
+class IncidentTimelineOut(BaseModel):
     ts: LocalTime
     author: str
     kind: str
     text: str
 
 
-class ReviewOut(BaseModel):
+class IncidentReviewOut(BaseModel):
     summary: str
     root_cause: str
     actions: list[str]
@@ -78,9 +78,9 @@ class IncidentOut(BaseModel):
     deadline_at: LocalTime
     closed_at: LocalTime | None
     overdue: bool
-    review: ReviewOut | None
+    review: IncidentReviewOut | None
     steps: list[IncidentStepOut]
-    timeline: list[TimelineOut]
+    timeline: list[IncidentTimelineOut]
 
 
 class IncidentPage(BaseModel):
@@ -90,22 +90,22 @@ class IncidentPage(BaseModel):
     offset: int
 
 
-class OpenIn(BaseModel):
+class IncidentOpenIn(BaseModel):
     playbook: str = Field(min_length=1, max_length=50)
     title: str = Field(min_length=1, max_length=200)
     level: int | None = Field(default=None, ge=1, le=3, description="1 (24 h), 2 (48 h), 3 (72 h); the playbook's "
                                                                     "default when left out")
 
 
-class NoteIn(BaseModel):
+class IncidentNoteIn(BaseModel):
     text: str = Field(min_length=1, max_length=4000)
 
 
-class LevelIn(BaseModel):
+class IncidentLevelIn(BaseModel):
     level: int = Field(ge=1, le=3)
 
 
-class CloseIn(BaseModel):
+class IncidentCloseIn(BaseModel):
     summary: str = Field(min_length=1, max_length=4000)
     root_cause: str = Field(min_length=1, max_length=4000)
     actions: list[Annotated[str, Field(min_length=1, max_length=1000)]] = Field(min_length=1, max_length=50)
@@ -116,9 +116,9 @@ def incident_out(i: Incident) -> IncidentOut:
         id=i.id, playbook=i.playbook, level=i.level, title=i.title, source=i.source, alert_id=i.alert_id,
         status=i.status, first_responder=i.first_responder, opened_by=i.opened_by, opened_at=i.opened_at,
         deadline_at=i.deadline_at, closed_at=i.closed_at, overdue=i.overdue(utcnow()),
-        review=ReviewOut.model_validate(i.review) if i.review else None,
+        review=IncidentReviewOut.model_validate(i.review) if i.review else None,
         steps=[IncidentStepOut(**s.__dict__) for s in i.steps],
-        timeline=[TimelineOut(**e.__dict__) for e in i.timeline])
+        timeline=[IncidentTimelineOut(**e.__dict__) for e in i.timeline])
 
 
 def _get(incident_id: int, state: ServiceState) -> Incident:
@@ -137,7 +137,7 @@ def playbooks(_: Viewer) -> list[PlaybookOut]:
 
 @router.post("/incidents", summary="Open an incident from a playbook 上报应急事件", status_code=201,
              response_model=IncidentOut)
-def open_incident(state: StateDep, who: Reporter, body: OpenIn) -> IncidentOut:
+def open_incident(state: StateDep, who: Reporter, body: IncidentOpenIn) -> IncidentOut:
     level = body.level or incidents.playbook(body.playbook).default_level
     inc = incidents.open_incident(state.store, state.settings, playbook=body.playbook, level=level, title=body.title,
                                   source="manual", opened_by=who.name)
@@ -165,21 +165,21 @@ def tick(state: StateDep, who: Manager, incident_id: IncidentId, idx: Annotated[
 
 @router.post("/incidents/{incident_id}/notes", summary="Add a note to the timeline 添加备注", status_code=201,
              response_model=IncidentOut)
-def note(state: StateDep, who: Reporter, incident_id: IncidentId, body: NoteIn) -> IncidentOut:
+def note(state: StateDep, who: Reporter, incident_id: IncidentId, body: IncidentNoteIn) -> IncidentOut:
     _get(incident_id, state)
     return incident_out(incidents.add_note(state.store, incident_id, author=who.name, text=body.text))
 
 
 @router.post("/incidents/{incident_id}/level", summary="Change the response level (the deadline moves) 调整级别",
              response_model=IncidentOut)
-def level(state: StateDep, who: Manager, incident_id: IncidentId, body: LevelIn) -> IncidentOut:
+def level(state: StateDep, who: Manager, incident_id: IncidentId, body: IncidentLevelIn) -> IncidentOut:
     _get(incident_id, state)
     return incident_out(incidents.set_level(state.store, incident_id, body.level, author=who.name))
 
 
 @router.post("/incidents/{incident_id}/close", summary="Close with the post-incident review 复盘并关闭",
              response_model=IncidentOut)
-def close(state: StateDep, who: Manager, incident_id: IncidentId, body: CloseIn) -> IncidentOut:
+def close(state: StateDep, who: Manager, incident_id: IncidentId, body: IncidentCloseIn) -> IncidentOut:
     _get(incident_id, state)
     return incident_out(incidents.close(state.store, incident_id, author=who.name, review=body.model_dump()))
 
