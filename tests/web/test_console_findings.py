@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -160,7 +162,8 @@ def test_5_filtered_cards_show_the_slice_without_the_company_target_and_the_scor
     sliced = metric_total(svc, "gmv", "2026-09-01", "2026-09-30", "users.channel", "short_video")
     company = metric_total(svc, "gmv", "2026-09-01", "2026-09-30")
     assert sliced and company and sliced < company
-    assert float(re.search(r'<p class="value" data-value="([^"]+)"', card).group(1)) == pytest.approx(sliced)
+    shown = re.search(r'<p class="value" data-value="([^"]+)"', card)
+    assert shown and float(shown.group(1)) == pytest.approx(sliced)
 
     sc = c.get(f"/console/panel/scorecard?{q}", headers=HX).text
     rows = {r[1][1]: r for r in cells(sc)}
@@ -196,8 +199,8 @@ def test_6_mistakes_are_pages_with_what_which_field_and_a_way_back(svc: App, url
         if field_label:
             assert f"({'字段' if not lang else 'field'}: {field_label})" in r.text
         if lang == "en":
-            what = re.search(r'<p class="callout bad"><strong>(.*?)</strong>', r.text).group(1)
-            assert not re.search(r"[\u4e00-\u9fff]", what)
+            what = re.search(r'<p class="callout bad"><strong>(.*?)</strong>', r.text)
+            assert what and not re.search(r"[\u4e00-\u9fff]", what.group(1))
     # an HTMX request gets the same as a fragment, not a page
     frag = svc.console("mgr").get("/console/?from=2026-10-10&to=2026-10-01", headers=HX)
     assert frag.status_code == 400 and "<html" not in frag.text and 'data-error-code="bad_range"' in frag.text
@@ -217,3 +220,89 @@ def test_8_scorecard_alerts_and_trend_write_money_ratios_and_counts_as_they_read
     assert trend and all(re.fullmatch(r"\d+\.\d%", r[1][1]) for r in trend)
     orders = cells(c.get(f"/console/panel/trend?{OCT}&metric=gmv", headers=HX).text)
     assert all(r[1][1].startswith("¥") for r in orders)
+
+
+# -- finding 7: charts that show their answer ----------------------------------------------------------------
+def chart(fragment: str, index: int = 0) -> dict[str, Any]:
+    found = re.findall(r'data-option="([^"]*)"', fragment)
+    assert len(found) > index, fragment[:400]
+    return dict(json.loads(html.unescape(found[index])))
+
+
+def test_7_waterfall_floats_attribution_has_two_axes_and_the_heatmaps_read(svc: App) -> None:
+    c = svc.console("mgr")
+    wf = chart(c.get(f"/console/panel/diagnosis?{OCT}&metric=gmv", headers=HX).text)
+    base, up, down = (s["data"] for s in wf["series"])
+    tops = [b + u + d for b, u, d in zip(base, up, down, strict=True)]
+    previous, current = up[0], up[-1]
+    assert previous == pytest.approx(metric_total(svc, "gmv", "2026-08-31", "2026-09-30"), rel=1e-6)  # 31 days before
+    assert current == pytest.approx(metric_total(svc, "gmv", "2026-10-01", "2026-10-31"), rel=1e-6)
+    lo, hi = wf["yAxis"]["min"], wf["yAxis"]["max"]
+    assert max(tops) <= hi  # no bar overruns the axis
+    assert 0 < lo <= min(min(tops), min(base[1:-1]))  # a floating baseline under the lowest level
+    assert (hi - lo) < 0.8 * hi  # the steps fill the axis instead of sitting on top of a bar from 0
+
+    at = chart(c.get(f"/console/panel/attribution?{OCT}&model=last_touch", headers=HX).text)
+    assert isinstance(at["yAxis"], list) and len(at["yAxis"]) == 2
+    assert at["series"][1].get("yAxisIndex") == 1 and at["series"][0].get("yAxisIndex", 0) == 0
+
+    ret_frag = c.get("/console/panel/retention?from=2026-10-20&to=2026-10-31&days=7", headers=HX).text
+    ret = chart(ret_frag)
+    cells_drawn = {(x, y) for x, y, _ in ret["series"][0]["data"]}
+    cohorts = ret["yAxis"]["data"]
+    for y, cohort in enumerate(cohorts):  # no cell past the data's end (31 Oct)
+        for x in range(8):
+            day = dt.date.fromisoformat(cohort) + dt.timedelta(days=x)
+            assert ((x, y) in cells_drawn) == (day <= dt.date(2026, 10, 31)), (cohort, x)
+    rates = [v for *_, v in ret["series"][0]["data"]]
+    assert ret["visualMap"]["max"] == max(rates) and ret["visualMap"]["min"] == min(rates) and max(rates) <= 100
+    assert ret["series"][0]["label"]["show"] is True
+    assert ret["grid"]["bottom"] >= 80  # the legend sits below the axis labels
+
+    tr = chart(c.get(f"/console/panel/transitions?{OCT}", headers=HX).text)
+    lc = chart(c.get("/console/panel/lifecycle", headers=HX).text)
+    stages = lc["xAxis"]["data"]
+    rows = [r for r in tr["yAxis"]["data"] if r in stages]
+    assert rows == [s for s in stages if s in rows] and len(rows) >= 2
+    assert tr["yAxis"]["name"].startswith("起始") and tr["xAxis"]["name"].startswith("目标")
+    assert lc["series"][0]["label"]["formatter"] == "jy:int"  # bar labels with separators (app.js)
+
+
+# -- finding 9: data-quality counts agree, reasons read, pages, replay per row -------------------------------
+def test_9_quality_counts_agree_reasons_are_translated_pages_and_per_row_replay(svc: App) -> None:
+    c = svc.console("root")
+    wh = svc.reader()
+    try:
+        by_source = dict(wh.rows("SELECT source, count(*) FROM _quarantine WHERE status = 'open' AND tbl = 'events' "
+                                 "GROUP BY 1"))
+        total = int(wh.scalar("SELECT count(*) FROM _quarantine WHERE status = 'open'"))
+    finally:
+        wh.close()
+    assert total > 20 and by_source
+    tracking = {r[0][1]: r for r in cells(c.get("/console/panel/tracking", headers=HX).text)}
+    for source, n in by_source.items():
+        assert int(tracking[source][4][0]) == n
+
+    first = c.get("/console/panel/quarantine", headers=HX).text
+    assert "malformed_json" not in re.sub(r"<[^>]+>", "", first) and "JSON 格式错误" in first
+    seen = re.findall(r'<tr data-qid="(\d+)">', first)
+    assert len(seen) == 20 and 'data-page="2"' in first
+    page2 = c.get("/console/panel/quarantine?page=2", headers=HX).text
+    seen += re.findall(r'<tr data-qid="(\d+)">', page2)
+    assert len(seen) == min(total, 40) and len(set(seen)) == len(seen)
+    assert f"共 {total:,} 条" in first
+
+    one = int(seen[0])
+    r = c.post("/console/quality/replay", data={"ids": str(one)}, headers=HX)
+    assert r.status_code == 200 and "已重放 1 条" in r.text
+    wh = svc.reader()
+    try:
+        open_after = int(wh.scalar("SELECT count(*) FROM _quarantine WHERE status = 'open'"))
+        still = wh.scalar("SELECT status FROM _quarantine WHERE qid = ?", [one])
+    finally:
+        wh.close()
+    # only the one row was tried: it fails again (stays open with its reason) or is replayed; the rest untouched
+    assert open_after in (total, total - 1) and still in ("open", "replayed")
+    r = c.post("/console/quality/replay", data={"ids": [seen[1], seen[2]]}, headers=HX)
+    assert r.status_code == 200 and "已重放 2 条" in r.text
+    assert f'hx-vals=\'{{"ids": "{seen[0]}"}}\'' in first and "重放所选" in first and "重放隔离记录" in first

@@ -4,6 +4,8 @@ value-cost matrix, diagnosis waterfall — each one library call from :mod:`jing
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import math
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -72,7 +74,7 @@ def funnel(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     res = _run_funnel(ctx, p)
     names = [s.name for s in res.steps]
     opt = bar_option(names, [(ctx.t("col.users"), [s.users for s in res.steps])])
-    opt["series"][0]["label"] = {"show": True, "position": "top"}
+    opt["series"][0]["label"] = {"show": True, "position": "top", "formatter": "jy:int"}
     opt["series"].append({"type": "line", "name": ctx.t("col.step_conversion"), "yAxisIndex": 1,
                           "data": [round(s.step_conversion * 100, 2) for s in res.steps]})
     opt["yAxis"] = [{"type": "value"}, {"type": "value", "max": 100, "axisLabel": {"formatter": "{value}%"}}]
@@ -125,21 +127,49 @@ def retention(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     with ctx.reader() as wh:
         res = run_retention(open_backend(ctx.state.settings, warehouse=wh), p)
     cohorts = res.cohorts[-31:]
-    data = [[k, i, round(c.rate[k] * 100, 1)] for i, c in enumerate(cohorts) for k in range(len(c.rate))]
+    # a cell whose period has not ended by the range's last day has no data yet: left empty, never 0 %
+    data = [[k, i, round(c.rate[k] * 100, 1)] for i, c in enumerate(cohorts) for k in range(len(c.rate))
+            if observed(c.cohort, k, res.period, f.date_to)]
+    rates = [v for *_, v in data]
     opt = base_option()
     opt.update({
         "tooltip": {"position": "top"},
-        "grid": {"left": 90, "right": 20, "top": 10, "bottom": 60},
+        "grid": {"left": 90, "right": 20, "top": 10, "bottom": 88},
         "xAxis": {"type": "category", "data": [f"+{k}" for k in range(res.periods + 1)], "splitArea": {"show": True}},
         "yAxis": {"type": "category", "data": [c.cohort for c in cohorts], "inverse": True},
-        "visualMap": {"min": 0, "max": 100, "calculable": True, "orient": "horizontal", "left": "center", "bottom": 0,
-                      "inRange": {"color": ["#eff6ff", "#2563eb"]}, "itemHeight": 120},
-        "series": [{"type": "heatmap", "data": data, "label": {"show": len(cohorts) <= 16}}],
+        # the scale spans the rates present (a fixed 0–100 washes every cell after day 0 out)
+        "visualMap": {"min": min(rates, default=0), "max": max(rates, default=100), "calculable": True,
+                      "orient": "horizontal", "left": "center", "bottom": 0, "itemHeight": 120,
+                      "formatter": "{value}%", "precision": 1, "inRange": {"color": ["#eff6ff", "#2563eb"]}},
+        "series": [{"type": "heatmap", "data": data,
+                    "label": {"show": True, "formatter": "jy:pct1", "fontSize": 10 if len(cohorts) > 16 else 11}}],
     })
     cols = [Column(ctx.t("col.cohort"), "date"), Column(ctx.t("col.size"), "int"),
             *[Column(f"+{k}", "pct") for k in range(res.periods + 1)]]
-    rows = [[c.cohort, c.size, *c.rate] for c in res.cohorts]
-    return PanelData(ctx.t("panel.retention"), Table(cols, rows), opt, chart_height=max(260, 22 * len(cohorts) + 90))
+    rows = [[c.cohort, c.size, *[r if observed(c.cohort, k, res.period, f.date_to) else None
+                                for k, r in enumerate(c.rate)]] for c in res.cohorts]
+    return PanelData(ctx.t("panel.retention"), Table(cols, rows), opt, chart_height=max(280, 22 * len(cohorts) + 120))
+
+
+def waterfall_axis(levels: list[float]) -> tuple[float, float]:
+    """Axis bounds for a waterfall: a little below the lowest level and above the highest, on round steps."""
+    lo, hi = min(levels, default=0.0), max(levels, default=1.0)
+    span = (hi - lo) or abs(hi) or 1.0
+    step = 10 ** math.floor(math.log10(span / 5)) if span > 0 else 1.0
+    lo_axis = math.floor((lo - span * 0.15) / step) * step
+    hi_axis = math.ceil((hi + span * 0.1) / step) * step
+    return (max(lo_axis, 0.0) if lo >= 0 else lo_axis), hi_axis
+
+
+def observed(cohort: str, k: int, period: str, last_day: dt.date) -> bool:
+    """Whether period ``k`` after a cohort starting on ``cohort`` has begun by ``last_day`` (the data's end)."""
+    start = dt.date.fromisoformat(cohort[:10])
+    if period == "week":
+        return start + dt.timedelta(weeks=k) <= last_day
+    if period == "month":
+        month = start.month - 1 + k
+        return dt.date(start.year + month // 12, month % 12 + 1, 1) <= last_day
+    return start + dt.timedelta(days=k) <= last_day
 
 
 @panel("paths", "analysis:run")
@@ -172,7 +202,13 @@ def attribution(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     chans = sorted(res.channels, key=lambda c: -c.revenue)
     opt = bar_option([c.channel for c in chans], [(ctx.t("col.conversions"), [round(c.conversions, 2) for c in chans]),
                                                   (ctx.t("col.revenue"), [round(c.revenue, 2) for c in chans])])
-    opt["yAxis"] = {"type": "value"}
+    # conversions (thousands) and revenue (hundreds of thousands) on their own axes, or one hides the other
+    opt["yAxis"] = [{"type": "value", "name": ctx.t("col.conversions"), "axisLabel": {"formatter": "jy:int"}},
+                    {"type": "value", "name": ctx.t("col.revenue"), "axisLabel": {"formatter": "jy:money"},
+                     "splitLine": {"show": False}}]
+    opt["series"][1]["yAxisIndex"] = 1
+    opt["legend"] = {"top": 0}
+    opt["grid"]["top"] = 48
     cols = [Column(ctx.t("col.channel")), Column(ctx.t("col.conversions"), "num"), Column(ctx.t("col.revenue"), "money"),
             Column(ctx.t("col.share"), "pct")]
     rows = [[c.channel, c.conversions, c.revenue, c.share] for c in chans]
@@ -240,13 +276,19 @@ def diagnosis(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     down.append(0.0)
     opt = base_option()
     opt["xAxis"] = {"type": "category", "data": labels, "axisLabel": {"rotate": 30, "interval": 0}}
-    opt["yAxis"] = {"type": "value", "scale": True}
+    # a floating baseline: the axis spans the levels the steps pass through (a −14,686 change on ~800k
+    # would be slivers on an axis from 0), and its top holds the tallest bar so none overruns it
+    lo_axis, hi_axis = waterfall_axis([b + u + dn for b, u, dn in zip(base, up, down, strict=True)] +
+                                      [b for b in base[1:-1]])
+    opt["yAxis"] = {"type": "value", "min": lo_axis, "max": hi_axis, "axisLabel": {"formatter": "jy:compact"}}
     opt["series"] = [
         {"type": "bar", "stack": "w", "data": base, "itemStyle": {"color": "transparent"}, "tooltip": {"show": False},
          "name": "base"},
         {"type": "bar", "stack": "w", "data": up, "name": ctx.t("label.increase"), "itemStyle": {"color": "#16a34a"}},
         {"type": "bar", "stack": "w", "data": down, "name": ctx.t("label.decrease"), "itemStyle": {"color": "#dc2626"}},
     ]
+    for sr in opt["series"][1:]:
+        sr["label"] = {"show": True, "position": "top", "formatter": "jy:compact_nonzero"}
     opt["legend"] = {"top": 0, "data": [ctx.t("label.increase"), ctx.t("label.decrease")]}
     cols = [Column(ctx.t("col.segment")), Column(ctx.t("label.previous"), "num"), Column(ctx.t("label.current"), "num"),
             Column(ctx.t("col.contribution"), "num"), Column(ctx.t("col.share_of_change"), "pct")]

@@ -13,12 +13,13 @@ from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse
 
 from jingyun.api.deps import request_id
+from jingyun.errors import JingyunError
 from jingyun.ingest import quarantine as q
 from jingyun.ingest.tracking_report import tracking_report
 from jingyun.quality.checks import run_checks
 from jingyun.web.context import ConsoleCtx, page_ctx
 from jingyun.web.errors import ConsoleRoute
-from jingyun.web.panels import Callout, Column, PanelData, Table, bar_option, panel
+from jingyun.web.panels import Callout, Column, PanelData, Table, bar_option, panel, param_int
 
 router = APIRouter(route_class=ConsoleRoute)  # ordinary mistakes are pages (web.errors)
 Analyst = Annotated[ConsoleCtx, Depends(page_ctx("analysis:run"))]
@@ -35,10 +36,14 @@ def quality(ctx: Analyst) -> HTMLResponse:
 def tracking(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     with ctx.reader() as wh:
         rep = tracking_report(wh)
+        # the quarantine list's own count per source (every open row, whatever its reason), so the two
+        # tables on the page agree; the library's compliance counts only tracking-plan quarantines
+        held = {str(src): int(n) for src, n in wh.rows(
+            "SELECT source, count(*) FROM _quarantine WHERE status = 'open' AND tbl = 'events' GROUP BY 1")}
     opt = bar_option([r.source for r in rep], [(ctx.t("col.compliance"), [round(r.compliance * 100, 2) for r in rep])],
                      horizontal=True, percent_axis=True)
     opt["yAxis"]["inverse"] = True
-    rows = [[r.source, r.events, r.violations, r.unknown_events, r.quarantined, r.compliance] for r in rep]
+    rows = [[r.source, r.events, r.violations, r.unknown_events, held.get(r.source, 0), r.compliance] for r in rep]
     cols = [Column(ctx.t("col.source")), Column(ctx.t("col.events"), "int"), Column(ctx.t("col.violations"), "int"),
             Column(ctx.t("col.unknown_events"), "int"), Column(ctx.t("col.quarantined"), "int"),
             Column(ctx.t("col.compliance"), "pct")]
@@ -58,26 +63,49 @@ def checks(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
                      template="parts/table_only.html")
 
 
+QUARANTINE_PAGE = 20
+
+
+def reason_text(ctx: ConsoleCtx, reason: str, field: str | None) -> str:
+    """A quarantine reason in the reader's language (an unknown code shows as itself), with its field."""
+    key = "reason." + reason
+    text = ctx.t(key)
+    text = reason if text == key else text
+    return f"{text} ({field})" if field else text
+
+
 @panel("quarantine", "quarantine:view", pinnable=False)
 def quarantine(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
+    """Open quarantined rows, a page at a time, with their reasons translated; replay one row, a selection
+    or everything."""
+    page = param_int(params, "page", 1, 1, 1_000_000)
     with ctx.reader() as wh:
-        total, items = q.list_rows(wh, status="open", limit=50, offset=0)
+        total, items = q.list_rows(wh, status="open", limit=QUARANTINE_PAGE, offset=(page - 1) * QUARANTINE_PAGE)
         summary = q.summary(wh, "open")
-    rows: list[list[Any]] = [[r.qid, r.table, r.reason + (f":{r.field}" if r.field else ""), r.source, r.received_at]
+    pages = max(1, -(-total // QUARANTINE_PAGE))
+    rows: list[list[Any]] = [[r.qid, r.table, reason_text(ctx, r.reason, r.field), r.source, r.received_at]
                             for r in items]
     cols = [Column("ID", "int"), Column(ctx.t("col.table")), Column(ctx.t("col.reason")), Column(ctx.t("col.source")),
             Column(ctx.t("col.received_at"))]
     callouts = [Callout("warn" if total else "good", ctx.t("msg.quarantine", n=f"{total:,}"))]
+    shown_summary = [(tbl, reason_text(ctx, code.partition(":")[0], code.partition(":")[2] or None), n)
+                     for tbl, code, n in summary]
     return PanelData(ctx.t("panel.quarantine"), Table(cols, rows), None, callouts, template="parts/quarantine.html",
-                     extra={"total": total, "summary": summary, "can_replay": ctx.may("quarantine:replay")})
+                     extra={"total": total, "summary": shown_summary, "can_replay": ctx.may("quarantine:replay"),
+                            "page": page, "pages": pages, "items": items, "page_size": QUARANTINE_PAGE})
 
 
 @router.post("/quality/replay", response_class=HTMLResponse)
-def replay(ctx: Replayer, table: Annotated[str, Form(pattern=r"^[a-z_]{0,40}$")] = "") -> HTMLResponse:
+def replay(ctx: Replayer, table: Annotated[str, Form(pattern=r"^[a-z_]{0,40}$")] = "",
+           ids: Annotated[list[int] | None, Form()] = None) -> HTMLResponse:
+    """Replay the chosen rows (``ids``: one row's button or the ticked ones), else everything open."""
+    if ids is not None and not ids:
+        raise JingyunError("no_selection", "tick at least one row to replay", "ids")
     with ctx.state.writer.lock:
-        result = q.replay(ctx.state.writer.wh, table=table or None)
+        result = q.replay(ctx.state.writer.wh, ids=ids or None, table=table or None)
     ctx.state.auditor.log(actor=ctx.principal.name, role=ctx.principal.role, action="replay", target="quarantine",
-                          detail={"selected": result.selected, "stored": result.stored, "via": "console"},
+                          detail={"selected": result.selected, "stored": result.stored, "via": "console",
+                                  "ids": ids or "all"},
                           request_id=request_id(ctx.request))
     return ctx.render("parts/replayed.html", result=result.to_dict())
 

@@ -158,7 +158,7 @@ def lifecycle(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
         res = compute_lifecycle(wh)
     label = [s.zh if ctx.locale == "zh-CN" else s.en for s in res.stages]
     opt = bar_option(label, [(ctx.t("col.users"), [s.users for s in res.stages])])
-    opt["series"][0]["label"] = {"show": True, "position": "top"}
+    opt["series"][0]["label"] = {"show": True, "position": "top", "formatter": "jy:int"}
     table = Table([Column(ctx.t("col.stage")), Column(ctx.t("col.users"), "int"), Column(ctx.t("col.share"), "pct")],
                   [[lb, s.users, s.share] for lb, s in zip(label, res.stages, strict=True)])
     return PanelData(ctx.t("panel.lifecycle"), table, opt)
@@ -191,20 +191,30 @@ def _stage_transitions(ctx: ConsoleCtx, params: Mapping[str, str]) -> tuple[Tran
 def transition_matrix(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     """Who moved between lifecycle stages from the start to the end of the range."""
     tr, label = _stage_transitions(ctx, params)
-    groups = tr.groups
+    groups = stage_order(tr.groups)  # rows and columns in the lifecycle bars' order
     data = [[j, i, tr.matrix[a][b]] for i, a in enumerate(groups) for j, b in enumerate(groups)]
     opt = base_option()
-    opt.update({"tooltip": {"position": "top"}, "grid": {"left": 100, "right": 20, "top": 30, "bottom": 70},
-                "xAxis": {"type": "category", "data": [label(g) for g in groups], "axisLabel": {"rotate": 30}},
-                "yAxis": {"type": "category", "data": [label(g) for g in groups], "inverse": True},
+    opt.update({"tooltip": {"position": "top"}, "grid": {"left": 100, "right": 20, "top": 40, "bottom": 80},
+                "xAxis": {"type": "category", "data": [label(g) for g in groups], "axisLabel": {"rotate": 30},
+                          "position": "top", "name": ctx.t("label.to_stage", at=tr.to_label),
+                          "nameLocation": "middle", "nameGap": 28},
+                "yAxis": {"type": "category", "data": [label(g) for g in groups], "inverse": True,
+                          "name": ctx.t("label.from_stage", at=tr.from_label), "nameLocation": "middle",
+                          "nameGap": 84},
                 "visualMap": {"min": 0, "max": max([v for *_, v in data] or [1]), "show": False,
                               "inRange": {"color": ["#f8fafc", "#7c3aed"]}},
-                "series": [{"type": "heatmap", "data": data, "label": {"show": True}}]})
+                "series": [{"type": "heatmap", "data": data, "label": {"show": True, "formatter": "jy:int"}}]})
     table = Table([Column(ctx.t("col.from")), *[Column(label(g), "int") for g in groups]],
                   [[label(a), *[tr.matrix[a][b] for b in groups]] for a in groups])
     return PanelData(ctx.t("panel.transitions"), table, opt,
                      [Callout("info", ctx.t("msg.transitions", moved=f"{tr.moved:,}", stayed=f"{tr.stayed:,}"))],
                      chart_height=380)
+
+
+def stage_order(groups: list[str]) -> list[str]:
+    """Lifecycle stages in their own order (new → … → churned, as the lifecycle bars), others after."""
+    rank = {g: i for i, g in enumerate(STAGES)}
+    return sorted(groups, key=lambda g: (rank.get(g, len(rank)), g))
 
 
 def sankey_links(tr: Transitions, label: Callable[[str], str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

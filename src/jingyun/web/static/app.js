@@ -4,13 +4,60 @@
   "use strict";
   var charts = [];
 
+  /* Number formats for chart labels and axes, the same as jingyun.web.i18n (an option is JSON, so the
+     server names a format, "jy:int", and the function is attached here): separators, ¥, %, 万/亿 or K/M. */
+  var zh = (document.documentElement.lang || "zh-CN").indexOf("zh") === 0;
+  function sep(v, digits) {
+    return Number(v).toLocaleString(zh ? "zh-CN" : "en-US", { minimumFractionDigits: digits || 0, maximumFractionDigits: digits || 0 });
+  }
+  function compact(v) {
+    var a = Math.abs(v);
+    if (zh) {
+      if (a >= 1e8) { return (v / 1e8).toFixed(2) + "亿"; }
+      if (a >= 1e4) { return (v / 1e4).toFixed(2) + "万"; }
+    } else {
+      if (a >= 1e9) { return (v / 1e9).toFixed(2) + "B"; }
+      if (a >= 1e6) { return (v / 1e6).toFixed(2) + "M"; }
+      if (a >= 1e4) { return (v / 1e3).toFixed(2) + "K"; }
+    }
+    return sep(v, Number.isInteger(v) ? 0 : 2);
+  }
+  function raw(p) {
+    if (p === null || typeof p !== "object") { return p; }
+    var v = p.value;
+    return Array.isArray(v) ? v[v.length - 1] : v;
+  }
+  var FORMATS = {
+    "jy:int": function (p) { var v = raw(p); return v === null || v === undefined || v === "" ? "" : sep(v, 0); },
+    "jy:money": function (p) { var v = raw(p); return v === null || v === undefined ? "" : "¥" + compact(v); },
+    "jy:compact": function (p) { var v = raw(p); return v === null || v === undefined ? "" : compact(v); },
+    "jy:compact_nonzero": function (p) { var v = raw(p); return !v ? "" : compact(v); },
+    "jy:pct1": function (p) { var v = raw(p); return v === null || v === undefined ? "" : Number(v).toFixed(1) + "%"; }
+  };
+  function formats(o) {  // replace every "jy:…" formatter in the option with its function
+    if (Array.isArray(o)) { o.forEach(formats); return o; }
+    if (o && typeof o === "object") {
+      Object.keys(o).forEach(function (k) {
+        if (k === "formatter" && typeof o[k] === "string" && FORMATS[o[k]]) { o[k] = FORMATS[o[k]]; }
+        else { formats(o[k]); }
+      });
+    }
+    return o;
+  }
+  function quietMarkLines(opt) {  // a reference line (0 %, 100 %) carries no value label over the axis tick
+    (Array.isArray(opt.series) ? opt.series : []).forEach(function (sr) {
+      if (sr.markLine && !sr.markLine.label) { sr.markLine.label = { show: false }; }
+    });
+    return opt;
+  }
+
   function draw(root) {
     if (!window.echarts) { return; }
     root.querySelectorAll(".chart[data-option]").forEach(function (el) {
       if (el.dataset.ready) { return; }
       el.dataset.ready = "1";
       var chart = echarts.init(el, null, { renderer: "canvas" });
-      chart.setOption(JSON.parse(el.dataset.option));
+      chart.setOption(quietMarkLines(formats(JSON.parse(el.dataset.option))));
       charts.push(chart);
     });
   }
