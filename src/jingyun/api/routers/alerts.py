@@ -11,16 +11,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from jingyun.api.deps import PagingDep, ServiceState, StateDep, deny_object, permit, reading, request_id
 from jingyun.errors import JingyunError
 from jingyun.localtime import LocalTime
-from jingyun.ops.alerts import inbox
+from jingyun.ops.alerts import access, inbox
 from jingyun.ops.alerts.service import default_day, run, workspace
 from jingyun.security.roles import Principal
 from jingyun.store.alerts import MetricAlert
-from jingyun.store.models import Department
 from jingyun.warehouse.backends import open_backend
 
 router = APIRouter(prefix="/api/v1", tags=["alerts 预警"])
@@ -101,15 +99,11 @@ def _out(state: ServiceState, row: MetricAlert) -> dict[str, Any]:
 
 def _departments(state: ServiceState, principal: Principal) -> list[str] | None:
     """None for admins (everything), else the names of the caller's departments."""
-    if principal.role == "admin":
-        return None
-    with state.store.session() as ses:
-        return [d.name for d in ses.scalars(select(Department).where(Department.id.in_(principal.departments)))]
+    return access.viewer(state.store, principal).departments
 
 
 def _visible(state: ServiceState, principal: Principal, row: MetricAlert) -> bool:
-    depts = _departments(state, principal)
-    return depts is None or row.recipient == principal.name or not row.department or row.department in depts
+    return access.viewer(state.store, principal).sees(row)
 
 
 @router.get("/alerts", summary="Alerts, newest first (your departments' and yours)", response_model=AlertPage)

@@ -463,7 +463,8 @@ def risk_map(store: Store, rules: RuleSet, d: Dictionary, *, departments: list[s
 
     def blank(subject: str, metric: str, zh: str, en: str, unit: str) -> dict[str, Any]:
         return {"subject": subject, "metric": metric, "name": {"zh": zh, "en": en}, "level": "green",
-                "alert_id": None, "value": None, "value_text": "", "unit": unit, "open": 0, "handled": []}
+                "alert_id": None, "rule": None, "value": None, "value_text": "", "unit": unit, "open": 0,
+                "handled": []}
 
     for r in rules.rules:
         if r.enabled:
@@ -480,7 +481,8 @@ def risk_map(store: Store, rules: RuleSet, d: Dictionary, *, departments: list[s
             continue
         cell["open"] += 1
         if cell["alert_id"] is None or SEVERITY[row.level] > SEVERITY[cell["level"]]:
-            cell.update(level=row.level, alert_id=row.id, value=row.value, value_text=fmt.value(row.value, row.unit))
+            cell.update(level=row.level, alert_id=row.id, rule=row.rule_id, value=row.value,
+                        value_text=fmt.value(row.value, row.unit))
     out = []
     for dept in sorted(lights):
         if departments is not None and dept and dept not in departments:
