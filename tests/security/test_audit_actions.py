@@ -143,3 +143,17 @@ def test_incident_changes(store: Store, settings: Settings) -> None:
     assert [(a, d["op"]) for a, _, d in got] == [("spec_a", "open"), ("tom", "note"), ("tom", "step"),
                                                   ("tom", "level"), ("tom", "close")]
     assert {t for _, t, _ in got} == {f"incident:{inc.id}"} and "回滚中" not in json.dumps(got)
+
+
+def test_ingest_keys_record_consent_and_are_audited(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from tests.service.service_support import build_service
+
+    for svc in build_service(tmp_path_factory.mktemp("consent_keys")):
+        c, body = svc.client, {"purpose": "marketing", "channel": "*", "granted": True}
+        assert c.put("/api/v1/consent/u9", json=body, headers=svc.headers("read_key")).status_code == 403
+        assert c.put("/api/v1/consent/u9", json=body, headers=svc.headers("manager")).status_code == 403
+        ok = c.put("/api/v1/consent/u9", json=body, headers=svc.headers("ingest_key"))
+        assert ok.status_code == 200 and ok.json()["granted"] is True and ok.json()["updated_at"].endswith("+08:00")
+        assert c.get("/api/v1/consent/u9", headers=svc.headers("ingest_key")).json()[0]["source"] == "api"
+        _, records = svc.state.auditor.query(action="consent_write", limit=10)
+        assert [(r.actor[:4], r.target, r.detail["granted"]) for r in records] == [("key:", "consent:u9", True)]
