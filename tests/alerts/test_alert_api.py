@@ -174,3 +174,26 @@ def test_no_two_routes_share_a_method_and_path(service: Svc) -> None:
     access = client.get("/api/v1/admin/alerts", headers=_h(tokens, "carol"))
     assert access.status_code == 200 and set(access.json()) == {"items", "total", "limit", "offset"}
     assert client.get("/api/v1/admin/alerts", headers=_h(tokens, "bob")).status_code == 403
+
+
+def test_alert_routes_promise_and_answer_local_times(service: Svc) -> None:
+    """tests/localtime/test_no_naive_times.py's two rules applied to the alert routes (that walk needs the demo)."""
+    from tests.localtime.test_no_naive_times import _naive_strings, _problems, _responses
+
+    from jingyun.localtime import OFFSET_PATTERN
+
+    client, tokens = service
+    ids = _evaluate(service)
+    spec = client.get("/openapi.json").json()
+    comps = spec["components"]["schemas"]
+    mine = [(where, schema) for where, schema in _responses(spec) if " /api/v1/alerts" in where]
+    assert len(mine) >= 8
+    assert sorted({p for where, schema in mine for p in _problems(schema, comps, where, set())}) == []
+    assert comps["AlertOut"]["properties"]["opened_at"]["pattern"] == OFFSET_PATTERN  # the promise is made
+    assert comps["TimelineEntry"]["properties"]["ts"]["pattern"] == OFFSET_PATTERN
+    carol = _h(tokens, "carol")
+    client.post(f"/api/v1/alerts/{ids['gmv-low']}/snooze", headers=carol, json={"until": "2099-01-01T09:00:00"})
+    answers = [client.get(url, headers=carol).json() for url in (
+        "/api/v1/alerts", f"/api/v1/alerts/{ids['gmv-low']}", "/api/v1/alerts/risk-map", "/api/v1/alerts/rules")]
+    assert answers[1]["snoozed_until"] == "2099-01-01T09:00:00+08:00"
+    assert [p for a in answers for p in _naive_strings(a)] == []
