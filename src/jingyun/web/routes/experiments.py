@@ -8,6 +8,7 @@ two equal arms, conversion to ``pay`` within 7 days) — the demo business's
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from jingyun.errors import JingyunError
 from jingyun.experiments.analyze import analyze_experiment
 from jingyun.experiments.definition import Experiment
 from jingyun.experiments.registry import get_experiment, list_experiments
+from jingyun.web import enums
 from jingyun.web.context import ConsoleCtx, page_ctx
 from jingyun.web.panels import Callout, Column, PanelData, Table, base_option, line_option, panel
 
@@ -55,13 +57,17 @@ def experiment(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
         res = analyze_experiment(wh, exp)
     rows: list[list[Any]] = []
     cats, mids, bars = [], [], []
+    # metric labels and the verdict name the conversion event by its key ("转化率(pay)"): show its display name
+    event, event_shown = f"({exp.conversion_event})", \
+        f"({enums.label('event', exp.conversion_event, ctx.locale, ctx.state.settings)})"
     for m in res.metrics:
-        label = m.label_zh if ctx.locale == "zh-CN" else m.label_en
+        label = (m.label_zh if ctx.locale == "zh-CN" else m.label_en).replace(event, event_shown)
         for v in m.variations:
-            rows.append([label, ctx.t("role." + m.role), v.variation, v.n_control, v.n_treatment, v.control_mean,
+            variation = enums.label("variation", v.variation, ctx.locale)
+            rows.append([label, ctx.t("role." + m.role), variation, v.n_control, v.n_treatment, v.control_mean,
                          v.treatment_mean, v.uplift_rel, v.ci_rel[0], v.ci_rel[1],
                          v.p_value_adjusted if v.p_value_adjusted is not None else v.p_value, v.chance_to_win])
-            cats.append(f"{label} · {v.variation}")
+            cats.append(f"{label} · {variation}")
             mids.append(round(v.uplift_rel * 100, 3))
             bars.append([round(v.ci_rel[0] * 100, 3), round(v.ci_rel[1] * 100, 3)])
     opt = base_option()
@@ -89,8 +95,11 @@ def experiment(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     callouts: list[Callout] = []
     if res.srm.alarm:
         callouts.append(Callout("bad", ctx.t("msg.srm", p=f"{res.srm.p_value:.2g}",
-                                             counts=", ".join(f"{k} {v:,}" for k, v in res.counts.items()))))
-    verdict = res.verdict.zh if ctx.locale == "zh-CN" else res.verdict.en
+                                             counts=", ".join(f"{enums.label('variation', k, ctx.locale)} {v:,}"
+                                                                    for k, v in res.counts.items()))))
+    verdict = (res.verdict.zh if ctx.locale == "zh-CN" else res.verdict.en).replace(event, event_shown)
+    for key in res.counts:  # the library's sentence names arms by key ("treatment:…"): say them in the reader's language
+        verdict = re.sub(rf"(?<![\w-]){re.escape(key)}(?![\w-])", enums.label("variation", key, ctx.locale), verdict)
     callouts.append(Callout("good" if res.verdict.recommendation == "ship" else "info", verdict))
     cum = [p for p in res.over_time]
     cum_opt = line_option([p.day for p in cum], [
