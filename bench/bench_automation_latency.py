@@ -64,7 +64,7 @@ def run(quick: bool) -> list[dict[str, Any]]:
     from jingyun.security import auth
     from jingyun.store import open_store
 
-    seconds = 15 if quick else 120
+    seconds = 15 if quick else 125
     waiting = 10_000 if quick else 100_000
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "live"
