@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import functools
+import typing
 from collections.abc import Iterator
 from contextvars import ContextVar
 from typing import Annotated, Any
@@ -62,6 +63,14 @@ def use_zone(tz: str) -> Iterator[None]:
 
 def _parse(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace(" ", "T", 1))
+
+
+@typing.overload
+def aware(t: dt.datetime | str, tz: str | None = None) -> dt.datetime: ...
+@typing.overload
+def aware(t: None, tz: str | None = None) -> None: ...
+@typing.overload
+def aware(t: dt.datetime | str | None, tz: str | None = None) -> dt.datetime | None: ...
 
 
 def aware(t: dt.datetime | str | None, tz: str | None = None) -> dt.datetime | None:

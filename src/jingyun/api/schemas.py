@@ -9,14 +9,23 @@ turned back into the library's types by :meth:`ParamsModel.to_params`; the param
 validation then runs, so errors still name the field (``steps[1].filters[0].op``). The workspace time
 zone is never a request field: it comes from the settings.
 
-Responses: the result dataclasses themselves are the ``response_model`` (pydantic reads stdlib
-dataclasses), so the schema is exactly what ``to_dict()`` returns.
+Query strings: :func:`query_model` is the same model for a GET route, taken with ``Annotated[M, Query()]``
+so every field of the parameter object is a query parameter (lists repeat the parameter).
+
+Responses: :func:`result_model` walks a result dataclass the way :func:`jingyun.api.deps.jsonable` writes
+it: a float may be null (NaN and infinities become null), an instant is a
+:data:`jingyun.localtime.LocalTime` (shown with the workspace offset), nested dataclasses become nested
+models. Where a result has no NaN and no instant the dataclass itself may be the ``response_model``.
 """
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import datetime as dt
+import decimal
+import functools
+import operator
 import types
 import typing
 from collections.abc import Callable
@@ -26,6 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from pydantic.fields import FieldInfo
 
 from jingyun.analysis.common import Dimension, Step, parse_date
+from jingyun.localtime import LocalTime
+from jingyun.segments.common import as_naive_utc
 from jingyun.warehouse import filters as flt
 
 Day = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$", description="Local date YYYY-MM-DD 日期")]
@@ -55,6 +66,10 @@ class StepIn(BaseModel):
 StepWire = EventName | StepIn
 DimensionWire = Annotated[str, Field(min_length=1, max_length=100,
                                      description="platform, users.<column> or properties.<key> 分组维度")]
+InstantWire = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?)?"
+                                           r"(Z|[+-]\d{2}:\d{2})?$",
+                                   description="Reference time; UTC unless it carries an offset (default: the "
+                                               "latest data) 基准时间")]
 
 
 def to_step(value: Any, path: str) -> Step:
@@ -96,6 +111,8 @@ def wire_type(tp: Any) -> tuple[Any, Callable[[Any, str], Any]] | None:
         conv = lambda v, path: tuple(v)  # noqa: E731
     elif _is(inner, Dimension):
         wire, conv = DimensionWire, lambda v, path: Dimension.parse(v, path)
+    elif _is(inner, dt.datetime):
+        wire, conv = InstantWire, lambda v, path: as_naive_utc(v.replace("Z", "+00:00"))
     elif _is(inner, dt.date):
         wire, conv = Day, lambda v, path: parse_date(v, path)
     elif inner in (str, int, float, bool) or typing.get_origin(inner) is Literal:
@@ -115,28 +132,43 @@ class Wire:
     convert: Callable[[Any, str], Any] | None = None
     field: FieldInfo | None = None
     name: str | None = None  # the wire name, where the API's name predates the library's
+    default: Any = ()  # the wire form of the library's default, where the annotation differs (() = the library's)
 
 
 class ParamsModel(BaseModel):
     """Base of the generated request models: :meth:`to_params` builds the library's parameter object."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
     params_class: ClassVar[type]
     converters: ClassVar[dict[str, tuple[str, Callable[[Any, str], Any]]]]  # field -> (wire name, converter)
+    unset: ClassVar[frozenset[str]] = frozenset()
+
+    def values(self) -> dict[str, Any]:
+        """The library's values of the fields the request set (or that have a library default)."""
+        return {name: conv(getattr(self, name), wire) for name, (wire, conv) in self.converters.items()
+                if not (name in self.unset and getattr(self, name) is None)}
 
     def to_params(self, **settings: Any) -> Any:
         """The parameter object; ``settings`` (the workspace time zone) fill the fields no request sets."""
-        kwargs = {name: conv(getattr(self, name), wire) for name, (wire, conv) in self.converters.items()}
-        return self.params_class(**kwargs, **settings)
+        return self.params_class(**self.values(), **settings)
 
 
 SETTINGS_FIELDS = ("timezone",)
 
 
+class QueryParamsModel(ParamsModel):
+    """A query-string model: parameters the route names beside it (a preset, paging) are not its fields."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, allow_inf_nan=False)
+
+
 def request_model(params_class: type, name: str, *, overrides: dict[str, Wire] | None = None,
-                  exclude: tuple[str, ...] = (), doc: str | None = None) -> type[ParamsModel]:
+                  exclude: tuple[str, ...] = (), doc: str | None = None, unset: tuple[str, ...] = (),
+                  base: type[ParamsModel] = ParamsModel) -> type[ParamsModel]:
     """A pydantic model with one field per field of ``params_class`` (less the settings' fields and
-    ``exclude``); defaults are the library's. The wire name is the library's unless ``overrides`` say."""
+    ``exclude``); defaults are the library's. The wire name is the library's unless ``overrides`` say.
+    Fields in ``unset`` default to None and are left out of :meth:`ParamsModel.to_params` when not given
+    (the library's own default, or a preset's, applies)."""
     overrides = overrides or {}
     hints = typing.get_type_hints(params_class)
     fields: dict[str, Any] = {}
@@ -151,7 +183,11 @@ def request_model(params_class: type, name: str, *, overrides: dict[str, Wire] |
         annotation = o.annotation if o.annotation is not None else derived[0]  # type: ignore[index]
         convert = o.convert or (derived[1] if derived else (lambda v, path: v))
         default: Any = ...
-        if f.default is not dataclasses.MISSING:
+        if f.name in unset:
+            annotation, default = annotation | None, None
+        elif o.default != ():
+            default = o.default
+        elif f.default is not dataclasses.MISSING:
             default = list(f.default) if isinstance(f.default, tuple) else f.default
         wire_name = o.name or f.name
         extra = [o.field] if o.field is not None else []
@@ -159,7 +195,62 @@ def request_model(params_class: type, name: str, *, overrides: dict[str, Wire] |
             extra.append(Field(alias=wire_name))
         fields[f.name] = (Annotated[annotation, *extra] if extra else annotation, default)
         converters[f.name] = (wire_name, convert)
-    model = create_model(name, __base__=ParamsModel, __doc__=doc or params_class.__doc__, **fields)
+    model = create_model(name, __base__=base, __doc__=doc or params_class.__doc__, **fields)
     model.params_class = params_class
     model.converters = converters
+    model.unset = frozenset(unset)
+    return model
+
+
+def query_model(params_class: type, name: str, **kwargs: Any) -> type[ParamsModel]:
+    """:func:`request_model` for a query string: take it as ``Annotated[M, Query()]``."""
+    return request_model(params_class, name, base=QueryParamsModel, **kwargs)
+
+
+_RESULTS: dict[type, type[BaseModel]] = {}
+
+
+def _out_type(tp: Any) -> Any:
+    """The wire type of one result field, as ``jsonable`` writes it."""
+    if tp is Any or isinstance(tp, typing.TypeVar):
+        return Any
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if typing.get_origin(tp) is Annotated or hasattr(tp, "__metadata__"):
+        return tp  # the library's own wire annotation (LocalTime) wins
+    if origin in (Union, types.UnionType):
+        return functools.reduce(operator.or_, [_out_type(a) for a in args])
+    if origin is Literal:
+        return tp
+    if (origin is tuple and args[1:] == (Ellipsis,)) or origin in (list, set, frozenset, collections.abc.Sequence):
+        return list[_out_type(args[0]) if args else Any]  # type: ignore[misc]
+    if origin is tuple:
+        return tuple[tuple(_out_type(a) for a in args)]  # type: ignore[misc]
+    if origin in (dict, collections.abc.Mapping):
+        return dict[str, _out_type(args[1]) if args else Any]  # type: ignore[misc]
+    if tp is float or tp is decimal.Decimal:
+        return float | None  # NaN and infinities are written as null
+    if tp is dt.datetime:
+        return LocalTime
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        return result_model(tp)
+    if tp in (str, int, bool, dt.date, dt.time, type(None)):
+        return tp
+    return Any  # arrays, paths and other values jsonable writes as it can
+
+
+def result_model(result_class: type, name: str | None = None, *, extra: dict[str, Any] | None = None,
+                 exclude: tuple[str, ...] = ()) -> type[BaseModel]:
+    """The response model of a result dataclass (one per class, so OpenAPI names it once). ``extra``
+    adds fields an edge puts beside the result (``{"deidentified": (bool, ...)}``)."""
+    key = result_class if name is None and not extra and not exclude else None
+    if key is not None and key in _RESULTS:
+        return _RESULTS[key]
+    hints = typing.get_type_hints(result_class, include_extras=True)
+    fields: dict[str, Any] = {f.name: (_out_type(hints[f.name]), ...) for f in dataclasses.fields(result_class)
+                              if f.name not in exclude}
+    doc = result_class.__doc__ or ""
+    doc = "" if doc.startswith(f"{result_class.__name__}(") else doc  # the dataclass's generated signature
+    model = create_model(name or result_class.__name__, __doc__=doc or None, **fields, **(extra or {}))
+    if key is not None:
+        _RESULTS[key] = model
     return model

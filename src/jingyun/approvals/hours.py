@@ -10,6 +10,7 @@ from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from jingyun.errors import JingyunError
+from jingyun.localtime import aware
 
 DAY_START = dt.time(9, 0)
 DAY_END = dt.time(18, 0)
@@ -39,7 +40,7 @@ def deadline(start: dt.datetime, hours: float, *, clock: str, tz: str,
         raise JingyunError("bad_workflows", "clock must be 'calendar' or 'business'", "escalation.clock")
     workday = is_workday or default_is_workday()
     zone = ZoneInfo(tz)
-    t = start.replace(tzinfo=dt.UTC).astimezone(zone).replace(tzinfo=None)  # local wall time
+    t = aware(start, tz).replace(tzinfo=None)  # local wall time
     left = span
     for _ in range(3660):  # ten years of days: a calendar with no working day at all must not hang
         day_end = dt.datetime.combine(t.date(), DAY_END)

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from jingyun.localtime import aware
 from jingyun.store import Store
 from jingyun.store.approvals import ApprovalRequestRow, ApprovalStepRow
 
@@ -98,6 +99,6 @@ def timeout_rate_by_day(store: Store, *, start: dt.date, end: dt.date, tz: str,
     per_day: dict[dt.date, list[ApprovalStepRow]] = defaultdict(list)
     for _t, s in rows:
         assert s.activated_at is not None
-        per_day[s.activated_at.replace(tzinfo=dt.UTC).astimezone(zone).date()].append(s)
+        per_day[aware(s.activated_at, tz).date()].append(s)
     days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
     return [(d, _row(d.isoformat(), per_day.get(d, []))) for d in days]

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
+from jingyun import localtime
 from jingyun.automation.entries import wall_to_utc
 from jingyun.experiments.assignment import bucket
 from jingyun.metrics.definitions import real_people
@@ -128,7 +129,7 @@ def _zone(name: str) -> ZoneInfo:
 
 def local(at: dt.datetime, tz: str) -> dt.datetime:
     """Naive UTC → naive local wall clock in ``tz``."""
-    return at.replace(tzinfo=dt.UTC).astimezone(_zone(tz)).replace(tzinfo=None)
+    return localtime.aware(at, tz).replace(tzinfo=None)
 
 
 def to_utc(wall: dt.datetime, tz: str) -> dt.datetime:

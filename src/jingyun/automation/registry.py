@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from jingyun.automation.journey import Journey, parse_journey, to_data
 from jingyun.errors import JingyunError
+from jingyun.localtime import local_iso
 from jingyun.store.automation import JourneyRow, JourneyVersionRow
 from jingyun.store.db import Store
 from jingyun.store.models import utcnow
@@ -39,12 +40,8 @@ class StoredJourney:
     journey: Journey
 
     def to_dict(self, timezone: str) -> dict[str, Any]:
-        from zoneinfo import ZoneInfo
-
-        zone = ZoneInfo(timezone)
-
         def aware(t: dt.datetime) -> str:
-            return t.replace(tzinfo=dt.UTC).astimezone(zone).isoformat()
+            return local_iso(t, timezone)  # type: ignore[return-value]
 
         return {"key": self.key, "name": self.name, "status": self.status, "priority": self.priority,
                 "version": self.version, "created_by": self.created_by, "created_at": aware(self.created_at),

@@ -13,6 +13,7 @@ from decimal import Decimal
 
 from jingyun.budgets.plan import Budget, Line
 from jingyun.warehouse.backends import Engine
+from jingyun.warehouse.sqltext import date_literal
 
 ZERO = Decimal("0.00")
 FEN = Decimal("0.01")
@@ -73,7 +74,7 @@ class Overspend:
 def daily_spend(engine: Engine, start: dt.date, end: dt.date) -> list[tuple[dt.date, str, str, Decimal]]:
     """(local day, channel, campaign, spend) summed, for days in [start, end]."""
     sql = ("SELECT date, channel, COALESCE(campaign_id, '') AS campaign, SUM(spend) AS spend FROM marketing_spend "
-           f"WHERE date >= DATE '{start.isoformat()}' AND date <= DATE '{end.isoformat()}' "
+           f"WHERE date >= {date_literal(start)} AND date <= {date_literal(end)} "
            "GROUP BY date, channel, COALESCE(campaign_id, '') ORDER BY date, channel, campaign")
     return [(d if isinstance(d, dt.date) else dt.date.fromisoformat(str(d)), str(c), str(k),
              Decimal(str(s)).quantize(FEN)) for d, c, k, s in engine.rows(sql)]

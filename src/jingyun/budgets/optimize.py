@@ -20,6 +20,7 @@ from jingyun.budgets.allocate import Bounds, allocate
 from jingyun.budgets.response import Curve, Fit, fit_curve
 from jingyun.errors import JingyunError
 from jingyun.warehouse.backends import Engine
+from jingyun.warehouse.sqltext import date_literal
 
 FEN = Decimal("0.01")
 
@@ -60,7 +61,7 @@ def history(engine: Engine, start: dt.date, end: dt.date) -> dict[str, tuple[np.
     """Daily (spend, reported value) per channel over consecutive local days [start, end]; missing days are 0."""
     sql = ("SELECT channel, date, SUM(spend) AS spend, "
            "SUM(CAST(json_extract_string(attributes, '$.conversion_value') AS DOUBLE)) AS value "
-           f"FROM marketing_spend WHERE date >= DATE '{start.isoformat()}' AND date <= DATE '{end.isoformat()}' "
+           f"FROM marketing_spend WHERE date >= {date_literal(start)} AND date <= {date_literal(end)} "
            "GROUP BY channel, date ORDER BY channel, date")
     n = (end - start).days + 1
     out: dict[str, tuple[np.ndarray, np.ndarray]] = {}

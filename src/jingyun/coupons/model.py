@@ -25,9 +25,9 @@ import secrets
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from jingyun.errors import JingyunError
+from jingyun.localtime import aware
 from jingyun.warehouse.sqltext import utc_start
 
 Kind = Literal["threshold", "percent", "free_shipping"]
@@ -225,7 +225,7 @@ def local_validity(spec_from: dt.date | None, spec_until: dt.date | None, create
 
 def relative_until(issued_at: dt.datetime, days: int, timezone: str) -> dt.datetime:
     """End of the local day ``days`` days after the local day of ``issued_at`` (naive UTC in and out)."""
-    local_day = issued_at.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(timezone)).date()
+    local_day = aware(issued_at, timezone).date()
     return utc_start(local_day + dt.timedelta(days=days + 1), timezone)
 
 

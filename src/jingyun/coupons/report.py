@@ -20,13 +20,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from jingyun.coupons.model import CENT
 from jingyun.coupons.redemption import REASONS, CouponOrder, fetch_orders, match
 from jingyun.coupons.registry import IssuedCoupon, Template, all_codes, get_template, list_templates
 from jingyun.errors import JingyunError
 from jingyun.experiments.stats import EffectResult, ProportionStatistic, SampleMeanStatistic, compare
+from jingyun.localtime import aware
 from jingyun.metrics.definitions import Definitions, for_settings
 from jingyun.store import Store
 from jingyun.warehouse.backends import Backend
@@ -87,7 +87,7 @@ def _window(t: Template, issued: list[IssuedCoupon]) -> tuple[dt.datetime, dt.da
 
 
 def _local(t: dt.datetime | None, tz: str) -> dt.datetime | None:
-    return None if t is None else t.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(tz))
+    return aware(t, tz)
 
 
 def per_person_gmv(backend: Backend, users: list[str], start: dt.datetime, end: dt.datetime,
@@ -127,8 +127,8 @@ def margin_rate_of(backend: Backend, start: dt.datetime, end: dt.datetime, tz: s
     from jingyun.metrics.dictionary import dictionary_for
 
     d = dictionary_for(backend)
-    lo = start.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(tz)).date()
-    hi = (end - dt.timedelta(microseconds=1)).replace(tzinfo=dt.UTC).astimezone(ZoneInfo(tz)).date()
+    lo = aware(start, tz).date()
+    hi = aware(end - dt.timedelta(microseconds=1), tz).date()
     total = {}
     for metric in ("gross_profit", "revenue"):
         res = compute(backend, d, ComputeParams.create(metric, lo, hi, timezone=tz))

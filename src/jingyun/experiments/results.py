@@ -79,6 +79,9 @@ class AnalysisOptions:
             raise JingyunError("bad_alpha", "alpha must be between 0 and 1, e.g. 0.05", "alpha")
         if self.correction not in ("holm", "bh", "none"):
             raise JingyunError("bad_correction", "correction must be holm, bh or none", "correction")
+        if not 0 < self.n_star < float("inf"):
+            raise JingyunError("bad_n_star", "n_star (the sequential test's tuning sample size) must be a positive "
+                               "number, e.g. 5000", "n_star")
         return self
 
 

@@ -21,6 +21,7 @@ from jingyun.security.masking import pseudonym
 from jingyun.store.db import Store
 from jingyun.store.messages import MessageTemplate
 from jingyun.store.models import utcnow
+from jingyun.warehouse.sqltext import quote
 
 LOCALES = ("zh-CN", "en")
 
@@ -125,7 +126,7 @@ def person_context(wh: Any, user_id: str) -> dict[str, Any]:
 
     def one(sql: str, params: list[Any]) -> Any:
         for value in params:  # engines' rows() take SQL only: values are quoted literals
-            sql = sql.replace("?", "'" + str(value).replace("'", "''") + "'", 1)
+            sql = sql.replace("?", quote(str(value)), 1)
         try:
             rows = wh.rows(sql)
         except Exception:  # a table that does not exist yet means: no value

@@ -13,11 +13,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from jingyun import approvals
+from jingyun import approvals, localtime
 from jingyun.approvals.money import from_cents, to_cents
 from jingyun.config import Settings
 from jingyun.errors import JingyunError
@@ -28,7 +27,7 @@ from jingyun.store import Store
 from jingyun.store.budgets import PriceChangeRow, PriceProposalRow, PricingRuleRow
 from jingyun.store.models import utcnow
 from jingyun.warehouse.backends import Engine
-from jingyun.warehouse.sqltext import quote
+from jingyun.warehouse.sqltext import date_literal, quote, ts_literal, utc_start
 
 SALES_DAYS = 28
 
@@ -125,20 +124,19 @@ def product_states(store: Store, settings: Settings, engine: Engine, ids: list[s
     defs = for_settings(settings)
     start = day - dt.timedelta(days=SALES_DAYS)
     # local days → UTC bounds of the order timestamps
-    zone = ZoneInfo(settings.timezone)
-    lo = dt.datetime.combine(start + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC).replace(tzinfo=None)
-    hi = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), zone).astimezone(dt.UTC).replace(tzinfo=None)
+    lo = utc_start(start + dt.timedelta(days=1), settings.timezone)
+    hi = utc_start(day + dt.timedelta(days=1), settings.timezone)
     sql = f"""
 WITH inv AS (
   SELECT product_id, SUM(quantity) AS stock FROM inventory i
   WHERE product_id IN ({inlist}) AND snapshot_date = (
     SELECT MAX(snapshot_date) FROM inventory j WHERE j.product_id = i.product_id
-      AND j.snapshot_date <= DATE '{day.isoformat()}')
+      AND j.snapshot_date <= {date_literal(day)})
   GROUP BY product_id),
 sold AS (
   SELECT it.product_id, SUM(it.quantity) AS units FROM order_items it JOIN orders o ON o.order_id = it.order_id
   WHERE it.product_id IN ({inlist}) AND {defs.paid_orders.where("o")} AND {real_people("o")}
-    AND o.ts >= TIMESTAMP '{lo.isoformat(sep=" ")}' AND o.ts < TIMESTAMP '{hi.isoformat(sep=" ")}'
+    AND o.ts >= {ts_literal(lo)} AND o.ts < {ts_literal(hi)}
   GROUP BY it.product_id)
 SELECT p.product_id, p.category, p.price, p.cost, COALESCE(inv.stock, 0), COALESCE(sold.units, 0)
 FROM products p LEFT JOIN inv ON inv.product_id = p.product_id LEFT JOIN sold ON sold.product_id = p.product_id
@@ -173,9 +171,8 @@ def propose(store: Store, settings: Settings, engine: Engine, *, since: dt.datet
                                          since=since, until=until) if m.after < m.before]
     created: list[Proposal] = []
     by_day: dict[dt.date, list[Move]] = {}
-    zone_day = ZoneInfo(settings.timezone)
     for m in moves:
-        day = m.observed_at.replace(tzinfo=dt.UTC).astimezone(zone_day).date()
+        day = localtime.aware(m.observed_at, settings.timezone).date()
         by_day.setdefault(day, []).append(m)
     for day, ms in sorted(by_day.items()):
         states = product_states(store, settings, engine, [m.product_id for m in ms], day)

@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from jingyun import calendar
 from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
-from jingyun.localtime import local_iso
+from jingyun.localtime import aware, local_iso
 from jingyun.security.config import ServiceSettings
 from jingyun.security.exports import safe_row
 from jingyun.store import Alert, AuditEntry, Store
@@ -116,7 +116,7 @@ class Auditor:
         if action == "export" and int(detail.get("rows", 0)) > self.service.export_alert_rows:
             alerts.append(("bulk_export", {"rows": detail.get("rows"), "threshold": self.service.export_alert_rows}))
         if action in PERSONAL_ACTIONS and outcome == "ok":
-            local = ts.replace(tzinfo=dt.UTC).astimezone(self.tz)
+            local = aware(ts, self.tz.key)
             start, end = self.service.work_hours
             if not self.is_workday(local.date()) or not (start <= local.hour < end):
                 alerts.append(("off_hours", {"action": action, "local_time": local.isoformat(timespec="minutes")}))

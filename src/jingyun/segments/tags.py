@@ -43,7 +43,7 @@ from jingyun.segments.store import SegmentStore
 from jingyun.warehouse import portable
 from jingyun.warehouse.backends import Engine, Source, engine_of, require, writer
 from jingyun.warehouse.personal import BIRTH_DATE_SQL
-from jingyun.warehouse.sqltext import quote, ts_literal
+from jingyun.warehouse.sqltext import local_date, local_ts, quote, ts_literal
 
 Kind = Literal["first_value", "last_value", "preference", "distribution", "sql", "imported", "rule",
                "computed", "model", "builtin"]
@@ -52,7 +52,6 @@ KINDS = ("first_value", "last_value", "preference", "distribution", "sql", "impo
 GROUPS = ("demographic", "behaviour", "value", "preference", "model")
 SHIPPED = Path(__file__).parent / "tags"
 _TABLES = {"events": "events", "orders": "orders"}
-_LOCAL_HOUR = "EXTRACT(HOUR FROM ((ts AT TIME ZONE 'UTC') AT TIME ZONE {tz}))"
 
 
 @dataclass(frozen=True)
@@ -168,9 +167,9 @@ def _value_expr(tag: TagDef, tz: str) -> str:
         return f"json_extract_string(properties, {quote('$.' + str(tag.spec['prop']))})"
     column = _spec(tag, "column")
     if column == "local_date":
-        return f"CAST(CAST(((ts AT TIME ZONE 'UTC') AT TIME ZONE {quote(tz)}) AS DATE) AS VARCHAR)"
+        return f"CAST({local_date('ts', tz)} AS VARCHAR)"
     if column == "local_daypart":
-        hour = _LOCAL_HOUR.format(tz=quote(tz))
+        hour = f"EXTRACT(HOUR FROM {local_ts('ts', tz)})"
         return (f"CASE WHEN {hour} < 6 THEN 'night' WHEN {hour} < 12 THEN 'morning' "
                 f"WHEN {hour} < 18 THEN 'afternoon' ELSE 'evening' END")
     if not isinstance(column, str) or not column.isidentifier():

@@ -18,13 +18,17 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from jingyun.api.deps import PagingDep, StateDep, jsonable, permit, reading
+from jingyun.api.schemas import Wire, query_model, result_model
 from jingyun.api.writer import Job
 from jingyun.errors import JingyunError
 from jingyun.experiments.analyze import AnalysisOptions, analyze_experiment
 from jingyun.experiments.assignment import assign
 from jingyun.experiments.calc import CalcResult, calculate
-from jingyun.experiments.power import sample_size_mean, sample_size_proportion
+from jingyun.experiments.power import PowerResult, sample_size_mean, sample_size_proportion
 from jingyun.experiments.registry import conclude_experiment, experiment_to_dict, get_experiment, list_experiments
+from jingyun.experiments.results import ExperimentResult
+from jingyun.experiments.srm import SrmResult
+from jingyun.experiments.stats import EffectResult
 from jingyun.experiments.warehouse import segment_memberships
 from jingyun.localtime import LocalTime
 from jingyun.security.roles import Principal
@@ -69,6 +73,33 @@ class CalcIn(BaseModel):
     alpha: float = Field(default=0.05, gt=0, lt=1)
     correction: Correction = "holm"
     sequential: bool = False
+
+
+class CalcControl(BaseModel):
+    name: str
+    n: int
+    mean: float | None
+
+
+CalcVariation = result_model(EffectResult, "CalcVariation", extra={"name": (str, ...)})
+SrmOut = result_model(SrmResult)
+
+
+class CalcOut(BaseModel):
+    """The calculator's answer (experiments.calc.CalcResult): each variation's effect against control."""
+
+    kind: str
+    control: CalcControl
+    variations: list[CalcVariation]  # type: ignore[valid-type]
+    srm: SrmOut  # type: ignore[valid-type]
+    alpha: float
+    correction: Correction
+    sequential: bool
+
+
+# every option of the analysis (AnalysisOptions) is a query parameter
+OptionsQuery = query_model(AnalysisOptions, "AnalysisOptionsQuery", overrides={
+    "alpha": Wire(field=Field(gt=0, lt=1)), "n_star": Wire(field=Field(gt=0, le=1e12))})
 
 
 class ConcludeIn(BaseModel):
@@ -156,7 +187,8 @@ def calc_dict(res: CalcResult) -> dict[str, Any]:
     }
 
 
-@router.post("/experiments/calc", summary="Analyse a test run elsewhere from summary numbers 外部实验计算器")
+@router.post("/experiments/calc", summary="Analyse a test run elsewhere from summary numbers 外部实验计算器",
+             response_model=CalcOut)
 def calc(body: CalcIn, _: Analyst) -> dict[str, Any]:
     res = calculate(body.control.spec("control"), [t.spec(f"treatments.{i}") for i, t in enumerate(body.treatments)],
                     AnalysisOptions(body.alpha, body.correction, body.sequential, cuped=False))
@@ -172,7 +204,8 @@ def experiments(state: StateDep, _: Analyst, page: PagingDep,
     return ExperimentPage(items=shown, total=len(items), limit=page.limit, offset=page.offset)
 
 
-@router.get("/experiments/power", summary="Sample size per arm and duration 样本量计算")
+@router.get("/experiments/power", summary="Sample size per arm and duration 样本量计算",
+            response_model=result_model(PowerResult))
 def power(
     _: Analyst,
     baseline: Annotated[float, Query(ge=-1e12, le=1e12, description="Baseline rate (or mean with sd) 基线")],
@@ -200,14 +233,12 @@ def experiment(key: Key, state: StateDep, _: Analyst) -> dict[str, Any]:
     return jsonable(experiment_to_dict(get_experiment(state.settings, key)))
 
 
-@router.get("/experiments/{key}/analysis", summary="Results from the warehouse: uplift, intervals, SRM, verdict 实验分析")
+@router.get("/experiments/{key}/analysis", summary="Results from the warehouse: uplift, intervals, SRM, verdict 实验分析",
+            response_model=result_model(ExperimentResult))
 def analysis(key: Key, state: StateDep, _: Analyst,
-             alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05,
-             correction: Correction = "holm",
-             sequential: bool = False,
-             cuped: bool = True) -> dict[str, Any]:
+             query: Annotated[OptionsQuery, Query()]) -> dict[str, Any]:  # type: ignore[valid-type]
     exp = get_experiment(state.settings, key)
-    options = AnalysisOptions(alpha, correction, sequential, cuped=cuped)
+    options: AnalysisOptions = query.to_params().validate()  # type: ignore[attr-defined]
     return jsonable(reading(state, lambda wh: analyze_experiment(wh, exp, options)))
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import text
 
 from jingyun.api.deps import StateDep, permit
@@ -14,12 +15,34 @@ router = APIRouter(tags=["health 健康"])
 Public = Annotated[None, Depends(permit("public"))]
 
 
-@router.get("/healthz", summary="Liveness: the process answers")
+class Live(BaseModel):
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    status: Literal["ready"]
+    checks: dict[str, str]
+
+
+class NotReadyError(BaseModel):
+    code: Literal["unavailable"]
+    message: str
+    field: None
+
+
+class NotReady(BaseModel):
+    """503: a part does not answer; the message names each part's state."""
+
+    error: NotReadyError
+
+
+@router.get("/healthz", summary="Liveness: the process answers", response_model=Live)
 def healthz(_: Public) -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: metadata store and warehouse answer")
+@router.get("/readyz", summary="Readiness: metadata store and warehouse answer", response_model=Ready,
+            responses={503: {"model": NotReady, "description": "Not ready 未就绪"}})
 def readyz(_: Public, state: StateDep) -> JSONResponse:
     checks: dict[str, str] = {}
     try:

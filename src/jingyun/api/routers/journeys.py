@@ -15,6 +15,7 @@ from jingyun.automation.guards import GuardRules
 from jingyun.automation.journey import parse_journey
 from jingyun.automation.simulate import simulate
 from jingyun.errors import JingyunError
+from jingyun.localtime import LocalTime
 from jingyun.metrics.definitions import for_settings
 from jingyun.security.roles import Principal
 from jingyun.warehouse.backends import open_backend
@@ -33,8 +34,8 @@ class JourneyOut(BaseModel):
     priority: int
     version: int
     created_by: str
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: LocalTime
+    updated_at: LocalTime
     updated_by: str
     definition: dict[str, Any]
 
@@ -57,7 +58,7 @@ class StepOut(BaseModel):
 
 class EntryOut(BaseModel):
     user_id: str
-    entered_at: dt.datetime
+    entered_at: LocalTime
     path: list[str]
 
 

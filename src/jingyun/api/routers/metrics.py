@@ -10,8 +10,9 @@ library's ``to_dict()`` / ``scorecard_dict()``.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import pathlib
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
@@ -86,12 +87,74 @@ class MetricValues(BaseModel):
     sql: str
 
 
+class TargetOut(BaseModel):
+    """A KPI target (metrics.kpi.Target) as ``target_dict`` writes it."""
+
+    id: str
+    metric: str
+    name: Bilingual
+    op: Literal[">=", "<="]
+    target: float
+    weight: float
+    owner: str
+    perspective: str
+    period: str
+    grain: str
+
+
+class ComparisonOut(BaseModel):
+    period: str
+    value: float | None
+    change: float | None
+    change_pct: float | None
+
+
+Status = Literal["green", "yellow", "red", "no_data"]
+
+
+class TargetResultOut(TargetOut):
+    unit: str
+    actual: float | None
+    attainment: float | None
+    status: Status
+    score: float | None
+    gap: float | None
+    previous: ComparisonOut
+    year_ago: ComparisonOut
+
+
+class PerspectiveOut(BaseModel):
+    perspective: str
+    zh: str
+    weight: float | None
+    score: float | None
+    status: Status
+    targets: list[TargetResultOut]
+
+
+class ScorecardOut(BaseModel):
+    """The balanced scorecard (metrics.kpi.Scorecard) as ``scorecard_dict`` writes it."""
+
+    period: str
+    from_: dt.date = Field(alias="from")
+    to: dt.date
+    score: float | None
+    status: Status
+    weight_total: float | None
+    weights_normalised: bool
+    bands: dict[str, float]
+    score_cap: float
+    perspectives: list[PerspectiveOut]
+    warnings: list[str]
+    targets_file: str
+
+
 class TargetsOut(BaseModel):
     file: str
     bands: dict[str, float]
     score_cap: float
     weight_total: float
-    targets: list[dict[str, Any]]
+    targets: list[TargetOut]
     total: int
 
 
@@ -153,12 +216,12 @@ def kpi_targets(state: StateDep, _: Reader) -> TargetsOut:
     d = load_dictionary(state.settings)
     path = targets_path(state.settings)
     ts = load_targets(d, path)
-    targets = [jsonable(target_dict(t)) for t in ts.targets]
+    targets = [TargetOut(**jsonable(target_dict(t))) for t in ts.targets]
     return TargetsOut(file=public_path(path, state.settings.home), bands={"green": ts.bands.green, "yellow": ts.bands.yellow}, score_cap=ts.cap,
                       weight_total=sum(t.weight for t in ts.targets), targets=targets, total=len(targets))
 
 
-@router.get("/kpi/scorecard", summary="Balanced scorecard for a period 平衡计分卡")
+@router.get("/kpi/scorecard", summary="Balanced scorecard for a period 平衡计分卡", response_model=ScorecardOut)
 def kpi_scorecard(
     state: StateDep, _: Analyst,
     period: Annotated[str, Query(min_length=4, max_length=20,

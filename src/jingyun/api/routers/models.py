@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from jingyun.api.deps import PagingDep, StateDep, jsonable, permit, reading
+from jingyun.api.schemas import Wire, query_model
 from jingyun.localtime import LocalTime
 from jingyun.models.clv import ClvParams, fit_clv
 from jingyun.models.forecast import ForecastParams, run_forecast
@@ -23,7 +24,26 @@ from jingyun.security.roles import Principal
 
 router = APIRouter(prefix="/api/v1/models", tags=["models 预测模型"])
 Analyst = Annotated[Principal, Depends(permit("analysis:run"))]
-Day = Annotated[dt.date, Query(description="Local day YYYY-MM-DD 本地日期")]
+
+# every option of the library's parameter objects is a query parameter; only a service's limits are named
+ClvQuery = query_model(ClvParams, "ClvQuery", overrides={
+    "months": Wire(field=Field(ge=1, le=120)),
+    "monthly_discount_rate": Wire(field=Field(ge=0, lt=1)),
+    "margin": Wire(field=Field(gt=0, le=1)),
+    "max_frequency_bucket": Wire(field=Field(ge=1, le=50)),
+})
+ForecastQuery = query_model(ForecastParams, "ForecastQuery", exclude=("exog_csv",), overrides={
+    # the older comma form stays the wire form: by=category,channel
+    "by": Wire(annotation=Annotated[str, Field(pattern=r"^(category|channel)?(,(category|channel))?$",
+                                               description="category, channel or both 维度")],
+               convert=lambda v, path: tuple(b for b in v.split(",") if b), default="category,channel"),
+    "horizon": Wire(field=Field(ge=1, le=56)),
+    "history_days": Wire(field=Field(ge=1, le=3660)),
+    "backtest_origins": Wire(field=Field(ge=0, le=12)),
+    "origin_step": Wire(field=Field(ge=1, le=365)),
+    "ar_lags": Wire(field=Field(ge=1, le=14)),
+    "interval": Wire(field=Field(ge=0.5, lt=1)),
+})
 
 
 class ScoreOut(BaseModel):
@@ -54,6 +74,88 @@ class ModelOut(BaseModel):
     artifact: str | None
 
 
+class BgnbdOut(BaseModel):
+    r: float | None
+    alpha: float | None
+    a: float | None
+    b: float | None
+    log_likelihood: float | None
+
+
+class GammaGammaOut(BaseModel):
+    p: float | None
+    q: float | None
+    gamma: float | None
+    log_likelihood: float | None
+    customers: int
+
+
+class HoldoutOut(BaseModel):
+    frequency: str = Field(description='calibration repeat purchases: "0", "1", …, "7+"')
+    customers: int
+    actual: float | None
+    predicted: float | None
+
+
+class ClvFitOut(BaseModel):
+    """models.clv.ClvFitResult as its ``to_dict`` writes it."""
+
+    bgnbd: BgnbdOut
+    gamma_gamma: GammaGammaOut
+    customers: int
+    repeat_customers: int
+    time_unit: Literal["week", "day"]
+    calibration_end: dt.date
+    holdout_end: dt.date | None
+    holdout: list[HoldoutOut] | None
+
+
+class SeriesBacktestOut(BaseModel):
+    key: str
+    actual_total: float | None
+    wape: float | None
+    mape: float | None
+    baseline_wape: float | None
+    coverage: float | None
+    accuracy: float | None
+
+
+class BacktestOut(BaseModel):
+    origins: list[dt.date]
+    wape: float | None
+    baseline_wape: float | None
+    baseline: str
+    accuracy: float | None
+    coverage: float | None
+    series: list[SeriesBacktestOut]
+
+
+class ForecastPointOut(BaseModel):
+    period: dt.date
+    mean: float | None
+    lower: float | None
+    upper: float | None
+
+
+class SeriesForecastOut(BaseModel):
+    key: str
+    dropped_regressors: list[str]
+    points: list[ForecastPointOut]
+
+
+class ForecastOut(BaseModel):
+    """models.forecast.ForecastResult as its ``to_dict`` writes it."""
+
+    metric: Literal["gmv", "orders"]
+    grain: Literal["day", "week"]
+    by: list[str]
+    horizon: int
+    end: dt.date
+    interval: float
+    backtest: BacktestOut
+    forecasts: list[SeriesForecastOut]
+
+
 class ModelPage(BaseModel):
     items: list[ModelOut]
     total: int
@@ -71,14 +173,10 @@ def registry(state: StateDep, _: Analyst, page: PagingDep,
     return ModelPage(items=items, total=len(entries), limit=page.limit, offset=page.offset)
 
 
-@router.get("/clv/fit", summary="BG/NBD + Gamma-Gamma fit summary with holdout check CLV模型拟合")
-def clv_fit(state: StateDep, _: Analyst, calibration_end: Day,
-            holdout_end: Annotated[dt.date | None, Query(description="Last holdout day 留出期末日")] = None,
-            time_unit: Literal["week", "day"] = "week",
-            months: Annotated[int, Query(ge=1, le=120)] = 12,
-            monthly_discount_rate: Annotated[float, Query(ge=0, lt=1)] = 0.01,
-            margin: Annotated[float, Query(gt=0, le=1)] = 1.0) -> dict[str, Any]:
-    params = ClvParams(calibration_end, holdout_end, time_unit, months, monthly_discount_rate, margin).validate()
+@router.get("/clv/fit", summary="BG/NBD + Gamma-Gamma fit summary with holdout check CLV模型拟合",
+            response_model=ClvFitOut)
+def clv_fit(state: StateDep, _: Analyst, query: Annotated[ClvQuery, Query()]) -> dict[str, Any]:  # type: ignore[valid-type]
+    params: ClvParams = query.to_params().validate()  # type: ignore[attr-defined]
     return jsonable(reading(state, lambda wh: fit_clv(wh, params).to_dict()))
 
 
@@ -109,14 +207,9 @@ def scores(state: StateDep, _: Analyst, page: PagingDep,
     return ScorePage(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
-@router.get("/forecast", summary="Sales forecast by category/channel with backtest 销售预测")
+@router.get("/forecast", summary="Sales forecast by category/channel with backtest 销售预测",
+            response_model=ForecastOut)
 def forecast(state: StateDep, _: Analyst,
-             metric: Literal["gmv", "orders"] = "gmv",
-             grain: Literal["day", "week"] = "day",
-             by: Annotated[str, Query(pattern=r"^(category|channel)?(,(category|channel))?$",
-                                      description="category, channel or both 维度")] = "category,channel",
-             horizon: Annotated[int, Query(ge=1, le=56)] = 28,
-             backtest_origins: Annotated[int, Query(ge=0, le=12)] = 3) -> dict[str, Any]:
-    params = ForecastParams(by=tuple(b for b in by.split(",") if b), metric=metric, grain=grain, horizon=horizon,
-                            backtest_origins=backtest_origins).validate()
+             query: Annotated[ForecastQuery, Query()]) -> dict[str, Any]:  # type: ignore[valid-type]
+    params: ForecastParams = query.to_params().validate()  # type: ignore[attr-defined]
     return jsonable(reading(state, lambda wh: run_forecast(wh, params).to_dict()))

@@ -17,23 +17,40 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from jingyun.api.deps import PagingDep, StateDep, jsonable, permit, reading, request_id
+from jingyun.api.schemas import InstantWire, Wire, query_model, result_model
 from jingyun.errors import JingyunError
 from jingyun.localtime import LocalTime, localize
 from jingyun.security.masking import Masker
 from jingyun.security.roles import Principal
 from jingyun.segments import audience, saved
 from jingyun.segments.common import as_naive_utc, ensure_segment_tables
-from jingyun.segments.lifecycle import compute_lifecycle, preset
-from jingyun.segments.profile import build_profile
-from jingyun.segments.rfm import RfmParams, compute_rfm
+from jingyun.segments.lifecycle import LifecycleParams, LifecycleResult, compute_lifecycle, preset
+from jingyun.segments.profile import Profile, build_profile
+from jingyun.segments.rfm import RfmParams, RfmResult, compute_rfm
 from jingyun.segments.tags import TagDef, load_tags
 
 router = APIRouter(prefix="/api/v1", tags=["segments 人群"])
 Viewer = Annotated[Principal, Depends(permit("segments:view"))]
 Analyst = Annotated[Principal, Depends(permit("analysis:run"))]
 ProfileReader = Annotated[Principal, Depends(permit("profile:read"))]
-AsOf = Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?)?$",
-                                   description="Reference time, UTC (default: the latest data) 基准时间")]
+AsOf = Annotated[InstantWire | None, Query()]
+
+# every option of the library's parameter objects is a query parameter (lists repeat it: ?bins=5&
+# recency_thresholds=30&recency_thresholds=60…); only a service's limits are named here
+RfmQuery = query_model(RfmParams, "RfmQuery", overrides={
+    "bins": Wire(field=Field(ge=2, le=10)),
+    "window_days": Wire(field=Field(ge=1, le=36500)),
+    **{f"{part}_thresholds": Wire(field=Field(min_length=1, max_length=9))
+       for part in ("recency", "frequency", "monetary")},
+})
+# a preset (retail, saas) gives the defaults; a field the query sets overrides it
+LifecycleQuery = query_model(LifecycleParams, "LifecycleQuery", unset=(
+    "new_max_days", "growing_max_days", "high_value_share", "churn_risk_days", "churned_days", "as_of"), overrides={
+    "new_max_days": Wire(field=Field(ge=0, le=3650)),
+    **{name: Wire(field=Field(ge=1, le=3650)) for name in ("growing_max_days", "churn_risk_days", "churned_days")},
+    "high_value_share": Wire(field=Field(gt=0, lt=1)),
+})
+ProfileOut = result_model(Profile, "ProfileOut", extra={"deidentified": (bool, ...)})
 
 
 class TagOut(BaseModel):
@@ -65,6 +82,21 @@ class AudienceIn(BaseModel):
     as_of: str | None = Field(default=None, max_length=40)
 
 
+class ValueCount(BaseModel):
+    value: str | None
+    persons: int
+
+
+class Coverage(BaseModel):
+    persons: int = Field(description="People holding the tag 覆盖人数")
+    values: list[ValueCount] = Field(description="The 20 most held values 最常见取值")
+
+
+class TagDetail(BaseModel):
+    tag: TagOut
+    coverage: Coverage
+
+
 class SizeOut(BaseModel):
     size: int | str = Field(description='People matching; "<10" below the small-count threshold for roles '
                                         "without raw access 人群规模(小样本显示为<10)")
@@ -94,7 +126,7 @@ def list_tags(state: StateDep, _: Viewer, page: PagingDep,
     return TagPage(items=items, total=len(tags), limit=page.limit, offset=page.offset)
 
 
-@router.get("/tags/{name}", summary="One tag with its coverage 标签详情")
+@router.get("/tags/{name}", summary="One tag with its coverage 标签详情", response_model=TagDetail)
 def get_tag(state: StateDep, _: Viewer, name: Annotated[str, Path(min_length=1, max_length=100)]) -> dict[str, Any]:
     tags = load_tags(state.settings)
     if name not in tags:
@@ -111,25 +143,18 @@ def get_tag(state: StateDep, _: Viewer, name: Annotated[str, Path(min_length=1, 
     return {"tag": _tag(tags[name]).model_dump(), "coverage": reading(state, coverage)}
 
 
-@router.get("/rfm", summary="RFM groups with sizes and value shares RFM分群")
-def rfm(state: StateDep, _: Analyst,
-        scoring: Annotated[str, Query(pattern="^(quantile|threshold)$", description="quantile | threshold")] = "quantile",
-        bins: Annotated[int, Query(ge=2, le=10)] = 5,
-        window_days: Annotated[int | None, Query(ge=1, le=36500)] = None,
-        as_of: AsOf = None) -> dict[str, Any]:
-    params = RfmParams(scoring=scoring, bins=bins, window_days=window_days, as_of=_as_of(as_of))  # type: ignore[arg-type]
-    return jsonable(localize(reading(state, lambda wh: compute_rfm(wh, params.validate())), state.settings.timezone))
+@router.get("/rfm", summary="RFM groups with sizes and value shares RFM分群",
+            response_model=result_model(RfmResult))
+def rfm(state: StateDep, _: Analyst, query: Annotated[RfmQuery, Query()]) -> dict[str, Any]:  # type: ignore[valid-type]
+    params: RfmParams = query.to_params().validate()  # type: ignore[attr-defined]
+    return jsonable(localize(reading(state, lambda wh: compute_rfm(wh, params)), state.settings.timezone))
 
 
-@router.get("/lifecycle", summary="Users per lifecycle stage 生命周期阶段")
+@router.get("/lifecycle", summary="Users per lifecycle stage 生命周期阶段", response_model=result_model(LifecycleResult))
 def lifecycle(state: StateDep, _: Analyst,
-              preset_name: Annotated[str, Query(alias="preset", pattern="^(retail|saas)$")] = "retail",
-              churn_risk_days: Annotated[int | None, Query(ge=1, le=3650)] = None,
-              as_of: AsOf = None) -> dict[str, Any]:
-    overrides: dict[str, object] = {"as_of": _as_of(as_of)}
-    if churn_risk_days is not None:
-        overrides["churn_risk_days"] = churn_risk_days
-    params = preset(preset_name, **overrides)
+              query: Annotated[LifecycleQuery, Query()],  # type: ignore[valid-type]
+              preset_name: Annotated[str, Query(alias="preset", pattern="^(retail|saas)$")] = "retail") -> dict[str, Any]:
+    params = preset(preset_name, **query.values())  # type: ignore[attr-defined]
     return jsonable(localize(reading(state, lambda wh: compute_lifecycle(wh, params)), state.settings.timezone))
 
 
@@ -140,7 +165,8 @@ def estimate(body: AudienceIn, state: StateDep, principal: Viewer) -> SizeOut:
     return SizeOut(**jsonable(est.shown(sees_raw=principal.sees_raw, threshold=state.service.min_count)))
 
 
-@router.get("/profiles/{user_id}", summary="The 360° profile, de-identified unless your role sees personal data 用户360画像")
+@router.get("/profiles/{user_id}", summary="The 360° profile, de-identified unless your role sees personal data 用户360画像",
+            response_model=ProfileOut)
 def profile(request: Request, state: StateDep, principal: ProfileReader,
             user_id: Annotated[str, Path(min_length=1, max_length=200)],
             limit: Annotated[int, Query(ge=1, le=100, description="Recent events/orders shown 最近记录数")] = 10,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
+
+from jingyun import localtime
 
 RATIO_UNITS = ("ratio",)
 MONEY_UNITS = ("CNY",)
@@ -31,8 +32,8 @@ def local(ts: dt.datetime | None, timezone: str) -> str | None:
     """A naive-UTC store time shown with the workspace offset (2026-10-01T09:00:00+08:00)."""
     if ts is None:
         return None
-    return ts.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(timezone)).isoformat(timespec="seconds")
+    return localtime.aware(ts, timezone).isoformat(timespec="seconds")
 
 
 def aware(ts: dt.datetime | None, timezone: str) -> dt.datetime | None:
-    return None if ts is None else ts.replace(tzinfo=dt.UTC).astimezone(ZoneInfo(timezone))
+    return localtime.aware(ts, timezone)

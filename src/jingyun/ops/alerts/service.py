@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from jingyun import localtime
 from jingyun.config import Settings
 from jingyun.errors import JingyunError
 from jingyun.metrics.dictionary import dictionary_for
@@ -17,6 +17,7 @@ from jingyun.ops.alerts.evaluate import Evaluation, SourceReader, Window, evalua
 from jingyun.ops.alerts.rules import RuleSet, load_rules
 from jingyun.store.db import Store
 from jingyun.warehouse.backends import Backend
+from jingyun.warehouse.sqltext import utc_start
 
 
 @dataclass
@@ -38,7 +39,9 @@ class Run:
 def default_day(settings: Settings, now: dt.datetime | None = None) -> dt.date:
     """Yesterday in the workspace time zone: the last complete day."""
     now = now or dt.datetime.now(dt.UTC)
-    return (now.astimezone(ZoneInfo(settings.timezone)) - dt.timedelta(days=1)).date()
+    local = localtime.aware(now, settings.timezone)
+    assert local is not None
+    return (local - dt.timedelta(days=1)).date()
 
 
 def workspace(settings: Settings, backend: Backend) -> tuple[Dictionary, TargetSet | None, RuleSet]:
@@ -58,10 +61,8 @@ def approval_timeouts(store: Store, timezone: str) -> SourceReader:
     counted step is unknown (None), not 0 %, so a quiet weekend breaks no run and makes none."""
     from jingyun import approvals
 
-    zone = ZoneInfo(timezone)
-
     def utc(day: dt.date) -> dt.datetime:
-        return dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC).replace(tzinfo=None)
+        return utc_start(day, timezone)
 
     def read(source: str, windows: list[Window]) -> dict[Window, float | None] | None:
         out: dict[Window, float | None] = {}
