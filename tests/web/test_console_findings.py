@@ -306,3 +306,109 @@ def test_9_quality_counts_agree_reasons_are_translated_pages_and_per_row_replay(
     r = c.post("/console/quality/replay", data={"ids": [seen[1], seen[2]]}, headers=HX)
     assert r.status_code == 200 and "已重放 2 条" in r.text
     assert f'hx-vals=\'{{"ids": "{seen[0]}"}}\'' in first and "重放所选" in first and "重放隔离记录" in first
+
+
+# -- finding 3: the builder's defaults fit the data ------------------------------------------------------------
+def test_3_builder_offers_the_values_present_with_counts_display_names_and_chinese_messages(svc: App) -> None:
+    wh = svc.reader()
+    try:
+        levels = wh.rows("SELECT member_level, count(*) FROM users WHERE member_level IS NOT NULL GROUP BY 1 "
+                         "ORDER BY 2 DESC, 1")
+    finally:
+        wh.close()
+    top, top_n = levels[0]
+    page = svc.console("spec").get("/console/users/audience").text
+    rule = json.loads(html.unescape(re.search(r'<textarea id="rule"[^>]*>(.*?)</textarea>', page, re.S).group(1)))  # type: ignore[union-attr]
+    assert rule == {"and": [{"attr": "member_level", "op": "eq", "value": top}]}
+    offered = re.findall(r'<option value="([^"]*)" label="[^"]* · ([\d,]+)"></option>',
+                         re.search(r'<datalist id="values-member_level">(.*?)</datalist>', page, re.S).group(1))  # type: ignore[union-attr]
+    assert [(v, int(n.replace(",", ""))) for v, n in offered] == [(str(v), int(n)) for v, n in levels]
+    assert '<option value="member_level">会员等级</option>' in page and "values-channel" in page
+    est = svc.console("spec").post("/console/users/estimate", data={"rule": json.dumps(rule)}).text
+    wh = svc.reader()
+    try:
+        expected = saved.estimate(wh, rule).size  # real people only (test accounts left out)
+    finally:
+        wh.close()
+    assert 0 < expected <= top_n
+    assert int(re.search(r'data-value="(\d+)"', est).group(1)) == expected  # type: ignore[union-attr]
+    gold = {"rule": json.dumps({"and": [{"attr": "member_level", "op": "eq", "value": "gold"}]})}
+    none = svc.console("mgr").post("/console/users/estimate", data=gold).text
+    assert "没有人符合此规则" in none and "matches no one" not in none
+    withheld = svc.console("spec").post("/console/users/estimate", data=gold).text  # masked role: <10
+    assert "不显示精确人数" in withheld and "withheld" not in withheld
+    en = svc.console("spec", "en").get("/console/users/audience").text
+    assert '<option value="member_level">Membership level</option>' in en
+
+
+# -- in a browser: what only rendering shows ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def server(svc: App) -> Iterator[str]:
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    srv = uvicorn.Server(uvicorn.Config(svc.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.mark.browser
+def test_browser_builder_default_matches_people_and_numbers_never_wrap(server: str) -> None:
+    chromium = Path("/usr/bin/chromium")
+    if not chromium.exists():
+        pytest.skip("Debian's chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(chromium), args=args)
+        try:
+            page = b.new_page(viewport={"width": 360, "height": 900})
+            page.goto(server + "/console/login")
+            page.fill("input[name=username]", "mgr")
+            page.fill("input[name=password]", PASSWORD)
+            page.click("button[type=submit]")
+            page.wait_for_url(server + "/console/")
+            # finding 8: a 万 amount on a phone-width card stays on one line
+            page.goto(server + "/console/?" + OCT)
+            page.wait_for_selector("[data-kpi=gmv] .value")
+            ratio = page.eval_on_selector("[data-kpi=gmv] .value", "e => e.getBoundingClientRect().height"
+                                          " / parseFloat(getComputedStyle(e).fontSize)")
+            text = page.inner_text("[data-kpi=gmv] .value")
+            assert "万" in text and ratio < 1.8  # one line (two would be ~2.4 font sizes)
+            # finding 3: a condition added by clicking picks a value present, and the estimate is not empty
+            page.goto(server + "/console/users/audience")
+            page.wait_for_selector("#estimate [data-value]")
+            page.click("#tree > .group > .group-head .add-cond")
+            page.wait_for_timeout(900)
+            page.wait_for_selector("#estimate [data-value]")
+            rule = json.loads(page.input_value("#rule"))
+            values = [c["value"] for c in rule["and"]]
+            assert len(values) == 2 and values[0] == values[1] and values[0] not in ("", "gold")
+            assert int(page.get_attribute("#estimate [data-value]", "data-value") or 0) > 0
+            assert page.get_attribute("#tree .cond .value", "list") == "values-member_level"
+            # finding 7: bar labels carry separators, reference lines no "0"/"100" label
+            page.goto(server + "/console/?" + OCT)
+            marked = """() => Array.from(document.querySelectorAll('.chart[data-ready]')).flatMap(el => {
+                const o = echarts.getInstanceByDom(el).getOption();
+                return (o.series || []).filter(s => s.markLine && s.markLine.data && s.markLine.data.length)
+                    .map(s => s.markLine.label && s.markLine.label.show === false); })"""
+            page.wait_for_function(f"() => ({marked})().length > 0", timeout=30_000)
+            hidden = page.evaluate(marked)
+            assert hidden and all(hidden)
+        finally:
+            b.close()

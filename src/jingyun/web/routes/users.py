@@ -256,12 +256,36 @@ def _audience(ctx: ConsoleCtx, status_code: int = 200, **values: Any) -> HTMLRes
     from jingyun.segments.audience import ATTRIBUTES, OPS, ORDER_METRICS
     from jingyun.segments.tags import tag_types
 
+    present = attribute_values(ctx)
+    first = present.get("member_level") or next(iter(present.values()), [])
+    default = {"and": [{"attr": "member_level" if "member_level" in present else next(iter(present), "member_level"),
+                        "op": "eq", "value": first[0][0] if first else ""}]}
     return ctx.render("audience.html", status_code=status_code, f=parse_filters(ctx, {}), attr_types=ATTRIBUTES,
+                      attr_values=present, default_rule=json.dumps(default, ensure_ascii=False),
                       all_ops=OPS, count_ops=("gte", "gt", "eq", "neq", "lte", "lt", "between"),
                       filter_ops=("eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "contains"),
                       metrics=list(ORDER_METRICS), tag_types=tag_types(ctx.state.settings),
                       segments=sorted(_visible_segments(ctx)), departments=_save_departments(ctx),
                       any_department=ctx.principal.role == "admin", **values)
+
+
+# Attributes whose values the builder offers as a pick list (low cardinality, not personal data)
+PICKED_ATTRIBUTES = ("member_level", "channel", "gender", "province", "city")
+
+
+def attribute_values(ctx: ConsoleCtx, limit: int = 100) -> dict[str, list[tuple[str, int]]]:
+    """The values present per pickable attribute with how many users hold each, most common first (what the
+    builder's value picker and its default offer: a default that matches no one is no default)."""
+    from jingyun.segments.audience import ATTRIBUTES
+
+    out: dict[str, list[tuple[str, int]]] = {}
+    with ctx.reader() as wh:
+        for attr in PICKED_ATTRIBUTES:
+            if attr in ATTRIBUTES:
+                rows = wh.rows(f"SELECT CAST({attr} AS VARCHAR) v, count(*) n FROM users WHERE {attr} IS NOT NULL "
+                               f"GROUP BY 1 ORDER BY n DESC, v LIMIT {int(limit)}")
+                out[attr] = [(str(v), int(n)) for v, n in rows]
+    return out
 
 
 @router.get("/users/audience", response_class=HTMLResponse)
@@ -364,6 +388,10 @@ def estimate(ctx: Builder, rule: Annotated[str, Form(max_length=20_000)]) -> HTM
         return ctx.render("parts/estimate.html", est=None, error_path=exc.field or "",
                           error=f"{exc.field}: {exc.message}" if exc.field else exc.message)
     shown = est.shown(sees_raw=ctx.principal.sees_raw, threshold=ctx.state.service.min_count)
+    # the library's warning, said in the reader's language (the same thresholds as saved.estimate)
+    shown["warning_text"] = None if not shown["warning"] else ctx.t(
+        "est.withheld" if shown["suppressed"] else "est.none" if est.size == 0 else
+        "est.coarse" if est.share > 0.8 else "est.fine", n=ctx.state.service.min_count)
     return ctx.render("parts/estimate.html", est=shown, error=None)
 
 

@@ -92,8 +92,10 @@
     var tagTypes = JSON.parse(tree.dataset.tagTypes || "{}");
     var LIST_OPS = { "in": 1, "not_in": 1, "between": 1 };
     var NO_VALUE = { "is_set": 1, "is_not_set": 1 };
-    var DEFAULTS = {
-      attr: { attr: "member_level", op: "eq", value: "gold" },
+    var attrValues = JSON.parse(tree.dataset.attrValues || "{}");  // {attr: [[value, users], ...]}, most common first
+    var firstAttr = attrValues.member_level ? "member_level" : (Object.keys(attrValues)[0] || "member_level");
+    var DEFAULTS = {  // a new condition matches people: the most common value present, not a guess
+      attr: { attr: firstAttr, op: "eq", value: (attrValues[firstAttr] && attrValues[firstAttr][0]) ? attrValues[firstAttr][0][0] : "" },
       tag: { tag: "", op: "eq", value: "" },
       event: { event: "view_product", within_days: 30, count: { op: "gte", value: 1 } },
       orders: { orders: "count", within_days: 90, op: "gte", value: 1 },
@@ -172,6 +174,12 @@
       } else if (op) {
         op.value = j.op || (kind === "orders" ? "gte" : "eq"); val.value = show(j.value);
       }
+      if (kind === "attr") { pickList(ed); }
+    }
+    function pickList(ed) {  // the value box offers the attribute's values present (datalist with counts)
+      var name = ed.querySelector(".name"), val = ed.querySelector(".value");
+      if (!name || !val) { return; }
+      if (attrValues[name.value]) { val.setAttribute("list", "values-" + name.value); } else { val.removeAttribute("list"); }
     }
     function cond(j) {
       var li = clone("tpl-cond").firstElementChild;
@@ -233,6 +241,11 @@
     tree.addEventListener("change", function (e) {
       var t = e.target;
       if (t.classList.contains("kind")) { var li = t.closest(".node"); fill(li, t.value, DEFAULTS[t.value]); }
+      else if (t.classList.contains("name") && own(t.closest(".node"), ".kind") && own(t.closest(".node"), ".kind").value === "attr") {
+        var vals = attrValues[t.value], box = t.parentNode.querySelector(".value");
+        if (box) { box.value = vals && vals[0] ? vals[0][0] : ""; }  // the new attribute's most common value
+        pickList(t.parentNode);
+      }
       sync();
     });
     tree.addEventListener("input", function (e) { if (e.target.tagName === "INPUT" && e.target.type !== "checkbox") { sync(); } });
