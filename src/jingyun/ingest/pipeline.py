@@ -245,8 +245,10 @@ class ChunkLoader:
                 FROM v JOIN {table.name} s ON {_key_join(table, "v", "s")}
                 WHERE v._line NOT IN (SELECT _line FROM inbatch)
             ),
+            -- a resend matches the hash stored with the row; rows stored before that column by their columns
             stored AS (
-                SELECT k._line, CASE WHEN k._hash = {stored_hash} THEN 'duplicate' ELSE 'conflict' END AS outcome
+                SELECT k._line, CASE WHEN (k._hash >> 1) = coalesce(s._row_hash, {stored_hash} >> 1)
+                                     THEN 'duplicate' ELSE 'conflict' END AS outcome
                 FROM stored_keys k JOIN {table.name} s ON s.rowid = k.rid
             )
             SELECT * FROM inbatch UNION ALL SELECT * FROM stored
@@ -337,8 +339,10 @@ class ChunkLoader:
         if "tracking_issue" in names:
             select.append("s._tracking AS tracking_issue")
             out_names.append("tracking_issue")
-        select += [f"{quote(self.source)} AS _source", "now() AT TIME ZONE 'UTC' AS _ingested_at"]
-        out_names += ["_source", "_ingested_at"]
+        # the record's hash as received (before sealing, merging, test flags): what a resend is compared with
+        select += [f"{quote(self.source)} AS _source", "now() AT TIME ZONE 'UTC' AS _ingested_at",
+                   "CAST(s._hash >> 1 AS BIGINT) AS _row_hash"]
+        out_names += ["_source", "_ingested_at", "_row_hash"]
         keep = "s._reason IS NULL AND s._line NOT IN (SELECT _line FROM _outcome)"
         cols = ", ".join(ident(n) for n in out_names)
         if steps.merge_first:

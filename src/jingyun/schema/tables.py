@@ -92,6 +92,9 @@ FEEDBACK_SOURCES = ("survey", "cs", "review", "app-store")
 _INGESTED = (
     _c("_source", "text", "数据来源", "Source", "记录来自哪个文件或接口", "File or API the record came from", derived=True),
     _c("_ingested_at", "ts", "入库时间", "Ingested at", "记录写入仓库的时间(UTC)", "When the record was stored (UTC)", derived=True),
+    _c("_row_hash", "int", "记录指纹", "Record hash", "源记录内容的哈希:重发同一记录算重复,内容不同算冲突",
+       "Hash of the source record as received: a resend of it is a duplicate, different content a conflict",
+       derived=True),
 )
 _TEST = _c(
     "is_test", "bool", "测试账号", "Test account",

@@ -119,6 +119,14 @@ class Warehouse:
     def ensure_tables(self) -> None:
         for table in TABLES.values():
             self.con.execute(table_ddl(table))
+        # a warehouse made by an older version gains the columns added since (NULL in its old rows)
+        have = {(t, c) for t, c in self.con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = 'main'").fetchall()}
+        for table in TABLES.values():
+            for column in table.columns:
+                if (table.name, column.name) not in have:
+                    self.con.execute(f'ALTER TABLE {table.name} ADD COLUMN IF NOT EXISTS "{column.name}" {column.sql_type}')
         for ddl in INTERNAL_DDL:
             self.con.execute(ddl)
         from jingyun.warehouse.personal import ensure_columns
