@@ -33,20 +33,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-# The ingestion benchmark's events (bench_ingest.EVENT_SQL), in 2024 and with users of their own: the demo
-# ends on 2026-10-31, and the panels read its last 30 days, so the file adds rows they never scan.
-FILE_SQL = """
-SELECT
-  'f' || k AS event_id,
-  CASE WHEN k % 100 = 13 THEN 'undefined' ELSE 'fu' || (k % 200000) END AS user_id,
-  CASE WHEN k % 5 = 0 THEN 'fa' || (k % 300000) END AS anonymous_id,
-  ['view_product', 'add_to_cart', 'checkout', 'pay', 'search'][1 + k % 5] AS event,
-  TIMESTAMPTZ '2024-01-01 00:00:00+08' + to_seconds(k % 25000000) AS ts,
-  CASE WHEN k % 100 = 21 THEN 'tv' ELSE ['app', 'web', 'miniprogram', 'pos'][1 + k % 4] END AS platform,
-  's' || (k // 7) AS session_id,
-  '{{"product_id":"p' || (k % 5000) || '","price":' || (k % 997) || '.5}}' AS properties
-FROM (SELECT CASE WHEN i % 100 = 7 THEN i - 1 ELSE i END AS k FROM range({n}) t(i))
-"""
+from bench.bench_ingest import EVENT_SQL
+
+
+# The ingestion benchmark's events, in 2024 and with ids of their own ('f' prefix): the demo ends on
+# 2026-10-31, and the panels read its last 30 days, so the file adds rows they never scan.
+def file_sql(n: int) -> str:
+    return EVENT_SQL.format(p="f", year=2024, start=0, stop=n)
 
 END = "2026-10-31"
 PANELS = {
@@ -91,7 +84,7 @@ def _make_file(path: Path, n: int) -> None:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
-    con.execute(f"COPY ({FILE_SQL.format(n=n)}) TO '{path}' (FORMAT parquet)")
+    con.execute(f"COPY ({file_sql(n)}) TO '{path}' (FORMAT parquet)")
     con.close()
 
 

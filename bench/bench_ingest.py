@@ -32,13 +32,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+# ids carry a prefix ({p}: '' here) and times start on 1 January of {year} (2026 here); other benchmarks
+# (always_on) make files of their own with another prefix and year
 EVENT_SQL = """
 SELECT
-  'e' || k AS event_id,
-  CASE WHEN k % 100 = 13 THEN 'undefined' ELSE 'u' || (k % 200000) END AS user_id,
-  CASE WHEN k % 5 = 0 THEN 'a' || (k % 300000) END AS anonymous_id,
+  '{p}e' || k AS event_id,
+  CASE WHEN k % 100 = 13 THEN 'undefined' ELSE '{p}u' || (k % 200000) END AS user_id,
+  CASE WHEN k % 5 = 0 THEN '{p}a' || (k % 300000) END AS anonymous_id,
   ['view_product', 'add_to_cart', 'checkout', 'pay', 'search'][1 + k % 5] AS event,
-  TIMESTAMPTZ '2026-01-01 00:00:00+08' + to_seconds(k % 25000000) AS ts,
+  TIMESTAMPTZ '{year}-01-01 00:00:00+08' + to_seconds(k % 25000000) AS ts,
   CASE WHEN k % 100 = 21 THEN 'tv' ELSE ['app', 'web', 'miniprogram', 'pos'][1 + k % 4] END AS platform,
   's' || (k // 7) AS session_id,
   '{{"product_id":"p' || (k % 5000) || '","price":' || (k % 997) || '.5}}' AS properties
@@ -52,13 +54,13 @@ def _make_files(folder: Path, n: int) -> dict[str, Path]:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     files = {"parquet": folder / "events.parquet", "ndjson": folder / "events.ndjson", "seed": folder / "seed.parquet"}
-    con.execute(f"COPY ({EVENT_SQL.format(start=n, stop=2 * n)}) TO '{files['parquet']}' (FORMAT parquet)")
+    con.execute(f"COPY ({EVENT_SQL.format(p='', year=2026, start=n, stop=2 * n)}) TO '{files['parquet']}' (FORMAT parquet)")
     con.execute(
         f"COPY (SELECT event_id, user_id, anonymous_id, event, strftime(ts AT TIME ZONE 'Asia/Shanghai', '%Y-%m-%dT%H:%M:%S+08:00') AS ts, "
-        f"platform, session_id, CAST(properties AS JSON) AS properties FROM ({EVENT_SQL.format(start=n, stop=2 * n)})) "
+        f"platform, session_id, CAST(properties AS JSON) AS properties FROM ({EVENT_SQL.format(p='', year=2026, start=n, stop=2 * n)})) "
         f"TO '{files['ndjson']}' (FORMAT json)"
     )
-    con.execute(f"COPY ({EVENT_SQL.format(start=0, stop=n)}) TO '{files['seed']}' (FORMAT parquet)")
+    con.execute(f"COPY ({EVENT_SQL.format(p='', year=2026, start=0, stop=n)}) TO '{files['seed']}' (FORMAT parquet)")
     return files
 
 
