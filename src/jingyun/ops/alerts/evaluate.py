@@ -31,6 +31,7 @@ import numpy as np
 from jingyun.analysis.anomaly import SERIES, AnomalyParams, detect
 from jingyun.analysis.explain import METRICS as EXPLAIN_METRICS
 from jingyun.analysis.explain import ExplainParams, Period, run_explain
+from jingyun.calendar import WorkCalendar, workspace_calendar
 from jingyun.config import DEFAULT_TIMEZONE
 from jingyun.errors import JingyunError
 from jingyun.metrics.compute import ComputeParams, compute, data_starts, values_over
@@ -234,7 +235,7 @@ def _judge(rule: Rule, period: Window, m: _Measures) -> Finding | None:
 
 
 def _anomaly(backend: Backend, d: Dictionary, rule: Rule, day: dt.date, timezone: str,
-             cache: dict[tuple[str, int, float], Any]) -> Finding | None:
+             cache: dict[tuple[str, int, float], Any], work_calendar: WorkCalendar | None = None) -> Finding | None:
     # The daily series is the dictionary's metric at day grain (the detector's own series agree with it,
     # tests/channels); only the fit and the flags are the detector's.
     key = (rule.metric, rule.lookback, rule.threshold)
@@ -247,7 +248,9 @@ def _anomaly(backend: Backend, d: Dictionary, rule: Rule, day: dt.date, timezone
         ratio = SERIES[rule.metric][1]
         values = np.array([got.get(x) if got.get(x) is not None else (np.nan if ratio else 0.0) for x in dates],
                           dtype=float)
-        cache[key] = detect(dates, values, "stl", rule.threshold)
+        # festivals and holidays of the workspace calendar (双11, 春节) are expected, not alerts
+        cal = work_calendar if work_calendar is not None else workspace_calendar(backend.settings)
+        cache[key] = detect(dates, values, "stl", rule.threshold, effects=cal.expected_effects(dates))
     last = cache[key][-1] if cache[key] else None
     if last is None or not last.anomaly:
         return None
@@ -288,8 +291,11 @@ def diagnose(backend: Backend, d: Dictionary, rule: Rule, period: Window, compar
 def evaluate(backend: Backend, d: Dictionary, rules: RuleSet, as_of: dt.date, *,
              targets: TargetSet | None = None, timezone: str = DEFAULT_TIMEZONE,
              sources: SourceReader | None = None, diagnose_findings: bool = True,
-             only: set[str] | None = None) -> Evaluation:
-    """Judge every enabled rule for ``as_of`` (a local day); the findings carry their diagnosis."""
+             only: set[str] | None = None, work_calendar: WorkCalendar | None = None) -> Evaluation:
+    """Judge every enabled rule for ``as_of`` (a local day); the findings carry their diagnosis.
+
+    ``work_calendar``: the days anomaly rules treat as expected effects (default: the backend's workspace
+    calendar, :func:`jingyun.calendar.workspace_calendar`)."""
     due: dict[str, list[tuple[Rule, list[Window]]]] = {}
     periods: dict[str, Window] = {}
     not_due: list[str] = []
@@ -324,7 +330,7 @@ def evaluate(backend: Backend, d: Dictionary, rules: RuleSet, as_of: dt.date, *,
     cache: dict[tuple[str, int, float], Any] = {}
     for rule in anomaly_rules:
         try:
-            got = _anomaly(backend, d, rule, as_of, timezone, cache)
+            got = _anomaly(backend, d, rule, as_of, timezone, cache, work_calendar)
         except JingyunError as exc:
             skipped[rule.id] = exc.message
             continue
