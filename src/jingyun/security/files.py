@@ -53,6 +53,8 @@ def _narrow(path: Path) -> None:
         st = path.lstat()
         if stat.S_ISLNK(st.st_mode) or st.st_uid != os.geteuid() or not st.st_mode & 0o077:
             return
+        if stat.S_ISDIR(st.st_mode) and st.st_mode & stat.S_ISVTX:
+            return  # a shared sticky folder (/tmp holding a warehouse file): others' files live there too
         os.chmod(path, stat.S_IMODE(st.st_mode) & ~0o077)
     except OSError:
         pass  # gone meanwhile, or not ours to change: nothing a reader could use us to do
