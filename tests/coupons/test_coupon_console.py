@@ -35,7 +35,24 @@ def test_coupons_page_lists_and_reports_in_both_languages(tmp_path: Path) -> Non
         zh = c.get("/console/coupons?lang=zh-CN")
         assert zh.status_code == 200 and "满200.00减30.00" in zh.text and "优惠券模板" in zh.text
         assert 'data-coupon="web-200-30"' in zh.text and "<td>8</td>" in zh.text  # stock left
+        assert "<td>满减券</td>" in zh.text and "进行中" in zh.text  # kind and status labelled
         en = c.get("/console/coupons?lang=en&template=web-200-30")
         assert en.status_code == 200 and "¥30.00 off orders of ¥200.00+" in en.text
         assert "Report: web-200-30" in en.text and "Below the spending threshold" in en.text
         assert c.get("/console/coupons?template=nope").status_code == 404
+
+
+def test_every_kind_status_and_reason_has_an_explicit_label() -> None:
+    """The page names each value's catalog key in full (no t('coupons.kind_' + …) families), so the
+    console's catalog test checks every one of them in both languages."""
+    from jingyun.coupons.model import KINDS, STATUSES
+    from jingyun.coupons.redemption import REASONS
+    from jingyun.web import i18n
+
+    page = (Path(coupons.__file__).parents[1] / "web" / "templates" / "coupons.html").read_text(encoding="utf-8")
+    zh, en = i18n.catalog("zh-CN"), i18n.catalog("en")
+    for family, values in (("kind", KINDS), ("status", STATUSES), ("reason", REASONS)):
+        for value in values:
+            key = f"coupons.{family}_{value}"
+            assert f"'{value}': t('{key}')" in page, key
+            assert zh[key] and en[key] and zh[key] != en[key], key
