@@ -70,6 +70,11 @@ jobs:
     every: 15m
     timeout: 5m
     catch_up: skip
+  - name: messages-retry
+    run: messages retry
+    every: 1m
+    timeout: 5m
+    catch_up: skip
   - name: privacy-retention
     run: privacy retention
     cron: "0 4 * * *"
