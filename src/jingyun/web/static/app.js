@@ -322,3 +322,64 @@
     try { load(JSON.parse(rule.value)); } catch (err) { load({ and: [DEFAULTS.attr] }); }
   }
 })();
+
+/* ---- drill-down and pickers (issue 21: funnel steps by drag or by keyboard buttons, each with its
+   own property filter; the hidden `steps` input is what the form sends) ---- */
+(function () {
+  "use strict";
+  function stepPicker(box) {
+    var list = box.querySelector("#step-list");
+    var hidden = document.getElementById("funnel-steps");
+    var search = box.querySelector("#step-search");
+    var filter = box.querySelector("#step-filter");
+    var dragged = null;
+    function sync() {
+      hidden.value = Array.prototype.map.call(list.querySelectorAll("li.step"), function (li) {
+        return li.getAttribute("data-step");
+      }).join(",");
+    }
+    function wire(li) {
+      li.addEventListener("dragstart", function (e) {
+        dragged = li; li.classList.add("dragging");
+        if (e.dataTransfer) { e.dataTransfer.effectAllowed = "move"; e.dataTransfer.setData("text/plain", li.getAttribute("data-step")); }
+      });
+      li.addEventListener("dragend", function () { li.classList.remove("dragging"); dragged = null; sync(); });
+      li.addEventListener("dragover", function (e) { e.preventDefault(); });
+      li.addEventListener("drop", function (e) {
+        e.preventDefault();
+        if (!dragged || dragged === li) return;
+        var items = Array.prototype.slice.call(list.children);
+        if (items.indexOf(dragged) < items.indexOf(li)) li.after(dragged); else li.before(dragged);
+        sync();
+      });
+      li.querySelector(".step-up").addEventListener("click", function () {
+        if (li.previousElementSibling) { li.previousElementSibling.before(li); sync(); li.querySelector(".step-up").focus(); }
+      });
+      li.querySelector(".step-down").addEventListener("click", function () {
+        if (li.nextElementSibling) { li.nextElementSibling.after(li); sync(); li.querySelector(".step-down").focus(); }
+      });
+      li.querySelector(".step-remove").addEventListener("click", function () { li.remove(); sync(); });
+    }
+    Array.prototype.forEach.call(list.querySelectorAll("li.step"), wire);
+    box.querySelector("#step-add").addEventListener("click", function () {
+      var name = (search.value || "").trim();
+      if (!name) { search.focus(); return; }
+      var cond = (filter.value || "").trim();
+      var step = cond ? name + "[" + cond + "]" : name;
+      var tpl = list.querySelector("li.step");
+      var li = tpl ? tpl.cloneNode(true) : null;
+      if (!li) return;
+      li.setAttribute("data-step", step);
+      li.querySelector(".step-name").textContent = name;
+      var code = li.querySelector(".step-filter");
+      if (code) code.remove();
+      if (cond) { code = document.createElement("code"); code.className = "step-filter"; code.textContent = "[" + cond + "]"; li.querySelector(".step-name").after(code); }
+      list.appendChild(li); wire(li); sync();
+      search.value = ""; filter.value = "";
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    var box = document.getElementById("step-picker");
+    if (box) stepPicker(box);
+  });
+})();
