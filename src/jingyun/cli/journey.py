@@ -182,5 +182,85 @@ def simulate_cmd(
                         [[p.user_id, p.entered_at.isoformat(), " → ".join(p.path)] for p in r.users[:200]])
 
 
+def _duration(value: str | None) -> int | None:
+    if value is None:
+        return None
+    from jingyun.automation.rules import seconds
+
+    try:
+        return seconds(value, "window")
+    except ValueError as exc:
+        raise JingyunError("bad_window", f"cannot read {value!r} as a duration; write e.g. 72h or 7d", "window") from exc
+
+
+@app.command("report")
+def report_cmd(
+    ref: Annotated[str, typer.Argument(help="Journey file or saved key. 旅程文件或已保存旅程。")],
+    date_from: Annotated[str | None, typer.Option("--from", help="First local day (default: 30 days before --to). "
+                                                                "开始日期")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Last local day (default: the latest data). 结束日期")] = None,
+    source: Annotated[str, typer.Option(help="auto | simulated | live. 数据来源")] = "auto",
+    window: Annotated[str | None, typer.Option(help="Revenue attribution window, e.g. 72h (default: the goal's). "
+                                                    "归因窗口")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Treated vs holdout: conversion, revenue, coupon cost, lift with its interval. 旅程效果:处理组对照组提升。
+
+    Example: jingyun journey report abandoned-browse --from 2026-09-01 --to 2026-09-30 --json
+    """
+    from jingyun.automation.report import default_range, report
+
+    settings = load_settings()
+    journey = _journey(ref)
+    start = _date(date_from, "from") if date_from else None
+    end = _date(date_to, "to") if date_to else None
+    window_s = _duration(window)
+    try:
+        store = open_store(settings)
+    except Exception:
+        store = None
+    with open_backend(settings) as backend:
+        if start is None or end is None:
+            _, hi = default_range(backend, settings.timezone)
+            end = end or hi
+            start = start or end - dt.timedelta(days=29)
+        rep = report(backend, journey, start, end, settings=settings, store=store, source=source,  # type: ignore[arg-type]
+                     window_s=window_s)
+    out = rep.to_dict()
+    if as_json:
+        print_json(out)
+        return
+    console.print(f"[bold]{rep.journey}[/bold] {out['from']} … {out['to']} ({rep.source}), goal 目标: {rep.goal}, "
+                  f"window 窗口 {out['window_hours']:g} h")
+    rows = []
+    for name, arm in (("treated 处理组", out["treated"]), ("holdout 对照组", out["holdout"])):
+        rows.append([name, arm["entries"], arm["people"], arm["converted"], _pct(arm["conversion_rate"]),
+                     arm["revenue"], _money(arm["revenue_per_person"])])
+    print_table("Treated vs holdout 处理组与对照组", ["arm 组", "entries 进入", "people 人数", "converted 转化",
+                                                 "rate 转化率", "revenue 收入", "per person 人均"], rows)
+    lift = out["lift"]
+    print_table("Lift 提升 (95% CI)", ["metric 指标", "lift 提升", "interval 区间", "p"], [
+        ["conversion 转化率", _pct(lift["conversion"]["uplift_abs"]),
+         f"[{_pct(lift['conversion']['ci_abs'][0])}, {_pct(lift['conversion']['ci_abs'][1])}]",
+         lift["conversion"]["p_value"]],
+        ["revenue/person 人均收入", _money(lift["revenue_per_person"]["uplift_abs"]),
+         f"[{_money(lift['revenue_per_person']['ci_abs'][0])}, {_money(lift['revenue_per_person']['ci_abs'][1])}]",
+         lift["revenue_per_person"]["p_value"]]])
+    console.print(f"coupon cost 券成本: {out['coupon_cost']}")
+    print_table("Steps 步骤", ["id", "users 人次"], [[s["id"], s["users"]] for s in out["steps"]])
+    print_table("Sends 发送", ["channel 渠道", "status 状态", "n"],
+                [[c, st, n] for c, by in out["sends"].items() for st, n in by.items()])
+    for note in out["notes"]:
+        console.print(f"note: {note}")
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x * 100:.2f}%"
+
+
+def _money(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2f}"
+
+
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="journey")

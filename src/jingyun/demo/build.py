@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from jingyun.config import Settings
 from jingyun.demo.channel_response import plant_channel_response
 from jingyun.demo.generate import STAGES, DemoData, generate
+from jingyun.demo.journey_effect import plant_journey_effect
 from jingyun.demo.params import DemoParams, Truths
 from jingyun.demo.pricing import install_pricing, write_competitor_prices
 from jingyun.demo.truth import build_truth, write_truth
@@ -163,6 +164,8 @@ def build(
 
     install_org(settings)  # the organisation chart approvals and incidents route through
     install_pricing(settings, demo_dir / "sources")  # competitor prices and the demo's pricing rule
+    if ingest:
+        plant_journey_effect(settings, truth_path)  # abandoned browse's planted lift (truth: journey_effect)
     return DemoResult(params, demo_dir, truth_path, headline(truth), outcomes, seconds, ingest)
 
 

@@ -279,3 +279,10 @@ def write_truth(d: DemoData, truth: dict[str, Any], demo_dir: Path) -> Path:
     path = demo_dir / "ground_truth.json"
     path.write_text(json.dumps(truth, ensure_ascii=False, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     return path
+
+
+def add_truth(truth_path: Path, key: str, value: dict[str, Any]) -> None:
+    """Add one planted truth that is made after the warehouse is built (e.g. ``journey_effect``)."""
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    truth[key] = value
+    truth_path.write_text(json.dumps(truth, ensure_ascii=False, indent=2, sort_keys=False) + "\n", encoding="utf-8")

@@ -1,0 +1,106 @@
+"""The planted journey effect: abandoned browse (浏览未购) really works, and its holdout report can say so.
+
+After the warehouse is built, the demo replays its own abandoned-browse journey over the whole demo
+period (the simulation the report uses), takes each person's first entry, and — for people *not* in the
+journey's holdout (the same hashing, :func:`jingyun.automation.guards.in_holdout`) and not churned —
+adds an order of ¥88.00 with probability :data:`PROBABILITY`, placed uniformly in 1–60 h after entering
+(inside the goal's 72 h). The orders are a demo source file (``orders/journey_effect_orders.csv``),
+ingested like the others; draws are seeded, so the same demo gives the same orders.
+
+A planted order comes at least an hour after the first entry, so it cannot cancel that entry's own
+30-minute absence window: the first entries are the same before and after planting. The truth
+(``journey_effect`` in ground_truth.json) holds the realised effect on the treated people: the share of
+them who converted *only* because of a planted order (the conversion lift) and the planted revenue per
+treated person (the revenue lift).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from jingyun.automation.journey import load_file
+from jingyun.automation.report import first_entries, goal_of, outcomes
+from jingyun.automation.simulate import simulate
+from jingyun.config import Settings
+from jingyun.demo.truth import add_truth
+from jingyun.metrics.definitions import for_settings
+
+JOURNEY_FILE = Path(__file__).parent / "journeys" / "abandoned_browse.yaml"
+PROBABILITY = 0.30
+AMOUNT = 88.00
+SEED = 18
+FILE = "journey_effect_orders.csv"
+
+
+def plant_journey_effect(settings: Settings, truth_path: Path) -> dict[str, Any]:
+    """Plant the effect in the built warehouse (an extra orders source, ingested) and record its truth."""
+    import json
+
+    from jingyun.ingest import ingest_file
+    from jingyun.warehouse import Warehouse
+    from jingyun.warehouse.backends import open_backend
+
+    demo_dir = truth_path.parent
+    truth = json.loads(truth_path.read_text(encoding="utf-8"))
+    start = dt.date.fromisoformat(truth["params"]["start_date"])
+    end = dt.date.fromisoformat(truth["params"]["end_date"])
+    journey = load_file(JOURNEY_FILE)
+    goal, goal_s, _ = goal_of(journey)
+    churned = _churned(demo_dir)
+    defs = for_settings(settings)
+    with Warehouse.open(settings) as wh:
+        backend = open_backend(settings, warehouse=wh)
+        [sim] = simulate(backend, [journey], start, end, timezone=settings.timezone, defs=defs, with_users=True)
+        entries = pd.DataFrame({"u": pd.Series([p.user_id for p in sim.users], dtype=str),
+                                "entered": pd.Series([p.entered_at.astimezone(dt.UTC).replace(tzinfo=None)
+                                                      for p in sim.users], dtype="datetime64[us]")})
+        from jingyun.automation.guards import holdout_mask
+
+        entries["holdout"] = holdout_mask(journey.key, entries["u"], journey.holdout)
+        first = outcomes(backend, first_entries(entries), goal, goal_s, goal_s, defs)
+        latest = backend.run("SELECT max(ts) AS t FROM events").to_pylist()[0]["t"]
+        rng = np.random.default_rng(SEED)
+        draw = rng.random(len(first))
+        hours = rng.uniform(1.0, 60.0, len(first))
+        treated = ~first["holdout"].to_numpy(dtype=bool)
+        at = first["entered"] + pd.to_timedelta(hours, unit="h")
+        plant = treated & (draw < PROBABILITY) & ~first["u"].isin(churned).to_numpy() & (at < latest).to_numpy()
+        rows = first[plant].assign(ts=at[plant])
+        path = demo_dir / "sources" / "orders" / FILE
+        pd.DataFrame({
+            "order_id": [f"JE{k:08d}" for k in range(len(rows))],
+            "user_id": rows["u"].to_numpy(),
+            "ts": [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in rows["ts"]],
+            "amount": [f"{AMOUNT:.2f}"] * len(rows), "discount": ["0.00"] * len(rows), "coupon_id": [""] * len(rows),
+            "channel": ["app"] * len(rows), "store_id": [""] * len(rows), "status": ["completed"] * len(rows),
+            "payment_method": ["wechat"] * len(rows),
+        }).to_csv(path, index=False)
+        report = ingest_file(wh, "orders", path, source=f"demo/orders/{FILE}")
+    n_treated = int(treated.sum())
+    only_planted = int((plant & ~first["converted"].to_numpy(dtype=bool)).sum())
+    effect = {
+        "journey": journey.key, "from": start.isoformat(), "to": end.isoformat(),
+        "rule": f"treated (not holdout, not churned) people's first entry: with probability {PROBABILITY} an order "
+                f"of {AMOUNT:.2f} in 1-60 h after entering (goal: an order within 72 h)",
+        "probability": PROBABILITY, "amount": AMOUNT, "planted_orders": int(plant.sum()),
+        "stored": report.stored, "treated_people": n_treated, "holdout_people": int((~treated).sum()),
+        "conversion_lift": only_planted / n_treated if n_treated else 0.0,
+        "revenue_lift_per_person": float(plant.sum()) * AMOUNT / n_treated if n_treated else 0.0,
+        "file": f"sources/orders/{FILE}",
+    }
+    add_truth(truth_path, "journey_effect", effect)
+    return effect
+
+
+def _churned(demo_dir: Path) -> set[str]:
+    path = demo_dir / "truth" / "users.parquet"
+    if not path.exists():
+        return set()
+    t = pq.read_table(path, columns=["user_id", "churned"]).to_pandas()
+    return set(t.loc[t["churned"].astype(bool), "user_id"].astype(str))
