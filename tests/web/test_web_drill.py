@@ -134,3 +134,43 @@ def test_a_bad_drill_is_a_page_naming_the_field(console: Console) -> None:
     assert r.status_code == 400 and "step" in r.text and "<nav" in r.text
     r = c.get("/console/users/people", params={"src": "segment", "name": "nope"})
     assert r.status_code == 404
+
+
+def _drill_rule(text: str) -> dict[str, Any]:
+    import html as htmlmod
+
+    shown = re.search(r'<pre class="rule-json" id="drill-rule">(.*?)</pre>', text, re.S)
+    assert shown, text[:1000]
+    return dict(json.loads(htmlmod.unescape(shown.group(1))))
+
+
+def test_a_diagnosis_driver_drills_to_the_people_of_its_channel(console: Console) -> None:
+    import html as htmlmod
+
+    c = console.client("manager")
+    r = c.get("/console/drill/diagnosis", params={"metric": "gmv", "by": "channel"})
+    assert r.status_code == 200, r.text[:300]
+    links = [htmlmod.unescape(h) for h in re.findall(r'class="drill-link" href="([^"]+)"', r.text)]
+    assert links
+    page = c.get(links[0])
+    assert page.status_code == 200
+    rule = _drill_rule(page.text)
+    assert rule["and"][0]["attr"] == "channel" and rule["and"][1]["orders"] == "count"
+    assert _total(page.text) == len(_rule_people(console, rule)) > 0
+
+
+def test_a_retention_cell_and_a_rule_drill_count_what_the_rule_selects(console: Console) -> None:
+    c = console.client("analyst")
+    page = c.get("/console/users/people", params={"src": "retention", "cohort_event": "view_product",
+                                                  "return_event": "add_to_cart", "cohort": "2000-01-01", "day": 1})
+    assert page.status_code == 200
+    rule = _drill_rule(page.text)
+    assert [n["event"] for n in rule["and"]] == ["view_product", "add_to_cart"]
+    assert _total(page.text) == len(_rule_people(console, rule)) > 0
+    gold = {"attr": "member_level", "op": "eq", "value": "金卡会员"}
+    page = c.get("/console/users/people", params={"src": "rule", "rule": json.dumps(gold)})
+    assert _total(page.text) == len(_rule_people(console, gold))
+    # a masked role may not drill by a rule that singles out one person
+    r = c.get("/console/users/people", params={"src": "rule", "rule": json.dumps(
+        {"attr": "user_id", "op": "eq", "value": "u1"})})
+    assert r.status_code == 403

@@ -225,3 +225,24 @@ def funnel_drill(ctx: Analyst) -> HTMLResponse:
                                                                                       "to": f.date_to.isoformat()})}
             for i, s in enumerate(res.steps)]
     return ctx.render("parts/funnel_drill.html", rows=rows, weakest=weakest)
+
+
+@router.get("/drill/diagnosis", response_class=HTMLResponse)
+def diagnosis_drill(ctx: Analyst) -> HTMLResponse:
+    """Under the diagnosis waterfall: the top drivers and drags, each people dimension's value linking to the
+    people of that value who ordered in the range (a KPI card's diagnosis → its people)."""
+    from jingyun.analysis.explain import ExplainParams, Period, run_explain
+    from jingyun.warehouse.backends import open_backend
+
+    params = dict(ctx.request.query_params)
+    f = parse_filters(ctx, params)
+    p = ExplainParams.create(params.get("metric", "gmv"), Period(f.date_from, f.date_to),
+                             by=params.get("by", "channel,user_type"), top=5, timezone=ctx.timezone)
+    with ctx.reader() as wh:
+        ex = run_explain(open_backend(ctx.state.settings, warehouse=wh), p)
+    span = {"from": f.date_from.isoformat(), "to": f.date_to.isoformat()}
+    rows = [{"segment": s.segment, "contribution": s.contribution,
+             "links": [(dim, value, people_href(src="diagnosis", dim_name=dim, value=value, **span))
+                       for dim, value in s.values.items() if dim in ATTR_DIMS]}
+            for s in [*ex.drivers, *ex.drags]]
+    return ctx.render("parts/diagnosis_drill.html", rows=rows)
