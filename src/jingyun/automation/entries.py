@@ -55,8 +55,8 @@ def match_sql(m: EventMatch, lo: dt.datetime, hi: dt.datetime, defs: Definitions
     return f"SELECT person_id AS u, ts FROM {table} WHERE " + " AND ".join(conds)
 
 
-def _people(sql: str) -> str:
-    return f"SELECT u, fire FROM ({sql}) q WHERE u IN ({people_sql()})"
+def _people(sql: str, cols: str = "u, fire") -> str:
+    return f"SELECT {cols} FROM ({sql}) q WHERE u IN ({people_sql()})"
 
 
 def event_sql(trig: EventTrigger, start: dt.datetime, end: dt.datetime, defs: Definitions) -> str:
@@ -64,10 +64,18 @@ def event_sql(trig: EventTrigger, start: dt.datetime, end: dt.datetime, defs: De
         return _people(f"SELECT u, ts AS fire FROM ({match_sql(trig.match, start, end, defs)}) t")
     w = trig.absent.within_s
     shift = dt.timedelta(seconds=w)
+    fire = f"ts + INTERVAL '{w}' SECOND"
+    if trig.absent.any_of == (trig.match,):
+        # Inactivity (the trigger is its own cancel: "N days with no event / order"): one pass over the rows,
+        # equal instants grouped (``n`` of them, each a candidate) so the next *later* instant is lead(ts).
+        rows = match_sql(trig.match, start - shift, end, defs)
+        return _people(
+            f"SELECT u, {fire} AS fire, n FROM (SELECT u, ts, n, lead(ts) OVER (PARTITION BY u ORDER BY ts) AS nc "
+            f"FROM (SELECT u, ts, count(*) AS n FROM ({rows}) r GROUP BY u, ts) g) x WHERE ts < "
+            f"{ts_literal(end - shift)} AND (nc IS NULL OR nc > {fire})", "u, fire, n")
     trig_rows = match_sql(trig.match, start - shift, end - shift, defs)
     cancels = " UNION ALL ".join(f"SELECT u, ts, 0 AS k FROM ({match_sql(m, start - shift, end, defs)}) c{i}"
                                  for i, m in enumerate(trig.absent.any_of))
-    fire = f"ts + INTERVAL '{w}' SECOND"
     return _people(
         f"SELECT u, {fire} AS fire FROM (SELECT u, ts, k, min(CASE WHEN k = 0 THEN ts END) OVER (PARTITION BY u "
         f"ORDER BY ts, k ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING) AS nc FROM (SELECT u, ts, 1 AS k FROM "
@@ -89,12 +97,12 @@ def candidates(trigger: object, start: dt.datetime, end: dt.datetime, *, run: Ru
     """The entries a trigger makes with fire times in ``[start, end)`` (naive UTC)."""
     if isinstance(trigger, EventTrigger):
         sql = event_sql(trigger, start, end, defs)
-        return Entries(run(sql), f"SELECT u FROM ({sql}) e", (sql,))
+        return Entries(_repeat(run(sql)), f"SELECT u FROM ({sql}) e", (sql,))
     if isinstance(trigger, DateTrigger):
         as_event = trigger.as_event()
         if as_event is not None:
             sql = event_sql(as_event, start - dt.timedelta(days=1), end, defs)
-            frame = run(sql)
+            frame = _repeat(run(sql))
             frame["fire"] = _align(frame, trigger.at, tz_of)
             frame = frame[(frame["fire"] >= start) & (frame["fire"] < end)]
             return Entries(frame.reset_index(drop=True), f"SELECT u FROM ({sql}) e", (sql,))
@@ -113,6 +121,17 @@ def candidates(trigger: object, start: dt.datetime, end: dt.datetime, *, run: Ru
         raise JingyunError("not_simulable", "a metric condition has no per-person history to replay; the live "
                            "runtime checks it on its cron", "trigger.type")
     raise JingyunError("bad_journey", f"unknown trigger {trigger!r}", "trigger")  # pragma: no cover
+
+
+def _repeat(frame: pd.DataFrame) -> pd.DataFrame:
+    """A grouped result (``n`` candidates at one instant) back to one row per candidate."""
+    if "n" not in frame.columns:
+        return frame
+    counts = frame["n"].to_numpy()
+    frame = frame.drop(columns="n")
+    if len(counts) and int(counts.max()) > 1:
+        frame = frame.loc[frame.index.repeat(counts)]
+    return frame.reset_index(drop=True)
 
 
 def wall_to_utc(wall: pd.Series, tz: pd.Series) -> pd.Series:

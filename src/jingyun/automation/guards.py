@@ -54,6 +54,7 @@ __all__ = [
     "quiet_end_after",
     "real_people",
     "variant",
+    "variants_of",
 ]
 
 
@@ -78,7 +79,24 @@ def in_holdout(journey_key: str, user_id: str, share: float) -> bool:
 
 
 def holdout_mask(journey_key: str, user_ids: Iterable[str], share: float) -> np.ndarray:
-    return np.fromiter((in_holdout(journey_key, u, share) for u in user_ids), dtype=bool)
+    """:func:`in_holdout` for many entries: one hash per distinct person, not per entry."""
+    ids = np.asarray(list(user_ids) if not isinstance(user_ids, (np.ndarray, pd.Series)) else user_ids, dtype=object)
+    if share <= 0 or len(ids) == 0:
+        return np.zeros(len(ids), dtype=bool)
+    inverse, uniq = pd.factorize(ids.astype(str))
+    held = np.fromiter((in_holdout(journey_key, u, share) for u in uniq.tolist()), dtype=bool, count=len(uniq))
+    return held[inverse]
+
+
+def variants_of(journey_key: str, step_id: str, user_ids: np.ndarray, variants: Sequence[tuple[str, float]]
+                ) -> np.ndarray:
+    """:func:`variant` for many entries: one hash per distinct person."""
+    ids = np.asarray(user_ids, dtype=object).astype(str)
+    if len(ids) == 0:
+        return np.array([], dtype=object)
+    inverse, uniq = pd.factorize(ids)
+    chosen = np.array([variant(journey_key, step_id, u, variants) for u in uniq.tolist()], dtype=object)
+    return chosen[inverse]
 
 
 def variant(journey_key: str, step_id: str, user_id: str, variants: Sequence[tuple[str, float]]) -> str:
@@ -101,7 +119,7 @@ def entry_limit_mask(users: np.ndarray, at_us: np.ndarray, limit_s: int | None) 
     keep = np.zeros(n, dtype=bool)
     if n == 0:
         return keep
-    codes = np.unique(np.asarray(users), return_inverse=True)[1].astype(np.int64).ravel()
+    codes = pd.factorize(np.asarray(users, dtype=object))[0].astype(np.int64)
     at = np.asarray(at_us, dtype=np.int64) - int(np.min(at_us))
     order = np.lexsort((at, codes))
     codes, at = codes[order], at[order]
@@ -231,11 +249,12 @@ def arbitrate(sends: pd.DataFrame, rules: GuardRules, consent: ConsentCheck | No
     out = sends.reset_index(drop=True)
     n = len(out)
     outcome = np.array(["sent"] * n, dtype=object)
-    users, channels = out["user_id"].astype(str).tolist(), out["channel"].tolist()
-    purposes, tzs = out["purpose"].tolist(), out["tz"].tolist()
-    if consent is not None:
-        refused = np.array([not consent(u, c, p) for u, c, p in zip(users, channels, purposes, strict=True)], dtype=bool)
-        outcome[refused] = "unsubscribed"
+    users = out["user_id"].astype(str)
+    if consent is not None and n:  # asked once per (person, channel, purpose), not per send
+        combos = pd.DataFrame({"u": users, "c": out["channel"].astype(str), "p": out["purpose"].astype(str)})
+        codes, uniq = pd.MultiIndex.from_frame(combos).factorize()
+        ok = np.array([bool(consent(u, c, p)) for u, c, p in uniq], dtype=bool)
+        outcome[~ok[codes]] = "unsubscribed"
     due = out["due"].astype("datetime64[us]")
     walls = _walls(due, out["tz"]) if n else due
     secs = (walls - walls.dt.normalize()).dt.total_seconds().to_numpy() if n else np.array([])
@@ -253,18 +272,65 @@ def arbitrate(sends: pd.DataFrame, rules: GuardRules, consent: ConsentCheck | No
         due[wait] = wall_to_utc(end.astype("datetime64[us]"), out["tz"][wait]).to_numpy()
         walls = walls.copy()
         walls[wait] = end.astype("datetime64[us]").to_numpy()
-    sent_at: list[dt.datetime | None] = [None] * n
-    nonmarketing = np.flatnonzero(~(out["purpose"] == "marketing").to_numpy() & (outcome == "sent"))
-    due_py = list(due.dt.to_pydatetime()) if n else []
-    for k in nonmarketing.tolist():
-        sent_at[k] = due_py[k]
-    ledger = ledger or CapLedger(rules)
-    due_us = due.astype(np.int64).to_numpy() if n else np.array([], dtype=np.int64)
-    days = walls.dt.date.tolist() if n else []
-    ranks = {j: k for k, j in enumerate(sorted(set(out["journey"].tolist())))}
+    nat = np.datetime64("NaT", "us")
+    due_np = due.to_numpy(dtype="datetime64[us]") if n else np.array([], dtype="datetime64[us]")
+    sent_np = np.full(n, nat, dtype="datetime64[us]")
+    nonmarketing = ~(out["purpose"] == "marketing").to_numpy() & (outcome == "sent")
+    sent_np[nonmarketing] = due_np[nonmarketing]
     candidates = np.flatnonzero(marketing & (outcome == "sent"))
-    prio, jr = out["priority"].tolist(), [ranks[j] for j in out["journey"].tolist()]
-    heap: list[tuple[int, int, int, int, int]] = [(int(due_us[k]), -int(prio[k]), jr[k], int(k), 0)
+    ranks = {j: k for k, j in enumerate(sorted(set(out["journey"].tolist())))}
+    jr = out["journey"].map(ranks).to_numpy(dtype=np.int64) if n else np.array([], dtype=np.int64)
+    prio = out["priority"].to_numpy(dtype=np.int64) if n else np.array([], dtype=np.int64)
+    due_us = due_np.astype(np.int64)
+    waits_on_cap = bool(n) and bool((out["on_cap"].to_numpy()[candidates] == "wait").any())
+    if ledger is None and not waits_on_cap:
+        taken = _caps_sorted(users.to_numpy()[candidates], walls.to_numpy(dtype="datetime64[us]")[candidates],
+                             due_us[candidates], prio[candidates], jr[candidates], candidates, rules)
+        sent_np[candidates[taken]] = due_np[candidates[taken]]
+        outcome[candidates[~taken]] = "cap"
+    else:
+        _caps_heap(out, rules, ledger or CapLedger(rules), candidates, users.tolist(), walls, due_us, prio, jr,
+                   outcome, sent_np)
+    out["outcome"] = outcome
+    out["sent_at"] = pd.Series(sent_np, index=out.index, dtype="datetime64[us]")
+    return out
+
+
+def _caps_sorted(users: np.ndarray, walls: np.ndarray, due_us: np.ndarray, prio: np.ndarray, jr: np.ndarray,
+                 rows: np.ndarray, rules: GuardRules) -> np.ndarray:
+    """Caps without waits, vectorised: which candidate sends are taken (in the input order).
+
+    In (due, -priority, journey, row) order per person, the greedy rule "taken while fewer than
+    ``cap_day`` taken that local day and fewer than ``cap_week`` that ISO week" takes exactly the sends
+    ranked below ``cap_day`` within their day, up to the first ``cap_week`` of those within their week
+    (days nest in weeks, and a dropped send takes nothing)."""
+    k = len(users)
+    taken = np.zeros(k, dtype=bool)
+    if k == 0:
+        return taken
+    ucode = pd.factorize(users)[0]
+    order = np.lexsort((rows, jr, -prio, due_us, ucode))
+    day = walls[order].astype("datetime64[D]")
+    days = day.astype(np.int64)
+    # ISO week key: the Monday of the local day (1970-01-01 was a Thursday)
+    monday = days - ((days + 3) % 7)
+    frame = pd.DataFrame({"u": ucode[order], "d": days, "w": monday})
+    day_rank = frame.groupby(["u", "d"], sort=False).cumcount().to_numpy()
+    ok = day_rank < rules.cap_day
+    week_rank = np.full(k, rules.cap_week, dtype=np.int64)
+    week_rank[ok] = frame[ok].groupby(["u", "w"], sort=False).cumcount().to_numpy()
+    taken[order] = ok & (week_rank < rules.cap_week)
+    return taken
+
+
+def _caps_heap(out: pd.DataFrame, rules: GuardRules, ledger: CapLedger, candidates: np.ndarray, users: list[str],
+               walls: pd.Series, due_us: np.ndarray, prio: np.ndarray, jr: np.ndarray, outcome: np.ndarray,
+               sent_np: np.ndarray) -> None:
+    """Caps when some journey waits on them (or a ledger is given): one pass in time order, a heap ordered
+    by (due, -priority, journey, row), so a send that waits for the next morning re-enters at its new time."""
+    tzs = out["tz"].tolist()
+    days = walls.dt.date.tolist() if len(out) else []
+    heap: list[tuple[int, int, int, int, int]] = [(int(due_us[k]), -int(prio[k]), int(jr[k]), int(k), 0)
                                                   for k in candidates.tolist()]
     heapq.heapify(heap)
     on_cap = out["on_cap"].tolist()
@@ -272,16 +338,13 @@ def arbitrate(sends: pd.DataFrame, rules: GuardRules, consent: ConsentCheck | No
         at_us, p, j, i, waits = heapq.heappop(heap)
         day = days[i] if waits == 0 else local(_from_us(at_us), tzs[i]).date()
         if ledger.take_day(users[i], day):
-            sent_at[i] = due_py[i] if waits == 0 else _from_us(at_us)
+            sent_np[i] = np.datetime64(at_us, "us")
             continue
         if on_cap[i] == "wait" and waits < MAX_CAP_WAITS:
             morning = to_utc(dt.datetime.combine(day + dt.timedelta(days=1), rules.quiet_end), tzs[i])
             heapq.heappush(heap, (_to_us(morning), p, j, i, waits + 1))
         else:
             outcome[i] = "cap"
-    out["outcome"] = outcome
-    out["sent_at"] = pd.to_datetime(pd.Series(sent_at, index=out.index, dtype="object"))
-    return out
 
 
 _EPOCH = dt.datetime(1970, 1, 1)

@@ -110,7 +110,9 @@ class _Context:
         self.defs = defs
         self.sql: list[str] = []
         self._zones: pd.Series | None = None
-        self._rows: dict[tuple[str, str], pd.DataFrame] = {}
+        self._rows: dict[str, pd.DataFrame] = {}
+        self.lo: dt.datetime | None = None  # the widest span any journey looks up (set before the walks)
+        self.hi: dt.datetime | None = None
 
     def run(self, sql: str) -> pd.DataFrame:
         self.sql.append(sql)
@@ -135,15 +137,20 @@ class _Context:
             valid = {z for z in found["tz"].unique() if _is_zone(str(z))}
             found = found[found["tz"].isin(valid)]
             self._zones = pd.Series(found["tz"].to_numpy(), index=found["u"].to_numpy())
-        zones = users.map(self._zones)
-        return zones.where(zones.notna(), self.tz).astype(str)
+        codes, uniq = pd.factorize(users.astype(str))
+        found = self._zones.reindex(uniq).to_numpy(dtype=object)
+        own = np.where(pd.isna(found), self.tz, found).astype(object)
+        return pd.Series(own[codes] if len(codes) else np.array([], dtype=object), index=users.index, dtype=object)
 
     def rows(self, m: EventMatch, people: str, lo: dt.datetime, hi: dt.datetime) -> pd.DataFrame:
-        """``(u, ts)`` of the people's matching events in ``[lo, hi)``, sorted by time."""
-        key = (repr(m), people)
+        """``(u, ts)`` of matching events in ``[lo, hi)``, sorted by time: one scan per match, shared by every
+        journey and step that looks it up (``people`` is kept for the signature; the lookups by person do the
+        narrowing, so the entry query is not computed a second time as a semi-join)."""
+        key = repr(m)
+        lo, hi = min(lo, self.lo or lo), max(hi, self.hi or hi)
         if key not in self._rows:
-            sql = f"SELECT u, ts FROM ({match_sql(m, lo, hi, self.defs)}) r WHERE u IN ({people})"
-            self._rows[key] = self.run(sql).sort_values("ts", kind="stable").reset_index(drop=True)
+            frame = self.run(match_sql(m, lo, hi, self.defs))
+            self._rows[key] = frame.sort_values("ts", kind="stable").reset_index(drop=True)
         return self._rows[key]
 
 
@@ -195,7 +202,7 @@ def _attr_ok(ctx: _Context, flt: Filter, people: str) -> set[str]:
     else:
         expr = f"json_extract_string(attributes, '$.{json_key(flt.field)}')"
         pred = flt.json_sql(expr)
-    found = ctx.run(f"SELECT DISTINCT person_id AS u FROM users WHERE person_id IN ({people}) AND {pred}")
+    found = ctx.run(f"SELECT DISTINCT person_id AS u FROM users WHERE person_id IS NOT NULL AND {pred}")
     return set(found["u"])
 
 
@@ -245,7 +252,7 @@ def _walk(ctx: _Context, journey: Journey, entries: pd.DataFrame, people: str, l
             route += [(step.then, df[ok]), (step.else_, df[~ok])]
         elif isinstance(step, SplitStep):
             weights = [(v.name, v.weight) for v in step.variants]
-            chosen = pd.Series([guards.variant(journey.key, step.id, u, weights) for u in df["u"].to_numpy(dtype=object)],
+            chosen = pd.Series(guards.variants_of(journey.key, step.id, df["u"].to_numpy(dtype=object), weights),
                                index=df.index)
             route += [(v.next, df[chosen == v.name]) for v in step.variants]
         elif isinstance(step, ActionStep):
@@ -269,6 +276,26 @@ def _walk(ctx: _Context, journey: Journey, entries: pd.DataFrame, people: str, l
             pd.concat(sends, ignore_index=True) if sends else empty_sends)
 
 
+def _paths(journey: Journey, entries: pd.DataFrame, visits: pd.DataFrame, offset_tz: ZoneInfo) -> list[EntryPath]:
+    """Each entry's path, ordered by (entered, person): steps run in list order, so a path is the set of step
+    orders an entry visited — one bit mask per entry, turned into step ids once per distinct mask."""
+    wide = len(journey.steps) > 62  # more steps than an int64 has bits: Python integers
+    mask = np.zeros(len(entries), dtype=object if wide else np.int64)
+    if len(visits):
+        bits = [1 << int(k) for k in visits["order"].tolist()] if wide else np.left_shift(
+            1, visits["order"].to_numpy(dtype=np.int64))
+        np.bitwise_or.at(mask, visits["entry"].to_numpy(dtype=np.int64), np.asarray(bits, dtype=mask.dtype))
+    ids = [s.id for s in journey.steps]
+    uniq, inverse = np.unique(mask, return_inverse=True)
+    named = [tuple(ids[k] for k in range(len(ids)) if int(m) >> k & 1) for m in uniq.tolist()]
+    at = entries["entered"].to_numpy(dtype="datetime64[us]")
+    users = entries["u"].to_numpy(dtype=object)
+    order = np.lexsort((users.astype(str), at.astype(np.int64)))
+    aware = pd.DatetimeIndex(at[order]).tz_localize("UTC").tz_convert(offset_tz).to_pydatetime()
+    inv = inverse.ravel()[order]
+    return [EntryPath(str(u), a, named[k]) for u, a, k in zip(users[order].tolist(), aware, inv.tolist(), strict=True)]
+
+
 def simulate(backend: Any, journeys: Sequence[Journey], date_from: dt.date, date_to: dt.date, *,
              timezone: str, rules: guards.GuardRules | None = None, store: Any = None,
              defs: Definitions | None = None, with_users: bool = False) -> list[SimulationResult]:
@@ -279,6 +306,8 @@ def simulate(backend: Any, journeys: Sequence[Journey], date_from: dt.date, date
     rules = rules or guards.GuardRules(timezone=timezone)
     start, end = frame_bounds(date_from, date_to, timezone)
     ctx = _Context(backend, timezone, defs or SHIPPED_DEFINITIONS)
+    ctx.lo = start - dt.timedelta(days=1)
+    ctx.hi = end + dt.timedelta(seconds=max((_horizon(j) for j in journeys), default=0) + 1)
     consent, note = guards.consent_checker(store)
     walked: list[tuple[Journey, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, int]]] = []
     all_sends: list[pd.DataFrame] = []
@@ -328,16 +357,7 @@ def simulate(backend: Any, journeys: Sequence[Journey], date_from: dt.date, date
         steps = [StepCount(s.id, int(per_step.get(s.id, 0))) for s in journey.steps]
         paths: list[EntryPath] = []
         if with_users:
-            ordered = visits.sort_values(["entry", "order"], kind="stable")
-            ids = ordered["entry"].to_numpy(dtype=np.int64)
-            cuts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.array([], dtype=np.int64)
-            chunks = np.split(ordered["step"].to_numpy(dtype=object), cuts[1:]) if len(ids) else []
-            walked_paths = {int(ids[c]): tuple(chunk) for c, chunk in zip(cuts, chunks, strict=True)}
-            aware = entries["entered"].dt.tz_localize("UTC").dt.tz_convert(offset_tz).dt.to_pydatetime()
-            for entry, user, at in zip(entries["entry"].to_numpy(dtype=np.int64), entries["u"].to_numpy(dtype=object),
-                                       list(aware), strict=True):
-                paths.append(EntryPath(str(user), at, walked_paths.get(int(entry), ())))
-            paths.sort(key=lambda p: (p.entered_at, p.user_id))
+            paths = _paths(journey, entries, visits, offset_tz)
         results.append(SimulationResult(journey.key, len(entries), steps, actions, suppressed, paths,
                                         [note] if note else [], list(ctx.sql),
                                         pd.concat([mine, others]) if not mine.empty else others))
