@@ -31,7 +31,7 @@ def test_admin_exports_and_erases_a_person(planted: Planted) -> None:
         done = c.post("/api/v1/privacy/u_target/erase", headers=svc.headers("admin"))
         assert done.status_code == 200
         report = done.json()
-        assert report["warehouse"] == dry["warehouse"] and report["purge"] == "in_place"
+        assert report["warehouse"] == dry["warehouse"] and report["purge"] == "pending"
         assert report["token"].startswith("erased:")
         gone = c.get("/api/v1/privacy/u_target", headers=svc.headers("admin"))
         assert gone.status_code == 404 and gone.json()["error"]["code"] == "unknown_person"

@@ -41,7 +41,7 @@ def test_cli_export_erase_and_refusals(planted: Planted, monkeypatch: pytest.Mon
     assert data["user_ids"] == ["u_target", "u_target2"] and len(data["warehouse"]["events"]) == 3
     code, out, err = run(["privacy", "erase", "u_target", "--dry-run", "--json"], capsys)
     assert code == 0 and json.loads(out)["warehouse"]["orders"] == {"deleted": 0, "pseudonymised": 2}
-    code, out, err = run(["privacy", "erase", "u_target", "--json"], capsys)
+    code, out, err = run(["privacy", "erase", "u_target", "--now", "--json"], capsys)
     report = json.loads(out)
     assert code == 0 and report["purge"] == "rewrite" and report["tombstones"] == 5
     code, out, err = run(["privacy", "export", "u_target"], capsys)

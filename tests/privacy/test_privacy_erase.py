@@ -82,6 +82,11 @@ def test_erase_leaves_no_trace_and_counts_reconcile(planted: Planted) -> None:
     dry = erasing.erase(Warehouse.open(settings), store, "u_target", dry_run=True)
     with Warehouse.open(settings) as wh:
         report = erasing.erase(wh, store, "u_target", actor="admin")
+        assert report.purge == "pending" and erasing.pending(store) == [report.erasure_id]
+        # the nightly optimize job's step: the bytes of every pending erasure go
+        purged = erasing.purge_pending(wh, store)
+        assert (purged.erasures, purged.purge) == ([report.erasure_id], "rewrite") and "events" in purged.tables
+        assert erasing.pending(store) == [] and erasing.purge_pending(wh, store).erasures == []
         after = _counts(wh)
         # events, users: deleted; orders: kept under the token, so GMV and buyer counts stay
         assert after == {**before, "users": before["users"] - 2, "events": before["events"] - person_events}
@@ -111,7 +116,17 @@ def test_erase_leaves_no_trace_and_counts_reconcile(planted: Planted) -> None:
         assert data == {"groups": {"u_a": "B", "u_b": "A"}, "counts": {"A": 1, "B": 1}} and snap.persons == 2
         erasure = ses.get(PrivacyErasure, report.erasure_id)
         assert erasure is not None and erasure.requested_by == "admin" and erasure.token == report.token
+        assert json.loads(erasure.counts)["purge"] == "rewrite" and json.loads(erasure.counts)["purged_at"]
         assert ses.query(PrivacyTombstone).count() == 5
+    # audited: the erase and its purge, by erasure id, with counts and never the person
+    with store.engine.connect() as con:
+        got = [(a, t, r, json.loads(d)) for a, t, r, d in con.exec_driver_sql(
+            "SELECT actor, target, outcome, detail FROM audit_log WHERE action = 'erase' ORDER BY id")]
+    target = f"erasure:{report.erasure_id}"
+    assert [(a, t, r, d["step"], d["purge"]) for a, t, r, d in got] == [
+        ("admin", target, "ok", "erase", "pending"), ("system", target, "ok", "purge", "rewrite")]
+    assert got[0][3]["rows"] == sum(sum(c.values()) for c in report.warehouse.values()) + sum(report.store.values())
+    assert not any(n in json.dumps(got, ensure_ascii=False) for n in NEEDLES)
     store.close()
 
 

@@ -56,10 +56,14 @@ def export_cmd(user_id: str, as_json: JsonOpt = True, api_key: ApiKeyOpt = None)
 def erase_cmd(
     user_id: str,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would go; change nothing. 仅统计,不删除。")] = False,
+    now: Annotated[bool, typer.Option("--now", help="Purge the erased bytes from the files now instead of at the "
+                                                    "nightly optimize (can take a minute). 立即清除残留字节。")] = False,
     as_json: JsonOpt = False,
     api_key: ApiKeyOpt = None,
 ) -> None:
     """Erase one person everywhere, leave tombstones, write an audit record (admins). 删除某人(管理员)。
+
+    The rows go at once; the bytes they leave in the files go at the nightly optimize (or with --now).
 
     Example: jingyun privacy erase u_001 --dry-run
     """
@@ -68,7 +72,7 @@ def erase_cmd(
     store = open_store(settings)
     try:
         with Warehouse.open(settings) as wh:
-            report = erasing.erase(wh, store, user_id, dry_run=dry_run, actor=identity.actor)
+            report = erasing.erase(wh, store, user_id, dry_run=dry_run, actor=identity.actor, purge=now)
     finally:
         store.close()
     if as_json:
@@ -78,7 +82,8 @@ def erase_cmd(
                 [[t, c["deleted"], c["pseudonymised"]] for t, c in report.warehouse.items()]
                 + [[f"store:{t}", n, 0] for t, n in report.store.items()]
                 + [[f"file:{p}", n, 0] for p, n in report.files.items()])
-    typer.echo(f"{report.tombstones} tombstones, {report.seconds:.2f}s")
+    typer.echo(f"{report.tombstones} tombstones, {report.seconds:.2f}s"
+               + (", bytes purged at the nightly optimize 残留字节将在夜间优化时清除" if report.purge == "pending" else ""))
 
 
 @privacy_app.command("retention")

@@ -15,15 +15,19 @@ Per table, one choice (docs/privacy.md explains them):
   under the home that mention them. Audit entries about them keep who did what and when, with the
   target replaced by the token.
 
-Then the bytes go: DuckDB keeps a deleted row's bytes in its row group (a deletion vector) and
+Then the bytes go (by default at the next nightly ``optimize``, :func:`purge_pending`; at once with
+``purge=True``, ``jingyun privacy erase --now``): DuckDB keeps a deleted row's bytes in its row group (a deletion vector) and
 stale bytes in partly reused blocks, so each table that held the person is rewritten in place
 (``TRUNCATE`` and re-insert: schema and order kept) and the freed blocks are overwritten before the
 vacuuming checkpoint (:func:`scrub_free_blocks`); SQLite is vacuumed. Tombstones (keyed digests of
 the ids, phone and email) stop a replay of old files from bringing the person back.
+
+The erasure and its purge are audited (action ``erase``, target ``erasure:<id>``, counts only: never an id).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import secrets
@@ -38,8 +42,9 @@ from sqlalchemy import String, delete, func, inspect, or_, select, update
 
 from jingyun.privacy import files, tombstones
 from jingyun.privacy.subject import Subject, find
+from jingyun.security import audit
 from jingyun.store.db import Store
-from jingyun.store.models import AuditEntry, Base, SegmentSnapshot
+from jingyun.store.models import AuditEntry, Base, SegmentSnapshot, utcnow
 from jingyun.store.privacy import PrivacyErasure, PrivacyTombstone
 from jingyun.warehouse import person_orders
 from jingyun.warehouse.connection import Warehouse
@@ -67,7 +72,9 @@ class ErasureReport:
     tombstones: int = 0
     seconds: float = 0.0
     purge_seconds: float = 0.0
-    purge: str = ""  # rewrite (the whole file, when this process owns it) | in_place (inside the service)
+    # pending (the nightly optimize job purges the bytes) | rewrite (the whole file, when this process owns
+    # it) | in_place (inside the service)
+    purge: str = ""
     erasure_id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,9 +96,13 @@ def _match(columns: list[str]) -> str:
 
 
 def erase(wh: Warehouse, store: Store, user_id: str, *, dry_run: bool = False, actor: str = "",
-          purge: bool = True, own_file: bool = True) -> ErasureReport:
-    """Erase the person behind ``user_id``; with ``dry_run`` only count what would go. ``own_file``: this
-    process alone holds the warehouse connection (the CLI without a service), so the file may be swapped."""
+          purge: bool = False, own_file: bool = True, role: str = "") -> ErasureReport:
+    """Erase the person behind ``user_id``; with ``dry_run`` only count what would go.
+
+    The rows go at once (no query, export or model sees the person again); the bytes they leave in the
+    files are purged by the nightly ``optimize`` job (:func:`purge_pending`; the report says ``pending``),
+    or here with ``purge`` (seconds to a minute on a large warehouse). ``own_file``: this process alone
+    holds the warehouse connection (the CLI without a service), so the file may be swapped."""
     started = time.perf_counter()
     subject = find(wh, user_id)
     token = "erased:" + secrets.token_hex(12)
@@ -119,14 +130,75 @@ def erase(wh: Warehouse, store: Store, user_id: str, *, dry_run: bool = False, a
         report.purge = purge_bytes(wh, touched, own_file=own_file)
         vacuum_store(store)
         report.purge_seconds = round(time.perf_counter() - purge_started, 3)
+    else:
+        report.purge = "pending"
     report.seconds = round(time.perf_counter() - started, 3)
     with store.session() as ses:
         done = ses.get(PrivacyErasure, report.erasure_id)
         assert done is not None
-        done.counts = json.dumps({"warehouse": report.warehouse, "store": report.store,
-                                 "files": len(report.files), "tombstones": report.tombstones})
+        counts: dict[str, Any] = {"warehouse": report.warehouse, "store": report.store, "files": len(report.files),
+                                  "tombstones": report.tombstones, "purge": report.purge,
+                                  "purge_tables": list(dict.fromkeys(touched))}
+        if purge:
+            counts["purged_at"] = utcnow().isoformat()
+        done.counts = json.dumps(counts)
         done.seconds = report.seconds
+        rows = sum(sum(c.values()) for c in report.warehouse.values()) + sum(report.store.values())
+        audit.record(store, actor=actor, role=role, action="erase", target=f"erasure:{report.erasure_id}",
+                     detail={"erasure_id": report.erasure_id, "step": "erase", "rows": rows,
+                             "tables": len(report.warehouse) + len(report.store), "files": len(report.files),
+                             "tombstones": report.tombstones, "purge": report.purge}, session=ses)
     return report
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    """What :func:`purge_pending` did: the erasures whose bytes it purged, the tables rewritten, how."""
+
+    erasures: list[int]
+    tables: list[str]
+    purge: str  # rewrite | in_place | "" (nothing pending)
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def pending(store: Store) -> list[int]:
+    """The erasures whose bytes still wait for the purge, oldest first."""
+    with store.session() as ses:
+        rows = ses.execute(select(PrivacyErasure.id, PrivacyErasure.counts).order_by(PrivacyErasure.id)).all()
+    return [i for i, c in rows if json.loads(c or "{}").get("purge") == "pending"]
+
+
+def purge_pending(wh: Warehouse, store: Store, *, own_file: bool = True, actor: str = "system",
+                  now: dt.datetime | None = None) -> PurgeReport:
+    """The byte purge of every pending erasure at once (run by the nightly ``optimize`` job): the tables
+    they touched rewritten (or the whole file, when this process owns it), the metadata store vacuumed;
+    each erasure then records ``purge`` done (how, and ``purged_at``) and an ``erase`` audit entry."""
+    started = time.perf_counter()
+    with store.session() as ses:
+        rows = ses.execute(select(PrivacyErasure.id, PrivacyErasure.counts).order_by(PrivacyErasure.id)).all()
+    todo = {i: json.loads(c or "{}") for i, c in rows}
+    todo = {i: c for i, c in todo.items() if c.get("purge") == "pending"}
+    if not todo:
+        return PurgeReport([], [], "", 0.0)
+    present = {str(t) for (t,) in wh.rows("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'")}
+    tables = [t for t in dict.fromkeys(t for c in todo.values() for t in c.get("purge_tables", [])) if t in present]
+    how = purge_bytes(wh, tables, own_file=own_file)
+    vacuum_store(store)
+    at = now or utcnow()
+    seconds = round(time.perf_counter() - started, 3)
+    with store.session() as ses:
+        for i, counts in todo.items():
+            row = ses.get(PrivacyErasure, i)
+            if row is None:
+                continue
+            row.counts = json.dumps({**counts, "purge": how, "purged_at": at.isoformat()})
+            audit.record(store, actor=actor, action="erase", target=f"erasure:{i}", now=at, session=ses,
+                         detail={"erasure_id": i, "step": "purge", "purge": how, "tables": len(tables),
+                                 "seconds": seconds})
+    return PurgeReport(list(todo), tables, how, seconds)
 
 
 def _digests(wh: Warehouse, subject: Subject) -> list[tuple[str, str]]:

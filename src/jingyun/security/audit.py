@@ -37,7 +37,9 @@ ACTIONS = ("login", "logout", "login_failed", "login_throttled", "account_locked
            # the CLI, the API, the console and the scheduler are all recorded (see :func:`record`)
            "message_send", "consent_write", "endpoint_change", "coupon_change", "approval_submit",
            "approval_decision", "approval_comment", "approval_delegation", "approval_attachment", "incident_change",
-           "alert_change")
+           "alert_change",
+           # privacy (PIPL Art. 47): an erasure and its byte purge, target ``erasure:<id>``, counts only
+           "erase")
 PERSONAL_ACTIONS = frozenset({"read_personal", "export"})
 
 

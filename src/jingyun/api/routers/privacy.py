@@ -1,9 +1,10 @@
 """PIPL data-subject rights over HTTP (个人信息主体权利): export everything about a person, erase them.
 
 Admins only (``privacy:export``, ``privacy:erase``). An export is audited (``export``, the person's id as
-target, counts in detail); an erasure is recorded in ``privacy_erasures`` which names the admin, the time, the token and the counts.
-Inside the service the warehouse file cannot be swapped, so erased rows' tables are rewritten in place
-and freed blocks overwritten (docs/privacy.md says what that leaves until the next compaction).
+target, counts in detail); an erasure is recorded in ``privacy_erasures`` which names the admin, the time, the token and the counts,
+and audited (``erase``, target ``erasure:<id>``). The rows go at once; their bytes at the nightly ``optimize``
+(or with ``now``: inside the service the file cannot be swapped, so the tables are rewritten in place and
+freed blocks overwritten; docs/privacy.md says what that leaves until the next compaction).
 """
 
 from __future__ import annotations
@@ -53,9 +54,12 @@ def export(request: Request, state: StateDep, principal: Exporter, user_id: User
 
 @router.post("/{user_id}/erase", summary="Erase one person everywhere, with tombstones 删除某人", response_model=ErasureOut)
 def erase(request: Request, state: StateDep, principal: Eraser, user_id: UserId,
-          dry_run: Annotated[bool, Query(description="Count what would go; change nothing 仅统计")] = False) -> dict[str, Any]:
+          dry_run: Annotated[bool, Query(description="Count what would go; change nothing 仅统计")] = False,
+          now: Annotated[bool, Query(description="Purge the erased bytes now, not at the nightly optimize "
+                                                 "(holds the writer for seconds to a minute) 立即清除残留字节")] = False,
+          ) -> dict[str, Any]:
     with state.writer.lock:
         report = erasing.erase(state.writer.wh, state.store, user_id, dry_run=dry_run, actor=principal.name,
-                               own_file=False)
-    _ = request  # the erasure's own record (privacy_erasures) is its audit: the audit log has no erase action
+                               role=principal.role, own_file=False, purge=now)
+    _ = request  # audited by the library (action erase, target erasure:<id>, counts only)
     return report.to_dict()
