@@ -165,6 +165,28 @@ def test_issue_is_idempotent_on_key_and_one_person_per_code(db: tuple[Settings, 
     assert [c.user_id for c in coupons.codes(st, "idem")] == ["alice", "alice"]
 
 
+def test_a_repeated_key_returns_its_code_after_stock_runs_out_or_the_template_pauses(
+        db: tuple[Settings, Store, str | None]) -> None:
+    """docs/coupons.md: a repeat with a used key returns the first code — also once the stock is gone
+    (the guarded update refuses first) or the template is paused; a new key is still refused."""
+    settings, st, _ = db
+    coupons.create_template(st, settings, _threshold("last", stock=2), now=NOW)
+    first = coupons.issue(st, settings, "last", "alice", key="k-alice", now=NOW)
+    coupons.issue(st, settings, "last", "bob", key="k-bob", now=NOW)
+    again = coupons.issue(st, settings, "last", "alice", key="k-alice", now=NOW + dt.timedelta(hours=1))
+    assert not again.created and again.code == first.code and again.user_id == "alice"
+    with pytest.raises(JingyunError) as err:
+        coupons.issue(st, settings, "last", "carol", key="k-carol", now=NOW)
+    assert err.value.code == "coupon_out_of_stock"
+    coupons.set_status(st, "last", "paused")
+    assert coupons.issue(st, settings, "last", "bob", key="k-bob", now=NOW).user_id == "bob"
+    with pytest.raises(JingyunError) as err:
+        coupons.issue(st, settings, "last", "dave", key="k-dave", now=NOW)
+    assert err.value.code == "coupon_inactive"
+    t = coupons.get_template(st, "last")
+    assert t.issued == 2 and len(_stored(st)) == 2  # repeats took no stock and wrote no code
+
+
 def test_validity_from_issue_ends_at_local_midnight(db: tuple[Settings, Store, str | None]) -> None:
     settings, st, _ = db
     coupons.create_template(st, settings, _threshold("week"), now=NOW)

@@ -260,6 +260,14 @@ def _issue_once(store: Store, settings: Any, template: str, user_id: str, key: s
                 .execution_options(synchronize_session=False)
             )
             if res.rowcount != 1:  # type: ignore[attr-defined]
+                # a repeat of an issue that went through returns its code, whatever the template's state now
+                # (out of stock, over budget, paused): the idempotency promise comes before the refusals
+                if key is not None:
+                    earlier = ses.scalar(select(CouponCode).join(CouponTemplate)
+                                         .where(CouponTemplate.key == template, CouponCode.issue_key == key))
+                    if earlier is not None:
+                        ses.rollback()
+                        return _issued(earlier, template, False)
                 raise _why_not(ses, template, None, at)
             row = ses.scalar(select(CouponTemplate).where(CouponTemplate.key == template))
             assert row is not None
