@@ -19,12 +19,18 @@ def granted(p: Principal) -> set[str]:
 
 
 def test_each_role_has_exactly_its_permissions() -> None:
-    everyone = {"public", "authenticated", "schema:read", "profile:read", "segments:view"}
-    assert granted(person("specialist")) == everyone | {"segments:export", "segments:create"}
-    assert granted(person("analyst")) == everyone | {"analysis:run"}
-    assert granted(person("manager")) == everyone | {
+    everyone = {"public", "authenticated", "schema:read", "profile:read", "segments:view",
+                # see and act on what is routed to you: journeys, deliveries, coupons, alerts, incidents,
+                # approvals waiting on you, prices
+                "journeys:view", "messages:view", "coupons:view", "alerts:view", "alerts:ack",
+                "incidents:view", "incidents:open", "approvals:decide", "pricing:view"}
+    makers = {"journeys:create", "messages:send", "coupons:create", "approvals:submit"}
+    assert granted(person("specialist")) == everyone | makers | {"segments:export", "segments:create"}
+    assert granted(person("analyst")) == everyone | {"analysis:run", "budgets:view"}
+    assert granted(person("manager")) == everyone | makers | {
         "users:export", "segments:export", "analysis:run", "segments:create", "segments:approve",
-        "jobs:view"}
+        "jobs:view", "journeys:approve", "alerts:manage", "incidents:manage", "budgets:view", "budgets:manage",
+        "pricing:manage"}
     assert granted(person("admin")) == set(PERMISSIONS)
 
 
