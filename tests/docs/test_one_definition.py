@@ -50,7 +50,6 @@ RULES = (
              "warehouse/portable.py": "its docstring shows the portable SQL form",
              "automation/entries.py": "a vectorised pandas conversion of a whole column of entry times",
              "automation/guards.py": "a vectorised pandas conversion of due times per recipient zone",
-             "automation/simulate.py": "a vectorised pandas conversion of simulated entry times",
          }),
 )
 
