@@ -174,3 +174,68 @@ def test_a_retention_cell_and_a_rule_drill_count_what_the_rule_selects(console: 
     r = c.get("/console/users/people", params={"src": "rule", "rule": json.dumps(
         {"attr": "user_id", "op": "eq", "value": "u1"})})
     assert r.status_code == 403
+
+
+def _a_person(console: Console) -> dict[str, Any]:
+    """A user with a phone, a name and events, read straight from the warehouse (decrypted)."""
+    from jingyun.warehouse import personal
+
+    wh = app_state(console.app).writer.reader()
+    try:
+        uid, pid = wh.rows("SELECT u.user_id, u.person_id FROM users u JOIN events e ON e.person_id = u.person_id "
+                           "GROUP BY 1, 2 ORDER BY count(*) DESC, 1 LIMIT 1")[0]
+        row = personal.reveal(wh, [{"user_id": uid, "name": None, "phone": None}], ["name", "phone"])[0]
+        counts = dict(wh.rows("SELECT event, count(*) FROM events WHERE person_id = ? GROUP BY 1", [pid]))
+        return {"user_id": str(uid), "name": row["name"], "phone": row["phone"], "counts": counts}
+    finally:
+        wh.close()
+
+
+def _last_audit(console: Console, action: str) -> Any:
+    from sqlalchemy import select
+
+    from jingyun.store.models import AuditEntry
+
+    with app_state(console.app).store.session() as ses:
+        return ses.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id.desc())).first()
+
+
+def test_the_profile_search_by_phone_or_name_is_for_managers_and_admins_and_audited(console: Console) -> None:
+    person = _a_person(console)
+    assert person["phone"] and person["name"]
+    m = console.client("manager")
+    for q, by in ((person["phone"], "phone"), (person["phone"][-11:], "phone"), (person["name"], "name")):
+        r = m.get("/console/users/profile", params={"q": q})
+        assert r.status_code == 200, r.text[:300]
+        assert f'data-user="{person["user_id"]}"' in r.text
+        entry = _last_audit(console, "read_personal")
+        detail = json.loads(entry.detail)
+        assert entry.target == "users:search" and detail["search"] == by and detail["results"] >= 1
+        assert q not in entry.detail  # the audit says how, never what was searched for
+    assert 'data-user=' not in m.get("/console/users/profile", params={"q": "13000000000"}).text.split(
+        'id="search-results"')[1]
+    # an analyst sees de-identified profiles only: no search box, and the search itself is refused
+    a = console.client("analyst")
+    assert 'id="profile-search"' not in a.get("/console/users/profile").text
+    r = a.get("/console/users/profile", params={"q": person["phone"]})
+    assert r.status_code == 403 and person["user_id"] not in r.text
+
+
+def test_the_profile_timeline_filters_by_event_and_day(console: Console) -> None:
+    person = _a_person(console)
+    c = console.client("analyst")
+    r = c.get("/console/users/profile", params={"user_id": person["user_id"]})
+    assert r.status_code == 200
+    m = re.search(r'id="timeline-total" data-value="(\d+)"', r.text)
+    assert m and int(m.group(1)) == sum(person["counts"].values())
+    event, n = max(person["counts"].items(), key=lambda kv: kv[1])
+    r = c.get("/console/users/profile", params={"user_id": person["user_id"], "event": event})
+    m = re.search(r'id="timeline-total" data-value="(\d+)"', r.text)
+    assert m and int(m.group(1)) == n
+    assert set(re.findall(r'<li data-event="([^"]+)"', r.text)) == {event}
+    r = c.get("/console/users/profile", params={"user_id": person["user_id"], "ev_from": "1990-01-01",
+                                                 "ev_to": "1990-01-31"})
+    assert re.search(r'id="timeline-total" data-value="0"', r.text)
+    r = c.get("/console/users/profile", params={"user_id": person["user_id"], "ev_from": "2026-02-01",
+                                                 "ev_to": "2026-01-01"})
+    assert r.status_code == 400

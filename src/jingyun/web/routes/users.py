@@ -395,8 +395,94 @@ def estimate(ctx: Builder, rule: Annotated[str, Form(max_length=20_000)]) -> HTM
     return ctx.render("parts/estimate.html", est=shown, error=None)
 
 
+TIMELINE_PAGE = 50
+
+
+def search_people(ctx: ConsoleCtx, q: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Users whose phone (by its keyed pseudonym: the clear number is never stored) or name (decrypted
+    server-side, substring) matches ``q`` — for roles that see personal data only; audited ``read_personal``
+    with how it searched and how many it found, never the text searched for."""
+    from jingyun.security.masking import pseudonym
+    from jingyun.warehouse import personal
+
+    if not ctx.principal.sees_raw:
+        deny_object(ctx.state, ctx.request, ctx.principal, "search", "q")  # audited as denied
+        raise JingyunError("search_denied", ctx.t("profile.search_denied"), "q", status=403)
+    q = q.strip()
+    if not q or len(q) > 100:
+        raise JingyunError("bad_search", "search by a phone number or a name of 1-100 characters", "q")
+    digits = "".join(ch for ch in q if ch.isdigit())
+    by = "phone" if len(digits) >= 7 and q.replace(" ", "").replace("-", "").lstrip("+").isdigit() else "name"
+    with ctx.reader() as wh:
+        if by == "phone":  # as stored (+86…) or typed without the country code
+            salt = ctx.state.service.mask_salt
+            tokens = sorted({t for v in (q, digits, "+" + digits, "+86" + digits[-11:]) if (t := pseudonym(v, salt))})
+            _, found = fetch_users(wh, f"_phone_ps IN ({', '.join('?' for _ in tokens)})", tokens, limit, 0)
+        else:
+            ids = [{"user_id": str(r[0]), "name": r[1]} for r in wh.rows("SELECT user_id, name FROM users")]
+            named = personal.reveal(wh, ids, ["name"])
+            hits = sorted(r["user_id"] for r in named if r.get("name") and q.lower() in str(r["name"]).lower())[:limit]
+            marks = ", ".join("?" for _ in hits) or "NULL"
+            _, found = fetch_users(wh, f"user_id IN ({marks})", hits, limit, 0)
+    ctx.state.auditor.log(actor=ctx.principal.name, role=ctx.principal.role, action="read_personal",
+                          target="users:search", detail={"search": by, "results": len(found), "via": "console"},
+                          request_id=request_id(ctx.request))
+    return [present(ctx.state, ctx.principal, r) for r in found]
+
+
+def _timeline(ctx: ConsoleCtx, wh: Any, pid: str, params: Mapping[str, str]) -> dict[str, Any]:
+    """The person's events, newest first, filtered by event and local days, a page of 50 (masked per role)."""
+    from zoneinfo import ZoneInfo
+
+    from jingyun.security.masking import Masker
+
+    where, args = ["person_id = ?"], list[Any]([pid])
+    event = params.get("event", "")
+    if event:
+        where.append("event = ?")
+        args.append(event)
+    zone = ZoneInfo(ctx.timezone)
+    days: dict[str, dt.date | None] = {}
+    for key, fld in (("ev_from", "from"), ("ev_to", "to")):
+        text = params.get(key, "")
+        try:
+            days[fld] = dt.date.fromisoformat(text) if text else None
+        except ValueError:
+            raise JingyunError("bad_date", f"{text!r} is not a date (YYYY-MM-DD)", fld) from None
+    if days["from"] and days["to"] and days["from"] > days["to"]:
+        raise JingyunError("bad_range", "the start day is after the end day", "from")
+
+    def utc(day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC).replace(tzinfo=None)
+
+    if days["from"]:
+        where.append("ts >= ?")
+        args.append(utc(days["from"]))
+    if days["to"]:
+        where.append("ts < ?")
+        args.append(utc(days["to"] + dt.timedelta(days=1)))
+    try:
+        page = max(1, int(params.get("ev_page", "1")))
+    except ValueError:
+        raise JingyunError("bad_page", "page is a number from 1", "ev_page") from None
+    cond = " AND ".join(where)
+    total = int(wh.scalar(f"SELECT count(*) FROM events WHERE {cond}", args) or 0)
+    rows = wh.rows(f"SELECT ts, event, platform, properties FROM events WHERE {cond} ORDER BY ts DESC, event "
+                   f"LIMIT {TIMELINE_PAGE} OFFSET {(page - 1) * TIMELINE_PAGE}", args)
+    names = [str(r[0]) for r in wh.rows("SELECT event FROM events WHERE person_id = ? GROUP BY 1 ORDER BY 1", [pid])]
+    masker = None if ctx.principal.sees_raw else Masker(ctx.state.service.mask_salt)
+    items = [{"ts": r[0], "event": r[1], "platform": r[2],
+              "properties": r[3] if masker is None else masker.any(r[3])} for r in rows]
+    return {"items": items, "total": total, "page": page, "pages": max(1, -(-total // TIMELINE_PAGE)),
+            "events": names, "event": event, "from": params.get("ev_from", ""), "to": params.get("ev_to", "")}
+
+
 @router.get("/users/profile", response_class=HTMLResponse)
-def profile(ctx: ProfileReader, user_id: str = "") -> HTMLResponse:
+def profile(ctx: ProfileReader, user_id: str = "", q: str = "") -> HTMLResponse:
+    if q and not user_id:  # search by phone or name (manager/admin), audited
+        results = search_people(ctx, q)
+        return ctx.render("profile.html", user=None, user_id="", orders=[], tags={}, summary=None,
+                          results=results, q=q)
     if not user_id:
         return ctx.render("profile.html", user=None, user_id="", orders=[], tags={}, summary=None)
     if len(user_id) > 200:
@@ -411,6 +497,7 @@ def profile(ctx: ProfileReader, user_id: str = "") -> HTMLResponse:
         act = activity(wh, str(pid))
         orders = wh.rows("SELECT order_id, ts, amount, channel, status FROM orders WHERE person_id = ? "
                          "ORDER BY ts DESC LIMIT 10", [pid])
+        timeline = _timeline(ctx, wh, str(pid), dict(ctx.request.query_params))
         from jingyun.segments.tags import person_tags
 
         try:
@@ -424,5 +511,5 @@ def profile(ctx: ProfileReader, user_id: str = "") -> HTMLResponse:
     return ctx.render("profile.html", user=user, user_id=user_id, orders=orders, tags=tags,
                       summary={"orders": act.orders.count, "amount": act.orders.amount, "last_order": act.orders.last_ts,
                                "events": act.events.count, "last_event": act.events.last_ts},
-                      deidentified=not ctx.principal.sees_raw)
+                      deidentified=not ctx.principal.sees_raw, timeline=timeline)
 
