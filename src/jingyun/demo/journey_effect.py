@@ -2,10 +2,12 @@
 
 After the warehouse is built, the demo replays its own abandoned-browse journey over the whole demo
 period (the simulation the report uses), takes each person's first entry, and — for people *not* in the
-journey's holdout (the same hashing, :func:`jingyun.automation.guards.in_holdout`) and not churned —
+journey's holdout (the same hashing, :func:`jingyun.automation.guards.in_holdout`), not churned and not in
+the demo's A/B test (so its planted numbers stay exact) —
 adds an order of ¥88.00 with probability :data:`PROBABILITY`, placed uniformly in 1–60 h after entering
-(inside the goal's 72 h). The orders are a demo source file (``orders/journey_effect_orders.csv``),
-ingested like the others; draws are seeded, so the same demo gives the same orders.
+(inside the goal's 72 h), with its pay event. The orders and pay events are demo source files
+(``orders/journey_effect_orders.csv``, ``events/journey_effect_pay.ndjson``), ingested like the others and
+counted in the truth's ``counts``; draws are seeded, so the same demo gives the same orders.
 
 A planted order comes at least an hour after the first entry, so it cannot cancel that entry's own
 30-minute absence window: the first entries are the same before and after planting. The truth
@@ -17,6 +19,7 @@ treated person (the revenue lift).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +35,15 @@ from jingyun.demo.truth import add_truth
 from jingyun.metrics.definitions import for_settings
 
 JOURNEY_FILE = Path(__file__).parent / "journeys" / "abandoned_browse.yaml"
-PROBABILITY = 0.30
+PROBABILITY = 0.50
 AMOUNT = 88.00
 SEED = 18
 FILE = "journey_effect_orders.csv"
+EVENTS_FILE = "journey_effect_pay.ndjson"
 
 
 def plant_journey_effect(settings: Settings, truth_path: Path) -> dict[str, Any]:
     """Plant the effect in the built warehouse (an extra orders source, ingested) and record its truth."""
-    import json
-
     from jingyun.ingest import ingest_file
     from jingyun.warehouse import Warehouse
     from jingyun.warehouse.backends import open_backend
@@ -70,31 +72,42 @@ def plant_journey_effect(settings: Settings, truth_path: Path) -> dict[str, Any]
         hours = rng.uniform(1.0, 60.0, len(first))
         treated = ~first["holdout"].to_numpy(dtype=bool)
         at = first["entered"] + pd.to_timedelta(hours, unit="h")
-        plant = treated & (draw < PROBABILITY) & ~first["u"].isin(churned).to_numpy() & (at < latest).to_numpy()
+        exposed = {str(r["u"]) for r in backend.run(
+            "SELECT DISTINCT person_id AS u FROM events WHERE event = 'exp_exposure' AND person_id IS NOT NULL"
+        ).to_pylist()}
+        eligible = ~first["u"].isin(churned | exposed).to_numpy()
+        plant = treated & (draw < PROBABILITY) & eligible & (at < latest).to_numpy()
         rows = first[plant].assign(ts=at[plant])
+        ids = [f"JE{k:08d}" for k in range(len(rows))]
+        stamps = [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in rows["ts"]]
         path = demo_dir / "sources" / "orders" / FILE
         pd.DataFrame({
-            "order_id": [f"JE{k:08d}" for k in range(len(rows))],
-            "user_id": rows["u"].to_numpy(),
-            "ts": [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in rows["ts"]],
+            "order_id": ids, "user_id": rows["u"].to_numpy(), "ts": stamps,
             "amount": [f"{AMOUNT:.2f}"] * len(rows), "discount": ["0.00"] * len(rows), "coupon_id": [""] * len(rows),
             "channel": ["app"] * len(rows), "store_id": [""] * len(rows), "status": ["completed"] * len(rows),
             "payment_method": ["wechat"] * len(rows),
         }).to_csv(path, index=False)
         report = ingest_file(wh, "orders", path, source=f"demo/orders/{FILE}")
+        pays = demo_dir / "sources" / "events" / EVENTS_FILE  # every paid order has its pay event
+        with pays.open("w", encoding="utf-8") as fh:
+            for k, (oid, user, stamp) in enumerate(zip(ids, rows["u"], stamps, strict=True)):
+                fh.write(json.dumps({"event_id": f"je-pay-{k:08d}", "user_id": user, "event": "pay", "ts": stamp,
+                                     "platform": "app", "session_id": f"sje{k:08d}",
+                                     "properties": {"order_id": oid, "amount": AMOUNT, "method": "wechat"}}) + "\n")
+        pay_report = ingest_file(wh, "events", pays, source=f"demo/events/{EVENTS_FILE}")
     n_treated = int(treated.sum())
     only_planted = int((plant & ~first["converted"].to_numpy(dtype=bool)).sum())
     effect = {
         "journey": journey.key, "from": start.isoformat(), "to": end.isoformat(),
-        "rule": f"treated (not holdout, not churned) people's first entry: with probability {PROBABILITY} an order "
+        "rule": f"treated (not holdout, not churned, not in the A/B test) people's first entry: with probability {PROBABILITY} an order "
                 f"of {AMOUNT:.2f} in 1-60 h after entering (goal: an order within 72 h)",
         "probability": PROBABILITY, "amount": AMOUNT, "planted_orders": int(plant.sum()),
-        "stored": report.stored, "treated_people": n_treated, "holdout_people": int((~treated).sum()),
+        "stored": report.stored, "pay_events": pay_report.stored, "treated_people": n_treated, "holdout_people": int((~treated).sum()),
         "conversion_lift": only_planted / n_treated if n_treated else 0.0,
         "revenue_lift_per_person": float(plant.sum()) * AMOUNT / n_treated if n_treated else 0.0,
-        "file": f"sources/orders/{FILE}",
+        "files": [f"sources/orders/{FILE}", f"sources/events/{EVENTS_FILE}"],
     }
-    add_truth(truth_path, "journey_effect", effect)
+    add_truth(truth_path, "journey_effect", effect, {"orders": report.stored, "events": pay_report.stored})
     return effect
 
 

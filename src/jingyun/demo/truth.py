@@ -281,8 +281,11 @@ def write_truth(d: DemoData, truth: dict[str, Any], demo_dir: Path) -> Path:
     return path
 
 
-def add_truth(truth_path: Path, key: str, value: dict[str, Any]) -> None:
-    """Add one planted truth that is made after the warehouse is built (e.g. ``journey_effect``)."""
+def add_truth(truth_path: Path, key: str, value: dict[str, Any], added: dict[str, int] | None = None) -> None:
+    """Add one planted truth that is made after the warehouse is built (e.g. ``journey_effect``); ``added``
+    counts the rows it added per table (``counts.orders``, ``counts.events`` grow by them)."""
     truth = json.loads(truth_path.read_text(encoding="utf-8"))
     truth[key] = value
+    for table, n in (added or {}).items():
+        truth["counts"][table] = truth["counts"].get(table, 0) + n
     truth_path.write_text(json.dumps(truth, ensure_ascii=False, indent=2, sort_keys=False) + "\n", encoding="utf-8")
