@@ -58,7 +58,7 @@ SERIES: dict[str, tuple[str, bool]] = {  # metric → (中文, is a ratio)
     "new_users": ("新增用户", False),
 }
 REFITS = 5
-PREMASK = 1.5  # of the threshold, against the weekday fit (measured: 0.1 false alarms per clean series)
+PREMASK = 1.5  # of the threshold, against the weekday fit (false alarms: docs/architecture.md, "Measured choices")
 MAD_SCALE = 1.4826  # makes the MAD a consistent estimate of the standard deviation for normal noise
 
 
@@ -204,7 +204,7 @@ def fit(values: np.ndarray, method: Method = "stl", period: int = 7, threshold: 
     expected = _expected(y, "weekday", period)
     if method == "stl":
         # Loess is not robust to outliers, and statsmodels' robust mode mis-scales the residuals of
-        # normal days (measured: ~2-3 false alarms per clean 120-day series, against ~0.05 here). So
+        # normal days (more false alarms on clean series: docs/architecture.md, "Measured choices"). So
         # gross outliers are first masked against the median-based weekday fit (which they cannot
         # bend), then STL is refitted with the days it finds out of line replaced by its expected values.
         masked = (np.abs(robust_z(y - expected)) > PREMASK * threshold) | effect

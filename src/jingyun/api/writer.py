@@ -5,12 +5,12 @@ connection and every ingestion request goes through one thread. Requests that
 arrive while a commit is running are coalesced into the next one: one
 ``ingest_json_lines`` call — one transaction — stores them all, and each
 request is answered only after that commit (durable: DuckDB writes and syncs
-its WAL at commit). A commit's cost is nearly all fixed (~50 ms for 500 events,
-~60 ms for 4,000, measured), so throughput grows with concurrency instead of
+its WAL at commit). A commit's cost is nearly all fixed (docs/architecture.md,
+"Measured choices"), so throughput grows with concurrency instead of
 serialising one commit per batch.
 
 Where the latency tail came from, and what this module does about it
-(measured on the 8- and 16-client benchmark, see ``bench/results/api.md``):
+(the 8- and 16-client benchmark, ``bench/results/api.md``):
 
 * **Stragglers split groups.** Taking whatever was queued the moment a commit
   ended gave alternating groups of 7 requests and 1 (the 7 were still being
@@ -65,7 +65,7 @@ from jingyun.warehouse.claims import NOTHING, Claim, Journal
 log = logging.getLogger(__name__)
 
 
-@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 3x (3.3 ms per 4,000 records, measured)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ is slower (docs/architecture.md, "Measured choices")
 class Outcome:
     index: int
     status: str  # accepted | duplicate | rejected
@@ -242,8 +242,8 @@ class IngestWriter:
             # backstop only, for load that never leaves the writer a gap (see _checkpoint)
             wh.con.execute(f"SET checkpoint_threshold = '{backstop_checkpoint}'")
             # A checkpoint that vacuums (merges the partly filled row groups each chunk of a file ingest
-            # leaves) blocked every commit for 1.6-4.7 s after 2M rows; without vacuuming it takes
-            # ~0.1 s. Compaction is left to warehouse.optimize.compact (the scheduled optimize job).
+            # leaves) blocks every commit for seconds; without vacuuming it is short (bench/results/
+            # always_on.md). Compaction is left to warehouse.optimize.compact (the scheduled optimize job).
             wh.con.execute("SET max_vacuum_tasks = 0")
         wh.claims_to = self.lock.note  # loads on this warehouse say what they stored (the lock is held then)
         self._thread = threading.Thread(target=self._run, name="jingyun-writer", daemon=True)

@@ -93,13 +93,13 @@ def own_home(app: FastAPI, http: str) -> None:
 
 
 def _tune_gc() -> None:
-    """Fewer, shorter garbage collections in the server (measured on the ingestion benchmark).
+    """Fewer, shorter garbage collections in the server (docs/architecture.md, "Measured choices").
 
     Everything loaded at start-up (FastAPI, pydantic, SQLAlchemy, DuckDB, the routes) lives as
-    long as the process: frozen, full collections no longer walk it — they took 4-20 ms each,
-    in whichever thread (the event loop or the writer) happened to allocate. A 500-event request
+    long as the process: frozen, full collections no longer walk it, in whichever thread (the event
+    loop or the writer) happened to allocate. A 500-event request
     allocates thousands of short-lived containers, so the default gen-0 threshold of 700 ran a
-    collection every few hundred records (~500 per 100,000 events); at 20,000 a few remain.
+    collection every few hundred records; at 20,000 a few remain.
     """
     import gc
 

@@ -47,12 +47,12 @@ TERMINAL_ENV = ("COLUMNS", "LINES", "TERM", "COLORTERM", "NO_COLOR", "FORCE_COLO
                 "TTY_INTERACTIVE", "CLICOLOR", "CLICOLOR_FORCE")
 
 # A file ingest inside the service commits chunks of at most this many rows, unless the client sets
-# JINGYUN_CHUNK_ROWS: each chunk's transaction holds the writer's lock, so its size bounds how long HTTP
-# ingestion waits behind the file (1M-row chunks held it for seconds). The home's own chunk_rows applies
-# when smaller. Why not smaller: a chunk that stores a whole DuckDB row group (122,880 rows) has it
-# written to the database file during its insert and commits in milliseconds; a smaller one goes
-# through the WAL and is written twice (commit, then checkpoint): 100k-row chunks took twice as long
-# as 130k or 1M-row ones, which take the same time (measured, bench/results/always_on.md).
+# JINGYUN_CHUNK_ROWS: a chunk that falls back to the locked path holds the writer's lock for its
+# transaction, so its size bounds how long HTTP ingestion can wait behind the file. The home's own
+# chunk_rows applies when smaller. Why not smaller: a chunk that stores a whole DuckDB row group
+# (122,880 rows) has it written to the database file during its insert; a smaller one goes through the
+# WAL and is written twice (commit, then checkpoint), which made the whole ingest slower
+# (bench/results/always_on.md).
 SERVICE_CHUNK_ROWS = 130_000
 
 # jobs other parts of the service report to `jingyun status` (the scheduler registers one)

@@ -43,6 +43,6 @@ def mount(app: FastAPI, settings: Settings) -> None:
 
     # Everything imported so far (FastAPI, DuckDB, pandas, the catalogs…) lives as long as the
     # process: move it out of the collector's way, so a full collection inside a request does not
-    # walk ~300k long-lived objects (measured: a 171 ms pause in the cockpit's p95).
+    # walk the long-lived objects (docs/architecture.md, "Measured choices").
     gc.collect()
     gc.freeze()

@@ -38,9 +38,8 @@ MAX_CALL_BYTES = 1_048_576
 def _record_encoder() -> Callable[[Any], str]:
     """One encoder for every record, as ``json.dumps(x, ensure_ascii=False)`` writes it.
 
-    ``json.dumps`` builds a JSONEncoder per call (4.4 ms of a 500-event request, measured), and
-    ``JSONEncoder.encode`` still builds a C encoder per call (1.5 ms per 500 records); the C
-    encoder made once takes 0.85 ms. Records come from ``json.loads``: only dicts, lists, strings,
+    ``json.dumps`` builds a JSONEncoder per call, and ``JSONEncoder.encode`` still builds a C encoder
+    per call; the C encoder made once is the cheapest (docs/architecture.md, "Measured choices"). Records come from ``json.loads``: only dicts, lists, strings,
     numbers, booleans and null, never a cycle — so no ``default`` and no cycle check are needed.
     """
     if c_make_encoder is None:  # a Python without the _json accelerator
