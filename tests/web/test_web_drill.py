@@ -239,3 +239,36 @@ def test_the_profile_timeline_filters_by_event_and_day(console: Console) -> None
     r = c.get("/console/users/profile", params={"user_id": person["user_id"], "ev_from": "2026-02-01",
                                                  "ev_to": "2026-01-01"})
     assert r.status_code == 400
+
+
+def test_the_admin_creates_a_user_and_adds_them_to_a_department(console: Console) -> None:
+    from sqlalchemy import select
+
+    from jingyun.store.models import Person
+
+    a = console.client("admin")
+    assert a.get("/console/admin/people").status_code == 200
+    r = a.post("/console/admin/people/new-department", data={"name": "retention_ops"})
+    assert r.status_code == 201 and 'data-department="retention_ops"' in r.text
+    r = a.post("/console/admin/people", data={"username": "newbie", "password": "short", "role": "specialist"})
+    assert r.status_code == 422 and 'data-error-field="password"' in r.text
+    r = a.post("/console/admin/people", data={"username": "newbie", "password": "a-long-initial-pw",
+                                              "role": "specialist", "department": "growth"})
+    assert r.status_code == 201, r.text[:500]
+    r = a.post("/console/admin/people/departments", data={"username": "newbie", "department": "retention_ops"})
+    assert r.status_code == 200 and 'data-departments="growth,retention_ops"' in r.text
+    with app_state(console.app).store.session() as ses:
+        person = ses.scalar(select(Person).where(Person.username == "newbie"))
+        assert person is not None and sorted(person.department_names) == ["growth", "retention_ops"]
+        assert person.role == "specialist"
+    entry = _last_audit(console, "permission_change")
+    assert json.loads(entry.detail)["after"]["departments"] == ["growth", "retention_ops"]
+    # the new person signs in and the department is theirs
+    login = console.client().post("/console/login", data={"username": "newbie", "password": "a-long-initial-pw"},
+                                  follow_redirects=False)
+    assert login.status_code == 303
+    assert a.post("/console/admin/people/departments",
+                  data={"username": "nobody", "department": "growth"}).status_code == 404
+    assert console.client("manager").get("/console/admin/people").status_code == 403
+    assert console.client("manager").post("/console/admin/people/new-department",
+                                          data={"name": "x"}).status_code == 403
