@@ -4,7 +4,7 @@ person to a department. The same rows and audit actions as ``/api/v1/admin/users
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form
 from fastapi.responses import HTMLResponse
@@ -26,7 +26,7 @@ MIN_PASSWORD = 12
 def _page(ctx: ConsoleCtx, status_code: int = 200, message: str = "", error: JingyunError | None = None
           ) -> HTMLResponse:
     with ctx.state.store.session() as ses:
-        people = [{"username": p.username, "display_name": p.display_name, "role": p.role,
+        people: list[dict[str, Any]] = [{"username": p.username, "display_name": p.display_name, "role": p.role,
                    "departments": list(p.department_names), "disabled": p.disabled}
                   for p in ses.scalars(select(Person).order_by(Person.username))]
         departments = list(ses.scalars(select(Department.name).order_by(Department.name)))
