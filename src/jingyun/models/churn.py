@@ -46,6 +46,7 @@ from jingyun.models.churn_features import (
     load_labels,
 )
 from jingyun.models.scores import replace_scores
+from jingyun.privacy.consent_gate import TRAINING_PURPOSE, consented_people
 from jingyun.warehouse.backends import Source
 
 FloatArray = NDArray[np.float64]
@@ -275,10 +276,15 @@ def train(frames: list[FeatureFrame], labels: list[NDArray[np.int64]], params: C
 
 
 def _load_training(source: Source, params: ChurnParams, last_label_end: dt.date) -> tuple[list[FeatureFrame], list[NDArray[np.int64]]]:
+    # PIPL: people without personalisation consent stay out of training where the workspace requires it
+    allowed = consented_people(source, TRAINING_PURPOSE)
     frames, labels = [], []
     for cut in params.training_cutoffs(last_label_end):
         fp = params.features(cut)
         frame = load_features(source, fp)
+        if allowed is not None:
+            keep = np.fromiter((p in allowed for p in frame.person_id), dtype=bool, count=len(frame.person_id))
+            frame = FeatureFrame(frame.cutoff, frame.person_id[keep], frame.X[keep], frame.query)
         if len(frame):
             frames.append(frame)
             labels.append(load_labels(source, fp, frame.person_id))

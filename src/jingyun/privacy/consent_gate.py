@@ -8,6 +8,8 @@ service contract). Messages ask ``consent.allowed`` per channel themselves (``me
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import select
 
 from jingyun.config import Settings
@@ -15,6 +17,9 @@ from jingyun.errors import JingyunError
 from jingyun.messaging.consent import ANY_CHANNEL, PURPOSES
 from jingyun.store.db import Store, open_store
 from jingyun.store.messages import MessageConsent
+
+if TYPE_CHECKING:
+    from jingyun.warehouse.backends import Source
 
 EXPORT_PURPOSE = "marketing"  # a segment export is an audience handed to a campaign
 TRAINING_PURPOSE = "personalisation"  # models score people to treat them differently
@@ -40,3 +45,18 @@ def consented(settings: Settings, purpose: str, store: Store | None = None) -> f
     finally:
         if own:
             store.close()
+
+
+def consented_people(source: Source, purpose: str = TRAINING_PURPOSE) -> frozenset[str] | None:
+    """The warehouse people (``person_id``) who may enter a training set for ``purpose``, or None when the
+    workspace does not require that consent. Consent is recorded per user id: a person enters when
+    any of their user ids (or their person id itself) holds it."""
+    from jingyun.warehouse.backends import engine_of
+
+    engine = engine_of(source)
+    subjects = consented(engine.settings, purpose)
+    if subjects is None:
+        return None
+    linked = {str(p) for u, p in engine.rows("SELECT user_id, person_id FROM users WHERE person_id IS NOT NULL")
+              if u in subjects}
+    return frozenset(linked | subjects)
