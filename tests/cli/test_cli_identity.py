@@ -123,7 +123,8 @@ def test_a_manager_sign_in_exports_raw_rows_audited_with_the_actor(
     assert PHONE in text and NAME in text and ADDRESS in text
     [entry] = audit(ws, "export")
     assert (entry["actor"], entry["actor_role"], entry["target"]) == ("boss", "manager", "segment:zj")
-    assert entry["detail"] == {"command": "segment export", "rows": 2, "deidentified": False, "via": "cli"}
+    assert entry["detail"] == {"command": "segment export", "rows": 2, "deidentified": False, "via": "cli",
+                               "purpose": "analytics"}  # what the export is for (marketing: consented only)
     assert PHONE not in json.dumps(entry, ensure_ascii=False)
     _, alerts = Auditor(open_store(ws), load_service_settings(ws)).alerts()
     assert [(a["kind"], a["actor"]) for a in alerts if a["kind"] == "bulk_export"] == [("bulk_export", "boss")]
@@ -144,7 +145,8 @@ def test_a_specialist_sign_in_gets_de_identified_rows_only(
     assert hashed(ws, PHONE) in text and {r["user_id"] for r in rows} == {"u1", "u2"}
     [entry] = audit(ws, "export")
     assert (entry["actor"], entry["actor_role"]) == ("clerk", "specialist")
-    assert entry["detail"] == {"command": "segment export", "rows": 2, "deidentified": True, "via": "cli"}
+    assert entry["detail"] == {"command": "segment export", "rows": 2, "deidentified": True, "via": "cli",
+                               "purpose": "analytics"}
     code, out, _ = run(["query", "SELECT phone, name FROM users", "--json"], capsys)
     assert code == 0 and PHONE not in out and NAME not in out and hashed(ws, PHONE) in out
 
