@@ -145,3 +145,121 @@ def simulate_journey(state: StateDep, _: Viewer, key: Key, body: SimulateIn) -> 
 
     [result] = reading(state, run)
     return SimulationOut(**result.to_dict(with_users=body.users))
+
+
+# -- the measure half: the lift report, the editor's validation and activation requests ---------------------------
+
+
+class ArmOut(BaseModel):
+    entries: int = Field(description="Entries in the range (a person may enter again after the entry limit)")
+    people: int = Field(description="People, each at their first entry in the range: the unit of the lift")
+    converted: int
+    conversion_rate: float | None
+    revenue: float = Field(description="Valid orders' amount in the attribution window after the first entry")
+    revenue_per_person: float | None
+
+
+class EffectOut(BaseModel):
+    control: float | None
+    treated: float | None
+    uplift_abs: float | None
+    ci_abs: list[float | None]
+    uplift_rel: float | None
+    ci_rel: list[float | None]
+    p_value: float | None
+    method: str
+    message: str | None
+
+
+class LiftOut(BaseModel):
+    conversion: EffectOut
+    revenue_per_person: EffectOut
+
+
+class ReportOut(BaseModel):
+    journey: str
+    source: Literal["simulated", "live"]
+    date_from: dt.date = Field(serialization_alias="from")
+    date_to: dt.date = Field(serialization_alias="to")
+    timezone: str
+    goal: str
+    window_hours: float
+    holdout_share: float
+    treated: ArmOut
+    holdout: ArmOut
+    lift: LiftOut
+    coupon_cost: str
+    steps: list[StepOut]
+    live: dict[str, dict[str, int]]
+    sends: dict[str, dict[str, int]]
+    actions: dict[str, int]
+    suppressed: dict[str, int]
+    notes: list[str]
+
+
+@router.get("/journeys/{key}/report", summary="Treated vs holdout: conversion, revenue, lift with its interval "
+            "旅程效果报告", response_model=ReportOut, response_model_by_alias=True)
+def journey_report(state: StateDep, _: Viewer, key: Key,
+                   date_from: Annotated[dt.date | None, Query(alias="from", description="First local day")] = None,
+                   date_to: Annotated[dt.date | None, Query(alias="to", description="Last local day")] = None,
+                   source: Annotated[Literal["auto", "simulated", "live"], Query()] = "auto",
+                   window_hours: Annotated[float | None, Query(gt=0, le=24 * 90, description="Attribution window "
+                                                               "(default: the goal's within)")] = None
+                   ) -> ReportOut:
+    from jingyun.automation.report import default_range, report
+
+    journey = registry.get(state.store, key).journey
+    settings = state.settings
+
+    def run(wh: Any) -> Any:
+        backend = open_backend(settings, warehouse=wh)
+        end = date_to
+        start = date_from
+        if end is None:
+            end = default_range(backend, settings.timezone)[1]
+        if start is None:
+            start = end - dt.timedelta(days=29)
+        return report(backend, journey, start, end, settings=settings, store=state.store, source=source,
+                      window_s=int(window_hours * 3600) if window_hours else None)
+
+    out = reading(state, run).to_dict()
+    return ReportOut(**{**out, "date_from": out.pop("from"), "date_to": out.pop("to")})
+
+
+class ValidateIn(BaseModel):
+    text: str = Field(min_length=1, max_length=200_000, description="The journey as YAML or JSON text")
+
+
+class ValidateOut(BaseModel):
+    valid: bool
+    code: str | None = None
+    field: str | None = None
+    message: str | None = None
+    definition: dict[str, Any] | None = None
+
+
+@router.post("/journeys/validate", summary="Check a journey's YAML/JSON; errors name the field 校验旅程定义",
+             response_model=ValidateOut)
+def validate_journey(_: Creator, body: ValidateIn) -> ValidateOut:
+    from jingyun.automation.journey import load_text, to_data
+
+    try:
+        journey = load_text(body.text, "definition")
+    except JingyunError as exc:
+        return ValidateOut(valid=False, code=exc.code, field=exc.field, message=exc.message)
+    return ValidateOut(valid=True, definition=to_data(journey))
+
+
+class ActivationOut(BaseModel):
+    request_id: int
+    status: str
+    title: str
+
+
+@router.post("/journeys/{key}/request-activation", summary="Ask for a journey to be turned on (approval) 申请启用",
+             status_code=201, response_model=ActivationOut)
+def request_journey_activation(state: StateDep, principal: Creator, key: Key) -> ActivationOut:
+    from jingyun.automation.activation import request_activation
+
+    req = request_activation(state.store, state.settings, key, requester=principal.name)
+    return ActivationOut(request_id=req.id, status=req.status, title=req.title)
