@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 from apscheduler.triggers.cron import CronTrigger
 
@@ -37,6 +38,7 @@ from jingyun.warehouse.sqltext import json_key, quote, ts_literal
 ORDER_DEFINITION = "placed_orders"  # "placed an order" is an order not cancelled: the activity definition
 _ORDER_COLUMNS = {c.name for c in ORDERS.columns}
 Run = Callable[[str], pd.DataFrame]
+Rows = Callable[[EventMatch, dt.datetime, dt.datetime], pd.DataFrame]  # (u, ts) of a match in [lo, hi)
 
 
 def match_sql(m: EventMatch, lo: dt.datetime, hi: dt.datetime, defs: Definitions) -> str:
@@ -92,17 +94,21 @@ class Entries:
 
 
 def candidates(trigger: object, start: dt.datetime, end: dt.datetime, *, run: Run, defs: Definitions,
-               tz_of: Callable[[pd.Series], pd.Series], workspace_tz: str, has_table: Callable[[str], bool]
-               ) -> Entries:
-    """The entries a trigger makes with fire times in ``[start, end)`` (naive UTC)."""
+               tz_of: Callable[[pd.Series], pd.Series], workspace_tz: str, has_table: Callable[[str], bool],
+               rows: Rows | None = None) -> Entries:
+    """The entries a trigger makes with fire times in ``[start, end)`` (naive UTC).
+
+    ``rows`` (the simulation's shared scan of a match, covering the span asked for) lets an inactivity
+    rule be found from rows already read instead of a window over the whole events table."""
     if isinstance(trigger, EventTrigger):
         sql = event_sql(trigger, start, end, defs)
-        return Entries(_repeat(run(sql)), f"SELECT u FROM ({sql}) e", (sql,))
+        return Entries(_event_frame(trigger, start, end, sql, run, rows), f"SELECT u FROM ({sql}) e", (sql,))
     if isinstance(trigger, DateTrigger):
         as_event = trigger.as_event()
         if as_event is not None:
-            sql = event_sql(as_event, start - dt.timedelta(days=1), end, defs)
-            frame = _repeat(run(sql))
+            lo = start - dt.timedelta(days=1)
+            sql = event_sql(as_event, lo, end, defs)
+            frame = _event_frame(as_event, lo, end, sql, run, rows)
             frame["fire"] = _align(frame, trigger.at, tz_of)
             frame = frame[(frame["fire"] >= start) & (frame["fire"] < end)]
             return Entries(frame.reset_index(drop=True), f"SELECT u FROM ({sql}) e", (sql,))
@@ -121,6 +127,42 @@ def candidates(trigger: object, start: dt.datetime, end: dt.datetime, *, run: Ru
         raise JingyunError("not_simulable", "a metric condition has no per-person history to replay; the live "
                            "runtime checks it on its cron", "trigger.type")
     raise JingyunError("bad_journey", f"unknown trigger {trigger!r}", "trigger")  # pragma: no cover
+
+
+def _event_frame(trig: EventTrigger, start: dt.datetime, end: dt.datetime, sql: str, run: Run,
+                 rows: Rows | None) -> pd.DataFrame:
+    if rows is None or trig.absent is None or trig.absent.any_of != (trig.match,):
+        return _repeat(run(sql))
+    shift = dt.timedelta(seconds=trig.absent.within_s)
+    found = inactive(rows(trig.match, start - shift, end), start - shift, end - shift, trig.absent.within_s)
+    people = set(run(f"SELECT person_id AS u FROM ({people_sql()}) p")["u"])
+    return found[found["u"].isin(people)].reset_index(drop=True)
+
+
+def inactive(rows: pd.DataFrame, lo: dt.datetime, hi: dt.datetime, within_s: int) -> pd.DataFrame:
+    """``(u, fire)`` of every row with ``lo <= ts < hi`` whose person has no row in ``(ts, ts + within]``
+    (fire = ts + within), on sorted arrays: the same answer as the lead() query, rows at one instant each
+    a candidate. ``rows`` must hold every row of ``[lo, hi + within)``."""
+    if rows.empty:
+        return pd.DataFrame({"u": pd.Series(dtype=object), "fire": pd.Series(dtype="datetime64[us]")})
+    codes = pd.factorize(rows["u"])[0]
+    t = rows["ts"].to_numpy(dtype="datetime64[us]").astype(np.int64)
+    order = np.lexsort((t, codes))
+    c, t = codes[order], t[order]
+    n = len(c)
+    new_run = np.r_[True, (c[1:] != c[:-1]) | (t[1:] != t[:-1])]
+    run_id = np.cumsum(new_run) - 1
+    starts = np.flatnonzero(new_run)
+    nxt = np.append(starts[1:], n)[run_id]  # the first row at a later instant (or n)
+    has_next = nxt < n
+    has_next[has_next] = c[nxt[has_next]] == c[has_next]
+    w = within_s * 1_000_000
+    nc = np.where(has_next, t[np.minimum(nxt, n - 1)], np.iinfo(np.int64).max)
+    lo_us, hi_us = (np.datetime64(x, "us").astype(np.int64) for x in (lo, hi))
+    fires = (t >= lo_us) & (t < hi_us) & (nc > t + w)
+    picked = order[fires]
+    return pd.DataFrame({"u": rows["u"].to_numpy(dtype=object)[picked],
+                         "fire": (t[fires] + w).astype("datetime64[us]")})
 
 
 def _repeat(frame: pd.DataFrame) -> pd.DataFrame:
@@ -224,4 +266,4 @@ def _schedule(trigger: ScheduleTrigger, start: dt.datetime, end: dt.datetime, *,
     return Entries(frame, sql, (sql,))
 
 
-__all__ = ["ORDER_DEFINITION", "Entries", "candidates", "event_sql", "match_sql", "utc_to_wall", "wall_to_utc"]
+__all__ = ["ORDER_DEFINITION", "Entries", "candidates", "event_sql", "inactive", "match_sql", "utc_to_wall", "wall_to_utc"]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -45,7 +45,7 @@ from jingyun.automation.journey import (
     WaitStep,
     targets,
 )
-from jingyun.automation.rules import EventMatch
+from jingyun.automation.rules import DateTrigger, EventMatch
 from jingyun.errors import JingyunError
 from jingyun.metrics.definitions import SHIPPED as SHIPPED_DEFINITIONS
 from jingyun.metrics.definitions import Definitions
@@ -64,8 +64,7 @@ class StepCount:
     users: int
 
 
-@dataclass(frozen=True)
-class EntryPath:
+class EntryPath(NamedTuple):  # a tuple: hundreds of thousands are built per simulation
     user_id: str
     entered_at: dt.datetime  # aware, workspace zone
     path: tuple[str, ...]
@@ -192,6 +191,14 @@ def _horizon(journey: Journey) -> int:
     return total
 
 
+def _lookback(journey: Journey) -> int:
+    """How far before the first day an inactivity rule reads (its window), in seconds."""
+    trig = journey.trigger
+    as_event = trig.as_event() if isinstance(trig, DateTrigger) else trig
+    absent = getattr(as_event, "absent", None)
+    return int(absent.within_s) + 86400 if absent is not None else 0
+
+
 def _attr_ok(ctx: _Context, flt: Filter, people: str) -> set[str]:
     """People at least one of whose users rows matches an attribute condition (a column or an attribute key)."""
     if flt.field == "birth_date":
@@ -306,14 +313,15 @@ def simulate(backend: Any, journeys: Sequence[Journey], date_from: dt.date, date
     rules = rules or guards.GuardRules(timezone=timezone)
     start, end = frame_bounds(date_from, date_to, timezone)
     ctx = _Context(backend, timezone, defs or SHIPPED_DEFINITIONS)
-    ctx.lo = start - dt.timedelta(days=1)
+    ctx.lo = start - dt.timedelta(days=1, seconds=max((_lookback(j) for j in journeys), default=0))
     ctx.hi = end + dt.timedelta(seconds=max((_horizon(j) for j in journeys), default=0) + 1)
     consent, note = guards.consent_checker(store)
     walked: list[tuple[Journey, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, int]]] = []
     all_sends: list[pd.DataFrame] = []
     for journey in journeys:
         found = candidates(journey.trigger, start, end, run=ctx.run, defs=ctx.defs, tz_of=ctx.zones,
-                           workspace_tz=timezone, has_table=ctx.has_table)
+                           workspace_tz=timezone, has_table=ctx.has_table,
+                           rows=lambda m, lo, hi: ctx.rows(m, "", lo, hi))
         cand = found.frame.sort_values(["u", "fire"], kind="stable").reset_index(drop=True)
         at_us = cand["fire"].astype("datetime64[us]").astype(np.int64).to_numpy()
         keep = guards.entry_limit_mask(cand["u"].to_numpy(), at_us, journey.entry_limit)
