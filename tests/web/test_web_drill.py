@@ -272,3 +272,36 @@ def test_the_admin_creates_a_user_and_adds_them_to_a_department(console: Console
     assert console.client("manager").get("/console/admin/people").status_code == 403
     assert console.client("manager").post("/console/admin/people/new-department",
                                           data={"name": "x"}).status_code == 403
+
+
+def test_the_models_page_shows_the_registry_and_the_clv_and_churn_reports(console: Console) -> None:
+    import datetime as dt
+
+    from jingyun.models.churn import ChurnParams, evaluate
+    from jingyun.models.churn_features import data_end
+    from jingyun.models.clv import ClvParams, fit_clv
+    from jingyun.models.registry import StoreRegistry
+
+    state = app_state(console.app)
+    entry = StoreRegistry(state.store).register("churn", data_start=None, data_end=dt.date(2026, 1, 1),
+                                                params={"horizon_days": 60}, metrics={"roc_auc": 0.8123})
+    c = console.client("analyst")
+    assert c.get("/console/models").status_code == 200
+    assert console.client("specialist").get("/console/models").status_code == 403
+    reg = c.get("/console/panel/model_registry", params={"kind": "churn"})
+    assert reg.status_code == 200 and entry.model_id in reg.text and "roc_auc=0.812" in reg.text
+    wh = state.writer.reader()
+    try:
+        end = data_end(wh) - dt.timedelta(days=1)
+        fit = fit_clv(wh, ClvParams(calibration_end=end - dt.timedelta(days=90), holdout_end=end))
+        _, ev = evaluate(wh, ChurnParams(horizon_days=60, train_cutoffs=3))
+    finally:
+        wh.close()
+    clv = c.get("/console/panel/clv_report")
+    assert clv.status_code == 200, clv.text[:300]
+    assert f"{fit.customers:,}" in clv.text
+    for b in fit.holdout:
+        assert f'data-value="{b.customers}"' in clv.text
+    churn = c.get("/console/panel/churn_report", params={"lang": "en"})
+    assert churn.status_code == 200, churn.text[:300]
+    assert f"{ev.auc_gain_over_rule:+.3f}" in churn.text and f"{ev.test_rows:,}" in churn.text
