@@ -305,3 +305,26 @@ def test_the_models_page_shows_the_registry_and_the_clv_and_churn_reports(consol
     churn = c.get("/console/panel/churn_report", params={"lang": "en"})
     assert churn.status_code == 200, churn.text[:300]
     assert f"{ev.auc_gain_over_rule:+.3f}" in churn.text and f"{ev.test_rows:,}" in churn.text
+
+
+def test_an_analyst_sets_up_an_experiment_validated_by_the_library(console: Console) -> None:
+    from jingyun.experiments.registry import get_experiment
+
+    c = console.client("analyst")
+    assert c.get("/console/experiments/new").status_code == 200
+    bad = c.post("/console/experiments/new", data={"key": "copy_test", "variations": "control=0.2\na=0.4\nb=0.9"})
+    assert bad.status_code == 422 and 'data-error-field="weights"' in bad.text
+    assert "a=0.4" in bad.text  # the form comes back as typed
+    bad = c.post("/console/experiments/new", data={"key": "copy test!", "variations": "control=1\ntreatment=1"})
+    assert bad.status_code == 422 and 'data-error-field="key"' in bad.text
+    r = c.post("/console/experiments/new", data={"key": "copy_test", "variations": "control=0.5\ntreatment=0.5",
+                                                 "traffic": "0.4", "window_days": "14", "conversion_event": "pay",
+                                                 "hypothesis": "shorter copy converts better"},
+               follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/experiments?key=copy_test"
+    e = get_experiment(console.settings, "copy_test")
+    assert [v.name for v in e.variations] == ["control", "treatment"] and e.traffic == 0.4 and e.window_days == 14
+    assert c.get(r.headers["location"]).status_code == 200
+    again = c.post("/console/experiments/new", data={"key": "copy_test", "variations": "control=1\ntreatment=1"})
+    assert again.status_code == 409 and 'data-error-field="key"' in again.text
+    assert console.client("specialist").get("/console/experiments/new").status_code == 403
