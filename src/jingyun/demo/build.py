@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from jingyun.config import Settings
 from jingyun.demo.channel_response import plant_channel_response
+from jingyun.demo.coupons import install_coupons
 from jingyun.demo.generate import STAGES, DemoData, generate
 from jingyun.demo.journey_effect import plant_journey_effect
 from jingyun.demo.params import DemoParams, Truths
@@ -166,6 +167,7 @@ def build(
     install_pricing(settings, demo_dir / "sources")  # competitor prices and the demo's pricing rule
     if ingest:
         plant_journey_effect(settings, truth_path)  # abandoned browse's planted lift (truth: journey_effect)
+        install_coupons(settings)  # coupon templates and codes behind the discounted orders (demo/coupons.py)
     return DemoResult(params, demo_dir, truth_path, headline(truth), outcomes, seconds, ingest)
 
 
