@@ -74,33 +74,43 @@ def marketing_sent(store: Store, user: str, lo: dt.datetime, hi: dt.datetime) ->
             MessageDelivery.created_at < hi)) or 0)
 
 
-def _cap_room(store: Store, rules: guards.GuardRules, person: Person, at: dt.datetime) -> bool:
+Sent = Callable[[dt.datetime, dt.datetime], int]  # the person's marketing messages in [lo, hi), naive UTC
+
+
+def _cap_room(sent: Sent, rules: guards.GuardRules, person: Person, at: dt.datetime) -> bool:
     wall = guards.local(at, person.tz)
     day0 = dt.datetime.combine(wall.date(), dt.time())
     week0 = day0 - dt.timedelta(days=wall.weekday())
-    day = marketing_sent(store, person.user_id, guards.to_utc(day0, person.tz),
-                         guards.to_utc(day0 + dt.timedelta(days=1), person.tz))
+    day = sent(guards.to_utc(day0, person.tz), guards.to_utc(day0 + dt.timedelta(days=1), person.tz))
     if day >= rules.cap_day:
         return False
-    week = marketing_sent(store, person.user_id, guards.to_utc(week0, person.tz),
-                          guards.to_utc(week0 + dt.timedelta(days=7), person.tz))
+    week = sent(guards.to_utc(week0, person.tz), guards.to_utc(week0 + dt.timedelta(days=7), person.tz))
     return week < rules.cap_week
 
 
 def guard(store: Store, rules: guards.GuardRules, journey: Journey, step: ActionStep, person: Person,
-          at: dt.datetime, *, cap_waits: int = 0) -> Verdict | None:
-    """None when the message may go at ``at``; else why not (or when to try again)."""
+          at: dt.datetime, *, cap_waits: int = 0, consented: bool | None = None, sent: Sent | None = None
+          ) -> Verdict | None:
+    """None when the message may go at ``at``; else why not (or when to try again).
+
+    ``consented`` and ``sent`` let a caller that read consent and the delivery log for a whole batch answer
+    from what it read (the live runtime); without them the store is asked."""
     if not step.is_message or step.purpose != "marketing":
         return None
-    from jingyun.messaging import consent
+    if consented is None:
+        from jingyun.messaging import consent
 
-    if not consent.allowed(store, person.user_id, channel=step.channel, purpose=step.purpose):
+        consented = consent.allowed(store, person.user_id, channel=step.channel, purpose=step.purpose)
+    if not consented:
         return Verdict("suppressed", "unsubscribed")
     if guards.in_quiet_hours(guards.local(at, person.tz), rules):
         if journey.on_quiet_hours == "drop":
             return Verdict("suppressed", "quiet_hours")
         return Verdict("wait", "quiet_hours", guards.quiet_end_after(at, person.tz, rules))
-    if not _cap_room(store, rules, person, at):
+    if sent is None:
+        def sent(lo: dt.datetime, hi: dt.datetime) -> int:
+            return marketing_sent(store, person.user_id, lo, hi)
+    if not _cap_room(sent, rules, person, at):
         if journey.on_cap == "wait" and cap_waits < guards.MAX_CAP_WAITS:
             day = guards.local(at, person.tz).date()
             morning = dt.datetime.combine(day + dt.timedelta(days=1), rules.quiet_end)

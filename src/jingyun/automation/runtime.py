@@ -43,7 +43,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from jingyun.automation import actions, activation, guards
@@ -126,6 +126,13 @@ class Runtime:
         self._wh: Any = None  # one read connection, reused (opening one costs ~4 ms of settings and functions)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        # Decided marketing messages not carried out yet, key -> (person, due): the caps count them with the
+        # delivery log (which holds them once carried out), so deciding never waits for the sending.
+        self._pending: dict[str, tuple[str, dt.datetime]] = {}
+        self._pending_mu = threading.Lock()
+        self._carry: queue.Queue[tuple[Any, ActionStep, actions.Person] | None] = queue.Queue()
+        self._async = False  # carry out on the carrying thread (set by start); else at once, in the caller
+        self._wh_carry: Any = None
 
     def _read(self) -> Any:
         if self._wh is None:
@@ -154,16 +161,32 @@ class Runtime:
         self._stop.clear()
         worker = threading.Thread(target=self._work, name="jingyun-automation", daemon=True)
         timers = threading.Thread(target=self._loop, args=(tick_s,), name="jingyun-automation-timers", daemon=True)
-        self._threads = [worker, timers]
+        carrier = threading.Thread(target=self._carrying, name="jingyun-automation-send", daemon=True)
+        self._threads = [worker, timers, carrier]
+        self._async = True
         for t in self._threads:
             t.start()
 
     def stop(self) -> None:
         self._stop.set()
         self._queue.put(None)
-        for t in self._threads:
+        for t in self._threads[:2]:
+            t.join(timeout=30)
+        self._carry.put(None)  # what was decided is carried out before the carrier ends (else recover() does)
+        for t in self._threads[2:]:
             t.join(timeout=30)
         self._threads = []
+        self._async = False
+
+    def _carrying(self) -> None:
+        while True:
+            item = self._carry.get()
+            if item is None:
+                return
+            try:
+                self._carry_out(*item)
+            except Exception:  # the row stays decided: recover() carries it out after a restart
+                log.exception("automation: carrying out %s failed", getattr(item[0], "key", "?"))
 
     def _work(self) -> None:
         while True:
@@ -257,8 +280,7 @@ class Runtime:
             if isinstance(trig, EventTrigger):
                 found = self._matches(trig.match, table, rows)
                 if trig.absent is None:
-                    for u, t in sorted(found, key=lambda x: x[1]):
-                        self.enter(live, u, t)
+                    self.enter_many(live, found)
                 else:
                     self._open_absence(live, found, trig.absent.within_s)
                     for m in trig.absent.any_of:
@@ -502,7 +524,8 @@ class Runtime:
              cap_waits: int = 0) -> actions.Verdict | None:
         key = actions.action_key(live.key, live.version, step.id, user, entry)
         person = self._person(user)
-        verdict = actions.guard(self.store, self.rules, live.journey, step, person, at, cap_waits=cap_waits)
+        verdict = actions.guard(self.store, self.rules, live.journey, step, person, at, cap_waits=cap_waits,
+                                sent=self._sent_counter(user, None))
         if verdict is not None and verdict.state == "wait":
             return verdict
         row = actions.decide(self.store, key=key, journey=live.journey, version=live.version, step=step, user=user,
@@ -513,14 +536,170 @@ class Runtime:
         if verdict is not None:
             self._count(f"suppressed:{verdict.reason}")
             return verdict
-        wh = self._read() if self.reader is not None and step.is_message else None
+        return self._hand_over(row, step, person)
+
+    def _hand_over(self, row: Any, step: ActionStep, person: actions.Person) -> actions.Verdict:
+        """A decided action goes out: on the carrying thread when the runtime runs, else here and now."""
+        if step.is_message and step.purpose == "marketing":
+            with self._pending_mu:
+                self._pending[row.key] = (row.user_id, row.due_at)
+        if self._async:
+            self._carry.put((row, step, person))
+            return actions.Verdict("done")
+        return self._carry_out(row, step, person)
+
+    def _carry_out(self, row: Any, step: ActionStep, person: actions.Person) -> actions.Verdict:
         try:
-            done = actions.carry_out(self.store, self.settings, row, step, person, wh=wh, deliver=self.deliver, now=at)
+            wh = None
+            if self.reader is not None and step.is_message:
+                if threading.current_thread().name == "jingyun-automation-send":
+                    if self._wh_carry is None:
+                        self._wh_carry = _Kept(self.reader())
+                    wh = self._wh_carry
+                else:
+                    wh = self._read()
+            done = actions.carry_out(self.store, self.settings, row, step, person, wh=wh, deliver=self.deliver,
+                                     now=row.due_at)
         finally:
-            if wh is not None:
-                wh.close()
+            with self._pending_mu:
+                self._pending.pop(row.key, None)
         self._count(step.channel if done.state == "done" else f"{done.state}:{done.reason.split(':')[0]}")
         return done
+
+    def _sent_counter(self, user: str, log: list[tuple[str, dt.datetime]] | None) -> actions.Sent:
+        """The person's marketing messages in [lo, hi): the delivery log (``log`` when the caller read it for a
+        batch, else the store) and the decisions not carried out yet, each counted once."""
+        def sent(lo: dt.datetime, hi: dt.datetime) -> int:
+            from jingyun.store.messages import MessageDelivery
+
+            with self._pending_mu:
+                pending = {k: at for k, (u, at) in self._pending.items() if u == user}
+            rows = log
+            if rows is None:
+                with self.store.session() as ses:
+                    rows = [(str(k), at) for k, at in ses.execute(select(MessageDelivery.key, MessageDelivery.created_at)
+                            .where(MessageDelivery.user_id == user, MessageDelivery.purpose == "marketing",
+                                   MessageDelivery.status != "suppressed", MessageDelivery.created_at >= lo,
+                                   MessageDelivery.created_at < hi))]
+            n = sum(1 for k, at in rows if lo <= at < hi and k not in pending)
+            return n + sum(1 for at in pending.values() if lo <= at < hi)
+        return sent
+
+    # -- a batch of immediate entries, decided in one store transaction -----------------------------
+    def enter_many(self, live: Live, found: list[tuple[str, dt.datetime]]) -> None:
+        """People entering at once (an event trigger without absence): the entry limit read once for the batch,
+        consent and the delivery log read once for its people, every entry and decision row written in one
+        transaction; the sends are carried out after it. A step other than an action (a wait, a branch...) or a
+        send that must wait (quiet hours, ``on_cap: wait``) continues one entry at a time from there."""
+        if not found:
+            return
+        j = live.journey
+        found = sorted(found, key=lambda x: x[1])
+        users = sorted({u for u, _ in found})
+        people = {u: self._person(u) for u in users}
+        index = {s.id: i for i, s in enumerate(j.steps)}
+        marketing = {(str(s.channel), str(s.purpose)) for s in j.steps if isinstance(s, ActionStep) and s.is_message
+                     and s.purpose == "marketing"}
+        consented = self._consents(users, marketing)
+        logs = self._delivery_log(users, found[0][1] - dt.timedelta(days=8), found[-1][1] + dt.timedelta(days=8)) \
+            if marketing else {}
+        later: list[tuple[int, str, dt.datetime]] = []
+        out: list[tuple[Any, ActionStep, actions.Person]] = []
+        with self.store.session() as ses:
+            last: dict[str, dt.datetime] = {str(u): t for u, t in ses.execute(
+                select(JourneyEntryRow.user_id, func.max(JourneyEntryRow.entered_at)).where(
+                    JourneyEntryRow.journey_key == j.key, JourneyEntryRow.user_id.in_(users))
+                .group_by(JourneyEntryRow.user_id))}
+            decided: list[tuple[str, dt.datetime]] = []
+            for u, at in found:
+                prev = last.get(u)
+                if prev is not None and (j.entry_limit is None or at - prev < dt.timedelta(seconds=j.entry_limit)):
+                    self.stats.entry_limit += 1
+                    continue
+                last[u] = at
+                held = guards.in_holdout(j.key, u, j.holdout)
+                row = JourneyEntryRow(journey_key=j.key, version=live.version, user_id=u, entered_at=at, holdout=held,
+                                      step=None if held else j.steps[0].id, state="done" if held else "active",
+                                      next_at=None, path="[]", updated_at=utcnow())
+                ses.add(row)
+                ses.flush()
+                self.stats.entries += 1
+                if held:
+                    self.stats.holdout += 1
+                    continue
+                person, path, current = people[u], [], j.steps[0].id
+                log_u = logs.get(u, [])
+                while current != END:
+                    i = index[current]
+                    step = j.steps[i]
+                    if not isinstance(step, ActionStep):
+                        break
+                    mine = [(k, t) for k, t in decided if k == u]
+                    verdict = actions.guard(self.store, self.rules, j, step, person, at,
+                                            consented=consented.get((u, step.channel, step.purpose), True),
+                                            sent=self._sent_counter(u, log_u + [("~batch~", t) for _, t in mine]))
+                    if verdict is not None and verdict.state == "wait":
+                        break
+                    act = actions.AutomationAction(
+                        key=actions.action_key(j.key, live.version, step.id, u, int(row.id)), journey_key=j.key,
+                        version=live.version, step=step.id, user_id=u, entry_id=int(row.id), channel=step.channel,
+                        purpose=step.purpose if step.is_message else "service",
+                        state="decided" if verdict is None else verdict.state,
+                        reason="" if verdict is None else verdict.reason, ref="", due_at=at, decided_at=utcnow(),
+                        done_at=None if verdict is None else utcnow())
+                    ses.add(act)
+                    if verdict is None:
+                        out.append((act, step, person))
+                        if step.is_message and step.purpose == "marketing":
+                            decided.append((u, at))
+                    else:
+                        self._count(f"suppressed:{verdict.reason}")
+                    path.append(step.id)
+                    current = step.next or (j.steps[i + 1].id if i + 1 < len(j.steps) else END)
+                row.path = json.dumps(path)
+                if current == END:
+                    row.state, row.step = "done", path[-1] if path else row.step
+                else:
+                    later.append((int(row.id), current, at))
+            ses.flush()
+            ses.expunge_all()
+        for act, step, person in out:
+            self._hand_over(act, step, person)
+        for entry, step_id, at in later:
+            self._run(live, entry, step_id, at)
+
+    def _consents(self, users: list[str], kinds: set[tuple[str, str]]) -> dict[tuple[str, str, str], bool]:
+        """Consent of a batch's people for the journey's marketing messages: the people with a consent record
+        ask the messaging rule; the rest share the rule's answer for "no record"."""
+        if not kinds:
+            return {}
+        from jingyun.messaging import consent
+        from jingyun.store.messages import MessageConsent
+
+        with self.store.session() as ses:
+            recorded = set(ses.scalars(select(MessageConsent.subject).where(MessageConsent.subject.in_(users))
+                                       .distinct()))
+        out: dict[tuple[str, str, str], bool] = {}
+        for channel, purpose in kinds:
+            nobody = consent.allowed(self.store, "~no-consent-record~", channel=channel, purpose=purpose)
+            for u in users:
+                out[(u, channel, purpose)] = (consent.allowed(self.store, u, channel=channel, purpose=purpose)
+                                              if u in recorded else nobody)
+        return out
+
+    def _delivery_log(self, users: list[str], lo: dt.datetime, hi: dt.datetime
+                      ) -> dict[str, list[tuple[str, dt.datetime]]]:
+        from jingyun.store.messages import MessageDelivery
+
+        out: dict[str, list[tuple[str, dt.datetime]]] = {}
+        with self.store.session() as ses:
+            for u, k, at in ses.execute(select(MessageDelivery.user_id, MessageDelivery.key, MessageDelivery.created_at)
+                                        .where(MessageDelivery.user_id.in_(users),
+                                               MessageDelivery.purpose == "marketing",
+                                               MessageDelivery.status != "suppressed",
+                                               MessageDelivery.created_at >= lo, MessageDelivery.created_at < hi)):
+                out.setdefault(str(u), []).append((str(k), at))
+        return out
 
     def _count(self, what: str) -> None:
         self.stats.actions[what] = self.stats.actions.get(what, 0) + 1
