@@ -163,12 +163,13 @@ def people(ctx: Viewer) -> HTMLResponse:
     page = _page(params)
     with ctx.reader() as wh:
         drill, sql = _compiled(ctx, wh, params)
+        persons = int(wh.scalar(f"SELECT count(*) FROM ({sql}) s") or 0)  # what a saved segment's size counts
         total, raw = page_users(wh, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE, members=sql)
     cols, rows = _rows(ctx, raw)
     query = {k: v for k, v in params.items() if k != "page"}
-    pages = max(1, math.ceil(total / PAGE_SIZE))
+    pages = max(1, math.ceil(total / PAGE_SIZE))  # one row per account: a merged person has several
     return ctx.render("people.html", drill=drill, rule_json=json.dumps(drill.rule, ensure_ascii=False),
-                      cols=cols, rows=rows, total=total, page=page, pages=pages, query=urlencode(query),
+                      cols=cols, rows=rows, total=persons, accounts=total, page=page, pages=pages, query=urlencode(query),
                       deidentified=not ctx.principal.sees_raw, departments=_departments(ctx),
                       any_department=ctx.principal.role == "admin", f=parse_filters(ctx, {}))
 
