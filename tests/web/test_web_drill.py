@@ -327,3 +327,42 @@ def test_an_analyst_sets_up_an_experiment_validated_by_the_library(console: Cons
     again = c.post("/console/experiments/new", data={"key": "copy_test", "variations": "control=1\ntreatment=1"})
     assert again.status_code == 409 and 'data-error-field="key"' in again.text
     assert console.client("specialist").get("/console/experiments/new").status_code == 403
+
+
+def test_a_funnel_step_with_its_own_property_filter_counts_and_drills_with_that_filter(console: Console) -> None:
+    import html as htmlmod
+
+    from jingyun.analysis import FunnelParams, run_funnel
+    from jingyun.analysis.common import Step
+    from jingyun.warehouse.backends import open_backend
+    from jingyun.warehouse.filters import Filter
+    from jingyun.web.routes.analyses import parse_step
+
+    assert parse_step("view_product[category=服饰;price>=100]") == Step(
+        "view_product", (Filter("category", "eq", "服饰"), Filter("price", "gte", 100.0)))
+    wh = app_state(console.app).writer.reader()
+    try:
+        cat = wh.scalar("SELECT json_extract_string(properties, '$.category') c FROM events WHERE event = "
+                        "'view_product' AND c IS NOT NULL GROUP BY 1 ORDER BY count(*) DESC LIMIT 1")
+    finally:
+        wh.close()
+    assert cat
+    steps = f"view_product[category={cat}],add_to_cart,pay"
+    c = console.client("analyst")
+    r = c.get("/console/drill/funnel", params={"steps": steps})
+    assert r.status_code == 200, r.text[:300]
+    shown = [int(v) for v in re.findall(r'<td class="num" data-value="(\d+)">', r.text)][::2]
+    wh = app_state(console.app).writer.reader()
+    try:
+        f = re.search(r'href="[^"]*from=([\d-]+)&amp;to=([\d-]+)', r.text)
+        assert f
+        p = FunnelParams.create([Step("view_product", (Filter("category", "eq", cat),)), "add_to_cart", "pay"],
+                                "24h", f.group(1), f.group(2), timezone=console.settings.timezone)
+        res = run_funnel(open_backend(console.settings, warehouse=wh), p, compare=False, ttc=False)
+    finally:
+        wh.close()
+    assert shown == [s.users for s in res.steps]
+    link = htmlmod.unescape(re.findall(r'class="drill-link" href="([^"]+)"', r.text)[0])
+    rule = _drill_rule(c.get(link).text)
+    assert rule["and"][0]["where"] == [{"prop": "category", "op": "eq", "value": cat}]
+    assert 'data-plan="' in c.get("/console/analyses", params={"tab": "funnel"}).text

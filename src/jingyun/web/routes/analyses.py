@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -15,12 +16,14 @@ from fastapi.responses import HTMLResponse
 from jingyun.analysis import FunnelParams, PathsParams, RetentionParams, run_funnel, run_paths, run_retention
 from jingyun.analysis.attribution import MODELS, AttributionParams, run_attribution
 from jingyun.analysis.channels import ChannelParams, run_channels
+from jingyun.analysis.common import Step
 from jingyun.analysis.explain import DIMENSIONS as EXPLAIN_DIMS
 from jingyun.analysis.explain import METRICS as EXPLAIN_METRICS
 from jingyun.analysis.explain import ExplainParams, Period, run_explain
 from jingyun.errors import JingyunError
 from jingyun.security.masking import Masker, require_field_access
 from jingyun.warehouse.backends import open_backend
+from jingyun.warehouse.filters import Filter
 from jingyun.web.context import ConsoleCtx, page_ctx
 from jingyun.web.errors import ConsoleRoute
 from jingyun.web.filters import parse_filters
@@ -40,9 +43,25 @@ def analyses(ctx: Analyst) -> HTMLResponse:
     tab = params.get("tab") if params.get("tab") in TABS else "funnel"
     with ctx.reader() as wh:
         events = [str(r[0]) for r in wh.rows("SELECT event FROM events GROUP BY event ORDER BY count(*) DESC LIMIT 40")]
-    return ctx.render("analyses.html", f=f, tab=tab, tabs=TABS, params=params, events=events,
+    plan = tracking_plan(ctx)
+    events += [e for e in sorted(plan) if e not in events]  # the picker offers the plan's events too
+    return ctx.render("analyses.html", f=f, tab=tab, tabs=TABS, params=params, events=events, plan=plan,
                       steps=params.get("steps", DEFAULT_STEPS), funnel_by=FUNNEL_BY, models=MODELS,
                       explain_metrics=list(EXPLAIN_METRICS), explain_dims=EXPLAIN_DIMS)
+
+
+def tracking_plan(ctx: ConsoleCtx) -> dict[str, list[str]]:
+    """Per event of the workspace's tracking plan, its properties (required first): what the step picker's
+    property filter offers."""
+    from pathlib import Path
+
+    from jingyun.schema.tracking import DEFAULT_PLAN, load_plan
+
+    try:
+        plan = load_plan(Path(ctx.state.settings.tracking_plan_path)) or load_plan(DEFAULT_PLAN)
+    except JingyunError:  # a broken plan file is the tracking report's to say; the picker offers events only
+        plan = None
+    return {name: [*spec.required, *spec.optional] for name, spec in (plan.events.items() if plan else ())}
 
 
 def _steps(params: Mapping[str, str]) -> tuple[str, ...]:
@@ -50,6 +69,36 @@ def _steps(params: Mapping[str, str]) -> tuple[str, ...]:
     if len(steps) < 2:
         raise JingyunError("bad_funnel", "a funnel needs at least 2 steps, separated by commas", "steps")
     return tuple(steps)
+
+
+# a step's property filters as the step picker writes them: view_product[category=服饰;price>=100]
+_STEP = re.compile(r"^\s*([^\[\]]+?)\s*(?:\[(.*)\])?\s*$")
+_COND = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(!=|>=|<=|=|>|<)\s*(.*?)\s*$")
+_OPS = {"=": "eq", "!=": "neq", ">=": "gte", "<=": "lte", ">": "gt", "<": "lt"}
+
+
+def parse_step(text: str, index: int = 0) -> Step:
+    """``event`` or ``event[prop=value;prop>=number]``: the funnel step with its own property filters."""
+    m = _STEP.match(text)
+    if not m:
+        raise JingyunError("bad_step", f"{text!r}: write event or event[property=value]", f"steps[{index}]")
+    filters = []
+    for j, part in enumerate(p for p in (m.group(2) or "").split(";") if p.strip()):
+        c = _COND.match(part)
+        if not c:
+            raise JingyunError("bad_filter", f"{part!r}: write property=value (or != >= <= > <)",
+                               f"steps[{index}].filters[{j}]")
+        raw = c.group(3)
+        try:
+            value: Any = float(raw) if c.group(2) in (">=", "<=", ">", "<") else raw
+        except ValueError:
+            raise JingyunError("bad_filter", f"{raw!r} is not a number", f"steps[{index}].filters[{j}]") from None
+        filters.append(Filter(c.group(1), _OPS[c.group(2)], value))  # type: ignore[arg-type]
+    return Step(m.group(1), tuple(filters))
+
+
+def funnel_steps(params: Mapping[str, str]) -> tuple[Step, ...]:
+    return tuple(parse_step(s, i) for i, s in enumerate(_steps(params)))
 
 
 def _run_funnel(ctx: ConsoleCtx, p: FunnelParams, **kw: Any) -> Any:
@@ -69,7 +118,7 @@ def _run_funnel(ctx: ConsoleCtx, p: FunnelParams, **kw: Any) -> Any:
 def funnel(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     f = parse_filters(ctx, params)
     by = params.get("by") or None
-    p = FunnelParams.create(_steps(params), params.get("window", "24h"), f.date_from, f.date_to, by=by,
+    p = FunnelParams.create(funnel_steps(params), params.get("window", "24h"), f.date_from, f.date_to, by=by,
                             timezone=ctx.timezone)
     res = _run_funnel(ctx, p)
     names = [s.name for s in res.steps]
@@ -104,7 +153,7 @@ def funnel(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
 def funnel_breakdown(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     f = parse_filters(ctx, params)
     by = params.get("by") or "platform"
-    p = FunnelParams.create(_steps(params), params.get("window", "24h"), f.date_from, f.date_to, by=by,
+    p = FunnelParams.create(funnel_steps(params), params.get("window", "24h"), f.date_from, f.date_to, by=by,
                             timezone=ctx.timezone)
     res = _run_funnel(ctx, p, compare=False, ttc=False)
     names = [s.name for s in res.steps]
@@ -250,7 +299,9 @@ def diagnosis(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     f = parse_filters(ctx, params)
     metric = params.get("metric", "gmv")
     by = params.get("by", "channel,user_type")
-    p = ExplainParams.create(metric, Period(f.date_from, f.date_to), by=by, top=5, timezone=ctx.timezone)
+    c = f.comparison()  # the date picker's 环比 / 同比
+    p = ExplainParams.create(metric, Period(f.date_from, f.date_to), Period(c.date_from, c.date_to), by=by, top=5,
+                             timezone=ctx.timezone)
     with ctx.reader() as wh:
         ex = run_explain(open_backend(ctx.state.settings, warehouse=wh), p)
     segs = sorted(ex.segments, key=lambda s: -abs(s.contribution))[:12]

@@ -66,8 +66,12 @@ def _days_since(as_of: dt.datetime, day: dt.date) -> int:
     return max(1, (as_of.date() - day).days + 1)
 
 
-def _event(name: str, days: int) -> dict[str, Any]:
-    return {"event": name, "within_days": days}
+def _event(name: str, days: int, step: Any = None) -> dict[str, Any]:
+    """An event-count leaf; a funnel step's property filters become its ``where``."""
+    node: dict[str, Any] = {"event": name, "within_days": days}
+    if step is not None and step.filters:
+        node["where"] = [{"prop": f.field, "op": f.op, "value": f.value} for f in step.filters]
+    return node
 
 
 def build_drill(ctx: ConsoleCtx, params: Mapping[str, str], as_of: dt.datetime) -> Drill:
@@ -99,9 +103,12 @@ def build_drill(ctx: ConsoleCtx, params: Mapping[str, str], as_of: dt.datetime) 
             raise JingyunError("bad_step", "step is the number of the step (2 = the second)", "step") from None
         if not 2 <= step <= len(steps):
             raise JingyunError("bad_step", f"step must be between 2 and {len(steps)}", "step")
+        from jingyun.web.routes.analyses import parse_step
+
         days = _days_since(as_of, f.date_from)
-        a, b = steps[step - 2].split("[")[0], steps[step - 1].split("[")[0]
-        return Drill({"and": [_event(a, days), {"not": _event(b, days)}]},
+        sa, sb = parse_step(steps[step - 2], step - 2), parse_step(steps[step - 1], step - 1)
+        a, b = sa.event, sb.event
+        return Drill({"and": [_event(a, days, sa), {"not": _event(b, days, sb)}]},
                      ctx.t("drill.title_funnel", a=a, b=b, since=f.date_from.isoformat()),
                      ctx.t("drill.note_funnel"))
     if src == "retention":
@@ -213,12 +220,13 @@ def funnel_drill(ctx: Analyst) -> HTMLResponse:
     """Under the funnel: each step's drop-off with a link to the people lost there, the weakest marked
     (the library's bottleneck: the largest loss)."""
     from jingyun.analysis import FunnelParams
-    from jingyun.web.routes.analyses import _run_funnel, _steps
+    from jingyun.web.routes.analyses import _run_funnel, _steps, funnel_steps
 
     params = dict(ctx.request.query_params)
     f = parse_filters(ctx, params)
     steps = _steps(params)
-    p = FunnelParams.create(steps, params.get("window", "24h"), f.date_from, f.date_to, timezone=ctx.timezone)
+    p = FunnelParams.create(funnel_steps(params), params.get("window", "24h"), f.date_from, f.date_to,
+                            timezone=ctx.timezone)
     res = _run_funnel(ctx, p, compare=False, ttc=False)
     weakest = res.bottleneck.largest_loss.index
     rows = [{"index": i + 1, "name": s.name, "users": s.users, "drop_off": s.drop_off,

@@ -360,6 +360,17 @@
       });
       li.querySelector(".step-remove").addEventListener("click", function () { li.remove(); sync(); });
     }
+    // the property picker offers the chosen event's properties from the tracking plan (prop=…)
+    var plan = {};
+    try { plan = JSON.parse(box.getAttribute("data-plan") || "{}"); } catch (err) { plan = {}; }
+    var props = document.getElementById("step-props");
+    search.addEventListener("input", function () {
+      if (!props) return;
+      props.textContent = "";
+      (plan[(search.value || "").trim()] || []).forEach(function (p) {
+        var o = document.createElement("option"); o.value = p + "="; props.appendChild(o);
+      });
+    });
     Array.prototype.forEach.call(list.querySelectorAll("li.step"), wire);
     box.querySelector("#step-add").addEventListener("click", function () {
       var name = (search.value || "").trim();
@@ -381,5 +392,46 @@
   document.addEventListener("DOMContentLoaded", function () {
     var box = document.getElementById("step-picker");
     if (box) stepPicker(box);
+  });
+
+  // The date picker (parts/daterange.html): a preset travels as range=<key>, so its days are not submitted;
+  // typing a day switches the range to custom.
+  function datePicker(set) {
+    var sel = set.querySelector("select[data-range]");
+    var days = set.querySelectorAll("input[type=date]");
+    if (!sel) return;
+    days.forEach(function (d) {
+      d.addEventListener("input", function () { sel.value = "custom"; });
+    });
+    var form = set.closest("form");
+    if (form) form.addEventListener("submit", function () {
+      var custom = sel.value === "custom";
+      days.forEach(function (d) { d.disabled = !custom; });
+    });
+  }
+
+  // Board grid: drag a card onto another to move it there (the same POST as the move buttons).
+  function boardGrid(grid) {
+    var dragged = null;
+    grid.querySelectorAll("li[draggable=true]").forEach(function (li) {
+      li.addEventListener("dragstart", function (e) {
+        dragged = li; li.classList.add("dragging");
+        e.dataTransfer.effectAllowed = "move"; e.dataTransfer.setData("text/plain", li.dataset.item);
+      });
+      li.addEventListener("dragend", function () { li.classList.remove("dragging"); });
+      li.addEventListener("dragover", function (e) { if (dragged && dragged !== li) e.preventDefault(); });
+      li.addEventListener("drop", function (e) {
+        e.preventDefault();
+        if (!dragged || dragged === li) return;
+        var body = new URLSearchParams({to: li.dataset.position});
+        fetch("/console/dashboards/items/" + dragged.dataset.item + "/move", {
+          method: "POST", body: body, credentials: "same-origin", redirect: "follow"
+        }).then(function () { window.location.reload(); });
+      });
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-daterange]").forEach(datePicker);
+    document.querySelectorAll(".board[data-editable=true] .board-grid").forEach(boardGrid);
   });
 })();
