@@ -221,6 +221,32 @@ def live_counts(store: Any, key: str) -> dict[str, dict[str, int]]:
     return out
 
 
+def live_graph(store: Any, journey: Journey) -> dict[str, Any]:
+    """The journey's live counts for its graph: entered (holdout included), holdout, converted (reached a goal
+    step), exited, and per step the entries that reached it, are at it (active) and wait at it."""
+    from jingyun.store.automation import JourneyEntryRow
+
+    goals = {s.id for s in journey.steps if isinstance(s, GoalStep)}
+    steps = {s.id: {"reached": 0, "at": 0, "waiting": 0} for s in journey.steps}
+    out: dict[str, Any] = {"entered": 0, "holdout": 0, "converted": 0, "exited": 0, "steps": steps}
+    with store.session() as ses:
+        rows = ses.execute(select(JourneyEntryRow.holdout, JourneyEntryRow.step, JourneyEntryRow.state,
+                                  JourneyEntryRow.path).where(JourneyEntryRow.journey_key == journey.key)).all()
+    for held, step, state, path in rows:
+        out["entered"] += 1
+        if held:
+            out["holdout"] += 1
+            continue
+        walked = set(json.loads(path or "[]"))
+        for sid in walked & steps.keys():
+            steps[sid]["reached"] += 1
+        out["converted"] += bool(walked & goals)
+        out["exited"] += state == "exited"
+        if step in steps and state in ("active", "waiting"):
+            steps[step]["at" if state == "active" else "waiting"] += 1
+    return out
+
+
 def sends_by_channel(store: Any, key: str, start: dt.datetime | None = None,
                      end: dt.datetime | None = None) -> dict[str, dict[str, int]]:
     """The delivery log's messages of one journey (keys ``journey:version:step:person:entry``) by channel, status."""
@@ -328,5 +354,5 @@ def report(backend: Any, journey: Journey, date_from: dt.date, date_to: dt.date,
                          t_arm, c_arm, conversion, revenue, cost, steps, live, sends, actions, suppressed, notes)
 
 
-__all__ = ["Arm", "JourneyReport", "default_range", "effect_dict", "first_entries", "goal_of", "live_counts",
+__all__ = ["Arm", "JourneyReport", "default_range", "effect_dict", "first_entries", "goal_of", "live_counts", "live_graph",
            "outcomes", "report", "sends_by_channel"]

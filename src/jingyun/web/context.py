@@ -46,9 +46,7 @@ class NavItem:
 # One line per page, grouped see · act · manage. A capability adds its page with one NavItem in its group:
 # the label key (``nav.<capability>``) lives in the capability's own catalog (i18n/<capability>.<locale>.json),
 # the path is its console route, the permission the one its page checks with ``page_ctx`` (so the link shows
-# exactly to those the page admits). Still to come in "manage", after incidents, in this order:
-# ``NavItem("nav.alerts", "/alerts", "alerts:view")``, ``NavItem("nav.budgets", "/budgets", "budgets:view")``,
-# ``NavItem("nav.pricing", "/pricing", "pricing:view")``.
+# exactly to those the page admits).
 NAV: tuple[NavItem, ...] = (
     # see
     NavItem("nav.cockpit", "/", "authenticated"),
@@ -58,11 +56,14 @@ NAV: tuple[NavItem, ...] = (
     NavItem("nav.quality", "/quality", "analysis:run"),
     # act
     NavItem("nav.messages", "/messages", "messages:view"),
+    NavItem("nav.journeys", "/journeys", "journeys:view"),
     NavItem("nav.coupons", "/coupons", "coupons:view"),
     # manage
     NavItem("nav.approvals", "/approvals", "approvals:decide"),
     NavItem("nav.incidents", "/incidents", "incidents:view"),
     NavItem("nav.alerts", "/alerts", "alerts:view"),
+    NavItem("nav.budgets", "/budgets", "budgets:view"),
+    NavItem("nav.pricing", "/pricing", "pricing:view"),
     # administer, and your own dashboards
     NavItem("nav.admin", "/admin", "users:manage"),
     NavItem("nav.jobs", "/jobs", "jobs:view"),
