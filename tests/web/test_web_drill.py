@@ -5,10 +5,12 @@ search. Runs on the console fixture's small demo (conftest.py)."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import re
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from web_support import SAVED
 
@@ -366,3 +368,35 @@ def test_a_funnel_step_with_its_own_property_filter_counts_and_drills_with_that_
     rule = _drill_rule(c.get(link).text)
     assert rule["and"][0]["where"] == [{"prop": "category", "op": "eq", "value": cat}]
     assert 'data-plan="' in c.get("/console/analyses", params={"tab": "funnel"}).text
+
+
+def test_the_retention_cells_link_to_their_people_with_the_library_counts(console: Console) -> None:
+    import html as htmlmod
+
+    from jingyun.analysis import RetentionParams, run_retention
+    from jingyun.warehouse.backends import open_backend
+
+    c = console.client("analyst")
+    r = c.get("/console/drill/retention", params={"cohort_event": "view_product", "return_event": "view_product",
+                                                  "days": 3})  # the default range: the last 30 days of data
+    assert r.status_code == 200, r.text[:300]
+    links = [htmlmod.unescape(h) for h in re.findall(r'class="drill-link" href="([^"]+)"', r.text)]
+    assert links
+    first = re.search(r'<tr data-cohort="([\d-]+)"><td>[^<]*</td><td class="num" data-value="(\d+)">', r.text)
+    assert first
+    cells = [int(v) for v in re.findall(r'data-value="(\d+)"><a', r.text.split(f'data-cohort="{first.group(1)}"')[1]
+                                        .split("</tr>")[0])]
+    f = parse_qs(urlsplit(links[0]).query)
+    wh = app_state(console.app).writer.reader()
+    try:
+        day = dt.date.fromisoformat(first.group(1))
+        res = run_retention(open_backend(console.settings, warehouse=wh), RetentionParams.create(
+            "view_product", "view_product", 3, period="day", date_from=day, date_to=day,
+            timezone=console.settings.timezone))
+    finally:
+        wh.close()
+    assert res.cohorts[0].size == int(first.group(2))
+    assert cells == res.cohorts[0].retained[:len(cells)]
+    assert f["src"] == ["retention"]
+    page = c.get(links[0])
+    assert page.status_code == 200 and _total(page.text) == len(_persons(console, _drill_rule(page.text)))

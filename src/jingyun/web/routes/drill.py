@@ -255,3 +255,29 @@ def diagnosis_drill(ctx: Analyst) -> HTMLResponse:
                        for dim, value in s.values.items() if dim in ATTR_DIMS]}
             for s in [*ex.drivers, *ex.drags]]
     return ctx.render("parts/diagnosis_drill.html", rows=rows)
+
+
+@router.get("/drill/retention", response_class=HTMLResponse)
+def retention_drill(ctx: Analyst) -> HTMLResponse:
+    """Under the retention heat-map: each observed cell's retained count, linking to its people."""
+    from jingyun.analysis import RetentionParams, run_retention
+    from jingyun.warehouse.backends import open_backend
+    from jingyun.web.panels import param_int
+    from jingyun.web.routes.analyses import observed
+
+    params = dict(ctx.request.query_params)
+    f = parse_filters(ctx, params)
+    days = param_int(params, "days", 7, 1, 30)
+    cohort_event = params.get("cohort_event") or "app_start"
+    return_event = params.get("return_event") or "app_start"
+    p = RetentionParams.create(cohort_event, return_event, days, period="day", date_from=f.date_from,
+                               date_to=f.date_to, timezone=ctx.timezone)
+    with ctx.reader() as wh:
+        res = run_retention(open_backend(ctx.state.settings, warehouse=wh), p)
+    rows = [{"cohort": c.cohort, "size": c.size,
+             "cells": [(k, n, people_href(src="retention", cohort_event=cohort_event, return_event=return_event,
+                                          cohort=c.cohort, day=k))
+                       if observed(c.cohort, k, res.period, f.date_to) else (k, None, "")
+                       for k, n in enumerate(c.retained)]}
+            for c in res.cohorts[-31:]]
+    return ctx.render("parts/retention_drill.html", rows=rows, periods=res.periods)
