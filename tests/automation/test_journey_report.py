@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,51 @@ def test_cli_report_json(demo: Settings, monkeypatch: pytest.MonkeyPatch, capsys
     assert capsys.readouterr().err.startswith("error: bad_date [from]")
     assert main(["journey", "report", path, "--window", "soon", "--json"]) == 2
     assert "bad_window [window]" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    sys.path.insert(0, str(Path(__file__).parents[1] / "service"))
+    from service_support import build_service
+
+    yield from build_service(tmp_path_factory.mktemp("journey_report_api"))
+
+
+def test_api_report_validate_and_activation_request(svc) -> None:  # type: ignore[no-untyped-def]
+    c = svc.client
+    assert c.post("/api/v1/journeys", json=DEF, headers=svc.headers("specialist")).status_code == 201
+    t0 = dt.datetime(2026, 9, 10, 2, 0)
+    with svc.state.store.session() as ses:
+        for u, held in (("a", False), ("b", False), ("c", True)):
+            ses.add(JourneyEntryRow(journey_key="win-back", version=1, user_id=u, entered_at=t0, holdout=held,
+                                    step="bought", state="done", path="[]" if held else '["push", "bought"]'))
+        ses.commit()
+    r = c.get("/api/v1/journeys/win-back/report", params={"from": "2026-09-01", "to": "2026-09-30"},
+              headers=svc.headers("analyst"))
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["from"] == "2026-09-01" and out["source"] == "live" and out["window_hours"] == 72
+    assert out["treated"]["people"] == 2 and out["holdout"]["people"] == 1 and out["treated"]["converted"] == 0
+    assert out["lift"]["conversion"]["message"] == "no variance in either arm"
+    assert out["steps"] == [{"id": "push", "users": 2}, {"id": "bought", "users": 2}]
+    bad = c.get("/api/v1/journeys/win-back/report", params={"from": "2026-09-30", "to": "2026-09-01"},
+                headers=svc.headers("analyst"))
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "to"
+    assert c.get("/api/v1/journeys/nope/report", headers=svc.headers("analyst")).status_code == 404
+    # the editor's check: the field at fault, or the definition as it will be saved
+    text = json.dumps({**DEF, "steps": [{"id": "push", "type": "action", "channel": "fax"}]})
+    v = c.post("/api/v1/journeys/validate", json={"text": text}, headers=svc.headers("specialist")).json()
+    assert v["valid"] is False and v["code"] == "bad_journey" and v["field"].startswith("steps[0]")
+    v = c.post("/api/v1/journeys/validate", json={"text": json.dumps(DEF)}, headers=svc.headers("specialist")).json()
+    assert v["valid"] is True and v["definition"]["key"] == "win-back"
+    assert c.post("/api/v1/journeys/validate", json={"text": "x"}, headers=svc.headers("analyst")).status_code == 403
+    # activation is asked for (specialists) and approved by managers through approvals
+    from jingyun.approvals import org
+
+    assert org.import_csv(svc.state.store, svc.settings, "name,email,department,role,superior\n"
+                          "mdir,mdir@example.com,marketing,director,\nmman,mman@example.com,marketing,manager,mdir\n"
+                          ).errors == []
+    assert c.post("/api/v1/journeys/win-back/request-activation", headers=svc.headers("analyst")).status_code == 403
+    req = c.post("/api/v1/journeys/win-back/request-activation", headers=svc.headers("specialist"))
+    assert req.status_code == 201 and req.json()["status"] == "pending", req.text
+    assert c.get("/api/v1/journeys/win-back", headers=svc.headers("analyst")).json()["status"] == "draft"
