@@ -69,7 +69,8 @@ def test_every_migration_goes_down_and_up_again(fresh: Store) -> None:
     while _revision(fresh) != "0005":
         _alembic(fresh, "downgrade", "-1")
         fewer = _tables(fresh)
-        assert fewer <= tables
+        # 0013 moved the dashboard pins onto boards: going below it brings their old table back
+        assert fewer - {"dashboard_pins"} <= tables
         tables = fewer
     _alembic(fresh, "downgrade", "0004")  # 0005 added the metadata tables and the segment columns
     meta = {"tag_versions", "segment_runs", "segment_state", "segment_snapshots", "experiments", "flags",

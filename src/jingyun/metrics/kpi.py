@@ -406,15 +406,19 @@ def _values(backend: Backend, d: Dictionary, metric: str, lo: dt.date, hi: dt.da
 
 def kpi_card(backend: Backend, d: Dictionary, targets: TargetSet, t: Target, date_from: dt.date,
              date_to: dt.date, *, timezone: str = DEFAULT_TIMEZONE, by: str | None = None,
-             value: str | None = None) -> KpiCard:
-    """The card of target ``t`` over [date_from, date_to] against the same number of days before it,
-    optionally for one value of a breakdown (``by`` = ``value``)."""
+             value: str | None = None, compare: tuple[dt.date, dt.date] | None = None) -> KpiCard:
+    """The card of target ``t`` over [date_from, date_to] against the same number of days before it
+    (or against ``compare``, e.g. the same days a year earlier), optionally for one value of a breakdown
+    (``by`` = ``value``)."""
     days = (date_to - date_from).days + 1
     prev_to = date_from - dt.timedelta(days=1)
     prev_from = prev_to - dt.timedelta(days=days - 1)
+    if compare is not None:
+        prev_from, prev_to = compare
     metric = d.metric(t.metric)
     try:
-        daily = _values(backend, d, t.metric, prev_from, date_to, "day", timezone, by, value)
+        daily = _values(backend, d, t.metric, min(prev_from, date_from), max(prev_to, date_to), "day", timezone,
+                        by, value)
         applicable = daily is not None
     except JingyunError as exc:
         if exc.code != "bad_grain":

@@ -252,20 +252,6 @@ class FlagRow(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class DashboardPin(Base):
-    """A panel pinned to a console user's dashboard (我的看板), optionally shared with departments."""
-
-    __tablename__ = "dashboard_pins"
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    owner: Mapped[str] = mapped_column(String(100), index=True)
-    panel: Mapped[str] = mapped_column(String(60))
-    query: Mapped[str] = mapped_column(Text, default="")
-    title: Mapped[str] = mapped_column(String(200), default="")
-    departments: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of department ids
-    shared: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-
-
 class Alert(Base):
     """An unusual-access alert raised by :mod:`jingyun.security.audit`."""
 
@@ -341,4 +327,4 @@ class JobRun(Base):
 
 # Each later capability declares its tables in its own module of this package (one migration each);
 # importing them here puts every table in ``Base.metadata``, which the migration test compares.
-from jingyun.store import alerts, approvals, automation, budgets, coupons, messages, privacy  # noqa: E402, F401
+from jingyun.store import alerts, approvals, automation, boards, budgets, coupons, messages, privacy  # noqa: E402, F401

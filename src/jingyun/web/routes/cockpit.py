@@ -66,8 +66,9 @@ def kpi_card(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     d = dictionary(ctx.state.settings)
     with ctx.reader() as wh:
         # The card's numbers are the dictionary's metric (metrics.kpi.kpi_card), never the page's own.
+        c = f.comparison()  # 环比 or 同比, by the date picker's toggle
         k = kpi.kpi_card(open_backend(ctx.state.settings, warehouse=wh), d, ts, t, f.date_from, f.date_to, timezone=ctx.timezone,
-                     by=f.dim, value=f.value)
+                     by=f.dim, value=f.value, compare=(c.date_from, c.date_to))
     unit, actual, before, goal, att, change = k.unit, k.actual, k.previous, k.goal, k.attainment, k.change
     status: str = k.status
     # Targets are set for the whole company: a slice (one channel) is never judged against them. The card

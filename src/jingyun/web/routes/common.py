@@ -44,9 +44,20 @@ def panel_fragment(name: PanelName, ctx: Ctx) -> HTMLResponse:
         # a bad filter shows in the panel, with the field at fault, instead of breaking the page
         return ctx.render("parts/panel_error.html", message=exc.message, field=exc.field)
     spec = PANELS[name]
-    return ctx.render(data.template or "parts/panel.html", p=data, name=name, query=urlencode(params),
-                      pinnable=spec.pinnable, chart=chart_json(data.chart), cell=cell, plain=plain,
+    query = urlencode(params)
+    # on a board (X-JY-Board) a panel offers no pin; elsewhere one already pinned says so instead of offering it
+    on_board = bool(ctx.request.headers.get("x-jy-board"))
+    pinned = spec.pinnable and not on_board and _pinned(ctx, name, query)
+    return ctx.render(data.template or "parts/panel.html", p=data, name=name, query=query,
+                      pinnable=spec.pinnable and not on_board, pinned=pinned, chart=chart_json(data.chart), cell=cell,
+                      plain=plain,
                       spark_points=sparkline_points)
+
+
+def _pinned(ctx: ConsoleCtx, name: str, query: str) -> bool:
+    from jingyun.web.dashboards import DashboardStore
+
+    return DashboardStore(ctx.state.settings.home, ctx.state.store).pinned(ctx.principal.name, name, query)
 
 
 def _csv(data: PanelData) -> bytes:
