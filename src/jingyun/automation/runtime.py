@@ -133,6 +133,7 @@ class Runtime:
         self._carry: queue.Queue[tuple[Any, ActionStep, actions.Person] | None] = queue.Queue()
         self._async = False  # carry out on the carrying thread (set by start); else at once, in the caller
         self._wh_carry: Any = None
+        self._nobody: dict[tuple[str, str], tuple[bool, float]] = {}
 
     def _read(self) -> Any:
         if self._wh is None:
@@ -520,6 +521,33 @@ class Runtime:
         self._people[user] = person
         return person
 
+    def _persons(self, users: list[str]) -> dict[str, actions.Person]:
+        """:meth:`_person` for a batch: the people not known yet are read in one query."""
+        unknown = [u for u in users if u not in self._people]
+        if unknown and self.reader is not None:
+            from jingyun.warehouse.personal import reveal
+            from jingyun.warehouse.sqltext import quote
+
+            listed = ", ".join(quote(u) for u in unknown)
+            wh = self._read()
+            rows = wh.rows("SELECT person_id, user_id, email, phone, json_extract_string(attributes, '$.timezone') "
+                           f"FROM users WHERE person_id IN ({listed}) OR user_id IN ({listed})")
+            best: dict[str, tuple[Any, ...]] = {}
+            for row in rows:  # a users row whose user_id is the person's own id first, as _person does
+                for u in {row[0], row[1]} & set(unknown):
+                    if u not in best or row[1] == u:
+                        best[u] = row
+            clear = {r["user_id"]: r for r in reveal(wh, [{"user_id": r[1], "email": r[2], "phone": r[3]}
+                                                          for r in best.values()], ["email", "phone"])} if best else {}
+            if len(self._people) + len(unknown) > 100_000:
+                self._people.clear()
+            for u in unknown:
+                row = best.get(u)
+                tz = row[4] if row is not None and row[4] and _is_zone(row[4]) else self.rules.timezone
+                got = clear.get(row[1], {}) if row is not None else {}
+                self._people[u] = actions.Person(u, tz, got.get("email"), got.get("phone"))
+        return {u: self._people.get(u) or self._person(u) for u in users}
+
     def _act(self, live: Live, entry: int, step: ActionStep, user: str, at: dt.datetime, *,
              cap_waits: int = 0) -> actions.Verdict | None:
         key = actions.action_key(live.key, live.version, step.id, user, entry)
@@ -596,7 +624,7 @@ class Runtime:
         j = live.journey
         found = sorted(found, key=lambda x: x[1])
         users = sorted({u for u, _ in found})
-        people = {u: self._person(u) for u in users}
+        people = self._persons(users)
         index = {s.id: i for i, s in enumerate(j.steps)}
         marketing = {(str(s.channel), str(s.purpose)) for s in j.steps if isinstance(s, ActionStep) and s.is_message
                      and s.purpose == "marketing"}
@@ -681,7 +709,12 @@ class Runtime:
                                        .distinct()))
         out: dict[tuple[str, str, str], bool] = {}
         for channel, purpose in kinds:
-            nobody = consent.allowed(self.store, "~no-consent-record~", channel=channel, purpose=purpose)
+            seen = self._nobody.get((channel, purpose))
+            if seen is None or time.monotonic() - seen[1] > 60:  # the rule for "no record" (settings), re-read each minute
+                seen = (consent.allowed(self.store, "~no-consent-record~", channel=channel, purpose=purpose),
+                        time.monotonic())
+                self._nobody[(channel, purpose)] = seen
+            nobody = seen[0]
             for u in users:
                 out[(u, channel, purpose)] = (consent.allowed(self.store, u, channel=channel, purpose=purpose)
                                               if u in recorded else nobody)
