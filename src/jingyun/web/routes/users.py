@@ -472,9 +472,26 @@ def _timeline(ctx: ConsoleCtx, wh: Any, pid: str, params: Mapping[str, str]) -> 
     names = [str(r[0]) for r in wh.rows("SELECT event FROM events WHERE person_id = ? GROUP BY 1 ORDER BY 1", [pid])]
     masker = None if ctx.principal.sees_raw else Masker(ctx.state.service.mask_salt)
     items = [{"ts": r[0], "event": r[1], "platform": r[2],
-              "properties": r[3] if masker is None else masker.any(r[3])} for r in rows]
+              "properties": _props(r[3] if masker is None else masker.any(r[3]))} for r in rows]
     return {"items": items, "total": total, "page": page, "pages": max(1, -(-total // TIMELINE_PAGE)),
             "events": names, "event": event, "from": params.get("ev_from", ""), "to": params.get("ev_to", "")}
+
+
+# event properties whose values are an enum (web.enums kinds), so the timeline says them in the reader's language
+PROPERTY_KINDS = {"method": "payment", "payment_method": "payment", "to": "message_channel",
+                  "variation": "variation", "platform": "platform", "channel": "channel", "status": "status"}
+
+
+def _props(raw: Any) -> list[tuple[str, Any, str]]:
+    """An event's properties as (key, value, enum kind) for the timeline (JSON text or an object)."""
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            return [("", raw, "")]
+    if not isinstance(raw, dict):
+        return [] if raw is None else [("", raw, "")]
+    return [(str(k), v, PROPERTY_KINDS.get(str(k), "")) for k, v in raw.items()]
 
 
 @router.get("/users/profile", response_class=HTMLResponse)
