@@ -1,6 +1,7 @@
 """Issue 21, finding 10 and "Dates"/"Dashboards": date presets resolved from an injectable clock, the
 comparison toggle (环比 / 同比), named boards shared read-only per department, a grid with moves and
-sizes, text cards, a board-level date filter, and the pins of ``dashboard_pins`` moved onto boards.
+sizes, text cards, and a board-level date filter (the move of ``dashboard_pins`` onto boards:
+tests/service/test_store_boards.py).
 
 The app runs on its own small demo home (200 people over 400 days, ending 2026-10-31), so October 2025
 has data for 同比 and the boards made here do not leak into the shared console fixture.
@@ -13,7 +14,6 @@ import html
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -27,7 +27,7 @@ from jingyun.metrics.compute import value_over
 from jingyun.security import auth
 from jingyun.warehouse.backends.duckdb import DuckDBBackend
 from jingyun.web import mount
-from jingyun.web.dashboards import DashboardStore, default_board_id, panel_query, render_text
+from jingyun.web.dashboards import DashboardStore, panel_query, render_text
 from jingyun.web.filters import Filters, resolve, use_clock
 from jingyun.web.metrics_view import dictionary, targets
 
@@ -297,49 +297,3 @@ def test_grid_moves_and_sizes_and_several_boards(app: App) -> None:
     assert {"排列", "日期看板", "增长周报"} <= names  # several boards per person
     mgr.post(f"/console/dashboards/boards/{board}/delete")
     assert "排列" not in {b.name for b in store.boards("mgr", frozenset())}
-
-
-def test_pins_move_onto_a_default_board_per_person(tmp_path: Path) -> None:
-    """Migration 0013: dashboard_pins rows become items of a default board (shared pins: a department
-    board); going down gives the pins back."""
-    import sqlalchemy as sa
-    from alembic import command
-    from alembic.config import Config
-
-    from jingyun.store import open_store
-    from jingyun.store.db import MIGRATIONS
-
-    st = open_store(load_settings(tmp_path), migrate=False)
-
-    def alembic(verb: str, target: str) -> None:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        with st.engine.begin() as con:
-            cfg.attributes["connection"] = con
-            getattr(command, verb)(cfg, target)
-
-    alembic("upgrade", "0012")
-    t0 = dt.datetime(2026, 1, 1)
-    with st.engine.begin() as con:
-        for i, (pid, owner, shared, depts) in enumerate((("p1", "mgr", False, []), ("p2", "mgr", True, [7, 9]),
-                                                         ("p3", "spec", False, []), ("p4", "mgr", False, []))):
-            con.execute(sa.text("INSERT INTO dashboard_pins VALUES (:id, :o, 'trend', :q, :t, :d, :s, :c)"),
-                        {"id": pid, "o": owner, "q": f"metric=m{i}", "t": f"T{i}", "d": json.dumps(depts), "s": shared,
-                         "c": t0 + dt.timedelta(minutes=i)})
-    alembic("upgrade", "head")
-    store = DashboardStore(tmp_path, st)
-    assert [(p.id, p.query, p.board_id) for p in store.pins("spec")] == [("p3", "metric=m2", default_board_id("spec"))]
-    default = store.board(default_board_id("mgr"))
-    assert default.is_default and default.name == "我的看板" and [i.id for i in default.items] == ["p1", "p4"]
-    assert [i.position for i in default.items] == [0, 1]
-    by_dept = {b.department_id: b for b in store.boards("mgr", frozenset()) if b.department_id is not None}
-    assert set(by_dept) == {7, 9}
-    assert [(i.id, i.query) for i in store.board(by_dept[7].id).items] == [("p2", "metric=m1")]
-    assert [i.query for i in store.board(by_dept[9].id).items] == ["metric=m1"]
-    assert [p.id for p in store.shared_with("spec", frozenset({9}))] != []
-    alembic("downgrade", "0012")
-    with st.engine.begin() as con:
-        rows = con.execute(sa.text("SELECT owner, query, shared FROM dashboard_pins ORDER BY created_at, id")).all()
-    assert sorted(rows) == sorted([("mgr", "metric=m0", False), ("mgr", "metric=m1", True), ("mgr", "metric=m1", True),
-                                   ("spec", "metric=m2", False), ("mgr", "metric=m3", False)])
-    st.close()
