@@ -12,7 +12,15 @@ from sqlalchemy import select
 
 from jingyun.errors import JingyunError
 from jingyun.web.context import PREFIX, ConsoleCtx, page_ctx
-from jingyun.web.dashboards import Board, DashboardStore, date_filter, panel_query, render_text
+from jingyun.web.dashboards import (
+    DEFAULT_NAME,
+    SHARED_NAME,
+    Board,
+    DashboardStore,
+    date_filter,
+    panel_query,
+    render_text,
+)
 from jingyun.web.errors import ConsoleRoute
 from jingyun.web.filters import parse_filters
 from jingyun.web.panels import PANELS
@@ -75,7 +83,7 @@ def dashboards(ctx: Viewer) -> HTMLResponse:
         if p.panel in PANELS and ctx.may(PANELS[p.panel].permission)]
     return ctx.render("dashboards.html", boards=boards, board=board, cards=cards, editable=editable,
                       board_filter=board_filter, shared=shared, departments=_departments(ctx),
-                      render_text=render_text, me=me)
+                      render_text=render_text, me=me, default_name=DEFAULT_NAME, shared_name=SHARED_NAME)
 
 
 def _pairs(query: str) -> list[tuple[str, str]]:
