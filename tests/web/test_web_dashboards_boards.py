@@ -297,3 +297,25 @@ def test_grid_moves_and_sizes_and_several_boards(app: App) -> None:
     assert {"排列", "日期看板", "增长周报"} <= names  # several boards per person
     mgr.post(f"/console/dashboards/boards/{board}/delete")
     assert "排列" not in {b.name for b in store.boards("mgr", frozenset())}
+
+
+def test_the_trend_draws_the_compared_period_day_by_day(app: App) -> None:
+    from jingyun.metrics.compute import ComputeParams, compute
+
+    mgr = app.as_("mgr")
+    with use_clock(NOV_10):
+        plain = _page(mgr, "/console/panel/trend?metric=gmv&range=last_month")
+        yoy = _page(mgr, "/console/panel/trend?metric=gmv&range=last_month&compare=last_year")
+    opt = json.loads(html.unescape(re.search(r'data-option="([^"]*)"', yoy).group(1)))  # type: ignore[union-attr]
+    drawn = opt["series"][-1]
+    assert drawn["name"] == "同比 2025-10-01–2025-10-31" and len(drawn["data"]) == 31
+    reader = app_state(app.client.app).writer.reader()
+    try:
+        res = compute(DuckDBBackend(reader), dictionary(app.settings),
+                      ComputeParams("gmv", dt.date(2025, 10, 1), dt.date(2025, 10, 31), "day", None,
+                                    app.settings.timezone))
+    finally:
+        reader.close()
+    expected = {p.bucket: p.value for p in res.points}
+    assert drawn["data"] == pytest.approx([expected.get(dt.date(2025, 10, 1) + dt.timedelta(days=i)) for i in range(31)])
+    assert "同比" not in plain  # without the toggle the chart is as before
