@@ -84,7 +84,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     from jingyun.demo import DemoParams, build
 
     settings = load_settings(tmp_path_factory.mktemp("journey_effect_demo"))
-    build(settings, DemoParams(users=1200, days=120, seed=11))
+    build(settings, DemoParams(users=1500, days=240, seed=11))
     return settings
 
 

@@ -3,10 +3,11 @@
 After the warehouse is built, the demo replays its own abandoned-browse journey over the whole demo
 period (the simulation the report uses), takes each person's first entry, and — for people *not* in the
 journey's holdout (the same hashing, :func:`jingyun.automation.guards.in_holdout`), not churned and not in
-the demo's A/B test (so its planted numbers stay exact) —
+the demo's A/B test, with the order outside the diagnosis months (so those planted numbers stay exact) —
 adds an order of ¥88.00 with probability :data:`PROBABILITY`, placed uniformly in 1–60 h after entering
-(inside the goal's 72 h), with its pay event. The orders and pay events are demo source files
-(``orders/journey_effect_orders.csv``, ``events/journey_effect_pay.ndjson``), ingested like the others and
+(inside the goal's 72 h), with its payment and pay event. They are demo source files
+(``orders/journey_effect_orders.csv``, ``orders/journey_effect_payments.csv``,
+``events/journey_effect_pay.ndjson``), ingested like the others and
 counted in the truth's ``counts``; draws are seeded, so the same demo gives the same orders.
 
 A planted order comes at least an hour after the first entry, so it cannot cancel that entry's own
@@ -29,17 +30,18 @@ import pyarrow.parquet as pq
 
 from jingyun.automation.journey import load_file
 from jingyun.automation.report import first_entries, goal_of, outcomes
-from jingyun.automation.simulate import simulate
+from jingyun.automation.simulate import frame_bounds, simulate
 from jingyun.config import Settings
 from jingyun.demo.truth import add_truth
 from jingyun.metrics.definitions import for_settings
 
 JOURNEY_FILE = Path(__file__).parent / "journeys" / "abandoned_browse.yaml"
-PROBABILITY = 0.50
+PROBABILITY = 0.80
 AMOUNT = 88.00
 SEED = 18
 FILE = "journey_effect_orders.csv"
 EVENTS_FILE = "journey_effect_pay.ndjson"
+PAYMENTS_FILE = "journey_effect_payments.csv"
 
 
 def plant_journey_effect(settings: Settings, truth_path: Path) -> dict[str, Any]:
@@ -76,7 +78,11 @@ def plant_journey_effect(settings: Settings, truth_path: Path) -> dict[str, Any]
             "SELECT DISTINCT person_id AS u FROM events WHERE event = 'exp_exposure' AND person_id IS NOT NULL"
         ).to_pylist()}
         eligible = ~first["u"].isin(churned | exposed).to_numpy()
-        plant = treated & (draw < PROBABILITY) & eligible & (at < latest).to_numpy()
+        # the diagnosis truth (GMV of two months, by channel and cohort) stays exact: no planted order in them
+        lo, hi = frame_bounds(dt.date.fromisoformat(truth["diagnosis"]["previous"]["from"]),
+                              dt.date.fromisoformat(truth["diagnosis"]["period"]["to"]), settings.timezone)
+        outside = ((at < lo) | (at >= hi)).to_numpy()
+        plant = treated & (draw < PROBABILITY) & eligible & outside & (at < latest).to_numpy()
         rows = first[plant].assign(ts=at[plant])
         ids = [f"JE{k:08d}" for k in range(len(rows))]
         stamps = [t.strftime("%Y-%m-%dT%H:%M:%SZ") for t in rows["ts"]]
@@ -88,6 +94,11 @@ def plant_journey_effect(settings: Settings, truth_path: Path) -> dict[str, Any]
             "payment_method": ["wechat"] * len(rows),
         }).to_csv(path, index=False)
         report = ingest_file(wh, "orders", path, source=f"demo/orders/{FILE}")
+        paid = demo_dir / "sources" / "orders" / PAYMENTS_FILE  # and its payment, so the orders reconcile
+        pd.DataFrame({"payment_id": [f"PAYJE{k:08d}" for k in range(len(rows))], "order_id": ids, "ts": stamps,
+                      "paid_amount": [f"{AMOUNT:.2f}"] * len(rows), "method": ["wechat"] * len(rows)}
+                     ).to_csv(paid, index=False)
+        ingest_file(wh, "payments", paid, source=f"demo/orders/{PAYMENTS_FILE}")
         pays = demo_dir / "sources" / "events" / EVENTS_FILE  # every paid order has its pay event
         with pays.open("w", encoding="utf-8") as fh:
             for k, (oid, user, stamp) in enumerate(zip(ids, rows["u"], stamps, strict=True)):
@@ -99,13 +110,13 @@ def plant_journey_effect(settings: Settings, truth_path: Path) -> dict[str, Any]
     only_planted = int((plant & ~first["converted"].to_numpy(dtype=bool)).sum())
     effect = {
         "journey": journey.key, "from": start.isoformat(), "to": end.isoformat(),
-        "rule": f"treated (not holdout, not churned, not in the A/B test) people's first entry: with probability {PROBABILITY} an order "
+        "rule": f"treated (not holdout, not churned, not in the A/B test; orders outside the diagnosis months) people's first entry: with probability {PROBABILITY} an order "
                 f"of {AMOUNT:.2f} in 1-60 h after entering (goal: an order within 72 h)",
         "probability": PROBABILITY, "amount": AMOUNT, "planted_orders": int(plant.sum()),
         "stored": report.stored, "pay_events": pay_report.stored, "treated_people": n_treated, "holdout_people": int((~treated).sum()),
         "conversion_lift": only_planted / n_treated if n_treated else 0.0,
         "revenue_lift_per_person": float(plant.sum()) * AMOUNT / n_treated if n_treated else 0.0,
-        "files": [f"sources/orders/{FILE}", f"sources/events/{EVENTS_FILE}"],
+        "files": [f"sources/orders/{FILE}", f"sources/orders/{PAYMENTS_FILE}", f"sources/events/{EVENTS_FILE}"],
     }
     add_truth(truth_path, "journey_effect", effect, {"orders": report.stored, "events": pay_report.stored})
     return effect
