@@ -408,6 +408,9 @@
       var custom = sel.value === "custom";
       days.forEach(function (d) { d.disabled = !custom; });
     });
+    window.addEventListener("pageshow", function () {  // back to a page kept in the cache: the days are editable
+      days.forEach(function (d) { d.disabled = false; });
+    });
   }
 
   // Board grid: drag a card onto another to move it there (the same POST as the move buttons).
