@@ -43,7 +43,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from jingyun.automation import actions, activation, guards
@@ -633,64 +633,77 @@ class Runtime:
             if marketing else {}
         later: list[tuple[int, str, dt.datetime]] = []
         out: list[tuple[Any, ActionStep, actions.Person]] = []
+        now = utcnow()
         with self.store.session() as ses:
             last: dict[str, dt.datetime] = {str(u): t for u, t in ses.execute(
                 select(JourneyEntryRow.user_id, func.max(JourneyEntryRow.entered_at)).where(
                     JourneyEntryRow.journey_key == j.key, JourneyEntryRow.user_id.in_(users))
                 .group_by(JourneyEntryRow.user_id))}
-            decided: list[tuple[str, dt.datetime]] = []
-            for u, at in found:
+            decided: dict[str, list[tuple[str, dt.datetime]]] = {}
+            entries: list[dict[str, Any]] = []
+            steps_of: list[list[tuple[ActionStep, actions.Verdict | None]]] = []
+            for u, at in found:  # decide first (nothing here needs the entry's id), write after
                 prev = last.get(u)
                 if prev is not None and (j.entry_limit is None or at - prev < dt.timedelta(seconds=j.entry_limit)):
                     self.stats.entry_limit += 1
                     continue
                 last[u] = at
                 held = guards.in_holdout(j.key, u, j.holdout)
-                row = JourneyEntryRow(journey_key=j.key, version=live.version, user_id=u, entered_at=at, holdout=held,
-                                      step=None if held else j.steps[0].id, state="done" if held else "active",
-                                      next_at=None, path="[]", updated_at=utcnow())
-                ses.add(row)
-                ses.flush()
                 self.stats.entries += 1
-                if held:
-                    self.stats.holdout += 1
-                    continue
-                person, path, current = people[u], [], j.steps[0].id
-                log_u = logs.get(u, [])
+                walked: list[tuple[ActionStep, actions.Verdict | None]] = []
+                current = END if held else j.steps[0].id
+                person, log_u = people[u], logs.get(u, [])
                 while current != END:
                     i = index[current]
                     step = j.steps[i]
                     if not isinstance(step, ActionStep):
                         break
-                    mine = [(k, t) for k, t in decided if k == u]
                     verdict = actions.guard(self.store, self.rules, j, step, person, at,
                                             consented=consented.get((u, step.channel, step.purpose), True),
-                                            sent=self._sent_counter(u, log_u + [("~batch~", t) for _, t in mine]))
+                                            sent=self._sent_counter(u, log_u + decided.get(u, [])))
                     if verdict is not None and verdict.state == "wait":
                         break
-                    act = actions.AutomationAction(
-                        key=actions.action_key(j.key, live.version, step.id, u, int(row.id)), journey_key=j.key,
-                        version=live.version, step=step.id, user_id=u, entry_id=int(row.id), channel=step.channel,
-                        purpose=step.purpose if step.is_message else "service",
-                        state="decided" if verdict is None else verdict.state,
-                        reason="" if verdict is None else verdict.reason, ref="", due_at=at, decided_at=utcnow(),
-                        done_at=None if verdict is None else utcnow())
-                    ses.add(act)
-                    if verdict is None:
-                        out.append((act, step, person))
-                        if step.is_message and step.purpose == "marketing":
-                            decided.append((u, at))
-                    else:
-                        self._count(f"suppressed:{verdict.reason}")
-                    path.append(step.id)
+                    if verdict is None and step.is_message and step.purpose == "marketing":
+                        decided.setdefault(u, []).append(("~batch~", at))
+                    walked.append((step, verdict))
                     current = step.next or (j.steps[i + 1].id if i + 1 < len(j.steps) else END)
-                row.path = json.dumps(path)
-                if current == END:
-                    row.state, row.step = "done", path[-1] if path else row.step
-                else:
-                    later.append((int(row.id), current, at))
-            ses.flush()
-            ses.expunge_all()
+                path = [st.id for st, _ in walked]
+                ended = current == END
+                if held:
+                    self.stats.holdout += 1
+                entries.append({"journey_key": j.key, "version": live.version, "user_id": u, "entered_at": at,
+                                "holdout": held, "step": None if held else (path[-1] if ended and path else current),
+                                "state": "done" if ended else "active", "next_at": None, "path": json.dumps(path),
+                                "updated_at": now, "_go_on": None if ended else current})
+                steps_of.append(walked)
+            if not entries:
+                return
+            ids = list(ses.scalars(insert(JourneyEntryRow).returning(JourneyEntryRow.id, sort_by_parameter_order=True),
+                                   [{k: v for k, v in e.items() if k != "_go_on"} for e in entries]))
+            acts: list[dict[str, Any]] = []
+            for entry, e, walked in zip(ids, entries, steps_of, strict=True):
+                if e["_go_on"] is not None:
+                    later.append((int(entry), e["_go_on"], e["entered_at"]))
+                for step, verdict in walked:
+                    acts.append({"key": actions.action_key(j.key, live.version, step.id, e["user_id"], int(entry)),
+                                 "journey_key": j.key, "version": live.version, "step": step.id,
+                                 "user_id": e["user_id"], "entry_id": int(entry), "channel": step.channel,
+                                 "purpose": step.purpose if step.is_message else "service",
+                                 "state": "decided" if verdict is None else verdict.state,
+                                 "reason": "" if verdict is None else verdict.reason, "ref": "",
+                                 "due_at": e["entered_at"], "decided_at": now,
+                                 "done_at": None if verdict is None else now})
+                    if verdict is not None:
+                        self._count(f"suppressed:{verdict.reason}")
+            if acts:
+                act_ids = list(ses.scalars(insert(actions.AutomationAction).returning(
+                    actions.AutomationAction.id, sort_by_parameter_order=True), acts))
+                by_key = {a["key"]: (a, k) for a, k in zip(acts, act_ids, strict=True)}
+                for entry, e, walked in zip(ids, entries, steps_of, strict=True):
+                    for step, verdict in walked:
+                        if verdict is None:
+                            a, k = by_key[actions.action_key(j.key, live.version, step.id, e["user_id"], int(entry))]
+                            out.append((actions.AutomationAction(id=k, **a), step, people[e["user_id"]]))
         for act, step, person in out:
             self._hand_over(act, step, person)
         for entry, step_id, at in later:
