@@ -19,6 +19,17 @@ from jingyun.api.app import app_state
 from jingyun.segments import saved
 from jingyun.segments.store import SegmentStore
 
+_CLIENTS: dict[tuple[int, str], Any] = {}
+
+
+def _client(console: Console, role: str) -> Any:
+    """One signed-in client per role for this module: sign-ins are rate limited per address, and the
+    whole console suite shares one."""
+    key = (id(console), role)
+    if key not in _CLIENTS:
+        _CLIENTS[key] = console.client(role)
+    return _CLIENTS[key]
+
 
 def _rule_people(console: Console, rule: dict[str, Any]) -> set[str]:
     """An independent count: the rule's members straight from the library (person ids → user ids)."""
@@ -70,7 +81,7 @@ def test_the_export_is_masked_per_role_audited_and_refused_to_roles_without_expo
     from jingyun.store.models import AuditEntry
 
     expected = _rule_people(console, SAVED["recent_buyers"])
-    r = console.client("manager").get("/console/users/people.csv", params={"src": "segment", "name": "recent_buyers"})
+    r = _client(console, "manager").get("/console/users/people.csv", params={"src": "segment", "name": "recent_buyers"})
     assert r.status_code == 200
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert {row["user_id"] for row in rows} == expected
@@ -79,14 +90,14 @@ def test_the_export_is_masked_per_role_audited_and_refused_to_roles_without_expo
         last = ses.scalars(select(AuditEntry).where(AuditEntry.action == "export").order_by(AuditEntry.id.desc())).first()
     assert last is not None and last.target == "users:drill" and json.loads(last.detail)["rows"] == len(expected)
     # an analyst may look at the list but may not take it away
-    assert console.client("analyst").get("/console/users/people.csv",
+    assert _client(console, "analyst").get("/console/users/people.csv",
                                          params={"src": "segment", "name": "recent_buyers"}).status_code == 403
 
 
 def test_the_analyst_drills_from_the_weakest_funnel_step_into_its_people_and_saves_them(console: Console) -> None:
     import html as htmlmod
 
-    c = console.client("analyst")
+    c = _client(console, "analyst")
     r = c.get("/console/drill/funnel", params={"steps": "view_product,add_to_cart,checkout,pay"})
     assert r.status_code == 200, r.text[:300]
     weakest = re.search(r'<tr data-step="(\d+)" class="weakest" data-weakest="true">.*?href="([^"]+)"', r.text, re.S)
@@ -103,7 +114,7 @@ def test_the_analyst_drills_from_the_weakest_funnel_step_into_its_people_and_sav
     assert _total(page.text) == len(_persons(console, rule)) > 0
     # an analyst may not save (segments:create); a manager saves the same drill into their department
     assert 'id="people-save"' not in page.text
-    m = console.client("manager")
+    m = _client(console, "manager")
     page = m.get(href)
     assert 'id="people-save"' in page.text
     out = m.post("/console/users/segments", data={"name": "lost_at_weakest", "department": "growth",
@@ -130,7 +141,7 @@ def _persons(console: Console, rule: dict[str, Any]) -> set[str]:
 
 
 def test_a_bad_drill_is_a_page_naming_the_field(console: Console) -> None:
-    c = console.client("analyst")
+    c = _client(console, "analyst")
     r = c.get("/console/users/people", params={"src": "funnel", "steps": "view_product,pay", "step": 5, "lang": "en"})
     assert r.status_code == 400 and "step" in r.text and "<nav" in r.text
     r = c.get("/console/users/people", params={"src": "segment", "name": "nope"})
@@ -148,7 +159,7 @@ def _drill_rule(text: str) -> dict[str, Any]:
 def test_a_diagnosis_driver_drills_to_the_people_of_its_channel(console: Console) -> None:
     import html as htmlmod
 
-    c = console.client("manager")
+    c = _client(console, "manager")
     r = c.get("/console/drill/diagnosis", params={"metric": "gmv", "by": "channel"})
     assert r.status_code == 200, r.text[:300]
     links = [htmlmod.unescape(h) for h in re.findall(r'class="drill-link" href="([^"]+)"', r.text)]
@@ -161,7 +172,7 @@ def test_a_diagnosis_driver_drills_to_the_people_of_its_channel(console: Console
 
 
 def test_a_retention_cell_and_a_rule_drill_count_what_the_rule_selects(console: Console) -> None:
-    c = console.client("analyst")
+    c = _client(console, "analyst")
     page = c.get("/console/users/people", params={"src": "retention", "cohort_event": "view_product",
                                                   "return_event": "add_to_cart", "cohort": "2000-01-01", "day": 1})
     assert page.status_code == 200
@@ -204,7 +215,7 @@ def _last_audit(console: Console, action: str) -> Any:
 def test_the_profile_search_by_phone_or_name_is_for_managers_and_admins_and_audited(console: Console) -> None:
     person = _a_person(console)
     assert person["phone"] and person["name"]
-    m = console.client("manager")
+    m = _client(console, "manager")
     for q, by in ((person["phone"], "phone"), (person["phone"][-11:], "phone"), (person["name"], "name")):
         r = m.get("/console/users/profile", params={"q": q})
         assert r.status_code == 200, r.text[:300]
@@ -216,7 +227,7 @@ def test_the_profile_search_by_phone_or_name_is_for_managers_and_admins_and_audi
     assert 'data-user=' not in m.get("/console/users/profile", params={"q": "13000000000"}).text.split(
         'id="search-results"')[1]
     # an analyst sees de-identified profiles only: no search box, and the search itself is refused
-    a = console.client("analyst")
+    a = _client(console, "analyst")
     assert 'id="profile-search"' not in a.get("/console/users/profile").text
     r = a.get("/console/users/profile", params={"q": person["phone"]})
     assert r.status_code == 403 and person["user_id"] not in r.text
@@ -224,7 +235,7 @@ def test_the_profile_search_by_phone_or_name_is_for_managers_and_admins_and_audi
 
 def test_the_profile_timeline_filters_by_event_and_day(console: Console) -> None:
     person = _a_person(console)
-    c = console.client("analyst")
+    c = _client(console, "analyst")
     r = c.get("/console/users/profile", params={"user_id": person["user_id"]})
     assert r.status_code == 200
     m = re.search(r'id="timeline-total" data-value="(\d+)"', r.text)
@@ -247,7 +258,7 @@ def test_the_admin_creates_a_user_and_adds_them_to_a_department(console: Console
 
     from jingyun.store.models import Person
 
-    a = console.client("admin")
+    a = _client(console, "admin")
     assert a.get("/console/admin/people").status_code == 200
     r = a.post("/console/admin/people/new-department", data={"name": "retention_ops"})
     assert r.status_code == 201 and 'data-department="retention_ops"' in r.text
@@ -270,8 +281,8 @@ def test_the_admin_creates_a_user_and_adds_them_to_a_department(console: Console
     assert login.status_code == 303
     assert a.post("/console/admin/people/departments",
                   data={"username": "nobody", "department": "growth"}).status_code == 404
-    assert console.client("manager").get("/console/admin/people").status_code == 403
-    assert console.client("manager").post("/console/admin/people/new-department",
+    assert _client(console, "manager").get("/console/admin/people").status_code == 403
+    assert _client(console, "manager").post("/console/admin/people/new-department",
                                           data={"name": "x"}).status_code == 403
 
 
@@ -286,9 +297,9 @@ def test_the_models_page_shows_the_registry_and_the_clv_and_churn_reports(consol
     state = app_state(console.app)
     entry = StoreRegistry(state.store).register("churn", data_start=None, data_end=dt.date(2026, 1, 1),
                                                 params={"horizon_days": 60}, metrics={"roc_auc": 0.8123})
-    c = console.client("analyst")
+    c = _client(console, "analyst")
     assert c.get("/console/models").status_code == 200
-    assert console.client("specialist").get("/console/models").status_code == 403
+    assert _client(console, "specialist").get("/console/models").status_code == 403
     reg = c.get("/console/panel/model_registry", params={"kind": "churn"})
     assert reg.status_code == 200 and entry.model_id in reg.text and "roc_auc=0.812" in reg.text
     wh = state.writer.reader()
@@ -311,7 +322,7 @@ def test_the_models_page_shows_the_registry_and_the_clv_and_churn_reports(consol
 def test_an_analyst_sets_up_an_experiment_validated_by_the_library(console: Console) -> None:
     from jingyun.experiments.registry import get_experiment
 
-    c = console.client("analyst")
+    c = _client(console, "analyst")
     assert c.get("/console/experiments/new").status_code == 200
     bad = c.post("/console/experiments/new", data={"key": "copy_test", "variations": "control=0.2\na=0.4\nb=0.9"})
     assert bad.status_code == 422 and 'data-error-field="weights"' in bad.text
@@ -328,7 +339,7 @@ def test_an_analyst_sets_up_an_experiment_validated_by_the_library(console: Cons
     assert c.get(r.headers["location"]).status_code == 200
     again = c.post("/console/experiments/new", data={"key": "copy_test", "variations": "control=1\ntreatment=1"})
     assert again.status_code == 409 and 'data-error-field="key"' in again.text
-    assert console.client("specialist").get("/console/experiments/new").status_code == 403
+    assert _client(console, "specialist").get("/console/experiments/new").status_code == 403
 
 
 def test_a_funnel_step_with_its_own_property_filter_counts_and_drills_with_that_filter(console: Console) -> None:
@@ -350,7 +361,7 @@ def test_a_funnel_step_with_its_own_property_filter_counts_and_drills_with_that_
         wh.close()
     assert cat
     steps = f"view_product[category={cat}],add_to_cart,pay"
-    c = console.client("analyst")
+    c = _client(console, "analyst")
     r = c.get("/console/drill/funnel", params={"steps": steps})
     assert r.status_code == 200, r.text[:300]
     shown = [int(v) for v in re.findall(r'<td class="num" data-value="(\d+)">', r.text)][::2]
@@ -376,7 +387,7 @@ def test_the_retention_cells_link_to_their_people_with_the_library_counts(consol
     from jingyun.analysis import RetentionParams, run_retention
     from jingyun.warehouse.backends import open_backend
 
-    c = console.client("analyst")
+    c = _client(console, "analyst")
     r = c.get("/console/drill/retention", params={"cohort_event": "view_product", "return_event": "view_product",
                                                   "days": 3})  # the default range: the last 30 days of data
     assert r.status_code == 200, r.text[:300]
