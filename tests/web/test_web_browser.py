@@ -33,11 +33,11 @@ PAGES = {  # nav path -> extra pages reached from it
     "/users": ["/users/audience", "/users/profile?user_id=u0000002", "/users/segment?name=recent_buyers"], "/experiments": [], "/quality": [],
     "/admin": [], "/dashboards": [], "/jobs": [],
     "/messages": [], "/coupons": [], "/approvals": [], "/incidents": [], "/alerts": ["/alerts/map"],
-    "/budgets": [], "/pricing": [],
+    "/budgets": [], "/pricing": [], "/journeys": [],
 }
-# act and manage pages every person sees (their deliveries, coupons, approvals waiting on them, incidents,
+# act and manage pages every person sees (their deliveries, journeys, coupons, approvals waiting on them, incidents,
 # alerts routed to them, prices); budgets need budgets:view (analyst, manager, admin)
-ACT = {"/messages", "/coupons", "/approvals", "/incidents", "/alerts", "/pricing"}
+ACT = {"/messages", "/journeys", "/coupons", "/approvals", "/incidents", "/alerts", "/pricing"}
 NAV_BY_ROLE = {
     "specialist": {"/", "/users", "/dashboards", *ACT},
     "analyst": {"/", "/analyses", "/users", "/experiments", "/quality", "/dashboards", *ACT, "/budgets"},
