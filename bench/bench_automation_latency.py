@@ -6,7 +6,8 @@ group commit, scheduler, live runtime), so the runtime's own clock can be read. 
 process (so it does not compete with the service for the interpreter, up to 4 requests in flight), posts a batch of 200 events every 100 ms (2,000 events/s, paced, not closed-loop) for 120 s: 95 %
 ``view_product`` (each opens a 30-minute absence timer of ``abandoned-browse``) and 5 %
 ``add_to_cart`` (~100/s; ``cart-nudge`` enters at once and decides an inbox send: consent, quiet hours and caps
-checked against the delivery log, the decision row written, the message delivered or suppressed).
+checked against the delivery log, the decision row written; the message then goes out on the runtime's
+sending thread, off the measured path).
 Before the clock starts, 100,000 pending absence timers are written to the store (people waiting).
 
 Latency = from the moment the committing thread hands the batch over (right after its commit) to the

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from jingyun.automation import guards
 from jingyun.automation.entries import candidates, match_sql
@@ -115,10 +116,12 @@ class _Context:
 
     def run(self, sql: str) -> pd.DataFrame:
         self.sql.append(sql)
-        frame = self.backend.run(sql).to_pandas()
+        table = self.backend.run(sql)
+        frame = table.to_pandas()
         for col in frame.columns:
             if col in ("u",):
-                frame[col] = frame[col].astype(str)
+                if not pa.types.is_string(table.schema.field(col).type):  # text already arrives as str
+                    frame[col] = frame[col].astype(str)
             elif pd.api.types.is_datetime64_any_dtype(frame[col]):
                 frame[col] = frame[col].astype("datetime64[us]")
         return frame
