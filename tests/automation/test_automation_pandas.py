@@ -46,7 +46,8 @@ def expected(views: pd.DataFrame, cancels: pd.DataFrame, start: pd.Timestamp, en
             fired.append((u, t + WINDOW))
     frame = pd.DataFrame(fired, columns=["u", "at"])
     frame = frame[(frame["at"] >= start) & (frame["at"] < end)].sort_values(["u", "at"])
-    kept, last = [], {}
+    kept: list[tuple[str, pd.Timestamp]] = []
+    last: dict[str, pd.Timestamp] = {}
     for u, at in zip(frame["u"], frame["at"], strict=True):  # once per 24 h, greedy
         if u not in last or at - last[u] >= pd.Timedelta(hours=24):
             kept.append((u, at))

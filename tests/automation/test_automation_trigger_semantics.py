@@ -7,6 +7,7 @@ cancels, one at 30:01 does not, one at the view's own instant does not.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import automation_rows as rows
 import pytest
@@ -27,7 +28,7 @@ def browse(**extra: object) -> dict[str, object]:
         "steps": [{"id": "push", "type": "action", "channel": "push", "template": "t"}], **extra}
 
 
-def run(backend: DuckDBBackend, journey: dict[str, object], **kw: object) -> dict[str, object]:
+def run(backend: DuckDBBackend, journey: dict[str, object], **kw: object) -> dict[str, Any]:
     [result] = simulate(backend, [parse_journey(journey)], DAY, DAY, timezone=TZ, with_users=True, **kw)  # type: ignore[arg-type]
     return result.to_dict(with_users=True)
 
