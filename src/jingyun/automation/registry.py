@@ -49,6 +49,20 @@ class StoredJourney:
                 "definition": to_data(self.journey)}
 
 
+# Bumped by every change of a journey's status or version in this process. Inside the service, every
+# command runs in its process, so the live runtime re-reads the active journeys as soon as this moves.
+_generation = [0]
+
+
+def generation() -> int:
+    """How many journey changes this process has made (the live runtime compares it)."""
+    return _generation[0]
+
+
+def _changed() -> None:
+    _generation[0] += 1
+
+
 def _stored(row: JourneyRow, definition: str) -> StoredJourney:
     return StoredJourney(row.key, row.name, row.status, row.priority, row.version, row.created_by, row.created_at,
                          row.updated_at, row.updated_by, parse_journey(json.loads(definition), row.key))
@@ -89,7 +103,9 @@ def create(store: Store, journey: Journey, *, by: str = "") -> tuple[StoredJourn
             row.name, row.priority, row.updated_at, row.updated_by = journey.name, journey.priority, now, by
         ses.add(JourneyVersionRow(journey_id=row.id, version=row.version, definition=text, created_by=by,
                                   created_at=now))
-        return _stored(row, text), True
+        stored = _stored(row, text)
+    _changed()
+    return stored, True
 
 
 def get(store: Store, key: str, *, version: int | None = None) -> StoredJourney:
@@ -134,7 +150,9 @@ def _move(store: Store, key: str, allowed: tuple[str, ...], to: Status, by: str,
         if row.status not in allowed:
             raise JingyunError("bad_status", f"journey {key!r} is {row.status}; {hint}", "status", status=409)
         row.status, row.updated_at, row.updated_by = to, utcnow(), by
-        return _stored(row, _definition(ses, row))
+        stored = _stored(row, _definition(ses, row))
+    _changed()
+    return stored
 
 
 def activate(store: Store, key: str, *, by: str = "") -> StoredJourney:

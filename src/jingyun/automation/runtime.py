@@ -46,7 +46,7 @@ import pyarrow.compute as pc
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from jingyun.automation import actions, activation, guards
+from jingyun.automation import actions, activation, guards, registry
 from jingyun.automation.entries import candidates, match_sql
 from jingyun.automation.journey import (
     END,
@@ -121,6 +121,7 @@ class Runtime:
         self._duck.execute("SET TimeZone = 'UTC'")
         self._live: list[Live] = []
         self._live_at = 0.0
+        self._live_gen = -1  # registry.generation() when the active journeys were last read
         self._scheduled_at = 0.0
         self._people: dict[str, actions.Person] = {}
         self._wh: Any = None  # one read connection, reused (opening one costs ~4 ms of settings and functions)
@@ -150,6 +151,12 @@ class Runtime:
     def detach(self, wh: Any) -> None:
         if self.on_commit in wh.after_commit:
             wh.after_commit.remove(self.on_commit)
+
+    def wants(self, table: str) -> bool:
+        """Does a commit to ``table`` need to hand its rows over (asked before its insert)? Only while a
+        journey is active: read again at most once a second, and at once after a change in this process
+        (inside the service every command runs in it). Timers check the warehouse again when they fire."""
+        return table in ("events", "orders") and bool(self.journeys())
 
     def on_commit(self, table: str, rows: pa.Table) -> None:
         """Called by the committing thread right after its commit: queue, never work there."""
@@ -245,7 +252,9 @@ class Runtime:
     # -- journeys ----------------------------------------------------------------------------------
     def journeys(self, *, fresh: bool = False) -> list[Live]:
         """The active journeys (newest version each), re-read at most once a second; higher priority first."""
-        if fresh or time.monotonic() - self._live_at > 1.0:
+        seen = registry.generation()
+        if fresh or seen != self._live_gen or time.monotonic() - self._live_at > 1.0:
+            self._live_gen = seen
             with self.store.session() as ses:
                 found = ses.execute(select(JourneyRow.key, JourneyRow.version, JourneyVersionRow.definition)
                                     .join(JourneyVersionRow, (JourneyVersionRow.journey_id == JourneyRow.id)

@@ -19,6 +19,7 @@ import contextlib
 import copy
 import datetime as dt
 import json
+import logging
 import queue
 import threading
 import time
@@ -45,6 +46,9 @@ from jingyun.warehouse.connection import Contended, Warehouse
 from jingyun.warehouse.sqltext import ident, quote
 
 Progress = Callable[[int, int], None]  # (records done, bytes done)
+
+
+log = logging.getLogger(__name__)
 
 
 def _key_join(table: Table, left: str, right: str) -> str:
@@ -137,7 +141,8 @@ class ChunkLoader:
                 # it only to commit (warehouse.claims); if a write committed meanwhile could clash, it
                 # runs again under the lock, which then covers only dedup, insert and commit.
                 self._transaction(chunk, report, optimistic=not (steps.merge_first or steps.refresh_orders))
-            except Contended:
+            except Contended as why:
+                log.info("a chunk of %s ran again under the writer's lock: %s", self.source, why)
                 report = before
                 self._transaction(chunk, report, optimistic=False)
             if summary_current and report.stored:
@@ -359,7 +364,7 @@ class ChunkLoader:
                 identity.link_anonymous(con)
                 con.execute("DROP VIEW _insert")
             insert = f"INSERT INTO {table.name} ({cols}) SELECT {', '.join(select)} FROM _staged s {joins} WHERE {keep}"
-            if self.wh.after_commit and table.name in WATCHED:
+            if table.name in WATCHED and self.wh.listening(table.name):
                 # the insert hands back what it stored: the listeners' rows, without a scan of the table
                 got = con.execute(f"{insert} RETURNING {cols}").to_arrow_table()
                 assert got is not None

@@ -171,6 +171,15 @@ class Warehouse:
             raise
         self.con.execute("COMMIT")
 
+    def listening(self, table: str) -> bool:
+        """Does any :attr:`after_commit` listener want the rows a load commits into ``table``? (A listener
+        with a ``wants(table)`` method is asked; one without always wants them.)"""
+        for listener in self.after_commit:
+            wants = getattr(getattr(listener, "__self__", None), "wants", None)
+            if wants is None or wants(table):
+                return True
+        return False
+
     def committed(self, table: str, rows: pa.Table) -> None:
         """A load committed ``rows`` into ``table``: tell every :attr:`after_commit` listener (one that
         fails is logged and never fails the load, which is already durable)."""
