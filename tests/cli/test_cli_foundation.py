@@ -144,17 +144,18 @@ def test_unreadable_files_are_refused_whole_in_one_line(home: Path, tmp_path: Pa
     folder = tmp_path / "adir.csv"
     folder.mkdir()
     junk = tmp_path / "junk.csv"
-    junk.write_bytes(bytes(random.Random(5).randrange(256) for _ in range(1000)))
+    rng = random.Random(5)  # one generator: random bytes, not one byte repeated (which is valid GB18030 text)
+    junk.write_bytes(bytes(rng.randrange(256) for _ in range(1000)))
     fake = tmp_path / "fake.parquet"
     fake.write_bytes(b"PAR1xxxxPAR1")
     for target, needle in [(folder, "not_a_file [file]"), (fake, "bad_file [file]: fake.parquet: not a readable Parquet file"),
-                           (junk, "bad_file [file]: junk.csv: the first line (the header) is not UTF-8")]:
+                           (junk, "bad_file [encoding]: junk.csv: the first line (the header) is not UTF-8")]:
         code, _out, err = run(["ingest", "events", str(target)], capsys)
         assert code == 2 and needle in err, err
         assert len(err.strip().splitlines()) == 1
     # a text header over binary junk: every line below it is quarantined (raw kept), none stored, none dropped
     body = tmp_path / "body.csv"
-    body.write_bytes(b"event_id,user_id,event,ts\n" + bytes(random.Random(5).randrange(256) for _ in range(4000)))
+    body.write_bytes(b"event_id,user_id,event,ts\n" + b"\x82" * 4000)
     code, out, _ = run(["ingest", "events", str(body), "--json"], capsys)
     report = json.loads(out)
     assert code == 0 and report["stored"] == 0 and report["received"] == report["quarantined"] > 0

@@ -257,12 +257,24 @@ def _csv_header(path: Path, text_encoding: str | None = None) -> list[str]:
         first = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise JingyunError("bad_file", f"{path.name}: the first line (the header) is not "
-                           f"{text_encoding or 'UTF-8'} text; pass the file's encoding, e.g. --encoding gb18030",
+                           f"{'UTF-8' if encoding.is_utf8(text_encoding) else text_encoding} text; pass the file's encoding, "
+                           "e.g. --encoding gb18030",
                            "encoding") from None
+    if any(ch in first.rstrip("\r\n") for ch in _CONTROL) or "\ufffd" in first:
+        # random bytes decode as "text" in a lenient encoding (GB18030 takes nearly any byte): a header with
+        # control characters is no header at all
+        read_as = encoding.decide(path, text_encoding)
+        raise JingyunError("bad_file", f"{path.name}: the first line (the header) is not UTF-8 or other text "
+                           f"(read as {read_as} it holds control characters); pass the file's encoding, "
+                           "e.g. --encoding gb18030", "encoding")
     header = next(csv.reader(io.StringIO(first)), [])
     if not header or not any(h.strip() for h in header):
         raise JingyunError("bad_file", f"{path.name}: the CSV has no header row", "file")
     return [h.strip() for h in header]
+
+
+# C0 control characters other than tab (a CSV header never holds them)
+_CONTROL = frozenset(chr(c) for c in range(32) if chr(c) != "\t") | {"\x7f"}
 
 
 def _csv_chunks(path: Path, chunk_rows: int, text_encoding: str | None = None) -> Iterator[Chunk]:
