@@ -366,7 +366,7 @@ class ChunkLoader:
             insert = f"INSERT INTO {table.name} ({cols}) SELECT {', '.join(select)} FROM _staged s {joins} WHERE {keep}"
             if table.name in WATCHED and self.wh.listening(table.name):
                 # the insert hands back what it stored: the listeners' rows, without a scan of the table
-                got = con.execute(f"{insert} RETURNING {cols}").to_arrow_table()
+                got = con.sql(f"{insert} RETURNING {cols}").to_arrow_table()  # a relation: no second copy, no warning
                 assert got is not None
                 self.committed = got
                 inserted = [(got.num_rows,)]

@@ -152,7 +152,8 @@ class Warehouse:
         return rows[0][0] if rows else None
 
     def arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
-        return self.con.execute(sql, params or []).to_arrow_table()
+        # a relation, not a DB-API result: DuckDB 2 warns (on stderr) that the latter copies the rows again
+        return self.con.sql(sql, params=list(params) if params else None).to_arrow_table()
 
     def count(self, table: str) -> int:
         return int(self.scalar(f"SELECT count(*) FROM {table}"))
