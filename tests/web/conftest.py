@@ -56,8 +56,12 @@ def _refresh_history(settings: Settings) -> None:
     from jingyun.segments.store import SavedSegment
     from jingyun.warehouse import Warehouse
 
+    from jingyun.segments.tags import compute_tags
+
     wh = Warehouse.open(settings)
     try:
+        # tags once, here: the profile shows them, and no test should depend on another having computed them
+        compute_tags(wh)
         last = wh.scalar("SELECT max(ts) FROM orders")
         for name, rule in SAVED.items():
             saved.create(wh, SavedSegment(name, rule, zh=name, en=name, owner="mgr"))

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from web_support import chromium, served
 
 from jingyun.api import create_app
 from jingyun.api.app import app_state
@@ -344,38 +345,13 @@ def test_3_builder_offers_the_values_present_with_counts_display_names_and_chine
 # -- in a browser: what only rendering shows ------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def server(svc: App) -> Iterator[str]:
-    import socket
-    import threading
-    import time
-
-    import uvicorn
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    srv = uvicorn.Server(uvicorn.Config(svc.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with served(svc.app) as base:
+        yield base
 
 
 @pytest.mark.browser
 def test_browser_builder_default_matches_people_and_numbers_never_wrap(server: str) -> None:
-    chromium = Path("/usr/bin/chromium")
-    if not chromium.exists():
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(chromium), args=args)
+    with chromium() as b:
         try:
             page = b.new_page(viewport={"width": 360, "height": 900})
             page.goto(server + "/console/login")

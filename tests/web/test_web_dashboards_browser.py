@@ -10,50 +10,26 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from web_support import chromium, served
 
 from jingyun.web.filters import use_clock
 
 pytestmark = pytest.mark.browser
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @pytest.fixture(scope="module")
 def server(console: Any) -> Iterator[str]:
-    import uvicorn
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    srv = uvicorn.Server(uvicorn.Config(console.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with served(console.app) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
 def page(server: str) -> Iterator[tuple[Any, list[str]]]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (make installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as b:
         ctx = b.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
         pg = ctx.new_page()
         problems: list[str] = []
@@ -66,7 +42,6 @@ def page(server: str) -> Iterator[tuple[Any, list[str]]]:
         pg.wait_for_url(re.compile(r".*/console/$"))
         _settle(pg)
         yield pg, problems
-        b.close()
 
 
 def _settle(pg: Any) -> None:

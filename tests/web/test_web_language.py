@@ -10,21 +10,15 @@ options or the panels' tables (shown or not: the tables are what CSV/Excel downl
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from web_support import chromium, served
 
 from jingyun.web import enums
 
 pytestmark = pytest.mark.browser
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PASSWORD = "console-test-password"
 TAGS = ["gender", "age_band", "acquisition_channel", "lifecycle_stage", "rfm_group", "price_sensitive", "has_email",
         "first_platform", "active_daypart", "preferred_payment", "activity_30d", "member_level"]
@@ -44,50 +38,18 @@ TOKENS = _tokens()
 WORD = re.compile(r"(?<![\w./:=?&-])[A-Za-z_]+(?![\w./:=?&-])")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def server(console: Any) -> Iterator[str]:
-    import uvicorn
-
-    from jingyun.api.app import app_state
-    from jingyun.segments import tags
-    from jingyun.segments.common import ensure_segment_tables
-
-    state = app_state(console.app)
-    state.writer.lock.acquire()  # tags are written by the service's own writer, like a scheduled refresh
-    try:
-        ensure_segment_tables(state.writer.wh)
-        tags.compute_tags(state.writer.wh, TAGS)
-    finally:
-        state.writer.lock.release()
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(console.app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    for _ in range(200):
-        if srv.started:
-            break
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+    with served(console.app) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (make installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _signed_in(browser: Any, base: str, username: str) -> tuple[Any, Any]:
