@@ -54,9 +54,8 @@ def _refresh_history(settings: Settings) -> None:
 
     from jingyun.segments import saved
     from jingyun.segments.store import SavedSegment
-    from jingyun.warehouse import Warehouse
-
     from jingyun.segments.tags import compute_tags
+    from jingyun.warehouse import Warehouse
 
     wh = Warehouse.open(settings)
     try:
