@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from jingyun.api.deps import get_state
+from jingyun.automation import deliveries
 from jingyun.errors import JingyunError
 from jingyun.localtime import local_text
 from jingyun.messaging import core, links
@@ -27,15 +28,17 @@ Token = Annotated[str, Path(min_length=10, max_length=2000)]
 @router.get("/messages", response_class=HTMLResponse)
 def messages_page(ctx: Viewer, page: Annotated[int, Query(ge=1, le=100_000)] = 1,
                   status: Annotated[str, Query(pattern="^(|queued|sending|sent|failed|suppressed|dead|unknown)$")] = "",
-                  channel: Annotated[str, Query(pattern="^(|email|webhook|sms|push|wechat|inbox)$")] = "") -> HTMLResponse:
-    result = core.log(ctx.state.store, status=status or None, channel=channel or None, limit=PAGE, offset=(page - 1) * PAGE)
+                  channel: Annotated[str, Query(pattern="^(|email|webhook|sms|push|wechat|inbox)$")] = "",
+                  journey: Annotated[str, Query(pattern="^(|[a-z][a-z0-9_-]{0,63})$")] = "") -> HTMLResponse:
+    result = deliveries.log(ctx.state.store, journey=journey or None, status=status or None, channel=channel or None,
+                            limit=PAGE, offset=(page - 1) * PAGE)
     salt = None if ctx.principal.sees_raw else ctx.state.service.mask_salt
     rows = []
     for r in result.items:
         d = delivery_dict(r, ctx.timezone, salt)
         rows.append({**d, **{k: local_text(d[k], ctx.timezone) if d[k] else "" for k in ("created_at", "sent_at", "opened_at", "clicked_at")}})
     return ctx.render("messages.html", rows=rows, total=result.total, page=page, pages=max(1, -(-result.total // PAGE)),
-                      status=status, channel=channel, statuses=core.STATUSES, channels=core.CHANNELS,
+                      status=status, channel=channel, journey=journey, statuses=core.STATUSES, channels=core.CHANNELS,
                       masked=salt is not None)
 
 
