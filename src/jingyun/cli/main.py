@@ -9,8 +9,12 @@ exit status 2; anything unexpected becomes one line and exit status 3 (set
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
+import pkgutil
 import sys
+import threading
 
 import typer
 
@@ -37,31 +41,57 @@ def version() -> None:
     typer.echo(__version__)
 
 
-_registered = False
+# The module of each top-level command whose name is not its module's. A command runs after
+# importing only its own module (``jingyun funnel`` never imports scipy); help, and a name not found
+# this way, register every module. tests/cli checks this table against the full registration.
+MODULE_OF = {"check": "checks", "anomalies": "explain", "login": "identity", "logout": "identity",
+             "whoami": "identity", "export-lake": "lake", "query": "lake", "messages": "send"}
+_SKIP = ("main", "output")
+_done: set[str] = set()
+_all = False
+_lock = threading.Lock()
 
 
-def _register() -> None:
-    """Every module in ``jingyun.cli`` with a ``register(app)`` adds its commands."""
-    global _registered
-    if _registered:
+def _names() -> set[str]:
+    return {c.name or (c.callback.__name__ if c.callback else "") for c in app.registered_commands} | {
+        g.name or "" for g in app.registered_groups}
+
+
+def _load(module_name: str) -> None:
+    if module_name in _done:
         return
-    import importlib
-    import pkgutil
+    module = importlib.import_module(f"jingyun.cli.{module_name}")
+    register = getattr(module, "register", None)
+    if callable(register):
+        register(app)
+    _done.add(module_name)
 
-    import jingyun.cli as package
 
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-        if info.name in ("main", "output"):
-            continue
-        module = importlib.import_module(f"jingyun.cli.{info.name}")
-        register = getattr(module, "register", None)
-        if callable(register):
-            register(app)
-    _registered = True
+def _register(argv: list[str] | None = None) -> None:
+    """Add the commands of the module that ``argv`` names, or of every module in ``jingyun.cli``
+    with a ``register(app)`` when ``argv`` is None, asks for help, or names no known command."""
+    global _all
+    with _lock:
+        if _all:
+            return
+        name = argv[0] if argv and not argv[0].startswith("-") else None
+        if name is not None and name in _names():
+            return
+        if name is not None:
+            module_name = MODULE_OF.get(name, name)
+            if module_name not in _SKIP and importlib.util.find_spec(f"jingyun.cli.{module_name}") is not None:
+                _load(module_name)
+                if name in _names():
+                    return
+        import jingyun.cli as package
+
+        for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+            if info.name not in _SKIP:
+                _load(info.name)
+        _all = True
 
 
 def main(argv: list[str] | None = None) -> int:
-    _register()
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         from jingyun.control.client import forward
@@ -73,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if forwarded is not None:
         return forwarded
+    _register(args)
     try:
         app(args=args, standalone_mode=False)
     except JingyunError as exc:

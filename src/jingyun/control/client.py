@@ -160,7 +160,7 @@ def _absolute_paths(argv: list[str], cwd: Path) -> list[str]:
 
     from jingyun.cli.main import _register, app
 
-    _register()
+    _register(list(argv))
     node: Any = typer.main.get_command(app)
     ctx = node.make_context("jingyun", list(argv), resilient_parsing=True)
     rest = _rest(ctx)

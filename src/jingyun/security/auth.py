@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -133,14 +134,17 @@ def authenticate(store: Store, service: ServiceSettings, username: str, password
     with store.session() as ses:
         person = ses.scalar(select(Person).where(Person.username == username))
         if person is None or person.disabled:
-            _verify(_DUMMY, password)  # same time as a real check: no user-enumeration oracle
+            _verify(_dummy_hash(), password)  # same time as a real check: no user-enumeration oracle
             return LoginResult(None, "bad_credentials")
         if _verify(person.password_hash, password):
             return LoginResult(person, "ok")
         return LoginResult(None, "bad_credentials")
 
 
-_DUMMY = _hasher.hash("not-a-real-password-0000")
+@functools.cache
+def _dummy_hash() -> str:
+    """A hash to check unknown names against, made on first use (an argon2 hash costs ~0.2 s: not at import)."""
+    return _hasher.hash("not-a-real-password-0000")
 
 
 def sign_in(store: Store, service: ServiceSettings, throttle: LoginThrottle, auditor: Auditor, *, username: str,
