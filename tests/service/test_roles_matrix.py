@@ -26,7 +26,8 @@ def test_each_role_has_exactly_its_permissions() -> None:
                 "incidents:view", "incidents:open", "approvals:decide", "pricing:view"}
     makers = {"journeys:create", "messages:send", "coupons:create", "approvals:submit"}
     assert granted(person("specialist")) == everyone | makers | {"segments:export", "segments:create"}
-    assert granted(person("analyst")) == everyone | {"analysis:run", "budgets:view"}
+    # analysts save segments (de-identified, into their own department or the workspace) but export nothing
+    assert granted(person("analyst")) == everyone | {"analysis:run", "budgets:view", "segments:create"}
     assert granted(person("manager")) == everyone | makers | {
         "users:export", "segments:export", "analysis:run", "segments:create", "segments:approve",
         "jobs:view", "journeys:approve", "alerts:manage", "incidents:manage", "budgets:view", "budgets:manage",

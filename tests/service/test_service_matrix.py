@@ -30,7 +30,7 @@ EXPECTED: dict[tuple[str, str], set[str] | str] = {
     ("GET", "/api/v1/users/export"): {"manager", "admin"},
     ("GET", "/api/v1/users/{user_id}"): ALL,
     ("GET", "/api/v1/segments"): ALL,
-    ("POST", "/api/v1/segments"): {"specialist", "manager", "admin"},
+    ("POST", "/api/v1/segments"): {"specialist", "analyst", "manager", "admin"},
     ("GET", "/api/v1/segments/{segment_id}"): ALL,
     ("POST", "/api/v1/segments/{segment_id}/approve"): {"manager", "admin"},
     ("DELETE", "/api/v1/segments/{segment_id}"): {"admin"},
@@ -258,6 +258,10 @@ def test_object_level_scope_of_segments(svc: Service) -> None:
     stores = _segment(svc, "specialist_b", "stores")
     # a specialist cannot create in another department
     r = svc.client.post("/api/v1/segments", json={"name": "x", "department": "stores"}, headers=svc.headers("specialist"))
+    assert r.status_code == 404
+    # an analyst sees every department but saves into none of them that is not theirs
+    r = svc.client.post("/api/v1/segments", json={"name": "ana-stores", "department": "stores",
+                                                   "rule": {"member_level": "gold"}}, headers=svc.headers("analyst"))
     assert r.status_code == 404
     # reading another department's segment by guessing its id answers like a missing one
     assert svc.client.get(f"/api/v1/segments/{stores}", headers=svc.headers("specialist")).status_code == 404

@@ -77,8 +77,8 @@ def test_anonymous_is_sent_to_login_and_bad_password_is_refused(console: Any) ->
 @pytest.mark.parametrize(("role", "allowed", "refused"), [
     ("specialist", ["/console/", "/console/users", "/console/dashboards", "/console/users/audience"],
      ["/console/analyses", "/console/experiments", "/console/quality", "/console/admin", "/console/panel/funnel"]),
-    ("analyst", ["/console/analyses", "/console/quality", "/console/experiments"],
-     ["/console/admin", "/console/users/audience", "/console/panel/quarantine"]),
+    ("analyst", ["/console/analyses", "/console/quality", "/console/experiments", "/console/users/audience"],
+     ["/console/admin", "/console/panel/quarantine"]),
     ("admin", ["/console/admin", "/console/panel/quarantine"], []),
 ])
 def test_pages_by_role(console: Any, role: str, allowed: list[str], refused: list[str]) -> None:

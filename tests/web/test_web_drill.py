@@ -112,8 +112,24 @@ def test_the_analyst_drills_from_the_weakest_funnel_step_into_its_people_and_sav
     k = int(weakest.group(1))
     assert rule["and"][0]["event"] == steps[k - 2] and rule["and"][1]["not"]["event"] == steps[k - 1]
     assert _total(page.text) == len(_persons(console, rule)) > 0
-    # an analyst may not save (segments:create); a manager saves the same drill into their department
-    assert 'id="people-save"' not in page.text
+    # the analyst (no department) saves the drill as a workspace segment: the form offers no department but
+    # "none", and the saved segment holds exactly the people the list counted
+    assert 'id="people-save"' in page.text and '<option value="">' in page.text
+    store = SegmentStore(console.settings)
+    try:
+        out = c.post("/console/users/segments", data={"name": "ana_lost_at_weakest", "department": "",
+                                                      "rule": json.dumps(rule)}, headers={"HX-Request": "true"})
+        assert 'data-saved="ana_lost_at_weakest"' in out.text, out.text
+        mine = store.get_segment("ana_lost_at_weakest")
+        assert mine.rule == rule and mine.department is None and mine.created_by == "ana"
+    finally:  # the shared demo home keeps its two saved workspace segments only
+        if "ana_lost_at_weakest" in store.segments():
+            store.delete_segment("ana_lost_at_weakest")
+    # …and never into a department (analysts see every department; saving goes by membership)
+    denied = c.post("/console/users/segments", data={"name": "ana_in_growth", "department": "growth",
+                                                     "rule": json.dumps(rule)}, headers={"HX-Request": "true"})
+    assert denied.status_code == 403 and "ana_in_growth" not in SegmentStore(console.settings).segments()
+    # a manager saves the same drill into their department
     m = _client(console, "manager")
     page = m.get(href)
     assert 'id="people-save"' in page.text

@@ -248,8 +248,15 @@ def test_only_segments_create_may_save_and_the_users_page_points_to_it(svc: App)
     # the users page offers the action that exists ("新建人群" → the builder's save form) to those who may save
     users = svc.console("spec_o").get("/console/users").text
     assert 'href="/console/users/audience#save-segment"' in users and "新建人群" in users
-    assert "/console/users/audience" not in ana.get("/console/users").text
     empty = svc.console("spec_o").get("/console/panel/segments").text  # outlets has none, and no workspace ones
     assert "保存为人群" in empty and "可在人群圈选中创建" not in empty
     builder = svc.console("spec").get("/console/users/audience").text
     assert 'id="save-segment"' in builder and "保存为人群" in builder and 'hx-post="/console/users/segments"' in builder
+    # analysts may save too (de-identified): the builder is theirs, a workspace segment when they have no department
+    assert "/console/users/audience" in ana.get("/console/users").text
+    builder_ana = ana.get("/console/users/audience").text
+    assert 'id="save-segment"' in builder_ana and '<option value="">' in builder_ana
+    assert _save(ana, "by_analyst_ws", "", ONLINE).status_code == 200
+    listed = {s["name"]: s["department"] for s in svc.api("spec_s").get("/api/v1/segments").json()["items"]}
+    assert listed["by_analyst_ws"] is None  # a workspace segment: everyone with segments:view sees it
+    svc.store().delete_segment("by_analyst_ws")  # outlets' specialist sees no segment in later tests

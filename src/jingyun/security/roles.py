@@ -3,7 +3,7 @@
 | role | 中文 | data scope | may |
 |---|---|---|---|
 | specialist | 运营专员 | own department's segments | view, export (de-identified) |
-| analyst | 数据分析师 | all data, de-identified | view, analyse |
+| analyst | 数据分析师 | all data, de-identified | view, analyse, save segments (own department, else workspace; no export) |
 | manager | 运营负责人 | own departments | view, approve, export |
 | admin | 系统管理员 | everything | view, change, delete, manage users |
 
@@ -35,7 +35,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "segments:export": frozenset({"specialist", "manager", "admin"}),  # own departments; de-identified for specialist
     "analysis:run": frozenset({"analyst", "manager", "admin"}),
     "segments:view": frozenset(ROLES),  # scoped to own departments for specialist and manager
-    "segments:create": frozenset({"specialist", "manager", "admin"}),
+    "segments:create": frozenset({"specialist", "analyst", "manager", "admin"}),  # analysts: own dept, else workspace
     "segments:approve": frozenset({"manager", "admin"}),
     "segments:delete": frozenset({"admin"}),
     "quarantine:view": frozenset({"admin"}),  # raw payloads hold personal data

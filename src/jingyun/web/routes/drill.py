@@ -178,7 +178,13 @@ def people(ctx: Viewer) -> HTMLResponse:
     return ctx.render("people.html", drill=drill, rule_json=json.dumps(drill.rule, ensure_ascii=False),
                       cols=cols, rows=rows, total=persons, accounts=total, page=page, pages=pages, query=urlencode(query),
                       deidentified=not ctx.principal.sees_raw, departments=_departments(ctx),
-                      any_department=ctx.principal.role == "admin", f=parse_filters(ctx, {}))
+                      any_department=_saves_workspace(ctx), f=parse_filters(ctx, {}))
+
+
+def _saves_workspace(ctx: ConsoleCtx) -> bool:
+    from jingyun.web.routes.users import saves_workspace
+
+    return ctx.may("segments:create") and saves_workspace(ctx)
 
 
 def _departments(ctx: ConsoleCtx) -> list[str]:
