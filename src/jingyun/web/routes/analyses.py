@@ -26,8 +26,8 @@ from jingyun.warehouse.backends import open_backend
 from jingyun.warehouse.filters import Filter
 from jingyun.web.context import ConsoleCtx, page_ctx
 from jingyun.web.errors import ConsoleRoute
-from jingyun.web.filters import parse_filters
-from jingyun.web.panels import Callout, Column, PanelData, Table, bar_option, base_option, panel, param_int
+from jingyun.web.filters import Filters, parse_filters
+from jingyun.web.panels import Callout, Column, PanelData, Table, bar_option, base_option, line_option, panel, param_int
 
 router = APIRouter(route_class=ConsoleRoute)  # ordinary mistakes are pages (web.errors)
 Analyst = Annotated[ConsoleCtx, Depends(page_ctx("analysis:run"))]
@@ -141,12 +141,50 @@ def funnel(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
         callouts.append(Callout("warn", ctx.t("msg.largest_change", step=change.step,
                                               change=f"{change.change * 100:+.1f}")))
     extra: dict[str, Any] = {"steps": [s.users for s in res.steps]}
+    if params.get("compare"):  # the picker's 环比 / 同比 asked for: the same funnel over the compared days beside it
+        _compare_funnel(ctx, f, p, res, opt, cols, rows, callouts, extra)
     if res.breakdown:
         bopt = bar_option([g.value for g in res.breakdown],
                           [(n, [round(g.steps[i].conversion * 100, 2) for g in res.breakdown])
                            for i, n in enumerate(names) if i], percent_axis=True)
         extra["breakdown_chart"] = bopt
     return PanelData(ctx.t("panel.funnel"), Table(cols, rows), opt, callouts, extra=extra)
+
+
+def compare_label(ctx: ConsoleCtx, f: Filters) -> str:
+    """How a compared period is named in legends and columns: 同比 2025-09-01–2025-09-30."""
+    c = f.comparison()
+    return f"{ctx.t('compare.' + f.compare)} {c.date_from}–{c.date_to}"
+
+
+def _compare_funnel(ctx: ConsoleCtx, f: Filters, p: FunnelParams, res: Any, opt: dict[str, Any],
+                    cols: list[Column], rows: list[list[Any]], callouts: list[Callout], extra: dict[str, Any]) -> None:
+    """The library's funnel run again over the compared days (no breakdown): ghost bars of its users and a
+    dashed line of its step conversion beside the current, and its numbers as table columns."""
+    c = f.comparison()
+    then = _run_funnel(ctx, dataclasses.replace(p, date_from=c.date_from, date_to=c.date_to, by=None),
+                       compare=False, ttc=False)
+    label = compare_label(ctx, f)
+    opt["series"].insert(1, {"type": "bar", "name": ctx.t("cmp.series_users", label=label), "barGap": "-60%",
+                             "z": 1, "itemStyle": {"color": "#cbd5e1", "opacity": 0.7},
+                             "data": [s.users for s in then.steps]})
+    opt["series"][0]["z"] = 2
+    opt["series"].append({"type": "line", "name": ctx.t("cmp.series_step", label=label), "yAxisIndex": 1,
+                          "lineStyle": {"type": "dashed"}, "itemStyle": {"color": "#94a3b8"},
+                          "data": [round(s.step_conversion * 100, 2) for s in then.steps]})
+    cols += [Column(ctx.t("cmp.col_users", label=label), "int"), Column(ctx.t("cmp.col_step", label=label), "pct"),
+             Column(ctx.t("cmp.col_change"), "signed_pct")]
+    for i, row in enumerate(rows):
+        if i < len(then.steps):
+            old = then.steps[i]
+            row += [old.users, old.step_conversion, res.steps[i].step_conversion - old.step_conversion]
+        else:  # breakdown rows: the comparison is the whole funnel's
+            row += [None, None, None]
+    now_conv, then_conv = res.steps[-1].conversion, then.steps[-1].conversion
+    callouts.append(Callout("info", ctx.t("cmp.funnel_note", label=label, then=f"{then_conv * 100:.1f}%",
+                                          now=f"{now_conv * 100:.1f}%")))
+    extra["compared"] = {"from": c.date_from.isoformat(), "to": c.date_to.isoformat(),
+                         "users": [s.users for s in then.steps]}
 
 
 @panel("funnel_breakdown", "analysis:run")
@@ -197,7 +235,41 @@ def retention(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
             *[Column(f"+{k}", "pct") for k in range(res.periods + 1)]]
     rows = [[c.cohort, c.size, *[r if observed(c.cohort, k, res.period, f.date_to) else None
                                 for k, r in enumerate(c.rate)]] for c in res.cohorts]
-    return PanelData(ctx.t("panel.retention"), Table(cols, rows), opt, chart_height=max(280, 22 * len(cohorts) + 120))
+    extra: dict[str, Any] = {}
+    if params.get("compare"):  # the picker's 环比 / 同比 asked for: the overall curve of both periods
+        c = f.comparison()
+        with ctx.reader() as wh:
+            then = run_retention(open_backend(ctx.state.settings, warehouse=wh),
+                                 dataclasses.replace(p, date_from=c.date_from, date_to=c.date_to))
+        label = compare_label(ctx, f)
+        now_curve, then_curve = overall_curve(res, f.date_to), overall_curve(then, c.date_to)
+        current = ctx.t("cmp.current", range=f"{f.date_from}–{f.date_to}")
+        copt = line_option([f"+{k}" for k in range(res.periods + 1)],
+                           [(current, [None if v is None else round(v * 100, 2) for v in now_curve]),
+                            (label, [None if v is None else round(v * 100, 2) for v in then_curve])])
+        copt["series"][1].update({"lineStyle": {"type": "dashed"}, "itemStyle": {"color": "#94a3b8"}})
+        for series in copt["series"]:
+            series["showSymbol"] = True
+        copt["yAxis"] = {"type": "value", "min": 0, "axisLabel": {"formatter": "{value}%"}}
+        copt.pop("dataZoom", None)
+        rows += [[current, sum(x.size for x in res.cohorts), *now_curve],
+                 [label, sum(x.size for x in then.cohorts), *then_curve]]
+        extra.update(second_chart=copt, second_title=ctx.t("cmp.retention_title", label=label),
+                     compared={"from": c.date_from.isoformat(), "to": c.date_to.isoformat(), "curve": then_curve,
+                               "current": now_curve})
+    return PanelData(ctx.t("panel.retention"), Table(cols, rows), opt, chart_height=max(280, 22 * len(cohorts) + 120),
+                     extra=extra)
+
+
+def overall_curve(res: Any, last_day: dt.date) -> list[float | None]:
+    """All cohorts together, period by period: retained persons over cohort members, counting only the cohorts
+    whose period k had begun by ``last_day`` (a cohort too young for k is left out, never counted as lost)."""
+    out: list[float | None] = []
+    for k in range(res.periods + 1):
+        seen = [c for c in res.cohorts if k < len(c.retained) and observed(c.cohort, k, res.period, last_day)]
+        size = sum(c.size for c in seen)
+        out.append(sum(c.retained[k] for c in seen) / size if size else None)
+    return out
 
 
 def waterfall_axis(levels: list[float]) -> tuple[float, float]:
