@@ -62,21 +62,40 @@ def _build_funnel_by_drag(page: Any, base: str) -> None:
     page.wait_for_selector("#funnel-drill tr[data-weakest] a.drill-link", timeout=30_000)
 
 
-def test_the_analyst_builds_a_funnel_by_drag_and_drills_from_the_weakest_step_into_its_people(
-        browser: Any, server: str) -> None:
+def test_the_analyst_builds_a_funnel_by_drag_drills_from_the_weakest_step_and_saves_its_people(
+        browser: Any, server: str, console: Any) -> None:
+    from jingyun.segments.store import SegmentStore
+
+    store = SegmentStore(console.settings)
     ctx, page, problems = _signed_in(browser, server, "analyst")
     try:
         _build_funnel_by_drag(page, server)
+        dropped = int(page.get_attribute("#funnel-drill tr[data-weakest] td:nth-child(3)", "data-value") or "0")
         page.click("#funnel-drill tr[data-weakest] a.drill-link")
         page.wait_for_selector("#people-table")
-        assert int(page.get_attribute("#people-total", "data-value") or "0") > 0
-        assert page.locator("#people-table tbody tr").count() > 0
+        total = int(page.get_attribute("#people-total", "data-value") or "0")
+        assert total > 0 and page.locator("#people-table tbody tr").count() > 0
+        assert dropped > 0  # the drill counts since the range began, so it need not equal the funnel's drop-off
         # the analyst sees people de-identified, and may open a profile
         assert not re.search(r"\+861\d{10}", page.inner_text("#people-table"))
-        assert page.locator("#people-save").count() == 0  # saving a segment is segments:create (not analysts)
+        # …and saves them as a segment by clicking: with no department of their own, a workspace segment
+        assert page.eval_on_selector_all("#people-save #save-department option", "os => os.map(o => o.value)") == [""]
+        page.fill("#people-save #save-name", "analyst_weakest_lost")
+        page.click("#people-save #save-button")
+        page.wait_for_selector('#save-result [data-saved="analyst_weakest_lost"]', timeout=20_000)
+        assert page.inner_text("#save-result strong").replace(",", "") == str(total)
+        assert store.get_segment("analyst_weakest_lost").department is None
+        # the segment is listed on the users page with exactly the drilled step's count
+        page.click('#save-result a[href="/console/users"]')
+        page.wait_for_url(re.compile(r".*/console/users$"))
+        row = page.locator("[data-panel=segments] table tbody tr", has_text="analyst_weakest_lost")
+        row.wait_for(timeout=30_000)
+        assert row.locator("td.int").get_attribute("data-value") == str(total)
         assert not problems, problems
     finally:
         ctx.close()
+        if "analyst_weakest_lost" in store.segments():  # the shared demo home keeps its two saved segments only
+            store.delete_segment("analyst_weakest_lost")
 
 
 def test_a_manager_drills_from_the_weakest_funnel_step_and_saves_the_people_as_a_segment(
