@@ -46,7 +46,7 @@ from jingyun.models.churn_features import (
     load_labels,
 )
 from jingyun.models.scores import replace_scores
-from jingyun.privacy.consent_gate import TRAINING_PURPOSE, consented_people
+from jingyun.privacy.consent_gate import model_consent_mask
 from jingyun.warehouse.backends import Source
 
 FloatArray = NDArray[np.float64]
@@ -275,16 +275,20 @@ def train(frames: list[FeatureFrame], labels: list[NDArray[np.int64]], params: C
                       params.n_threads)
 
 
+def consenting(source: Source, frame: FeatureFrame) -> FeatureFrame:
+    """The frame without the people the workspace's model consent leaves out (PIPL: no consent for
+    analytics/personalisation where required → not trained on, not validated on, not scored)."""
+    keep = model_consent_mask(source, frame.person_id)
+    if keep is None:
+        return frame
+    return FeatureFrame(frame.cutoff, frame.person_id[keep], frame.X[keep], frame.query)
+
+
 def _load_training(source: Source, params: ChurnParams, last_label_end: dt.date) -> tuple[list[FeatureFrame], list[NDArray[np.int64]]]:
-    # PIPL: people without personalisation consent stay out of training where the workspace requires it
-    allowed = consented_people(source, TRAINING_PURPOSE)
     frames, labels = [], []
     for cut in params.training_cutoffs(last_label_end):
         fp = params.features(cut)
-        frame = load_features(source, fp)
-        if allowed is not None:
-            keep = np.fromiter((p in allowed for p in frame.person_id), dtype=bool, count=len(frame.person_id))
-            frame = FeatureFrame(frame.cutoff, frame.person_id[keep], frame.X[keep], frame.query)
+        frame = consenting(source, load_features(source, fp))
         if len(frame):
             frames.append(frame)
             labels.append(load_labels(source, fp, frame.person_id))
@@ -338,7 +342,7 @@ def evaluate(source: Source, params: ChurnParams) -> tuple[ChurnModel, ChurnEval
     frames, labels = _load_training(source, params, test_cut)
     model = train(frames, labels, params)
     fp = params.features(test_cut)
-    test = load_features(source, fp)
+    test = consenting(source, load_features(source, fp))
     y = load_labels(source, fp, test.person_id)
     if len(y) == 0 or y.min() == y.max():
         raise JingyunError("churn_too_little_data", f"the test cut-off {test_cut} has no mix of outcomes",
@@ -442,7 +446,7 @@ def score_churn(source: Source, params: ChurnParams, model: ChurnModel | None = 
         model, as_of = fit_latest(source, params)
     else:
         as_of = params.as_of or data_end(source)
-    frame = load_features(source, replace(params, as_of=as_of).features(as_of))
+    frame = consenting(source, load_features(source, replace(params, as_of=as_of).features(as_of)))
     scores = score_frame(model, frame, params.top_reasons, min_risk=params.reason_min_risk,
                          max_users=params.reason_max_users)
     scored_at = write_scores(source, scores)

@@ -11,7 +11,9 @@ choices, following the BG/NBD literature (and the CDNOW layout):
 * ``calibration_end`` and ``holdout_end`` are inclusive local days;
 * monetary value is the mean over repeat purchase days only;
 * a customer's purchases are ``valid_orders`` of ``real_people`` (metrics/definitions.py:
-  cancelled, refunded and returned orders and test accounts are left out); ``person_id`` is the customer.
+  cancelled, refunded and returned orders and test accounts are left out); ``person_id`` is the customer;
+* a person the workspace's model consent leaves out (``privacy.consent_gate.model_consent_mask``) is
+  neither fitted nor scored.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from jingyun.models import bgnbd, gamma_gamma
 from jingyun.models.bgnbd import BGNBDFit, BGNBDParams
 from jingyun.models.gamma_gamma import GammaGammaFit, GammaGammaParams
 from jingyun.models.scores import replace_scores
+from jingyun.privacy.consent_gate import model_consent_mask
 from jingyun.warehouse.backends import Source, engine_of
 from jingyun.warehouse.portable import check
 from jingyun.warehouse.sqltext import date_literal, local_date
@@ -145,13 +148,18 @@ def load_rfm(source: Source, params: ClvParams) -> RFM:
     duration = 0.0
     if params.holdout_end is not None:
         duration = (params.holdout_end - params.calibration_end).days / unit
+    person_id = np.asarray(table.column("person_id").to_pylist(), dtype=object)
+    # PIPL: people without the model consent the workspace requires are neither fitted nor scored
+    keep = model_consent_mask(engine, person_id)
+    if keep is None:
+        keep = np.ones(len(person_id), dtype=bool)
     return RFM(
-        person_id=np.asarray(table.column("person_id").to_pylist(), dtype=object),
-        frequency=freq,
-        recency=col("recency_days") / unit,
-        T=col("t_days") / unit,
-        monetary=monetary,
-        holdout_frequency=col("holdout_frequency"),
+        person_id=person_id[keep],
+        frequency=freq[keep],
+        recency=col("recency_days")[keep] / unit,
+        T=col("t_days")[keep] / unit,
+        monetary=monetary[keep],
+        holdout_frequency=col("holdout_frequency")[keep],
         holdout_duration=duration,
         time_unit=params.time_unit,
     )
