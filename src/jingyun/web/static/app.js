@@ -51,15 +51,29 @@
     return opt;
   }
 
+  /* Readiness: <body data-ready="1"> once no panel is still loading and every chart has painted its first
+     frame; data-ready-ms holds the milliseconds since navigation start (browser tests, screenshots and
+     bench/bench_console_browser.py wait on it). */
+  var painting = 0;
+  function markReady() {
+    if (painting > 0 || document.body.dataset.ready === "1" || document.querySelector(".loading")) { return; }
+    document.body.dataset.readyMs = String(Math.round(performance.now()));
+    document.body.dataset.ready = "1";
+  }
+
   function draw(root) {
     if (!window.echarts) { return; }
     root.querySelectorAll(".chart[data-option]").forEach(function (el) {
       if (el.dataset.ready) { return; }
       el.dataset.ready = "1";
       var chart = echarts.init(el, null, { renderer: "canvas" });
+      painting += 1;
+      var painted = function () { chart.off("rendered", painted); painting -= 1; markReady(); };
+      chart.on("rendered", painted);
       chart.setOption(quietMarkLines(formats(JSON.parse(el.dataset.option))));
       charts.push(chart);
     });
+    markReady();
   }
 
   function resizeAll() {
