@@ -28,17 +28,18 @@ PAGES = {  # nav path -> extra pages reached from it
     "/users": ["/users/audience", "/users/profile?user_id=u0000002", "/users/segment?name=recent_buyers"], "/experiments": [], "/quality": [],
     "/admin": [], "/dashboards": [], "/jobs": [],
     "/messages": [], "/coupons": [], "/approvals": [], "/incidents": [], "/alerts": ["/alerts/map"],
-    "/budgets": [], "/pricing": [], "/journeys": [],
+    "/budgets": [], "/pricing": [], "/journeys": [], "/models": [], "/admin/people": [],
 }
 # act and manage pages every person sees (their deliveries, journeys, coupons, approvals waiting on them, incidents,
 # alerts routed to them, prices); budgets need budgets:view (analyst, manager, admin)
 ACT = {"/messages", "/journeys", "/coupons", "/approvals", "/incidents", "/alerts", "/pricing"}
 NAV_BY_ROLE = {
     "specialist": {"/", "/users", "/dashboards", *ACT},
-    "analyst": {"/", "/analyses", "/users", "/experiments", "/quality", "/dashboards", *ACT, "/budgets"},
-    "manager": {"/", "/analyses", "/users", "/experiments", "/quality", "/dashboards", "/jobs", *ACT, "/budgets"},
-    "admin": {"/", "/analyses", "/users", "/experiments", "/quality", "/admin", "/dashboards", "/jobs", *ACT,
-              "/budgets"},
+    "analyst": {"/", "/analyses", "/models", "/users", "/experiments", "/quality", "/dashboards", *ACT, "/budgets"},
+    "manager": {"/", "/analyses", "/models", "/users", "/experiments", "/quality", "/dashboards", "/jobs", *ACT,
+                "/budgets"},
+    "admin": {"/", "/analyses", "/models", "/users", "/experiments", "/quality", "/admin", "/admin/people",
+              "/dashboards", "/jobs", *ACT, "/budgets"},
 }
 
 
