@@ -241,11 +241,9 @@ def _calendar(trigger: DateTrigger, start: dt.datetime, end: dt.datetime, *, run
     return Entries(frame, f"SELECT u FROM ({sql}) e", (sql,))
 
 
-def _schedule(trigger: ScheduleTrigger, start: dt.datetime, end: dt.datetime, *, run: Run, workspace_tz: str,
-              has_table: Callable[[str], bool]) -> Entries:
-    """Every fire of the cron in ``[start, end)`` (workspace zone), for the segment's current members (its
-    membership history is not replayed) or for every person."""
-    cron = CronTrigger.from_crontab(trigger.cron, timezone=ZoneInfo(workspace_tz))
+def cron_fires(cron_text: str, start: dt.datetime, end: dt.datetime, workspace_tz: str) -> list[dt.datetime]:
+    """Every fire of a cron (read in the workspace zone) in ``[start, end)``, naive UTC."""
+    cron = CronTrigger.from_crontab(cron_text, timezone=ZoneInfo(workspace_tz))
     fires: list[dt.datetime] = []
     prev = None
     now = start.replace(tzinfo=dt.UTC)
@@ -255,6 +253,14 @@ def _schedule(trigger: ScheduleTrigger, start: dt.datetime, end: dt.datetime, *,
             break
         fires.append(nxt.astimezone(dt.UTC).replace(tzinfo=None))
         prev, now = nxt, nxt + dt.timedelta(microseconds=1)
+    return fires
+
+
+def _schedule(trigger: ScheduleTrigger, start: dt.datetime, end: dt.datetime, *, run: Run, workspace_tz: str,
+              has_table: Callable[[str], bool]) -> Entries:
+    """Every fire of the cron in ``[start, end)`` (workspace zone), for the segment's current members (its
+    membership history is not replayed) or for every person."""
+    fires = cron_fires(trigger.cron, start, end, workspace_tz)
     if trigger.segment is not None:
         members = (f"SELECT person_id AS u FROM segment_members WHERE segment = {quote(trigger.segment)}"
                    if has_table("segment_members") else "SELECT CAST(NULL AS VARCHAR) AS u FROM users WHERE FALSE")
@@ -266,4 +272,4 @@ def _schedule(trigger: ScheduleTrigger, start: dt.datetime, end: dt.datetime, *,
     return Entries(frame, sql, (sql,))
 
 
-__all__ = ["ORDER_DEFINITION", "Entries", "candidates", "event_sql", "inactive", "match_sql", "utc_to_wall", "wall_to_utc"]
+__all__ = ["ORDER_DEFINITION", "Entries", "candidates", "cron_fires", "event_sql", "inactive", "match_sql", "utc_to_wall", "wall_to_utc"]

@@ -13,7 +13,10 @@ Step types:
   (``attr``, the one filter language) — then ``then`` else ``else``;
 - ``split``: random variants by weight, through the experiments module's hashing (stable per user);
 - ``action``: a ``channel`` (email, sms, push, wechat, webhook, inbox) with a ``template``, or
-  ``coupon`` (a coupon template), ``tag``/``segment`` (add the user), ``task`` (for a person);
+  ``coupon`` (a coupon template), ``tag``/``segment`` (add the user), ``task`` (for a person); a
+  message may say ``at: best_time`` (default ``now``): the person waits at the step until the next
+  start of their best local hour (:mod:`jingyun.automation.sendtime`), and the send and the steps
+  after it happen then;
 - ``goal``: reached when the goal event (or ``order``) happens within ``within`` of entering;
 - ``exit``: leave here.
 
@@ -146,13 +149,20 @@ class ActionStep(StepBase):
     segment: str | None = None
     assignee: str | None = None
     title: str | None = None
+    at: Literal["now", "best_time"] = "now"
 
     @model_validator(mode="after")
     def _target(self) -> ActionStep:
         need = {"coupon": "coupon", "tag": "tag", "segment": "segment", "task": "assignee"}.get(self.channel, "template")
         if getattr(self, need) is None:
             raise ValueError(f"a {self.channel} action needs {need}")
+        if self.at == "best_time" and not self.is_message:
+            raise ValueError(f"at: best_time is for messages ({', '.join(MESSAGE_CHANNELS)}), not a {self.channel} action")
         return self
+
+    @property
+    def at_best_time(self) -> bool:
+        return self.at == "best_time"
 
     @property
     def is_message(self) -> bool:
@@ -255,14 +265,18 @@ def _where(loc: tuple[Any, ...], data: Any) -> str:
     """A pydantic location as the journey's own path (``steps[2].duration``), union tags left out."""
     out = ""
     node = data
-    for part in loc:
+    skipped = False
+    for k, part in enumerate(loc):
         if isinstance(part, int):
             out += f"[{part}]"
             node = node[part] if isinstance(node, list) and part < len(node) else None
             continue
-        if isinstance(node, dict) and part not in node and part in {"event", "segment", "date", "schedule", "metric",
-                                                                     "wait", "branch", "split", "action", "goal", "exit"}:
-            continue  # a discriminated-union tag
+        tags = {"event", "segment", "date", "schedule", "metric", "wait", "branch", "split", "action", "goal", "exit"}
+        if isinstance(node, dict) and part in tags and not skipped and (
+                part not in node or (node.get("type") == part and k + 1 < len(loc))):
+            skipped = True
+            continue  # a discriminated-union tag (once: a field may share its name, as a metric trigger's metric)
+        skipped = False
         out += ("." if out else "") + str(part)
         node = node.get(part) if isinstance(node, dict) else None
     return out or "journey"
@@ -327,6 +341,8 @@ def to_data(journey: Journey) -> dict[str, Any]:
         for name in ("duration", "timeout", "within"):
             if name in step:
                 step[name] = f"{step[name]}s"
+        if step.get("at") == "now":  # the default: left out, so definitions saved before it read the same
+            del step["at"]
     _absence_back(data["trigger"])
     return data
 

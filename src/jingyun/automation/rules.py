@@ -166,14 +166,37 @@ class ScheduleTrigger(Strict):
 
 
 class MetricTrigger(Strict):
-    """A metric condition checked on a cron (default hourly); fires once when it becomes true."""
+    """A metric condition checked on a cron (default hourly, workspace zone); fires once when it becomes true.
+
+    At each check the metric of the dictionary (``metrics``) is computed over the ``days`` complete local days
+    before the check (default 1: yesterday — complete periods, as alerts judge them) and compared ``op value``;
+    the journey is entered when the condition goes from false (or never checked) to true, by ``notify`` (the
+    owner to tell: the entry's person, whom its actions address), else by ``metric:<name>``. Checks missed
+    while the service was down collapse into the latest one (as the scheduler's ``coalesce``)."""
 
     type: Literal["metric"] = "metric"
-    metric: str
+    metric: str = Field(min_length=1, max_length=128)
     op: Literal["gt", "gte", "lt", "lte", "eq", "neq"]
     value: float
     cron: str = "0 * * * *"
-    notify: str | None = None
+    days: int = Field(default=1, ge=1, le=366)
+    notify: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        return ScheduleTrigger._cron(v)
+
+    @property
+    def subject(self) -> str:
+        return self.notify or f"metric:{self.metric}"
+
+    def holds(self, value: float | None) -> bool:
+        """``value op threshold``; no value (no data) never holds."""
+        if value is None:
+            return False
+        return {"gt": value > self.value, "gte": value >= self.value, "lt": value < self.value,
+                "lte": value <= self.value, "eq": value == self.value, "neq": value != self.value}[self.op]
 
 
 Trigger = Annotated[EventTrigger | SegmentTrigger | DateTrigger | ScheduleTrigger | MetricTrigger,

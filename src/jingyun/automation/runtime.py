@@ -23,7 +23,12 @@ hours or a cap), fired once by :meth:`Runtime.tick` from an injectable clock; st
 timer's due time (event time), not at the moment the tick noticed it. Segment, date and schedule
 triggers are found by :func:`jingyun.automation.entries.candidates` — the simulation's queries —
 over ``[cursor, now)`` on the service's warehouse each :data:`SCHEDULED_EVERY_S`, the cursor kept in
-the store. Actions: :mod:`jingyun.automation.actions` (decided before sent, once per key).
+the store; metric triggers are checked on the same pass at their cron's latest fire
+(:mod:`jingyun.automation.metric_watch`), entered once per false → true, the answer kept in the store.
+Due absence timers are entered in batches (:meth:`Runtime.enter_many`: claim, entries and decisions in
+one store transaction). An action step ``at: best_time`` waits in a ``resume`` timer for the person's best
+hour (:mod:`jingyun.automation.sendtime`). Actions: :mod:`jingyun.automation.actions` (decided before
+sent, once per key).
 """
 
 from __future__ import annotations
@@ -46,8 +51,8 @@ import pyarrow.compute as pc
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from jingyun.automation import actions, activation, guards, registry
-from jingyun.automation.entries import candidates, match_sql
+from jingyun.automation import actions, activation, guards, metric_watch, registry, sendtime
+from jingyun.automation.entries import candidates, cron_fires, match_sql
 from jingyun.automation.journey import (
     END,
     ActionStep,
@@ -60,7 +65,7 @@ from jingyun.automation.journey import (
     parse_journey,
     targets,
 )
-from jingyun.automation.rules import EventMatch, EventTrigger
+from jingyun.automation.rules import EventMatch, EventTrigger, MetricTrigger
 from jingyun.metrics.definitions import Definitions, for_settings
 from jingyun.store.automation import AutomationTimer, JourneyEntryRow, JourneyRow, JourneyVersionRow
 from jingyun.store.db import Store
@@ -72,6 +77,7 @@ Clock = Callable[[], dt.datetime]  # naive UTC
 SCHEDULED_EVERY_S = 60
 TICK_S = 1.0
 FIRE_BATCH = 2000
+BEST_HOURS_EVERY_S = 3600
 _US = dt.timedelta(microseconds=1)
 
 
@@ -135,12 +141,31 @@ class Runtime:
         self._async = False  # carry out on the carrying thread (set by start); else at once, in the caller
         self._wh_carry: Any = None
         self._nobody: dict[tuple[str, str], tuple[bool, float]] = {}
+        self.best: sendtime.BestHours | None = None  # fixed best hours (tests); else computed, see best_hours()
+        self._best: tuple[float, sendtime.BestHours] | None = None
 
     def _read(self) -> Any:
         if self._wh is None:
             assert self.reader is not None
             self._wh = _Kept(self.reader())
         return self._wh
+
+    def best_hours(self, now: dt.datetime) -> sendtime.BestHours:
+        """Each person's best hour for ``at: best_time`` steps: from the 90 days of engagement before ``now``,
+        computed again at most every :data:`BEST_HOURS_EVERY_S`."""
+        if self.best is not None:
+            return self.best
+        if self._best is None or time.monotonic() - self._best[0] > BEST_HOURS_EVERY_S:
+            if self.reader is None:
+                ok = sendtime.allowed_hours(self.rules)
+                found = sendtime.BestHours(self.rules.timezone, tuple([1 / 24] * 24), ok[0])
+            else:
+                from jingyun.warehouse.backends.duckdb import DuckDBBackend
+
+                found = sendtime.best_hours(DuckDBBackend(self._read().wh), timezone=self.rules.timezone,
+                                            as_of=now, rules=self.rules)
+            self._best = (time.monotonic(), found)
+        return self._best[1]
 
     # -- wiring ------------------------------------------------------------------------------------
     def attach(self, wh: Any) -> None:
@@ -384,8 +409,9 @@ class Runtime:
                     self._resume(live, int(p["entry"]), p["next"], hits[0])
 
     # -- entries and steps ------------------------------------------------------------------------
-    def enter(self, live: Live, user: str, at: dt.datetime) -> int | None:
-        """A person enters at ``at`` (naive UTC): entry limit, holdout, then the steps. The entry's id or None."""
+    def enter(self, live: Live, user: str, at: dt.datetime, *, holdout: bool = True) -> int | None:
+        """A person enters at ``at`` (naive UTC): entry limit, holdout, then the steps. The entry's id or None.
+        ``holdout=False``: no control group (a metric trigger's owner is told, not treated)."""
         j = live.journey
         with self.store.session() as ses:
             last = ses.scalar(select(JourneyEntryRow.entered_at).where(
@@ -394,7 +420,7 @@ class Runtime:
             if last is not None and (j.entry_limit is None or at - last < dt.timedelta(seconds=j.entry_limit)):
                 self.stats.entry_limit += 1
                 return None
-            held = guards.in_holdout(j.key, user, j.holdout)
+            held = holdout and guards.in_holdout(j.key, user, j.holdout)
             row = JourneyEntryRow(journey_key=j.key, version=live.version, user_id=user, entered_at=at, holdout=held,
                                   step=None if held else j.steps[0].id, state="done" if held else "active",
                                   next_at=None, path="[]", updated_at=utcnow())
@@ -408,16 +434,19 @@ class Runtime:
         self._run(live, entry, j.steps[0].id, at)
         return entry
 
-    def _resume(self, live: Live, entry: int, step_id: str, at: dt.datetime, *, cap_waits: int = 0) -> None:
+    def _resume(self, live: Live, entry: int, step_id: str, at: dt.datetime, *, cap_waits: int = 0,
+                timed: bool = False) -> None:
         with self.store.session() as ses:
             row = ses.get(JourneyEntryRow, entry)
             if row is None or row.state not in ("active", "waiting"):
                 return
             row.state = "active"
-        self._run(live, entry, step_id, at, cap_waits=cap_waits)
+        self._run(live, entry, step_id, at, cap_waits=cap_waits, timed=timed)
 
-    def _run(self, live: Live, entry: int, step_id: str, at: dt.datetime, *, cap_waits: int = 0) -> None:
-        """Walk the entry's steps from ``step_id`` at event time ``at`` until it waits or ends."""
+    def _run(self, live: Live, entry: int, step_id: str, at: dt.datetime, *, cap_waits: int = 0,
+             timed: bool = False) -> None:
+        """Walk the entry's steps from ``step_id`` at event time ``at`` until it waits or ends (``timed``: the
+        first step's wait for the best hour is over)."""
         j = live.journey
         index = {s.id: i for i, s in enumerate(j.steps)}
         path: list[str] = []
@@ -438,15 +467,23 @@ class Runtime:
                 state = "exited"
                 break
             if isinstance(step, ActionStep):
+                if step.at_best_time and not timed:
+                    due = sendtime.next_best(at, user, self.best_hours(self.clock()))
+                    if due > at:  # wait in a timer for the person's best hour; the step runs again then
+                        self._timer(live, entry, step.id, "resume", due, {"next": step.id, "best": True})
+                        state, waiting_until = "waiting", due
+                        path.pop()
+                        break
                 verdict = self._act(live, entry, step, user, at, cap_waits=cap_waits)
                 if verdict is not None and verdict.state == "wait":
                     assert verdict.retry_at is not None
                     waits = cap_waits + 1 if verdict.reason == "cap" else cap_waits
-                    self._timer(live, entry, step.id, "resume", verdict.retry_at, {"next": step.id, "cap_waits": waits})
+                    self._timer(live, entry, step.id, "resume", verdict.retry_at,
+                                {"next": step.id, "cap_waits": waits, "best": step.at_best_time})
                     state, waiting_until = "waiting", verdict.retry_at
                     path.pop()  # the step runs again when the wait ends
                     break
-                cap_waits = 0
+                cap_waits, timed = 0, False
                 current = default
             elif isinstance(step, WaitStep):
                 if step.duration is not None:
@@ -623,15 +660,22 @@ class Runtime:
         return sent
 
     # -- a batch of immediate entries, decided in one store transaction -----------------------------
-    def enter_many(self, live: Live, found: list[tuple[str, dt.datetime]]) -> None:
+    def enter_many(self, live: Live, found: list[tuple[str, dt.datetime]], *, timers: list[int] | None = None) -> int:
         """People entering at once (an event trigger without absence): the entry limit read once for the batch,
         consent and the delivery log read once for its people, every entry and decision row written in one
         transaction; the sends are carried out after it. A step other than an action (a wait, a branch...) or a
-        send that must wait (quiet hours, ``on_cap: wait``) continues one entry at a time from there."""
+        send that must wait (quiet hours, ``on_cap: wait``) continues one entry at a time from there.
+
+        ``timers`` (one per item of ``found``): the absence timers these entries fire; they are claimed
+        (pending → fired) in the same transaction, and only the ones claimed here enter, so a timer fires once
+        and a crash leaves either the timer pending or its entry and decisions written. Returns the number of
+        timers claimed (of ``found`` without timers)."""
         if not found:
-            return
+            return 0
         j = live.journey
-        found = sorted(found, key=lambda x: x[1])
+        order = sorted(range(len(found)), key=lambda k: found[k][1])
+        tids: list[int | None] = [timers[k] for k in order] if timers is not None else [None] * len(found)
+        found = [found[k] for k in order]
         users = sorted({u for u, _ in found})
         people = self._persons(users)
         index = {s.id: i for i, s in enumerate(j.steps)}
@@ -643,7 +687,15 @@ class Runtime:
         later: list[tuple[int, str, dt.datetime]] = []
         out: list[tuple[Any, ActionStep, actions.Person]] = []
         now = utcnow()
+        claimed = len(found)
         with self.store.session() as ses:
+            if timers is not None:
+                got = set(ses.scalars(update(AutomationTimer).where(
+                    AutomationTimer.id.in_(timers), AutomationTimer.state == "pending")
+                    .values(state="fired", fired_at=now).returning(AutomationTimer.id)
+                    .execution_options(synchronize_session=False)))
+                found = [f for f, tid in zip(found, tids, strict=True) if tid in got]
+                claimed = len(got)
             last: dict[str, dt.datetime] = {str(u): t for u, t in ses.execute(
                 select(JourneyEntryRow.user_id, func.max(JourneyEntryRow.entered_at)).where(
                     JourneyEntryRow.journey_key == j.key, JourneyEntryRow.user_id.in_(users))
@@ -665,7 +717,7 @@ class Runtime:
                 while current != END:
                     i = index[current]
                     step = j.steps[i]
-                    if not isinstance(step, ActionStep):
+                    if not isinstance(step, ActionStep) or step.at_best_time:  # a wait: one entry at a time
                         break
                     verdict = actions.guard(self.store, self.rules, j, step, person, at,
                                             consented=consented.get((u, step.channel, step.purpose), True),
@@ -686,7 +738,7 @@ class Runtime:
                                 "updated_at": now, "_go_on": None if ended else current})
                 steps_of.append(walked)
             if not entries:
-                return
+                return claimed
             ids = list(ses.scalars(insert(JourneyEntryRow).returning(JourneyEntryRow.id, sort_by_parameter_order=True),
                                    [{k: v for k, v in e.items() if k != "_go_on"} for e in entries]))
             acts: list[dict[str, Any]] = []
@@ -717,6 +769,7 @@ class Runtime:
             self._hand_over(act, step, person)
         for entry, step_id, at in later:
             self._run(live, entry, step_id, at)
+        return claimed
 
     def _consents(self, users: list[str], kinds: set[tuple[str, str]]) -> dict[tuple[str, str, str], bool]:
         """Consent of a batch's people for the journey's marketing messages: the people with a consent record
@@ -726,9 +779,14 @@ class Runtime:
         from jingyun.messaging import consent
         from jingyun.store.messages import MessageConsent
 
+        # The batch's consent records in one query, read by messaging's rule (consent.decision: the channel's
+        # record wins over the all-channels one '*'; neither: the answer for "no record").
+        records: dict[tuple[str, str], dict[str, bool]] = {}
         with self.store.session() as ses:
-            recorded = set(ses.scalars(select(MessageConsent.subject).where(MessageConsent.subject.in_(users))
-                                       .distinct()))
+            for subject, purpose, chan, granted in ses.execute(
+                    select(MessageConsent.subject, MessageConsent.purpose, MessageConsent.channel,
+                           MessageConsent.granted).where(MessageConsent.subject.in_(users))):
+                records.setdefault((str(subject), str(purpose)), {})[str(chan)] = bool(granted)
         out: dict[tuple[str, str, str], bool] = {}
         for channel, purpose in kinds:
             seen = self._nobody.get((channel, purpose))
@@ -738,8 +796,9 @@ class Runtime:
                 self._nobody[(channel, purpose)] = seen
             nobody = seen[0]
             for u in users:
-                out[(u, channel, purpose)] = (consent.allowed(self.store, u, channel=channel, purpose=purpose)
-                                              if u in recorded else nobody)
+                rec = records.get((u, purpose), {})
+                said = rec.get(channel, rec.get(consent.ANY_CHANNEL))
+                out[(u, channel, purpose)] = nobody if said is None else said
         return out
 
     def _delivery_log(self, users: list[str], lo: dt.datetime, hi: dt.datetime
@@ -813,28 +872,56 @@ class Runtime:
                 prio = {k: lv.journey.priority for k, lv in live.items()}
                 due = sorted(due, key=lambda t: (t.due_at, -prio.get(t.journey_key, 0), t.journey_key, t.id))
                 cancelled = self._cancelled_at_fire(live, [t for t in due if t.kind == "absence"])
+                self._set_aside(live, due, cancelled)
+                run: list[AutomationTimer] = []  # consecutive absence timers of one journey: entered as one batch
                 for timer in due:
                     lv = live.get(timer.journey_key)
-                    if lv is None:  # the journey was paused: its timers wait for it to come back
-                        self._claim(timer.id, "paused")
+                    if lv is None or timer.id in cancelled:
                         continue
-                    if timer.id in cancelled:
-                        if self._claim(timer.id, "cancelled"):
-                            self.stats.timers_cancelled += 1
+                    if run and (timer.kind != "absence" or run[0].journey_key != timer.journey_key):
+                        fired += self._fire_absences(live[run[0].journey_key], run)
+                        run = []
+                    if timer.kind == "absence":
+                        run.append(timer)
                         continue
                     if not self._claim(timer.id, "fired"):
                         continue
                     fired += 1
                     self._fire(lv, timer)
+                if run:
+                    fired += self._fire_absences(live[run[0].journey_key], run)
             self._scheduled(live, now)
             return fired
+
+    def _set_aside(self, live: dict[str, Live], due: list[AutomationTimer], cancelled: set[int]) -> None:
+        """A batch's timers of paused journeys (they wait for it to come back) and those cancelled at the fire,
+        in one store transaction."""
+        paused = [t.id for t in due if t.journey_key not in live]
+        dropped = [t.id for t in due if t.journey_key in live and t.id in cancelled]
+        if not paused and not dropped:
+            return
+        now = utcnow()
+        with self.store.session() as ses:
+            for ids, to in ((paused, "paused"), (dropped, "cancelled")):
+                if ids:
+                    res = ses.execute(update(AutomationTimer).where(AutomationTimer.id.in_(ids),
+                                                                    AutomationTimer.state == "pending")
+                                      .values(state=to, fired_at=now).execution_options(synchronize_session=False))
+                    if to == "cancelled":
+                        self.stats.timers_cancelled += int(res.rowcount)  # type: ignore[attr-defined]
+
+    def _fire_absences(self, live: Live, timers: list[AutomationTimer]) -> int:
+        """Due absence timers of one journey, in due order: their people enter at the due times as one batch —
+        the timers claimed, the entries and decisions written in one store transaction (:meth:`enter_many`)."""
+        return self.enter_many(live, [(t.user_id, t.due_at) for t in timers], timers=[t.id for t in timers])
 
     def _fire(self, live: Live, timer: AutomationTimer) -> None:
         p = json.loads(timer.payload)
         if timer.kind == "absence":
             self.enter(live, timer.user_id, timer.due_at)
         elif timer.kind in ("wait", "resume"):
-            self._resume(live, int(p["entry"]), p["next"], timer.due_at, cap_waits=int(p.get("cap_waits", 0)))
+            self._resume(live, int(p["entry"]), p["next"], timer.due_at, cap_waits=int(p.get("cap_waits", 0)),
+                         timed=bool(p.get("best")))
         else:  # wait_event / goal timed out
             if p["timeout_next"] == END:
                 with self.store.session() as ses:
@@ -883,7 +970,10 @@ class Runtime:
             return
         self._scheduled_at = time.monotonic()
         for lv in live.values():
-            if isinstance(lv.journey.trigger, EventTrigger) or lv.journey.trigger.type == "metric":
+            if isinstance(lv.journey.trigger, MetricTrigger):
+                self._metric(lv, lv.journey.trigger, now)
+                continue
+            if isinstance(lv.journey.trigger, EventTrigger):
                 continue
             start = self._cursor(lv.key, now)
             if start >= now:
@@ -904,6 +994,43 @@ class Runtime:
             for u, fire in sorted(zip(found.frame["u"], found.frame["fire"], strict=True), key=lambda x: x[1]):
                 self.enter(lv, str(u), pd.Timestamp(fire).to_pydatetime())
             self._cursor(lv.key, now, move=True)
+
+    def _metric(self, lv: Live, trig: MetricTrigger, now: dt.datetime) -> None:
+        """The metric condition at the latest cron fire in ``[cursor, now)`` (missed checks coalesce); the
+        journey is entered at that fire when the condition went false → true. The answer is kept in the store
+        (row ``metric:<journey>``), so a restart does not fire again while it still holds."""
+        start = self._cursor(lv.key, now)
+        fires = cron_fires(trig.cron, start, now, self.rules.timezone) if start < now else []
+        if not fires:
+            return
+        from jingyun.metrics.dictionary import load_dictionary
+        from jingyun.warehouse.backends.duckdb import DuckDBBackend
+
+        at = fires[-1]
+        got = metric_watch.check(DuckDBBackend(self._read().wh), load_dictionary(self.settings), trig, at,
+                                 self.rules.timezone)
+        name = f"metric:{lv.key}"
+        with self.store.session() as ses:
+            row = ses.scalar(select(AutomationTimer).where(AutomationTimer.key == name))
+            was = row is not None and row.state == "true"
+            state = "error" if got.error else ("true" if got.holds else "false")
+            if got.error:
+                log.warning("automation: metric trigger of %s: %s", lv.key, got.error)
+            payload = json.dumps({**got.payload(), "was": was}, default=str)
+            if row is None:
+                row = AutomationTimer(key=name, journey_key=lv.key, user_id=trig.subject, kind="metric", due_at=at,
+                                      state=state, payload=payload, created_at=utcnow())
+                ses.add(row)
+            elif not got.error:
+                row.state, row.due_at, row.payload = state, at, payload
+            else:  # the last answer stands; the error is kept next to it
+                row.payload = json.dumps({**json.loads(row.payload), "error": got.error, "error_at": at.isoformat()})
+            if got.holds and not was:
+                row.fired_at = at  # the last false → true
+        if got.holds and not was:
+            self.stats.actions["metric_fired"] = self.stats.actions.get("metric_fired", 0) + 1
+            self.enter(lv, trig.subject, at, holdout=False)
+        self._cursor(lv.key, now, move=True)
 
     def _zones(self, users: pd.Series) -> pd.Series:
         return users.map(lambda u: self._person(str(u)).tz).astype(str)

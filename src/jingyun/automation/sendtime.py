@@ -102,7 +102,7 @@ def local_hour_counts(backend: Backend, *, timezone: str, start: dt.datetime, en
     if frame.empty:
         return pd.DataFrame({"u": pd.Series(dtype=str), "hour": pd.Series(dtype=int), "n": pd.Series(dtype=int)}), zones
     frame["u"] = frame["u"].astype(str)
-    frame["tz"] = frame["u"].map(zones).fillna(timezone)
+    frame["tz"] = [zones.get(u, timezone) for u in frame["u"].tolist()]
     keys = frame[["tz", "y", "m"]].drop_duplicates()
     offsets = {(z, int(y), int(m)): _offset_hours(z, int(y), int(m)) for z, y, m in keys.itertuples(index=False)}
     shift = [offsets[(z, int(y), int(m))] for z, y, m in zip(frame["tz"], frame["y"], frame["m"], strict=True)]

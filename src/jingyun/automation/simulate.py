@@ -12,6 +12,8 @@ arbitration decide between journeys competing for the same person's day.
    in (t, t + timeout]), branch, split (hashing), action (a candidate send), goal (reached when the
    goal happens in (entered, entered + within]), exit; ``exit_when`` takes a person out as soon as
    one of its events happens after entering (a step due at or after it is not reached).
+   An action ``at: best_time`` moves the entry's time to the person's next best hour first (the
+   runtime's timer): the send and every later step happen then.
 4. Every candidate message goes through :func:`jingyun.automation.guards.arbitrate` in time order.
    A send held back does not delay the person's later steps.
 
@@ -33,7 +35,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from jingyun.automation import guards
+from jingyun.automation import guards, sendtime
 from jingyun.automation.entries import candidates, match_sql
 from jingyun.automation.journey import (
     END,
@@ -189,6 +191,8 @@ def _first_after(df: pd.DataFrame, col: str, events: pd.DataFrame, within_s: int
 def _horizon(journey: Journey) -> int:
     total = 0
     for s in journey.steps:
+        if isinstance(s, ActionStep) and s.at_best_time:
+            total += 86400  # the wait for the best hour: under a day
         total += (getattr(s, "duration", None) or 0) + (getattr(s, "timeout", None) or 0) + (getattr(s, "within", None)
                                                                                              or 0)
     return total
@@ -216,8 +220,15 @@ def _attr_ok(ctx: _Context, flt: Filter, people: str) -> set[str]:
     return set(found["u"])
 
 
-def _walk(ctx: _Context, journey: Journey, entries: pd.DataFrame, people: str, lo: dt.datetime, hi: dt.datetime
-          ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _best_times(df: pd.DataFrame, best: sendtime.BestHours) -> pd.Series:
+    """Each row's next start of the person's best local hour at or after ``t``."""
+    moved = [sendtime.next_best(pd.Timestamp(t).to_pydatetime(), str(u), best)
+             for u, t in zip(df["u"].tolist(), df["t"].tolist(), strict=True)]
+    return pd.Series(moved, index=df.index, dtype="datetime64[us]")
+
+
+def _walk(ctx: _Context, journey: Journey, entries: pd.DataFrame, people: str, lo: dt.datetime, hi: dt.datetime,
+          best: sendtime.BestHours | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Visits ``(entry, step, order)`` and candidate sends ``(entry, u, step, channel, purpose, due)``."""
     visits: list[pd.DataFrame] = []
     sends: list[pd.DataFrame] = []
@@ -240,6 +251,11 @@ def _walk(ctx: _Context, journey: Journey, entries: pd.DataFrame, people: str, l
             hit = _first_after(df.assign(_from=df["entered"]), "_from", ctx.rows(step.event, people, lo, hi),
                                step.within)
             df = df[hit.notna()].assign(t=np.maximum(df["t"][hit.notna()], hit[hit.notna()]))
+        if isinstance(step, ActionStep) and step.at_best_time and best is not None and not df.empty:
+            # the person waits at the step for their best hour (as the runtime's timer does): an exit meanwhile
+            # means the step is never reached; the send and every later step happen at that hour
+            df = df.assign(t=_best_times(df, best))
+            df = df[~(df["exit_at"].notna() & (df["exit_at"] <= df["t"]))]
         if df.empty:
             continue
         visits.append(pd.DataFrame({"entry": df["entry"].to_numpy(), "step": step.id, "order": order}))
@@ -308,8 +324,12 @@ def _paths(journey: Journey, entries: pd.DataFrame, visits: pd.DataFrame, offset
 
 def simulate(backend: Any, journeys: Sequence[Journey], date_from: dt.date, date_to: dt.date, *,
              timezone: str, rules: guards.GuardRules | None = None, store: Any = None,
-             defs: Definitions | None = None, with_users: bool = False) -> list[SimulationResult]:
-    """Replay ``[date_from, date_to]`` (local days) through the journeys together; sends nothing."""
+             defs: Definitions | None = None, with_users: bool = False,
+             best: sendtime.BestHours | None = None) -> list[SimulationResult]:
+    """Replay ``[date_from, date_to]`` (local days) through the journeys together; sends nothing.
+
+    A step with ``at: best_time`` uses ``best`` (each person's best hour), by default computed from the
+    engagement of the 90 days before the replayed range starts (what a live runtime knew then)."""
     keys = [j.key for j in journeys]
     if len(set(keys)) != len(keys):
         raise JingyunError("bad_journey", "two journeys share a key; each simulated journey needs its own", "journey")
@@ -319,6 +339,8 @@ def simulate(backend: Any, journeys: Sequence[Journey], date_from: dt.date, date
     ctx.lo = start - dt.timedelta(days=1, seconds=max((_lookback(j) for j in journeys), default=0))
     ctx.hi = end + dt.timedelta(seconds=max((_horizon(j) for j in journeys), default=0) + 1)
     consent, note = guards.consent_checker(store)
+    if best is None and any(isinstance(s, ActionStep) and s.at_best_time for j in journeys for s in j.steps):
+        best = sendtime.best_hours(backend, timezone=timezone, as_of=start, rules=rules)
     walked: list[tuple[Journey, pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, int]]] = []
     all_sends: list[pd.DataFrame] = []
     for journey in journeys:
@@ -335,7 +357,7 @@ def simulate(backend: Any, journeys: Sequence[Journey], date_from: dt.date, date
         counts["holdout"] = int(entries["holdout"].sum())
         hi = end + dt.timedelta(seconds=_horizon(journey) + 1)
         visits, sends = _walk(ctx, journey, entries[~entries["holdout"]], found.people, start - dt.timedelta(days=1),
-                              hi)
+                              hi, best)
         sends["journey"] = journey.key
         sends["priority"] = journey.priority
         sends["on_cap"] = journey.on_cap
