@@ -1,8 +1,9 @@
 """The demo business's alert rules (演示业务的预警规则), written to ``$JINGYUN_HOME/alert_rules.yaml``.
 
-The planted GMV drop of the last full month (demo/truth.py ``diagnosis``, about 5 % on the default
-demo) is what ``gmv-mom`` catches: judged on the month's last day against the month before, blue
-(a notice to the owner: under the 10 % yellow line), diagnosed by channel.
+The planted GMV drop of the last full month (demo/truth.py ``diagnosis``: the short_video driver plus a
+broad lull, 15 % in all, demo/dip.py) is what ``gmv-mom`` catches: judged on the month's last day against
+the month before, yellow (between the 10 % yellow and 20 % red lines), diagnosed by channel with
+short_video first. The truth records the colour and the day (``diagnosis.alert``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ rules:
     metric: gmv
     period: month
     compare: previous
-    blue: 3%          # a notice to the owner: the planted October drop (about 5 %) is blue
+    blue: 3%          # a notice to the owner; the planted October drop (15 %) is yellow
     yellow: 10%
     red: 20%
     by: channel

@@ -15,6 +15,7 @@ from jingyun.demo.catalog import (
     generate_inventory,
     generate_products,
 )
+from jingyun.demo.dip import Dip, plant_dip
 from jingyun.demo.events import generate_events
 from jingyun.demo.experiment import Exposure, plant_experiment
 from jingyun.demo.feedback import Feedback, generate_feedback
@@ -25,6 +26,7 @@ from jingyun.demo.sessions import EventRows
 from jingyun.demo.timeline import DAY_S, Calendar
 from jingyun.demo.users import Users, driver_months, generate_users
 
+DIP_STREAM = 1031  # the lull's own random stream: the stages' draws stay as they were
 STAGES = ("users", "purchases", "experiment", "orders", "events", "marketing", "catalog", "feedback")
 
 
@@ -43,6 +45,7 @@ class DemoData:
     inventory: Inventory
     competitors: CompetitorPrices
     feedback: Feedback
+    dip: Dip
 
 
 def stage_rng(seed: int, stage: str) -> np.random.Generator:
@@ -73,6 +76,8 @@ def generate(
     # Induced orders are online: the experiment runs on the checkout page.
     induced.platform = np.where(induced.platform == 3, users.main_platform[ind_user] % 3, induced.platform)
     orders = concat_orders(orders, induced)
+    orders, dip = plant_dip(orders, churn, users, params, truths, cal,
+                            np.random.default_rng([params.seed, DIP_STREAM]))
     done("experiment")
     detail = detail_orders(orders, users, products, cal, truths, stage_rng(params.seed, "orders"))
     done("orders")
@@ -94,5 +99,5 @@ def generate(
     done("feedback")
     return DemoData(
         params, truths, cal, users, churn, detail, exposure, events, marketing,
-        products, inventory, competitors, feedback,
+        products, inventory, competitors, feedback, dip,
     )

@@ -122,6 +122,9 @@ class DriverTruth:
     channel: str = "short_video"
     normal_conversion: float = 0.60  # share of new users who ever buy
     dropped_conversion: float = 0.05
+    # on top of it, a broad lull (demo/dip.py) takes company GMV this far below the month before:
+    # between the demo rule's yellow (10 %) and red (20 %) lines, so gmv-mom fires yellow
+    month_drop: float = 0.15
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
 
+from jingyun.demo.alerts import DEMO_RULES
 from jingyun.demo.experiment import VARIATIONS, converted_by
 from jingyun.demo.feedback import CATEGORIES
 from jingyun.demo.generate import DemoData
@@ -156,7 +158,26 @@ def _driver(d: DemoData) -> dict[str, Any]:
     out["contributions"] = dict(sorted(change.items(), key=lambda kv: kv[1]))
     out["largest_negative_segment"] = min(change, key=lambda k: change[k])
     out["new_user_conversion"] = conv
+    dip = d.dip
+    out["lull"] = {"planted_drop": dip.target, "lost_repeat_orders": dip.lost_orders, "lost_value": dip.lost_value,
+                   "cause": "on top of the driver, repeat orders of every channel lost at random until company GMV "
+                            "stood the planted drop below the month before (demo/dip.py)"}
+    out["alert"] = _expected_alert(out)
     return out
+
+
+def _expected_alert(diag: dict[str, Any]) -> dict[str, Any]:
+    """What the demo's ``gmv-mom`` rule must raise, from its own lines (demo/alerts.py) and the realised GMV:
+    judged on the month's last day (not before: a monthly rule is due only when the month closes), with
+    the driver's channel first in the diagnosis."""
+    rule = next(r for r in yaml.safe_load(DEMO_RULES)["rules"] if r["id"] == "gmv-mom")
+    before, after = diag["previous"]["gmv"], diag["period"]["gmv"]
+    drop = (before - after) / before if before else 0.0
+    level = next((c for c in ("red", "yellow", "blue") if c in rule and drop >= float(str(rule[c]).rstrip("%")) / 100),
+                 None)
+    last = dt.date.fromisoformat(diag["period"]["to"])
+    return {"rule": rule["id"], "level": level, "drop": round(drop, 6), "day": last.isoformat(),
+            "quiet_until": (last - dt.timedelta(days=1)).isoformat(), "top_driver": {"channel": diag["driver"]["channel"]}}
 
 
 def build_truth(d: DemoData, written: Written, sources: Path) -> dict[str, Any]:
