@@ -24,9 +24,9 @@ def store(settings: Settings) -> Iterator[Store]:
     st.close()
 
 
-def test_library_has_the_five_playbooks() -> None:
-    assert sorted(incidents.library()) == ["complaint_surge", "data_leak", "negative_press", "stock_out",
-                                           "system_outage"]
+def test_library_has_the_six_playbooks() -> None:
+    assert sorted(incidents.library()) == ["complaint_surge", "data_leak", "metric_drop", "negative_press",
+                                           "stock_out", "system_outage"]
     assert all(p.steps and p.first_responder for p in incidents.library().values())
 
 

@@ -25,7 +25,7 @@ def test_playbooks_for_every_role(svc: Service) -> None:
         got = svc.client.get("/api/v1/incidents/playbooks", headers=svc.headers(who))
         assert got.status_code == 200
     keys = {p["key"]: p for p in got.json()}
-    assert sorted(keys) == ["complaint_surge", "data_leak", "negative_press", "stock_out", "system_outage"]
+    assert sorted(keys) == ["complaint_surge", "data_leak", "metric_drop", "negative_press", "stock_out", "system_outage"]
     assert keys["stock_out"]["first_responder"] == "supply.manager" and keys["stock_out"]["steps"][0]["zh"]
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from jingyun.approvals import org
 from jingyun.config import Settings
 from jingyun.errors import JingyunError
-from jingyun.incidents.playbooks import LEVEL_HOURS, check_level
+from jingyun.incidents.playbooks import LEVEL_HOURS, OWNER, check_level
 from jingyun.incidents.playbooks import playbook as _library_playbook
 from jingyun.store import Store
 from jingyun.store.approvals import IncidentEntry, IncidentRow, IncidentStepRow
@@ -94,9 +94,23 @@ def _row(ses: Session, incident_id: int) -> IncidentRow:
     return row
 
 
+def _responder(ses: Session, spec: str, department: str | None, owner: str | None) -> str | None:
+    """The username a playbook position names now. ``owner.<title>``: that title in the owning department,
+    else (for a manager) the owner's superior — so ``owner.manager`` is the metric owner's manager."""
+    where, _, title = spec.rpartition(".")
+    if where != OWNER:
+        return org.resolve(ses, spec, None)
+    held = org.holder(ses, department, title) if department else None
+    if held is None and owner:
+        boss = org.superior_of(ses, owner)
+        held = boss if title == "manager" or boss is None else org.superior_of(ses, boss) or boss
+    return held
+
+
 def open_incident(store: Store, settings: Settings, *, playbook: str, level: int, title: str,
                   source: str = "manual", alert_id: int | None = None, now: dt.datetime | None = None,
-                  opened_by: str = "system") -> Incident:
+                  opened_by: str = "system", department: str | None = None, owner: str | None = None) -> Incident:
+    """``department`` and ``owner`` (a username) are what the incident is about, for ``owner.*`` positions."""
     pb = _library_playbook(playbook)
     check_level(level)
     title = (title or "").strip()
@@ -111,7 +125,7 @@ def open_incident(store: Store, settings: Settings, *, playbook: str, level: int
                                                             IncidentRow.status == "open"))
             if existing is not None:
                 return _view(ses, existing)
-        responder = org.resolve(ses, pb.first_responder, None)
+        responder = _responder(ses, pb.first_responder, department, owner)
         row = IncidentRow(playbook=pb.key, level=level, title=title, source=source, alert_id=alert_id, status="open",
                           first_responder=responder, opened_by=opened_by, opened_at=at,
                           deadline_at=at + dt.timedelta(hours=LEVEL_HOURS[level]))

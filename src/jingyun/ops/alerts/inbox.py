@@ -13,7 +13,9 @@
   keyed ``alert:<id>:<level>:<to>`` so a message is never sent twice; the console inbox is the
   alert row itself.
 * **A red alert opens an incident** (``jingyun.incidents.open_incident``) with the rule's playbook
-  and response level, once per alert.
+  and response level, once per alert. A rule that names no playbook on a revenue metric (a CNY
+  metric where higher is better: GMV, revenue, AOV, gross profit…) opens ``metric_drop`` (业绩下滑);
+  with no ``incident_level`` the playbook's level for the alert's colour applies (red: level 1, 24 h).
 """
 
 from __future__ import annotations
@@ -224,7 +226,7 @@ def apply(store: Store, settings: Settings, d: Dictionary, rules: RuleSet, ev: E
             if o.action in ("opened", "raised"):
                 o.sent = _deliver(store, settings, rules, o.alert_id, now)
                 if o.level == "red":
-                    o.incident_id = _incident(store, settings, rules, o.alert_id, now)
+                    o.incident_id = _incident(store, settings, rules, d, o.alert_id, now)
     return outcomes
 
 
@@ -314,26 +316,49 @@ def _deliver(store: Store, settings: Settings, rules: RuleSet, alert_id: int, no
     return sent
 
 
-def _incident(store: Store, settings: Settings, rules: RuleSet, alert_id: int, now: dt.datetime) -> int | None:
+METRIC_DROP = "metric_drop"  # the playbook of a falling revenue metric (业绩下滑)
+
+
+def playbook_of(rule: Rule, d: Dictionary) -> str | None:
+    """The playbook a red alert of ``rule`` opens: the rule's own, else ``metric_drop`` for a revenue metric
+    (CNY, higher is better: a fall is lost business), else none."""
+    if rule.playbook is not None:
+        return rule.playbook
+    m = d.metrics.get(rule.metric)
+    revenue = m is not None and m.unit == "CNY" and m.direction == "higher" and rule.direction == "higher"
+    return METRIC_DROP if revenue and not rule.source else None
+
+
+def _incident(store: Store, settings: Settings, rules: RuleSet, d: Dictionary, alert_id: int,
+              now: dt.datetime) -> int | None:
     with store.session() as ses:
         row = ses.get(MetricAlert, alert_id)
         assert row is not None
         if row.incident_id is not None:
             return row.incident_id
         rule = rules.get(row.rule_id)
-        title = row.title
-        if rule.playbook is None:
+        title, colour, department = row.title, row.level, row.department
+        playbook = playbook_of(rule, d)
+        if playbook is None:
             _event(ses, alert_id, "incident", now=now, note="the rule names no playbook: no incident opened")
             return None
     try:
-        open_incident = importlib.import_module("jingyun.incidents").open_incident
+        mod = importlib.import_module("jingyun.incidents")
+        open_incident, level = mod.open_incident, rule.incident_level
+        if level is None:
+            level = mod.playbook(playbook).level_for(colour) or 2
     except (ImportError, AttributeError):
         with store.session() as ses:
             _event(ses, alert_id, "incident", now=now, note="incidents are not installed")
         return None
+    except JingyunError as exc:  # a playbook the library does not (any longer) have
+        with store.session() as ses:
+            _event(ses, alert_id, "incident", now=now, note=exc.message)
+        return None
     try:
-        inc = open_incident(store, settings, playbook=rule.playbook, level=rule.incident_level, title=title[:200],
-                            source="alert", alert_id=alert_id, now=now)
+        inc = open_incident(store, settings, playbook=playbook, level=level, title=title[:200],
+                            source="alert", alert_id=alert_id, now=now, department=department or None,
+                            owner=rule.owner)
     except JingyunError as exc:
         with store.session() as ses:
             _event(ses, alert_id, "incident", now=now, note=exc.message)
@@ -342,8 +367,7 @@ def _incident(store: Store, settings: Settings, rules: RuleSet, alert_id: int, n
         row = ses.get(MetricAlert, alert_id)
         assert row is not None
         row.incident_id = int(inc.id)
-        _event(ses, alert_id, "incident", now=now, incident_id=int(inc.id), playbook=rule.playbook,
-               level=rule.incident_level)
+        _event(ses, alert_id, "incident", now=now, incident_id=int(inc.id), playbook=playbook, level=level)
     return int(inc.id)
 
 

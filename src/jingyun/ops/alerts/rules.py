@@ -79,7 +79,7 @@ class Rule:
     lookback: int = 120  # anomaly: days of history fitted
     name: str = ""
     playbook: str | None = None  # a red alert opens an incident from this playbook (jingyun.incidents)
-    incident_level: int = 2
+    incident_level: int | None = None  # None: the playbook's level for the alert's colour, else 2
     enabled: bool = True
 
     def to_dict(self) -> dict[str, Any]:
@@ -180,8 +180,8 @@ def _rule(origin: str, item: Any, i: int, d: Dictionary, targets: TargetSet | No
     if kind == "stop_loss" and not str(item.get("plan", "")).strip():
         raise _fail(origin, f"{path}.plan", "a stop-loss line names its response plan, e.g. 紧急预案 emergency plan")
     level = _choice(origin, item, "level", path, LEVELS, "red" if kind == "stop_loss" else "yellow")
-    incident_level = item.get("incident_level", 2)
-    if incident_level not in (1, 2, 3):
+    incident_level = item.get("incident_level")
+    if incident_level is not None and incident_level not in (1, 2, 3):
         raise _fail(origin, f"{path}.incident_level", "must be 1, 2 or 3 (24/48/72 h)")
     department = str(item.get("department") or (d.metrics[metric].owner if metric in d.metrics else "")).strip()
     return Rule(
