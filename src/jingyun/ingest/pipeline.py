@@ -86,7 +86,7 @@ class ChunkLoader:
     """Loads chunks of one source into one table."""
 
     def __init__(self, wh: Warehouse, table: Table, mapping: Mapping, source: str, fmt: str, *,
-                 normalise_places: bool = False):
+                 normalise_places: bool = True):  # every way in (files, API, replay): one place step
         self.wh = wh
         self.normalise_places = normalise_places and table.name == "users"
         self.table = table
