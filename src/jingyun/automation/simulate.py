@@ -26,8 +26,11 @@ the entries that reached each step, ``actions`` the sends that passed the guards
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -316,10 +319,26 @@ def _paths(journey: Journey, entries: pd.DataFrame, visits: pd.DataFrame, offset
     named = [tuple(ids[k] for k in range(len(ids)) if int(m) >> k & 1) for m in uniq.tolist()]
     at = entries["entered"].to_numpy(dtype="datetime64[us]")
     users = entries["u"].to_numpy(dtype=object)
-    order = np.lexsort((users.astype(str), at.astype(np.int64)))
-    aware = pd.DatetimeIndex(at[order]).tz_localize("UTC").tz_convert(offset_tz).to_pydatetime()
-    inv = inverse.ravel()[order]
-    return [EntryPath(str(u), a, named[k]) for u, a, k in zip(users[order].tolist(), aware, inv.tolist(), strict=True)]
+    order = np.lexsort((pd.factorize(users, sort=True)[0], at.astype(np.int64)))
+    by_mask = np.empty(len(named), dtype=object)
+    by_mask[:] = named
+    with _gc_paused():  # hundreds of thousands of small tuples: generational GC passes would rescan them all
+        aware = pd.DatetimeIndex(at[order]).tz_localize("UTC").tz_convert(offset_tz).to_pydatetime()
+        return list(map(partial(tuple.__new__, EntryPath),
+                        zip(users[order].astype(str).tolist(), aware, by_mask[inverse.ravel()[order]].tolist(), strict=True)))
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off while a block builds many objects that hold no cycles (they are
+    collected by reference counting as usual; a cycle made meanwhile waits for the next pass)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def simulate(backend: Any, journeys: Sequence[Journey], date_from: dt.date, date_to: dt.date, *,
