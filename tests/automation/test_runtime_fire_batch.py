@@ -6,16 +6,23 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
-from automation_live import T0, Live, live, view
-from sqlalchemy import event, select
+import pytest
+from automation_live import T0, Clock, Live, live, view
+from sqlalchemy import event, select, update
 
+from jingyun.api.writer import IngestWriter
+from jingyun.automation.runtime import Runtime
+from jingyun.config import load_settings
 from jingyun.messaging import Message, consent, deliver
 from jingyun.store.automation import AutomationAction, AutomationTimer, JourneyEntryRow
+from jingyun.store.db import open_store
 from jingyun.store.messages import MessageConsent
+from jingyun.warehouse import Warehouse
 
-__all__ = ["live"]
+__all__ = ["live", "pg_url"]
 M = dt.timedelta(minutes=1)
 FIRE = T0 + 30 * M
 BROWSE = {
@@ -91,3 +98,72 @@ def test_thousand_due_timers_fire_once_in_few_transactions(live: Live) -> None:
     again = live.restart()
     assert again.tick(FIRE + 60 * M) == 0
     assert len([k for _, k, _ in live.deliveries() if not k.startswith("pre:")]) == 955
+
+
+def _service_pg_url() -> Any:
+    """The service suite's throwaway PostgreSQL fixture (as tests/ops does)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).parents[1] / "service"
+    sys.path.insert(0, str(here))  # its conftest imports service_support
+    spec = importlib.util.spec_from_file_location("jingyun_tests_service_conftest", here / "conftest.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.pg_url
+
+
+pg_url = _service_pg_url()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def on_db(request: pytest.FixtureRequest, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Live]:
+    if request.param == "postgresql":
+        from sqlalchemy import create_engine, text
+
+        url = request.getfixturevalue("pg_url")
+        engine = create_engine(url)
+        with engine.begin() as con:
+            con.execute(text("DROP SCHEMA public CASCADE"))
+            con.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        monkeypatch.setenv("JINGYUN_DB_URL", url)
+    home = tmp_path / "ws"
+    home.mkdir()
+    monkeypatch.setenv("JINGYUN_HOME", str(home))
+    settings = load_settings(home)
+    store = open_store(settings)
+    assert store.engine.dialect.name == request.param
+    writer = IngestWriter(Warehouse.open(settings))
+    clock = Clock()
+    runtime = Runtime(store, settings, reader=writer.reader, clock=clock)
+    runtime.attach(writer.wh)
+    yield Live(settings, store, writer, runtime, clock)
+    writer.close()
+    writer.wh.close()
+    store.close()
+
+
+def test_a_batch_claims_only_the_timers_still_pending(on_db: Live) -> None:
+    """Another instance claimed some of the due timers first: this one fires the rest, each once (the claim is
+    an UPDATE … RETURNING inside the batch's transaction, on SQLite and PostgreSQL alike)."""
+    lv = on_db
+    lv.journey(BROWSE)
+    people = PEOPLE[100:300]
+    with lv.store.session() as ses:
+        ses.add_all([MessageConsent(subject=u, purpose="marketing", channel="*", granted=True, source="test",
+                                    updated_at=T0) for u in people])
+    lv.post("events", [view(u, T0) for u in people])
+    taken = people[::4]  # 50 timers already fired by the other instance
+    with lv.store.session() as ses:
+        ses.execute(update(AutomationTimer).where(AutomationTimer.user_id.in_(taken))
+                    .values(state="fired", fired_at=FIRE))
+    assert lv.at(FIRE) == 150
+    with lv.store.session() as ses:
+        entered = sorted(u for (u,) in ses.execute(select(JourneyEntryRow.user_id)))
+        states = Counter(s for (s,) in ses.execute(select(AutomationTimer.state)))
+    assert entered == sorted(set(people) - set(taken)) and states == {"fired": 200}
+    assert sorted(u for u, _, _ in lv.deliveries()) == entered
+    assert lv.at(FIRE + 60 * M) == 0 and len(lv.deliveries()) == 150
