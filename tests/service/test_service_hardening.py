@@ -385,3 +385,24 @@ def test_an_existing_home_is_narrowed_when_opened(tmp_path: Path) -> None:
     os.chmod(home, 0o755)
     load_settings(home)
     assert set(_modes(home).values()) <= {"0o600", "0o700"}, _modes(home)
+
+
+def test_a_refused_whole_body_is_answered_at_once_on_a_kept_connection(svc: Svc, server: int) -> None:
+    """A body refused on its last piece (bad gzip) is answered without waiting to drain a body that has
+    ended: the socket's timeout is half the drain timeout, and the connection serves the next request."""
+    from jingyun.api.bodies import DRAIN_SECONDS
+
+    body = json.dumps({"events": _events("drain", 1)}).encode()
+    sock = socket.create_connection(("127.0.0.1", server), timeout=DRAIN_SECONDS / 2)
+    try:
+        for payload in (body, gzip.compress(body)[:-12]):  # says gzip and is not; gzip cut short
+            head = (f"POST {INGEST} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+                    f"Authorization: Bearer {svc.ingest}\r\nContent-Length: {len(payload)}\r\n\r\n")
+            sock.sendall(head.encode() + payload)
+            status, headers, answer = _read_response(sock)
+            assert status == 400 and json.loads(answer)["error"]["code"] == "bad_encoding"
+            assert headers.get("connection", "") != "close"
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _read_response(sock)[0] == 200
+    finally:
+        sock.close()

@@ -125,8 +125,9 @@ def parse_json(body: bytes) -> Any:
 # -- the middleware -------------------------------------------------------------------------------
 
 class _Refused(Exception):
-    def __init__(self, error: JingyunError):
+    def __init__(self, error: JingyunError, *, read_all: bool = False):
         self.error = error
+        self.read_all = read_all  # the whole body was already received: nothing is left to drain
 
 
 def _header(scope: Scope, name: bytes) -> str:
@@ -163,7 +164,7 @@ class BodyMiddleware:
             if not complete:
                 return  # the client went away
         except _Refused as refused:
-            if drained:
+            if drained and not refused.read_all:
                 drained = await self._drain(receive)
             await self._answer(refused.error, scope, receive, send, close=not drained)
             return
@@ -194,6 +195,15 @@ class BodyMiddleware:
                             "1,000 records and 1 MB", None, status=413)
 
     async def _read(self, receive: Receive, *, gzip: bool) -> tuple[bytes, bool]:
+        last = [False]  # the message just received was the body's last
+        try:
+            return await self._inflate(receive, gzip=gzip, last=last)
+        except _Refused as refused:
+            # refused on the body's last message: waiting to drain more would only wait for the drain timeout
+            refused.read_all = last[0]
+            raise
+
+    async def _inflate(self, receive: Receive, *, gzip: bool, last: list[bool]) -> tuple[bytes, bool]:
         chunks: list[bytes] = []
         raw = size = 0
         inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS) if gzip else None
@@ -202,6 +212,7 @@ class BodyMiddleware:
             if message["type"] == "http.disconnect":
                 return b"", False
             chunk = message.get("body", b"")
+            last[0] = not message.get("more_body", False)
             raw += len(chunk)
             if raw > self.limit:
                 raise _Refused(self._too_large())
