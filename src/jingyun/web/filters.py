@@ -181,9 +181,11 @@ class Filters:
 
 
 def last_data_day(ctx: ConsoleCtx) -> dt.date:
+    # the local day of the latest fact (a local day only grows with the instant): max(ts) reads the column's
+    # statistics, where max(local day of every row) converted ~3M event times (850 ms a panel on 50,000 users)
     with ctx.reader() as wh:
-        day = wh.scalar(f"SELECT max(d) FROM (SELECT max({local_date('ts', ctx.timezone)}) AS d FROM orders "
-                        f"UNION ALL SELECT max({local_date('ts', ctx.timezone)}) FROM events) x")
+        day = wh.scalar(f"SELECT {local_date('m', ctx.timezone)} FROM (SELECT max(m) AS m FROM "
+                        "(SELECT max(ts) AS m FROM orders UNION ALL SELECT max(ts) FROM events) x) y")
     if day is None:
         from jingyun.web.context import today_local
 
