@@ -7,7 +7,7 @@ DEMO_USERS ?= 50000
 DEMO_DAYS ?= 365
 export JINGYUN_HOME ?= $(CURDIR)/.jingyun
 
-.PHONY: demo test bench lint sysdeps clean
+.PHONY: demo test bench lint sysdeps clean screenshots
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test: $(VENV)/.installed sysdeps
 
 bench: $(VENV)/.installed sysdeps
 	$(PY) -m bench.run
+
+# Every console page in zh-CN and en on a 5,000-user demo, into docs/screenshots (linked from docs/console.md).
+screenshots: $(VENV)/.installed sysdeps
+	$(PY) -m jingyun.web.screenshots docs/screenshots
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests bench
