@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -108,8 +109,14 @@ def test_status_lists_a_running_command_and_demo_is_refused(homes: tuple[Path, P
                 break
         assert seen, status
     finally:
+        slow.send_signal(signal.SIGINT)  # Ctrl-C: the query is interrupted in the service, not left running
         _out, err = slow.communicate(timeout=120)
-    assert slow.returncode == 0, err
+    assert slow.returncode == 130 and err.strip().splitlines()[-1] == "aborted", err
+    for _ in range(100):
+        if not as_json(jingyun(served, "status", "--json"))["service"]["commands"]:
+            break
+    else:
+        raise AssertionError("the interrupted query still runs in the service")
     human = jingyun(served, "status")
     assert "through the service" in human.stdout and f"127.0.0.1:{service.port}" in human.stdout
     refused = jingyun(served, "demo", "--replace")
