@@ -44,8 +44,14 @@ def main(argv: list[str] | None = None) -> int:
         rows = module.run(quick=args.quick)
         table = markdown(rows)
         header = f"# {name}\n\n{(module.__doc__ or '').strip()}\n\nRun {time.strftime('%Y-%m-%d %H:%M')} ({time.perf_counter() - started:.0f} s, quick={args.quick}).\n\n"
-        out = RESULTS / f"{name}.md"
-        (out).write_text(header + table + _earlier_runs(out), encoding="utf-8")
+        section_of = getattr(module, "SECTION_OF", None)  # a bench whose table is a section of another's file
+        if section_of:
+            out = RESULTS / f"{section_of}.md"
+            kept = out.read_text(encoding="utf-8").rstrip("\n") + "\n\n" if out.exists() else ""
+            out.write_text(kept + "#" + header + table, encoding="utf-8")
+        else:
+            out = RESULTS / f"{name}.md"
+            (out).write_text(header + table + _earlier_runs(out), encoding="utf-8")
         sys.stdout.write(f"\n## {name}\n{table}")
     return 0
 

@@ -51,12 +51,12 @@
     return opt;
   }
 
-  /* Readiness: <body data-ready="1"> once no panel is still loading and every chart has painted its first
-     frame; data-ready-ms holds the milliseconds since navigation start (browser tests, screenshots and
+  /* Readiness: <body data-ready="1"> once no panel is still loading (no .loading spinner, no HTMX request in
+     flight) and every chart has painted its first frame; data-ready-ms holds the milliseconds since navigation start (browser tests, screenshots and
      bench/bench_console_browser.py wait on it). */
   var painting = 0;
   function markReady() {
-    if (painting > 0 || document.body.dataset.ready === "1" || document.querySelector(".loading")) { return; }
+    if (painting > 0 || document.body.dataset.ready === "1" || document.querySelector(".loading, .htmx-request")) { return; }
     document.body.dataset.readyMs = String(Math.round(performance.now()));
     document.body.dataset.ready = "1";
   }
