@@ -24,6 +24,7 @@ from jingyun.errors import JingyunError
 from jingyun.security.masking import Masker, require_field_access
 from jingyun.warehouse.backends import open_backend
 from jingyun.warehouse.filters import Filter
+from jingyun.web import datacache
 from jingyun.web.context import ConsoleCtx, page_ctx
 from jingyun.web.errors import ConsoleRoute
 from jingyun.web.filters import Filters, parse_filters
@@ -105,8 +106,9 @@ def _run_funnel(ctx: ConsoleCtx, p: FunnelParams, **kw: Any) -> Any:
     """The funnel as this viewer may see it: no breakdown by personal data, free-text values masked."""
     if p.by is not None:
         require_field_access(p.by.label, sees_raw=ctx.principal.sees_raw, field_name="by")
-    with ctx.reader() as wh:
-        res = run_funnel(open_backend(ctx.state.settings, warehouse=wh), p, **kw)
+    with ctx.reader() as wh:  # the library's result per data version (web.datacache), masked below per viewer
+        res = datacache.memo(wh, ("funnel", str(ctx.state.settings.home), repr(p), repr(sorted(kw.items()))),
+                             lambda: run_funnel(open_backend(ctx.state.settings, warehouse=wh), p, **kw))
     if p.by is not None and not ctx.principal.sees_raw:
         masker = Masker(ctx.state.service.mask_salt)
         res = dataclasses.replace(res, breakdown=[dataclasses.replace(g, value=masker.any(g.value))

@@ -23,7 +23,7 @@ from jingyun.metrics.kpi import PERSPECTIVE_NAMES, Scorecard, Target, scorecard
 from jingyun.metrics.periods import Period, period_of
 from jingyun.warehouse import Warehouse
 from jingyun.warehouse.backends import open_backend
-from jingyun.web import enums, i18n
+from jingyun.web import datacache, enums, i18n
 from jingyun.web.context import ConsoleCtx, page_ctx
 from jingyun.web.errors import ConsoleRoute
 from jingyun.web.filters import DIMENSIONS, Filters, dimension_values, parse_filters
@@ -68,8 +68,11 @@ def kpi_card(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     with ctx.reader() as wh:
         # The card's numbers are the dictionary's metric (metrics.kpi.kpi_card), never the page's own.
         c = f.comparison()  # 环比 or 同比, by the date picker's toggle
-        k = kpi.kpi_card(open_backend(ctx.state.settings, warehouse=wh), d, ts, t, f.date_from, f.date_to, timezone=ctx.timezone,
-                     by=f.dim, value=f.value, compare=(c.date_from, c.date_to))
+        key = ("kpi", str(ctx.state.settings.home), repr((t, f.date_from, f.date_to, ctx.timezone, f.dim, f.value,
+                                                          c.date_from, c.date_to)))
+        k = datacache.memo(wh, key, lambda: kpi.kpi_card(
+            open_backend(ctx.state.settings, warehouse=wh), d, ts, t, f.date_from, f.date_to, timezone=ctx.timezone,
+            by=f.dim, value=f.value, compare=(c.date_from, c.date_to)))
     unit, actual, before, goal, att, change = k.unit, k.actual, k.previous, k.goal, k.attainment, k.change
     status: str = k.status
     # Targets are set for the whole company: a slice (one channel) is never judged against them. The card
