@@ -3,6 +3,7 @@ an ingest, computed once when asked concurrently, and a failure is not kept. On 
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -91,6 +92,6 @@ def test_a_failure_is_not_kept(wh: Warehouse) -> None:
 def test_the_oldest_results_go_past_the_limit(wh: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(datacache, "LIMIT", 3)
     for i in range(5):
-        datacache.memo(wh, i, lambda i=i: i)
+        datacache.memo(wh, i, functools.partial(int, i))
     assert datacache.memo(wh, 0, lambda: -1) == -1  # evicted: computed again
     assert datacache.memo(wh, 4, lambda: -1) == 4  # recent: kept
