@@ -276,6 +276,15 @@ def test_object_level_scope_of_segments(svc: Service) -> None:
     # the analyst sees every department, the admin deletes
     assert svc.client.get(f"/api/v1/segments/{stores}", headers=svc.headers("analyst")).status_code == 200
     assert svc.client.delete(f"/api/v1/segments/{stores}", headers=svc.headers("admin")).status_code == 204
+    # an analyst who belongs to no department saves a workspace segment, as in the console; a specialist may not
+    r = svc.client.post("/api/v1/segments", json={"name": "ana-workspace", "rule": {"member_level": "gold"}},
+                        headers=svc.headers("analyst"))
+    assert r.status_code == 201 and r.json()["department"] is None and r.json()["created_by"] == "ana", r.text
+    workspace = r.json()["id"]
+    r = svc.client.post("/api/v1/segments", json={"name": "spec-workspace", "department": "",
+                                                   "rule": {"member_level": "gold"}}, headers=svc.headers("specialist"))
+    assert r.status_code == 422 and r.json()["error"]["field"] == "department", r.text
+    assert svc.client.delete(f"/api/v1/segments/{workspace}", headers=svc.headers("admin")).status_code == 204
 
 
 def test_role_in_a_profile_update_is_ignored(svc: Service) -> None:

@@ -9,15 +9,17 @@ import datetime as dt
 import io
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 from web_support import SAVED
 
-from conftest import Console
 from jingyun.api.app import app_state
 from jingyun.segments import saved
 from jingyun.segments.store import SegmentStore
+
+if TYPE_CHECKING:  # the console fixture's type (tests/web/conftest.py); no import of a module named conftest at run time
+    from conftest import Console
 
 _CLIENTS: dict[tuple[int, str], Any] = {}
 

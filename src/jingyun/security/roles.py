@@ -111,6 +111,13 @@ class Principal:
     def can_see_department(self, department_id: int) -> bool:
         return self.role in ALL_DEPARTMENTS or department_id in self.departments
 
+    @property
+    def saves_workspace(self) -> bool:
+        """Who may save a workspace segment (no department): an admin, and an analyst who belongs to no
+        department. An analyst's segment is their department's: analysts *see* every department, but saving
+        goes by membership, never by :meth:`can_see_department`, so no analyst writes into another one."""
+        return self.kind != "api_key" and (self.role == "admin" or (self.role == "analyst" and not self.departments))
+
     def require(self, permission: str) -> None:
         if not self.may(permission):
             raise JingyunError("forbidden", f"your role ({self.role}) may not do this ({permission})", None, status=403)

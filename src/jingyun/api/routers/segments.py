@@ -53,7 +53,8 @@ SegmentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 class SegmentIn(BaseModel):
     model_config = ConfigDict(extra="ignore")  # status/approved_by/created_by cannot be mass-assigned
     name: str = Field(min_length=1, max_length=100, description="Unique; letters, digits, _ - . and inner spaces 名称")
-    department: str = Field(min_length=1, max_length=100)
+    department: str | None = Field(None, max_length=100, description="Owning department 部门; empty or absent: a "
+                                   "workspace segment (admins, and analysts who belong to no department)")
     rule: dict[str, Any] = Field(default_factory=dict, max_length=10,
                                  description="rule tree, or {column: value} equality filters 规则")
     zh: str = Field("", max_length=200, description="Chinese name 中文名")
@@ -152,11 +153,17 @@ def create_segment(body: SegmentIn, request: Request, state: StateDep,
         get_playbook(body.playbook)
     guard(audience_rule(body.rule), sees_raw=principal.sees_raw)  # no rule that singles a person out
     reading(state, lambda wh: compiled_sql(state, wh, body.rule))  # never save a rule that does not compile
-    with state.store.session() as ses:
-        existing = ses.scalar(select(Department).where(Department.name == body.department))
-        if principal.role != "admin" and (existing is None or existing.id not in principal.departments):
-            raise deny_object(state, request, principal, "department", "department")
-        dep_id = (existing or departments_by_name(ses, [body.department])[0]).id
+    dep_id: int | None = None
+    if not body.department:
+        if not principal.saves_workspace:
+            raise JingyunError("department_required", "name one of your departments: only admins and analysts "
+                               "without a department save workspace segments", "department", status=422)
+    else:
+        with state.store.session() as ses:
+            existing = ses.scalar(select(Department).where(Department.name == body.department))
+            if principal.role != "admin" and (existing is None or existing.id not in principal.departments):
+                raise deny_object(state, request, principal, "department", "department")
+            dep_id = (existing or departments_by_name(ses, [body.department])[0]).id
     saved = SegmentStore(state.settings, state.store).save_segment(
         SavedSegment(body.name, body.rule, zh=body.zh, en=body.en, playbook=body.playbook, created_by=principal.name),
         department_id=dep_id)

@@ -182,9 +182,7 @@ def people(ctx: Viewer) -> HTMLResponse:
 
 
 def _saves_workspace(ctx: ConsoleCtx) -> bool:
-    from jingyun.web.routes.users import saves_workspace
-
-    return ctx.may("segments:create") and saves_workspace(ctx)
+    return ctx.may("segments:create") and ctx.principal.saves_workspace
 
 
 def _departments(ctx: ConsoleCtx) -> list[str]:

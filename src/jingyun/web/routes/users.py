@@ -266,7 +266,7 @@ def _audience(ctx: ConsoleCtx, status_code: int = 200, **values: Any) -> HTMLRes
                       filter_ops=("eq", "neq", "in", "not_in", "gt", "gte", "lt", "lte", "contains"),
                       metrics=list(ORDER_METRICS), tag_types=tag_types(ctx.state.settings),
                       segments=sorted(_visible_segments(ctx)), departments=_save_departments(ctx),
-                      any_department=saves_workspace(ctx), **values)
+                      any_department=ctx.principal.saves_workspace, **values)
 
 
 # Attributes whose values the builder offers as a pick list (low cardinality, not personal data)
@@ -306,14 +306,6 @@ def _save_departments(ctx: ConsoleCtx) -> list[str]:
     return sorted(_department_names(ctx))
 
 
-def saves_workspace(ctx: ConsoleCtx) -> bool:
-    """Who may save a workspace segment (no department): an admin, and an analyst who belongs to no department
-    (an analyst's segment is their department's; analysts *see* every department, but saving goes by membership,
-    never by ``can_see_department``, so no analyst writes into another department)."""
-    p = ctx.principal
-    return p.role == "admin" or (p.role == "analyst" and not p.departments)
-
-
 # the library's refusals, said in the reader's language (the library's own text stays as the detail)
 SAVE_MESSAGES = {"segment_exists": "save.err_exists", "bad_name": "save.err_name", "pins_person": "save.err_personal",
                  "sensitive_field": "save.err_personal", "bad_json": "msg.bad_json"}
@@ -342,7 +334,7 @@ def _save(ctx: ConsoleCtx, name: str, department: str, rule_text: str) -> SaveOu
             raise JingyunError("bad_rule", "a rule is a JSON object", "rule", status=422)
         guard(tree_rule(rule), sees_raw=ctx.principal.sees_raw)  # no rule that singles a person out
         store = SegmentStore(ctx.state.settings, ctx.state.store)
-        if department == "" and not saves_workspace(ctx):  # an admin, or an analyst who has no department
+        if department == "" and not ctx.principal.saves_workspace:  # an admin, or an analyst who has no department
             return SaveOutcome(422, ctx.t("save.err_pick_department"), "department")
         if department and ctx.principal.role != "admin" and department not in _department_names(ctx):
             deny_object(ctx.state, ctx.request, ctx.principal, "department", "department")  # audited as denied
