@@ -64,7 +64,8 @@ def test_service_runs_journeys_from_http_and_file_commits(settings: Settings, tm
         path = tmp_path / "views.ndjson"
         path.write_text("\n".join(json.dumps({"event_id": f"f{i}", "user_id": f"u_file{i}", "event": "view_product",
                                               "ts": "2026-09-01T02:00:00Z"}) for i in range(3)) + "\n")
-        ingest_file(writer.wh, "events", path)  # a file load on the service's warehouse: the same listeners
+        with writer.lock:  # as a command's file load in the service takes it: the writer thread shares the connection
+            ingest_file(writer.wh, "events", path)  # a file load on the service's warehouse: the same listeners
         assert _timers(store, 4) == ["u_file0", "u_file1", "u_file2", "u_http"]
     assert runtime.on_commit not in writer.wh.after_commit  # stopped with the service
 
