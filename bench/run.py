@@ -3,7 +3,8 @@
 Each module exposes ``run(quick: bool) -> list[dict]``: rows of one table, each
 a measurement next to the reference measured in the same run on this machine.
 ``python -m bench.run [--quick] [NAME ...]``; results go to ``bench/results/NAME.md``,
-newest run first, earlier runs and their notes kept below it.
+newest run first, earlier runs and their notes kept below it. A module that sets ``SECTION_OF = "other"``
+appends its runs to a ``## NAME`` section of ``results/other.md`` instead (oldest first), keeping the rest.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         if section_of:
             out = RESULTS / f"{section_of}.md"
             kept = out.read_text(encoding="utf-8").rstrip("\n") + "\n\n" if out.exists() else ""
-            out.write_text(kept + "#" + header + table, encoding="utf-8")
+            # the section's title and description once, then each run appended below the earlier ones
+            first = f"\n## {name}\n" not in "\n" + kept
+            out.write_text(kept + ("#" + header if first else header[header.rindex("\n\nRun ") + 2:]) + table, encoding="utf-8")
         else:
             out = RESULTS / f"{name}.md"
             (out).write_text(header + table + _earlier_runs(out), encoding="utf-8")
