@@ -120,7 +120,13 @@ def create_app(settings: Settings, service: ServiceSettings | None = None, store
         # the scheduler runs inside the service: due jobs of schedule.yaml (none without one)
         scheduler = app_.state.scheduler = ServiceScheduler(settings, store, writer=state.writer)
         scheduler.start()
+        from jingyun.web.warm import start_warming
+
+        # the console's default views recomputed after ingests, in one background thread (console_warm)
+        warmer = app_.state.warmer = start_warming(state, app_)
         yield
+        if warmer is not None:
+            warmer.stop()
         scheduler.stop()
         app_.state.scheduler = None
         close_state(state)
@@ -132,6 +138,7 @@ def create_app(settings: Settings, service: ServiceSettings | None = None, store
     )
     app.state.jingyun = state
     app.state.scheduler = None  # a ServiceScheduler while the lifespan runs (jingyun serve)
+    app.state.warmer = None  # a web.warm.Warmer while the lifespan runs, when the console is mounted
     errors.install(app)
     from jingyun.api.routers import all_routers
 

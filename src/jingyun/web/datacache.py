@@ -21,8 +21,16 @@ T = TypeVar("T")
 LIMIT = 512
 
 _lock = threading.Lock()
-_done: OrderedDict[Hashable, Any] = OrderedDict()
+_done: OrderedDict[tuple[Hashable, str], Any] = OrderedDict()  # (key, data version) -> result
 _running: dict[Hashable, threading.Event] = {}
+# how often each kind of key (its first element, e.g. "kpi", "funnel") was computed and found kept:
+# the warm-up's test and the bench count computations here, not wall time
+computed: dict[str, int] = {}
+hits: dict[str, int] = {}
+
+
+def _kind(key: Hashable) -> str:
+    return str(key[0]) if isinstance(key, tuple) and key else str(key)
 
 
 def data_version(wh: Warehouse) -> str:
@@ -36,6 +44,7 @@ def memo(wh: Warehouse, key: Hashable, compute: Callable[[], T]) -> T:
         with _lock:
             if full in _done:
                 _done.move_to_end(full)
+                hits[_kind(key)] = hits.get(_kind(key), 0) + 1
                 return _done[full]
             waiting = _running.get(full)
             if waiting is None:
@@ -45,6 +54,7 @@ def memo(wh: Warehouse, key: Hashable, compute: Callable[[], T]) -> T:
     try:
         value = compute()
         with _lock:
+            computed[_kind(key)] = computed.get(_kind(key), 0) + 1
             _done[full] = value
             while len(_done) > LIMIT:
                 _done.popitem(last=False)
@@ -55,7 +65,15 @@ def memo(wh: Warehouse, key: Hashable, compute: Callable[[], T]) -> T:
         mine.set()
 
 
+def kept(version: str) -> list[Hashable]:
+    """The keys kept for a data version (what the warm-up left, in its test)."""
+    with _lock:
+        return [key for key, v in _done if v == version]
+
+
 def clear() -> None:
-    """Forget every kept result (the browser bench measures cold views this way)."""
+    """Forget every kept result and the counts (the browser bench measures cold views this way)."""
     with _lock:
         _done.clear()
+        computed.clear()
+        hits.clear()
