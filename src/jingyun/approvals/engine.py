@@ -65,6 +65,10 @@ class Step:
                 "timed_out": self.timed_out}
 
 
+_ESCALATED = re.compile(r"^(?P<was>\S+) did not answer within (?P<hours>[0-9.]+) (?P<clock>calendar|business) hours"
+                        r"(?:; escalated to (?P<to>\S+)|; nobody above to escalate to, reminded again)$")
+
+
 @dataclass(frozen=True)
 class Entry:
     ts: dt.datetime
@@ -72,6 +76,14 @@ class Entry:
     kind: str
     text: str
     step_id: int | None = None
+
+    @property
+    def facts(self) -> dict[str, Any] | None:
+        """What a system-written entry says, as values an edge words in its reader's language (the ``text`` is the
+        English of the API and the notices): an escalation's ``was``, ``hours``, ``clock`` and ``to`` (None: nobody
+        above). None for entries whose text is a person's own words or not of that shape."""
+        found = _ESCALATED.match(self.text) if self.kind == "escalate" else None
+        return None if found is None else found.groupdict()
 
 
 @dataclass(frozen=True)

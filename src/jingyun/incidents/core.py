@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,12 +40,35 @@ class IncidentStep:
     done_by: str | None
 
 
+_FACTS = {
+    "opened": re.compile(r"^.* level (?P<level>[123]) from (?P<source>.+?); first responder: "
+                         r"(?:nobody holds (?P<position>\S+)|(?P<responder>\S+))$", re.S),
+    "step": re.compile(r"^(?P<step>\d+)\. ", re.S),
+    "level": re.compile(r"^level (?P<was>[123]) → (?P<level>[123])$"),
+    "closed": re.compile(r"^closed(?P<late> \(after the deadline\))?: (?P<summary>.*)$", re.S),
+}
+
+
 @dataclass(frozen=True)
 class TimelineEntry:
     ts: dt.datetime
     author: str
     kind: str
     text: str
+
+    @property
+    def facts(self) -> dict[str, Any] | None:
+        """What a library-written entry says, as values an edge words in its reader's language (``text`` stays the
+        English of the API): opened — ``level``, ``source``, ``responder`` or the unheld ``position``; step —
+        ``step`` (its number); level — ``was`` and ``level``; closed — ``late`` and ``summary``. None for a note."""
+        pattern = _FACTS.get(self.kind)
+        found = pattern.match(self.text) if pattern is not None else None
+        if found is None:
+            return None
+        out: dict[str, Any] = found.groupdict()
+        if self.kind == "closed":
+            out["late"] = bool(out["late"])
+        return out
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,26 @@ TAG_KINDS: dict[str, str] = {
 }
 """Tags whose values are an enum; a tag of type ``bool`` reads as a boolean."""
 
+WORKFLOW_LABELS: dict[str, dict[str, tuple[str, str]]] = {
+    "department": {
+        "marketing": ("市场部", "Marketing"), "finance": ("财务部", "Finance"), "tech": ("技术部", "Tech"),
+        "ops": ("运营部", "Operations"), "growth": ("增长部", "Growth"),
+        "service": ("客服部", "Customer service"), "supply": ("供应链部", "Supply chain"),
+        "legal": ("法务部", "Legal"), "pr": ("公关部", "PR"), "owner": ("指标负责部门", "Metric owner's"),
+    },
+    "org_title": {
+        "specialist": ("运营专员", "Specialist"), "analyst": ("数据分析师", "Analyst"), "manager": ("经理", "Manager"),
+        "director": ("总监", "Director"), "general_manager": ("总经理", "General manager"), "admin": ("管理员", "Admin"),
+        "superior": ("直属上级", "Superior"),
+    },
+    "incident_source": {"manual": ("手动上报", "Manual"), "alert": ("告警触发", "Alert")},
+    "incident_status": {"open": ("处理中", "Open"), "closed": ("已关闭", "Closed")},
+    "incident_level": {"1": ("1 级", "Level 1"), "2": ("2 级", "Level 2"), "3": ("3 级", "Level 3")},
+}
+"""The organisation's and the incident desk's codes (approvals, incidents): departments and titles that make up an
+approval position (``marketing.director``), incident sources, statuses and response levels. Request types and
+playbooks are named by their own library (``approvals/workflows.yaml`` or the workspace's, ``playbooks.yaml``)."""
+
 _TRUE = {"true", "1", "yes", "t", "y"}
 _FALSE = {"false", "0", "no", "f", "n"}
 
@@ -127,7 +147,40 @@ def _from_library(kind: str, value: str, locale: i18n.Locale, settings: Any) -> 
     if kind == "tag":
         tag = _tag_defs().get(value)
         return None if tag is None else (tag.zh if zh else tag.en)
+    if kind == "approval_type":
+        from jingyun.approvals.workflows import load_workflows
+
+        wf = load_workflows(settings).types.get(value)
+        return None if wf is None else (wf.zh if zh else wf.en)
+    if kind == "incident_playbook":
+        from jingyun.incidents import library
+
+        pb = library().get(value)
+        return None if pb is None else (pb.zh if zh else pb.en)
+    if kind == "approval_position":
+        return _position(value, locale)
+    if kind in WORKFLOW_LABELS:
+        names = WORKFLOW_LABELS[kind].get(value)
+        return None if names is None else names[0 if zh else 1]
     return None
+
+
+def _position(spec: str, locale: i18n.Locale) -> str | None:
+    """``marketing.director`` → 市场部总监 / Marketing director; ``general_manager``, ``superior`` by title;
+    ``person:<username>`` → the username. An unknown department keeps its name before the translated title."""
+    zh = locale == "zh-CN"
+    titles = WORKFLOW_LABELS["org_title"]
+    if spec.startswith("person:"):
+        return spec.partition(":")[2] or None
+    if spec in titles:
+        return titles[spec][0 if zh else 1]
+    dept, dot, title = spec.rpartition(".")
+    if not dot or title not in titles:
+        return None
+    known = WORKFLOW_LABELS["department"].get(dept)
+    if zh:
+        return f"{known[0] if known else dept + ' '}{titles[title][0]}"
+    return f"{known[1] if known else dept} {titles[title][1].lower()}"
 
 
 def label(kind: str, value: Any, locale: i18n.Locale, settings: Any = None) -> str:
@@ -148,7 +201,21 @@ def label(kind: str, value: Any, locale: i18n.Locale, settings: Any = None) -> s
     return _from_library(kind, text, locale, settings) or str(value)
 
 
-_LIBRARY_KINDS = ("lifecycle_stage", "rfm_group", "event")
+_LIBRARY_KINDS = ("lifecycle_stage", "rfm_group", "event", "approval_type", "incident_playbook", "approval_position",
+                  *WORKFLOW_LABELS)
+
+
+def _positions() -> set[str]:
+    """Every position the shipped workflows and playbooks name, and the titles that stand alone."""
+    from jingyun.approvals.workflows import load_workflows
+    from jingyun.incidents import library
+
+    out = {"general_manager", "superior"}
+    for wf in load_workflows().types.values():
+        out |= {spec for tier in wf.tiers for stage in tier.stages for spec in stage}
+    for pb in library().values():
+        out |= {pb.first_responder, *pb.contacts}
+    return {p for p in out if not p.startswith("person:")}
 
 
 def values(kind: str, settings: Any = None) -> list[str]:
@@ -165,6 +232,18 @@ def values(kind: str, settings: Any = None) -> list[str]:
         out |= set(GROUP_NAMES)
     elif kind == "event":
         out |= set(_event_names(settings))
+    elif kind == "approval_type":
+        from jingyun.approvals.workflows import load_workflows
+
+        out |= set(load_workflows(settings).types)
+    elif kind == "incident_playbook":
+        from jingyun.incidents import library
+
+        out |= set(library())
+    elif kind == "approval_position":
+        out |= _positions()
+    elif kind in WORKFLOW_LABELS:
+        out |= set(WORKFLOW_LABELS[kind])
     return sorted(out)
 
 

@@ -3,19 +3,25 @@ timeline and attachments, where the people it waits for approve, reject or comme
 
 A request the viewer takes no part in is the same "not found" page as a missing one (as in the API). Forms post
 back to the request's own page, so every error page's way back is the request. Times are local with the offset.
+
+The library keeps codes (``marketing``, ``marketing.director``) and writes its timeline in the English of the API;
+this page words both in the reader's language: codes through ``web.enums``, the lines the system wrote (submitted,
+escalated, decided on someone's behalf) from the request's own values and the catalog (``approvals.line.*``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Path, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from jingyun import approvals
 from jingyun.api.deps import not_found, request_id
-from jingyun.approvals import ApprovalRequest
+from jingyun.approvals import ApprovalRequest, Entry
 from jingyun.errors import JingyunError
+from jingyun.web import enums
 from jingyun.web.context import ConsoleCtx, page_ctx
 from jingyun.web.errors import ConsoleRoute
 
@@ -51,6 +57,36 @@ def _may_decide(ctx: ConsoleCtx, req: ApprovalRequest) -> bool:
     return not on_chain and approvals.visible_to(ctx.state.store, req, me)  # visible only as a delegate
 
 
+@dataclass(frozen=True)
+class Line:
+    """One timeline entry as the reader reads it: its time, who, what happened and what it says."""
+
+    ts: Any
+    author: str
+    kind: str
+    label: str
+    text: str
+
+
+def _line(ctx: ConsoleCtx, req: ApprovalRequest, e: Entry) -> Line:
+    text = e.text
+    if e.kind == "submit":  # written as "<type in English> ¥<amount> — tier <n>" at submission
+        text = ctx.t("approvals.line.submit", type=enums.label("approval_type", req.type, ctx.locale,
+                                                                ctx.state.settings),
+                     amount=f"{req.amount:,.2f}", tier=req.tier + 1)
+    elif e.kind in ("approve", "reject"):  # a delegate's decision carries " (on behalf of <assignee>)"
+        step = next((s for s in req.steps if s.id == e.step_id), None)
+        suffix = f" (on behalf of {step.assignee})" if step is not None and step.assignee else ""
+        if suffix and step is not None and step.assignee != e.author and text.endswith(suffix):
+            text = text[: -len(suffix)].strip() + ctx.t("approvals.line.on_behalf", who=step.assignee)
+    elif e.kind == "escalate" and (facts := e.facts) is not None:
+        clock = ctx.t("approvals.clock." + facts["clock"])
+        key = "approvals.line.escalated" if facts["to"] else "approvals.line.reminded"
+        text = ctx.t(key, was=facts["was"], hours=facts["hours"], clock=clock, to=facts["to"] or "")
+    author = ctx.t("approvals.author.system") if e.author == "system" else e.author  # escalations, callbacks
+    return Line(e.ts, author, e.kind, ctx.t("approvals.entry." + e.kind), text)
+
+
 @router.get("/approvals", response_class=HTMLResponse)
 def inbox(ctx: Decider, box: Annotated[Literal["to_decide", "submitted"], Query()] = "to_decide",
           page: Annotated[int, Query(ge=1, le=100_000)] = 1) -> HTMLResponse:
@@ -64,7 +100,8 @@ def inbox(ctx: Decider, box: Annotated[Literal["to_decide", "submitted"], Query(
 def request_page(ctx: Decider, rid: RequestId,
                  done: Annotated[Literal["", "approve", "reject", "comment"], Query()] = "") -> HTMLResponse:
     req = _visible(ctx, rid)
-    return ctx.render("approval.html", req=req, may_decide=_may_decide(ctx, req), done=done)
+    return ctx.render("approval.html", req=req, may_decide=_may_decide(ctx, req), done=done,
+                      lines=[_line(ctx, req, e) for e in req.entries])
 
 
 @router.post("/approvals/{rid}")

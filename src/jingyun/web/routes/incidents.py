@@ -1,11 +1,16 @@
 """Incidents in the console (应急事件): the list (open first by default) with deadlines and overdue marks, a form to
 report one from a playbook, and one incident's page — playbook steps, timeline, notes, and for managers the
 ticks and the closing review. Times are local with the offset; forms post back to the page they came from.
+
+The library keeps codes (``stock_out``, ``manual``, ``supply.manager``) and writes its timeline in the English of the
+API; this page words both in the reader's language: codes through ``web.enums``, the lines the library wrote
+(opened, step done, level changed, closed) from the entry's ``facts`` and the catalog (``incidents.line.*``).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Path, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -13,6 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jingyun import incidents
 from jingyun.errors import JingyunError
 from jingyun.store.models import utcnow
+from jingyun.web import enums
 from jingyun.web.context import ConsoleCtx, page_ctx
 from jingyun.web.errors import ConsoleRoute
 
@@ -21,6 +27,41 @@ Viewer = Annotated[ConsoleCtx, Depends(page_ctx("incidents:view"))]
 Reporter = Annotated[ConsoleCtx, Depends(page_ctx("incidents:open"))]
 IncidentId = Annotated[int, Path(ge=1, le=2**62)]
 PAGE = 20
+
+
+@dataclass(frozen=True)
+class Line:
+    """One timeline entry as the reader reads it: its time, who, what happened and what it says."""
+
+    ts: Any
+    author: str
+    kind: str
+    label: str
+    text: str
+
+
+def _line(ctx: ConsoleCtx, inc: incidents.Incident, e: incidents.TimelineEntry) -> Line:
+    def name(kind: str, value: Any) -> str:
+        return enums.label(kind, value, ctx.locale, ctx.state.settings)
+
+    text, facts = e.text, e.facts
+    if facts is not None and e.kind == "opened":
+        who = facts["responder"] or ctx.t("incidents.line.nobody_holds",
+                                          position=name("approval_position", facts["position"]))
+        text = ctx.t("incidents.line.opened", playbook=name("incident_playbook", inc.playbook),
+                     level=name("incident_level", facts["level"]), source=name("incident_source", facts["source"]),
+                     who=who)
+    elif facts is not None and e.kind == "step":
+        idx = int(facts["step"])
+        step = next((s for s in inc.steps if s.idx == idx), None)
+        what = (step.zh if ctx.locale == "zh-CN" else step.en) if step is not None else ""
+        text = ctx.t("incidents.line.step", n=idx, step=what)
+    elif facts is not None and e.kind == "level":
+        text = ctx.t("incidents.line.level", was=name("incident_level", facts["was"]),
+                     level=name("incident_level", facts["level"]))
+    elif facts is not None and e.kind == "closed":
+        text = ctx.t("incidents.line.closed_late", summary=facts["summary"]) if facts["late"] else facts["summary"]
+    return Line(e.ts, e.author, e.kind, ctx.t("incidents.entry." + e.kind), text)
 
 
 @router.get("/incidents", response_class=HTMLResponse)
@@ -47,6 +88,7 @@ def open_incident(ctx: Reporter, playbook: Annotated[str, Form(max_length=50)],
 def incident_page(ctx: Viewer, iid: IncidentId) -> HTMLResponse:
     inc = incidents.get(ctx.state.store, iid)
     return ctx.render("incident.html", inc=inc, pb=incidents.library().get(inc.playbook), now=utcnow(),
+                      lines=[_line(ctx, inc, e) for e in inc.timeline],
                       can_note=ctx.may("incidents:open"), can_manage=ctx.may("incidents:manage"))
 
 
