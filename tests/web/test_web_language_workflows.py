@@ -121,6 +121,8 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
                      now=T0 + dt.timedelta(hours=26))
     second = approvals.submit(state.store, settings, type="marketing", amount=Decimal("5000"), title="会员日短信",
                               payload={}, requester="spec_a", now=T0 + dt.timedelta(hours=27))
+    for hours in (27 + 25, 27 + 50):  # mdir → gm_li, then nobody above gm_li: reminded again
+        approvals.escalate_due(state.store, settings, now=T0 + dt.timedelta(hours=hours))
     with TestClient(app) as c:
         sign_in(c, "mman")
         made = c.post("/console/incidents", data={"playbook": "stock_out", "title": "爆款断货", "level": "2"},
@@ -143,8 +145,9 @@ def sign_in(c: TestClient, who: str) -> None:
 
 PAGES = {
     "inbox": ("spec_a", "/console/approvals?box=submitted"),
-    "inbox_to_decide": ("mdir", "/console/approvals?box=to_decide"),
+    "inbox_to_decide": ("gm_li", "/console/approvals?box=to_decide"),
     "request": ("spec_a", "/console/approvals/{request}"),
+    "second": ("spec_a", "/console/approvals/{second}"),
     "incidents": ("mman", "/console/incidents?status=all"),
     "incident": ("mman", "/console/incidents/{incident}"),
 }
@@ -216,6 +219,28 @@ def test_en_pages_show_no_chinese_enum_label(client: Any, name: str) -> None:
     found = sorted(lab for lab in labels if lab in text)
     assert found == [], f"{name}: Chinese labels on an English page {found}"
     assert times
+
+
+def test_an_escalation_with_nobody_above_reads_in_both_languages(client: Any) -> None:
+    zh, _, _ = _page(client, "second", "zh-CN")
+    assert "mdir 未在 24 小时（自然时）内处理，已升级至 gm_li" in zh
+    assert "gm_li 未在 24 小时（自然时）内处理，没有更高一级可升级，已再次提醒" in zh
+    assert "营销活动 ¥5,000.00 · 第 1 档" in zh and "审批中" in zh
+    en, _, _ = _page(client, "second", "en")
+    assert "gm_li did not answer within 24 calendar hours; nobody above to escalate to, reminded again" in en
+
+
+def test_the_entries_facts_are_the_library_own_words() -> None:
+    """The facts read back exactly what the library wrote; a person's own words are not facts."""
+    at = dt.datetime(2026, 10, 9)
+    esc = approvals.Entry(at, "system", "escalate", "mdir did not answer within 7.5 business hours; escalated to gm")
+    assert esc.facts == {"was": "mdir", "hours": "7.5", "clock": "business", "to": "gm"}
+    assert approvals.Entry(at, "mdir", "comment", "mdir did not answer within 1 calendar hours").facts is None
+    opened = incidents.TimelineEntry(at, "ana", "opened", "Stock-out level 3 from alert; first responder: wu")
+    assert opened.facts == {"level": "3", "source": "alert", "position": None, "responder": "wu"}
+    closed = incidents.TimelineEntry(at, "ana", "closed", "closed: 两行\n概述")
+    assert closed.facts == {"late": False, "summary": "两行\n概述"}
+    assert incidents.TimelineEntry(at, "ana", "note", "level 1 → 2").facts is None
 
 
 def test_en_pages_read_in_english(client: Any) -> None:
