@@ -198,3 +198,29 @@ def test_a_failing_view_is_logged_and_the_rest_are_warmed(home: Path, monkeypatc
         assert "funnel_breakdown" in run.views and "alerts" in run.views
         assert "scorecard failed" in caplog.text
         assert warmer._thread is not None and warmer._thread.is_alive()  # never raised out of its thread
+
+
+def test_a_page_asking_during_the_warm_up_waits_for_it(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Single flight: the card the warm-up is computing is not computed a second time by the page."""
+    real = cockpit.kpi.kpi_card
+    first = threading.Event()
+
+    def slow(*args: object, **kwargs: object) -> object:
+        first.set()
+        time.sleep(1.0)  # the page's request arrives while this runs
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cockpit.kpi, "kpi_card", slow)
+    with _app(home) as client:
+        warmer = client.app.state.warmer  # type: ignore[attr-defined]
+        _signed_in(client)
+        _ingest_http(client)
+        version = _version(client)
+        assert first.wait(30)  # the warm-up is computing the first card
+        tid = targets(app_state(client.app).settings).targets[0].id
+        assert client.get("/console/panel/kpi", params={"id": tid}).status_code == 200
+        # the page waited for the warm-up's computation and used its result
+        assert datacache.computed.get("kpi") == 1 and datacache.waited == {"kpi": 1} and datacache.hits == {"kpi": 1}
+        run = warmer.wait(version, timeout=60)
+        assert run is not None and not run.failed
+        assert datacache.computed["kpi"] == len(targets(app_state(client.app).settings).targets)

@@ -27,6 +27,7 @@ _running: dict[Hashable, threading.Event] = {}
 # the warm-up's test and the bench count computations here, not wall time
 computed: dict[str, int] = {}
 hits: dict[str, int] = {}
+waited: dict[str, int] = {}  # of the hits, those that waited for the same computation running elsewhere
 
 
 def _kind(key: Hashable) -> str:
@@ -50,6 +51,8 @@ def memo(wh: Warehouse, key: Hashable, compute: Callable[[], T]) -> T:
             if waiting is None:
                 mine = _running[full] = threading.Event()
                 break
+        with _lock:
+            waited[_kind(key)] = waited.get(_kind(key), 0) + 1
         waiting.wait()  # the same computation is running: use its result (or run it if it failed)
     try:
         value = compute()
@@ -77,3 +80,4 @@ def clear() -> None:
         _done.clear()
         computed.clear()
         hits.clear()
+        waited.clear()
