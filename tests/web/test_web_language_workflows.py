@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from jingyun import approvals, incidents
@@ -101,9 +102,9 @@ def _tokens() -> set[str]:
 WORD = re.compile(r"(?<![\w/:=?&-])[A-Za-z_]+(?:\.[A-Za-z_]+)*(?![\w/:=?&-])")
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict[str, int]]]:
-    settings = load_settings(Path(tmp_path_factory.mktemp("lang_workflows")))
+def build(home: Path) -> tuple[FastAPI, dict[str, int]]:
+    """The workspace of these pages: the org, two requests, one incident; the ids to open."""
+    settings = load_settings(home)
     app = create_app(settings)
     mount(app, settings)
     state = app_state(app)
@@ -123,18 +124,25 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClien
                               payload={}, requester="spec_a", now=T0 + dt.timedelta(hours=27))
     for hours in (27 + 25, 27 + 50):  # mdir → gm_li, then nobody above gm_li: reminded again
         approvals.escalate_due(state.store, settings, now=T0 + dt.timedelta(hours=hours))
-    with TestClient(app) as c:
+    with TestClient(app) as c:  # reported through the console's own form (source manual)
         sign_in(c, "mman")
         made = c.post("/console/incidents", data={"playbook": "stock_out", "title": "爆款断货", "level": "2"},
                       follow_redirects=False)
         assert made.status_code == 303
-        iid = int(made.headers["location"].rsplit("/", 1)[1])
-        incidents.add_note(state.store, iid, author="mman", text="仓库确认补货")
-        incidents.complete_step(state.store, iid, 1, author="mman")
-        incidents.set_level(state.store, iid, 1, author="mman")
-        incidents.close(state.store, iid, author="mman", now=dt.datetime(2030, 1, 1),
-                        review={"summary": "补货完成", "root_cause": "预测偏低", "actions": ["调高安全库存"]})
-        yield c, {"request": req.id, "second": second.id, "incident": iid}
+    iid = int(made.headers["location"].rsplit("/", 1)[1])
+    incidents.add_note(state.store, iid, author="mman", text="仓库确认补货")
+    incidents.complete_step(state.store, iid, 1, author="mman")
+    incidents.set_level(state.store, iid, 1, author="mman")
+    incidents.close(state.store, iid, author="mman", now=dt.datetime(2030, 1, 1),
+                    review={"summary": "补货完成", "root_cause": "预测偏低", "actions": ["调高安全库存"]})
+    return app, {"request": req.id, "second": second.id, "incident": iid}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, dict[str, int]]]:
+    app, ids = build(Path(tmp_path_factory.mktemp("lang_workflows")))
+    with TestClient(app) as c:
+        yield c, ids
 
 
 def sign_in(c: TestClient, who: str) -> None:
