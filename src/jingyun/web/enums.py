@@ -14,6 +14,11 @@ A kind is an enum name (``gender``, ``bool``, ``order_status``, ``channel``…),
 value came from and lets this module pick: ``field:<column>`` (a users/orders column), ``tag:<name>``
 (a tag's value, typed by the tag), a dimension (``users.gender``) or ``status`` (any status list).
 A Python ``bool`` is always a boolean, whatever the kind.
+
+Approvals and incidents: ``approval_type`` and ``incident_playbook`` (names from their own library — the workspace's
+workflows, the playbook library), ``approval_position`` (``marketing.director`` → 市场部总监, ``general_manager``,
+``superior``, ``person:<username>`` → the username), ``department``, ``org_title``, ``incident_source``,
+``incident_status`` and ``incident_level`` (:data:`WORKFLOW_LABELS`).
 """
 
 from __future__ import annotations
