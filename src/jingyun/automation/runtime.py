@@ -70,6 +70,7 @@ from jingyun.metrics.definitions import Definitions, for_settings
 from jingyun.store.automation import AutomationTimer, JourneyEntryRow, JourneyRow, JourneyVersionRow
 from jingyun.store.db import Store
 from jingyun.store.models import utcnow
+from jingyun.warehouse.backends import Engine, open_backend
 from jingyun.warehouse.sqltext import ts_literal
 
 log = logging.getLogger(__name__)
@@ -160,12 +161,14 @@ class Runtime:
                 ok = sendtime.allowed_hours(self.rules)
                 found = sendtime.BestHours(self.rules.timezone, tuple([1 / 24] * 24), ok[0])
             else:
-                from jingyun.warehouse.backends.duckdb import DuckDBBackend
-
-                found = sendtime.best_hours(DuckDBBackend(self._read().wh), timezone=self.rules.timezone,
+                found = sendtime.best_hours(self._engine(), timezone=self.rules.timezone,
                                             as_of=now, rules=self.rules)
             self._best = (time.monotonic(), found)
         return self._best[1]
+
+    def _engine(self) -> Engine:
+        """The service's own warehouse as an engine, through the one factory (borrowed, not closed)."""
+        return open_backend(self.settings, engine="duckdb", warehouse=self._read().wh)
 
     # -- wiring ------------------------------------------------------------------------------------
     def attach(self, wh: Any) -> None:
@@ -1004,10 +1007,9 @@ class Runtime:
         if not fires:
             return
         from jingyun.metrics.dictionary import load_dictionary
-        from jingyun.warehouse.backends.duckdb import DuckDBBackend
 
         at = fires[-1]
-        got = metric_watch.check(DuckDBBackend(self._read().wh), load_dictionary(self.settings), trig, at,
+        got = metric_watch.check(self._engine(), load_dictionary(self.settings), trig, at,
                                  self.rules.timezone)
         name = f"metric:{lv.key}"
         with self.store.session() as ses:
