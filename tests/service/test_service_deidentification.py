@@ -157,7 +157,7 @@ def test_estimates_refuse_rules_that_pin_a_person(planted: Service) -> None:
 
 
 def test_small_counts_read_below_ten_for_masked_roles_only(planted: Service) -> None:
-    small = {"attr": "province", "op": "eq", "value": "上海"}
+    small = {"attr": "province", "op": "eq", "value": "上海市"}  # sent as 上海: stored under the official name
     large = {"attr": "province", "op": "eq", "value": "浙江省"}
     for who in ("specialist", "analyst", "read_key"):
         r = planted.client.post("/api/v1/audience/estimate", json={"rule": small}, headers=planted.headers(who)).json()
@@ -167,7 +167,7 @@ def test_small_counts_read_below_ten_for_masked_roles_only(planted: Service) -> 
     r = planted.client.post("/api/v1/audience/estimate", json={"rule": small}, headers=planted.headers("manager")).json()
     assert (r["size"], r["suppressed"]) == (3, False)
     seg = planted.client.post("/api/v1/segments", headers=planted.headers("admin"), json={
-        "name": "sh", "department": "growth", "rule": {"province": "上海"}}).json()
+        "name": "sh", "department": "growth", "rule": {"province": "上海市"}}).json()
     sized = planted.client.get(f"/api/v1/segments/{seg['id']}/size", headers=planted.headers("specialist")).json()
     assert (sized["size"], sized["suppressed"]) == ("<10", True)
     assert planted.client.get(f"/api/v1/segments/{seg['id']}/size", headers=planted.headers("admin")).json()["size"] == 3
