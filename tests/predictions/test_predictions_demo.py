@@ -51,10 +51,12 @@ def test_churn_recovers_latent_churn_and_beats_the_rule(demo: Demo, demo_wh: War
 
 
 def test_churn_observed_label_auc_at_90_days(demo_wh: Warehouse) -> None:
-    # With 90 days the observed label is less noisy (quiet but alive customers come back).
+    # With 90 days the observed label is less noisy (quiet but alive customers come back). The planted October
+    # lull (demo/dip.py) drops repeat orders at random inside this label window, which no behaviour foretells:
+    # the model is held to 0.75 and to a clear margin over the rule (measured: docs/predictions.md).
     _, ev = evaluate(demo_wh, ChurnParams(horizon_days=90))
-    assert ev.model.roc_auc >= 0.80
-    assert ev.model.roc_auc > ev.rule.roc_auc
+    assert ev.model.roc_auc >= 0.75
+    assert ev.model.roc_auc >= ev.rule.roc_auc + 0.15
 
 
 def test_no_leakage_features_and_scores_ignore_data_after_the_cutoff(demo_copy: Settings) -> None:
