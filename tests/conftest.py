@@ -84,3 +84,18 @@ def backend(request: pytest.FixtureRequest, engine_business: Warehouse) -> objec
     if engine == "spark":
         return request.getfixturevalue("_spark_engine")
     return open_backend(engine_business.settings, warehouse=engine_business)
+
+
+# -- two workers in `make test` (pytest-xdist, --dist loadgroup) ---------------------------------------
+# Each top-level folder runs on one worker, so a folder's session fixtures (a demo built once for the
+# folder, a PostgreSQL server, a browser) are built once, as in a serial run; every test that starts
+# Spark runs on one worker, which starts one JVM.
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        if item.get_closest_marker("spark") is not None:
+            group = "spark"
+        else:
+            parts = Path(str(item.fspath)).relative_to(tests).parts
+            group = parts[0] if len(parts) > 1 else Path(parts[0]).stem
+        item.add_marker(pytest.mark.xdist_group(group))
