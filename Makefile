@@ -27,7 +27,7 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/jingyun demo --users $(DEMO_USERS) --days $(DEMO_DAYS) --replace --serve
 
 test: $(VENV)/.installed sysdeps
-	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup
+	$(PY) -m pytest -q -p no:cacheprovider -n 2
 	$(MAKE) lint
 
 bench: $(VENV)/.installed sysdeps

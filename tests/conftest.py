@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,11 @@ import pytest
 
 from jingyun.config import Settings, load_settings
 from jingyun.warehouse import Warehouse
+
+# Password hashes at a test cost (1 pass over 1 MiB, not 3 over 64 MiB): the suite creates and signs in
+# people hundreds of times, in-process and in the services it starts. tests/security checks the default.
+os.environ.setdefault("JINGYUN_PASSWORD_HASH_MEMORY_KIB", "1024")
+os.environ.setdefault("JINGYUN_PASSWORD_HASH_TIME_COST", "1")
 
 
 @pytest.fixture
@@ -86,16 +92,19 @@ def backend(request: pytest.FixtureRequest, engine_business: Warehouse) -> objec
     return open_backend(engine_business.settings, warehouse=engine_business)
 
 
-# -- two workers in `make test` (pytest-xdist, --dist loadgroup) ---------------------------------------
+# -- two workers in `make test` (pytest-xdist) -------------------------------------------------------
 # Each top-level folder runs on one worker, so a folder's session fixtures (a demo built once for the
-# folder, a PostgreSQL server, a browser) are built once, as in a serial run; every test that starts
-# Spark runs on one worker, which starts one JVM.
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    tests = Path(__file__).parent
-    for item in items:
-        if item.get_closest_marker("spark") is not None:
-            group = "spark"
-        else:
-            parts = Path(str(item.fspath)).relative_to(tests).parts
-            group = parts[0] if len(parts) > 1 else Path(parts[0]).stem
-        item.add_marker(pytest.mark.xdist_group(group))
+# folder, a PostgreSQL server, a browser) are built once, as in a serial run, and every Spark test runs on
+# one worker, which starts one JVM. (xdist's own --dist loadgroup no longer groups under pytest 9.2: it
+# renames the test ids through an attribute pytest stopped reading; a scheduler sees only the ids.)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FolderScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if "spark" in nodeid.lower():
+                return "spark"
+            parts = nodeid.split("::", 1)[0].split("/")
+            return parts[1] if len(parts) > 2 else parts[-1]
+
+    return FolderScheduling(config, log)

@@ -32,7 +32,10 @@ def test_conversion_is_to_the_zone_with_its_offset() -> None:
 
 def test_exp_list_prints_the_local_start(home: Path, capsys: pytest.CaptureFixture[str],
                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from jingyun.cli import output
+
     monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setattr(output.console, "_width", 200)  # the shared console may have fixed its width on import
     start_experiment(home)
     assert main(["exp", "list"]) == 0
     out = capsys.readouterr().out

@@ -44,8 +44,20 @@ from jingyun.security.throttle import LoginThrottle
 from jingyun.store import ApiKey, Department, Person, Store, WebSession
 from jingyun.store.models import utcnow
 
-_hasher = PasswordHasher()
 MIN_PASSWORD = 10
+
+
+@functools.cache
+def _hasher_with(time_cost: int, memory_kib: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
+
+
+def _hasher() -> PasswordHasher:
+    """Argon2id at the configured cost (``JINGYUN_PASSWORD_HASH_*``); verifying reads the cost from the hash."""
+    from jingyun.security.config import read_service_config
+
+    cfg = read_service_config()
+    return _hasher_with(cfg.password_hash_time_cost, cfg.password_hash_memory_kib)
 
 
 def sha256_hex(text: str) -> str:
@@ -55,12 +67,12 @@ def sha256_hex(text: str) -> str:
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD:
         raise JingyunError("weak_password", f"password must have at least {MIN_PASSWORD} characters", "password", status=422)
-    return _hasher.hash(password)
+    return _hasher().hash(password)
 
 
 def _verify(hash_: str, password: str) -> bool:
     try:
-        return _hasher.verify(hash_, password)
+        return _hasher().verify(hash_, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -144,7 +156,7 @@ def authenticate(store: Store, service: ServiceSettings, username: str, password
 @functools.cache
 def _dummy_hash() -> str:
     """A hash to check unknown names against, made on first use (an argon2 hash costs ~0.2 s: not at import)."""
-    return _hasher.hash("not-a-real-password-0000")
+    return _hasher().hash("not-a-real-password-0000")
 
 
 def sign_in(store: Store, service: ServiceSettings, throttle: LoginThrottle, auditor: Auditor, *, username: str,

@@ -54,6 +54,8 @@ class ServiceConfig(BaseSettings):
     min_count: int = Field(default=10, gt=0, description="Small-count threshold: audience estimates and segment sizes below it read \"<N\" for roles without raw access (default 10).")
     export_alert_rows: int = Field(default=10_000, description="An export of more rows than this raises a bulk_export alert (default 10000).")
     encrypt_personal: bool = Field(default=True, description="Encrypt users' personal columns (name, phone, email, birth date, address, personal attributes) at rest under a per-workspace data key wrapped by the secret (default 1; 0 stores them in clear).")
+    password_hash_memory_kib: int = Field(default=65_536, ge=1_024, description="Argon2id memory per password hash in KiB (default 65536 = 64 MiB, with time cost 3: RFC 9106's second recommended profile). Each hash records its own cost, so a change applies to new passwords and old ones still verify; lower it only for test suites.")
+    password_hash_time_cost: int = Field(default=3, ge=1, description="Argon2id passes per password hash (default 3).")
     work_hours: Annotated[tuple[int, int], NoDecode] = Field(default=(8, 20), description="Working hours in the workspace time zone, e.g. 8-20 (default); reads of personal data outside them raise off_hours alerts.")
 
     @field_validator("old_secret_keys", mode="before")
