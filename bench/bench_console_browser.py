@@ -4,7 +4,7 @@
 the console's app.js sets ``<body data-ready="1">`` at that moment and ``data-ready-ms`` to
 ``performance.now()`` (milliseconds since the navigation started). Debian's chromium (Playwright, headless,
 1280x800) signed in as an admin loads the cockpit then the funnel page, 20 times after 2 warm-up loads (static
-files cached), in three cases:
+files cached), in three cases (BENCH_CONSOLE_CASES=repeat,cold,first picks some):
 
 * **repeat view**: no ingest between loads, the console's per-data-version results kept (web.datacache, the
   scorecard/alerts caches) — what a second visitor sees;
@@ -233,6 +233,9 @@ def run(quick: bool) -> list[dict[str, object]]:
             ("repeat view", None),
             ("cold (caches emptied, no warm-up)", lambda _name, _i: empty_caches()),
             ("first view N s after an ingest", after)]
+        chosen = os.environ.get("BENCH_CONSOLE_CASES")  # e.g. "repeat,cold": the after-ingest case takes ~12 min
+        if chosen:
+            cases = [c for c in cases if c[0].split()[0] in chosen.split(",")]
         for view, prepare in cases:
             load_before = os.getloadavg()[0]
             by_page = measure(base, "bench_browser", runs, warmup, prepare)

@@ -15,6 +15,9 @@ from jingyun.warehouse import Warehouse
 # people hundreds of times, in-process and in the services it starts. tests/security checks the default.
 os.environ.setdefault("JINGYUN_PASSWORD_HASH_MEMORY_KIB", "1024")
 os.environ.setdefault("JINGYUN_PASSWORD_HASH_TIME_COST", "1")
+# ... so a module's test client, one address, signs in more than the flood guard's 20 a minute; the guard's own
+# tests (tests/service/test_service_login_http.py, test_service_sessions.py) set their rate on the limiter.
+os.environ.setdefault("JINGYUN_LOGIN_RATE", "100000")
 
 
 @pytest.fixture
