@@ -51,6 +51,14 @@ def test_recommender_trains_only_on_consented_people(home) -> None:  # type: ign
         model = fit(wh, RecommendParams(), end)
         assert set(model.persons) == {"p1", "p3"}
         assert model.recommend("p2", 3) == model.popular(3)  # no consent: no personal list
+    # analytics required as well (as churn and CLV need it): p1 holds both, p3 personalisation only — p3 stays out
+    both = load_settings(home, consent_required=(*REQUIRE, "analytics"))
+    store = open_store(both)
+    consent.record(store, "u1a", purpose="analytics", granted=True)
+    store.close()
+    with Warehouse.open(both, memory=True) as wh:
+        _plant_orders(wh)
+        assert set(fit(wh, RecommendParams(), end).persons) == {"p1"}
     default = load_settings(home)  # the default requires marketing only: everyone trains
     with Warehouse.open(default, memory=True) as wh:
         _plant_orders(wh)

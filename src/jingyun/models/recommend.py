@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 
 from jingyun.errors import JingyunError
 from jingyun.metrics.definitions import SHIPPED, real_people
-from jingyun.privacy.consent_gate import TRAINING_PURPOSE, consented_people
+from jingyun.privacy.consent_gate import model_people
 from jingyun.warehouse.backends import Source, engine_of
 from jingyun.warehouse.portable import check
 from jingyun.warehouse.sqltext import ts_literal, utc_start
@@ -158,9 +158,9 @@ def fit(source: Source, params: RecommendParams, end: dt.date) -> ItemSimilarity
     engine = engine_of(source)
     # Sorted so item and person numbering (and so tie-breaking) never depends on scan order.
     rows = sorted(engine.rows(interactions_query(None, utc_start(end, engine.settings.timezone))))
-    # PIPL: people without personalisation consent stay out of training where the workspace requires it
-    # (they get no personal list: recommend() falls back to what is popular for them)
-    allowed = consented_people(engine, TRAINING_PURPOSE)
+    # PIPL: people without the model consents the workspace requires (analytics, personalisation) stay out
+    # of training, as for churn and CLV (they get no personal list: recommend() falls back to what is popular)
+    allowed = model_people(engine)
     if allowed is not None:
         rows = [r for r in rows if r[0] in allowed]
     if not rows:
