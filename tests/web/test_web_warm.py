@@ -84,6 +84,7 @@ def _views(client: TestClient) -> None:
     ids = [t.id for t in targets(app_state(client.app).settings).targets]
     for tid in ids:
         assert client.get("/console/panel/kpi", params={"id": tid}).status_code == 200
+    assert client.get("/console/panel/trend", params={"metric": "gmv"}).status_code == 200
     assert client.get("/console/panel/scorecard").status_code == 200
     assert client.get("/console/panel/alerts").status_code == 200
     assert client.get("/console/panel/funnel", params=FUNNEL).status_code == 200
@@ -110,22 +111,22 @@ def test_an_ingest_warms_the_default_views_and_the_first_view_is_a_hit(home: Pat
         n_targets = len(targets(app_state(client.app).settings).targets)
         assert n_targets >= 5
         assert run.views == [*(f"kpi:{t.id}" for t in targets(app_state(client.app).settings).targets),
-                             "scorecard", "alerts", "funnel", "funnel_drop_off", "funnel_breakdown"]
+                             "trend", "scorecard", "alerts", "funnel", "funnel_drop_off", "funnel_breakdown"]
         # kept for the new version without any page request: a card per target, three funnel runs
         kept = datacache.kept(version)
         kinds = [datacache._kind(k) for k in kept]
-        assert kinds.count("kpi") == n_targets and kinds.count("funnel") == 3
+        assert kinds.count("kpi") == n_targets and kinds.count("funnel") == 3 and kinds.count("trend") == 1
         assert any(k[2] == version for k in cockpit._SCORECARDS)
         assert any(k[1] == "" and k[2] == version for k in cockpit._ANOMALIES)
         computed = dict(datacache.computed)
-        assert computed == {"kpi": n_targets, "funnel": 3}
+        assert computed == {"kpi": n_targets, "trend": 1, "funnel": 3}
         hits = sum(datacache.hits.values())
         scorecards, anomalies = dict(cockpit._SCORECARDS), dict(cockpit._ANOMALIES)
 
         _signed_in(client)
         _views(client)
         assert datacache.computed == computed  # the page computed nothing: every card and funnel was kept
-        assert sum(datacache.hits.values()) - hits == n_targets + 3
+        assert sum(datacache.hits.values()) - hits == n_targets + 1 + 3
         assert datacache.kept(version) == kept
         assert scorecards == cockpit._SCORECARDS and anomalies == cockpit._ANOMALIES
     assert warmer.on_commit not in app_state(client.app).writer.wh.after_commit  # stopped with the service

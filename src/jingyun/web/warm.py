@@ -6,8 +6,8 @@ first view after it paid for the whole computation (1.9 s p95 for the cockpit on
 bench/results/console.md). Inside the service a :class:`Warmer` hears of every commit into ``events`` or
 ``orders`` (HTTP group commits and file chunks alike: it is an ``after_commit`` listener of the writer's
 warehouse) and, in ONE background thread, runs the default views through the very panel functions the
-pages call — each KPI card, the scorecard and the alerts of the cockpit's default range and filters (not
-the trend, which the cockpit does not keep), and the funnel page's chart, drop-off list and breakdown.
+pages call — each KPI card, the GMV trend, the scorecard and the alerts of the cockpit's default range and
+filters, and the funnel page's chart, drop-off list and breakdown.
 Single flight in the data cache means a page asking while the warm-up computes the same KPI card or
 funnel waits for it instead of computing it twice.
 
@@ -260,9 +260,8 @@ def default_views(ctx: ConsoleCtx) -> list[View]:
     views: list[View] = []
     for t in targets(ctx.state.settings).targets:
         views.append((f"kpi:{t.id}", functools.partial(cockpit.kpi_card, ctx, {"id": t.id})))
-    # the trend panel is not kept per data version (cockpit.trend computes on every view): warming it would
-    # compute a result nobody keeps, so it is left out
-    views += [("scorecard", lambda: cockpit.scorecard_panel(ctx, {})),
+    views += [("trend", lambda: cockpit.trend(ctx, {"metric": "gmv"})),  # the page's default metric
+              ("scorecard", lambda: cockpit.scorecard_panel(ctx, {})),
               ("alerts", lambda: cockpit.alerts(ctx, {}))]
     funnel = {"steps": analyses.DEFAULT_STEPS, "window": "24h"}
 

@@ -20,6 +20,7 @@ from jingyun.analysis.anomaly import AnomalyDay, detect
 from jingyun.errors import JingyunError
 from jingyun.metrics import kpi
 from jingyun.metrics.kpi import PERSPECTIVE_NAMES, Scorecard, Target, scorecard
+from jingyun.metrics.model import Dictionary
 from jingyun.metrics.periods import Period, period_of
 from jingyun.warehouse import Warehouse
 from jingyun.warehouse.backends import open_backend
@@ -27,7 +28,7 @@ from jingyun.web import datacache, enums, i18n
 from jingyun.web.context import ConsoleCtx, page_ctx
 from jingyun.web.errors import ConsoleRoute
 from jingyun.web.filters import DIMENSIONS, Filters, dimension_values, parse_filters
-from jingyun.web.metrics_view import dictionary, series, targets
+from jingyun.web.metrics_view import Series, dictionary, series, targets
 from jingyun.web.panels import Callout, Column, Measure, PanelData, Table, bar_option, line_option, panel
 
 router = APIRouter(route_class=ConsoleRoute)  # ordinary mistakes are pages (web.errors)
@@ -108,6 +109,13 @@ def kpi_card(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
                      template="parts/kpi_card.html")
 
 
+def _daily(ctx: ConsoleCtx, wh: Warehouse, d: Dictionary, metric: str, f: Filters) -> Series:
+    """The trend's metric per day, kept per data version like the KPI cards (web.datacache; warmed by web.warm)."""
+    key = ("trend", str(ctx.state.settings.home), repr((metric, f.date_from, f.date_to, f.dim, f.value, ctx.timezone)))
+    return datacache.memo(wh, key, lambda: series(open_backend(ctx.state.settings, warehouse=wh), d, metric, f,
+                                                  ctx.timezone)[1])
+
+
 @panel("trend", "authenticated")
 def trend(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     f = parse_filters(ctx, params)
@@ -116,7 +124,7 @@ def trend(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
         raise JingyunError("bad_metric", f"metric must be one of {', '.join(TREND_METRICS)}", "metric")
     d = dictionary(ctx.state.settings)
     with ctx.reader() as wh:
-        _, s = series(open_backend(ctx.state.settings, warehouse=wh), d, metric, f, ctx.timezone)
+        s = _daily(ctx, wh, d, metric, f)
     name = metric_name(ctx, metric)
     if not s.days:
         return PanelData(name, Table([], []), None, [Callout("info", ctx.t("msg.no_data"))])
@@ -134,7 +142,7 @@ def trend(ctx: ConsoleCtx, params: Mapping[str, str]) -> PanelData:
     if params.get("compare"):  # the picker's 环比 / 同比 asked for: the other period drawn day by day beneath
         c = f.comparison()
         with ctx.reader() as wh:
-            _, cs = series(open_backend(ctx.state.settings, warehouse=wh), d, metric, c, ctx.timezone)
+            cs = _daily(ctx, wh, d, metric, c)
         by_day = dict(zip(cs.days, cs.values, strict=True))
         compared = [by_day.get(c.date_from + dt.timedelta(days=i)) for i in range(len(x))]
         compared = [None if v is None else round(float(v), 6) for v in compared]
