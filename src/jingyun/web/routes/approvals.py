@@ -11,8 +11,7 @@ escalated, decided on someone's behalf) from the request's own values and the ca
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Path, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -24,6 +23,7 @@ from jingyun.errors import JingyunError
 from jingyun.web import enums
 from jingyun.web.context import ConsoleCtx, page_ctx
 from jingyun.web.errors import ConsoleRoute
+from jingyun.web.timeline import Line
 
 router = APIRouter(route_class=ConsoleRoute)  # ordinary mistakes are pages (web.errors)
 Decider = Annotated[ConsoleCtx, Depends(page_ctx("approvals:decide"))]
@@ -55,17 +55,6 @@ def _may_decide(ctx: ConsoleCtx, req: ApprovalRequest) -> bool:
         return True
     on_chain = me == req.requester or any(me in (s.approver, s.assignee, s.decided_by) for s in req.steps)
     return not on_chain and approvals.visible_to(ctx.state.store, req, me)  # visible only as a delegate
-
-
-@dataclass(frozen=True)
-class Line:
-    """One timeline entry as the reader reads it: its time, who, what happened and what it says."""
-
-    ts: Any
-    author: str
-    kind: str
-    label: str
-    text: str
 
 
 def _line(ctx: ConsoleCtx, req: ApprovalRequest, e: Entry) -> Line:

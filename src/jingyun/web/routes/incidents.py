@@ -9,7 +9,6 @@ API; this page words both in the reader's language: codes through ``web.enums``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Path, Query
@@ -21,23 +20,13 @@ from jingyun.store.models import utcnow
 from jingyun.web import enums
 from jingyun.web.context import ConsoleCtx, page_ctx
 from jingyun.web.errors import ConsoleRoute
+from jingyun.web.timeline import Line
 
 router = APIRouter(route_class=ConsoleRoute)  # ordinary mistakes are pages (web.errors)
 Viewer = Annotated[ConsoleCtx, Depends(page_ctx("incidents:view"))]
 Reporter = Annotated[ConsoleCtx, Depends(page_ctx("incidents:open"))]
 IncidentId = Annotated[int, Path(ge=1, le=2**62)]
 PAGE = 20
-
-
-@dataclass(frozen=True)
-class Line:
-    """One timeline entry as the reader reads it: its time, who, what happened and what it says."""
-
-    ts: Any
-    author: str
-    kind: str
-    label: str
-    text: str
 
 
 def _line(ctx: ConsoleCtx, inc: incidents.Incident, e: incidents.TimelineEntry) -> Line:
